@@ -1,0 +1,1 @@
+"""Getting and preparing data: downloads, IDX parsing, MNIST, text."""

@@ -1,0 +1,174 @@
+"""Character-level vanilla RNN language model, unrolled with ``scan`` as in the seed.
+
+``h_t = tanh(x_t W_xh + b_h + h_{t-1} W_hh)``, ``y_t = softmax(h_t W_hy + b_y)``, trained with
+truncated backpropagation through time over fixed-length chunks of ``batch_size``
+parallel streams of the text, carrying the hidden state from one chunk to the next.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from pipeline.models.backend import compile_function
+from pipeline.models.layers import FLOATX, init_weights, shared_params
+from pipeline.models.optim import OPTIMIZERS, clip_by_global_norm
+from pipeline.training import run_epochs
+
+log = logging.getLogger(__name__)
+PARAM_ORDER = ("W_xh", "b_h", "W_hh", "W_hy", "b_y")
+
+
+def init_char_rnn(seed: int, vocab_size: int, hidden: int) -> dict[str, np.ndarray]:
+    """Weights ``randn * 0.01`` and zero biases."""
+    rng = np.random.default_rng(seed)
+    return {
+        "W_xh": init_weights(rng, (vocab_size, hidden)),
+        "b_h": np.zeros(hidden, dtype=np.float32),
+        "W_hh": init_weights(rng, (hidden, hidden)),
+        "W_hy": init_weights(rng, (hidden, vocab_size)),
+        "b_y": np.zeros(vocab_size, dtype=np.float32),
+    }
+
+
+def step(x_t, h_tm1, W_xh, b_h, W_hh, W_hy, b_y):
+    """One time step: new hidden state and output logits."""
+    h_t = pt.tanh(pt.dot(x_t, W_xh) + b_h + pt.dot(h_tm1, W_hh))
+    y_t = pt.dot(h_t, W_hy) + b_y
+    return h_t, y_t
+
+
+def sequence_loss(ids, h0, params: dict, vocab_size: int):
+    """Mean next-character cross-entropy (nats) over ids of shape (S+1, B), and the last hidden state."""
+    onehot = pt.cast(pt.eq(ids[:, :, None], np.arange(vocab_size, dtype=np.int32)), FLOATX)  # (S+1, B, V)
+    h, logits = pytensor.scan(
+        step, sequences=onehot[:-1], outputs_info=[h0, None],
+        non_sequences=[params[k] for k in PARAM_ORDER], return_updates=False,
+    )
+    # Scan forgets static shapes; JAX needs them back for the reshapes in the gradient.
+    S, B = ids.type.shape[0] - 1, ids.type.shape[1]
+    h = pt.specify_shape(h, (S, B, params["W_hh"].get_value().shape[0]))
+    logits = pt.specify_shape(logits, (S, B, vocab_size))
+    nll = -pt.sum(onehot[1:] * pt.special.log_softmax(logits, axis=-1), axis=-1)  # (S, B)
+    return pt.mean(nll), h[-1]
+
+
+@dataclass
+class CharRNN:
+    """Compiled ``train_step(ids, h0) -> (loss, h)`` and ``loss(ids, h0) -> (loss, h)`` over shared weights."""
+
+    params: dict
+    train_step: Callable
+    loss: Callable
+    seq_len: int
+    batch_size: int
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Current weights as numpy arrays."""
+        return {k: np.asarray(v.get_value()) for k, v in self.params.items()}
+
+
+def _loss_graph(params: dict, seq_len: int, batch_size: int):
+    V, H = params["W_xh"].get_value().shape
+    ids = pt.tensor("ids", dtype="int32", shape=(seq_len + 1, batch_size))
+    h0 = pt.tensor("h0", dtype=FLOATX, shape=(batch_size, H))
+    cost, h_last = sequence_loss(ids, h0, params, V)
+    return ids, h0, cost, h_last
+
+
+def compile_loss(weights, *, seq_len: int, batch_size: int, backend: str) -> CharRNN:
+    """An evaluation-only model (``train_step`` is None) over stored weights."""
+    params = shared_params(weights)
+    ids, h0, cost, h_last = _loss_graph(params, seq_len, batch_size)
+    loss = compile_function([ids, h0], [cost, h_last], backend=backend, name="char_rnn_loss")
+    return CharRNN(params, None, loss, seq_len, batch_size)
+
+
+def build_char_rnn(weights, *, seq_len: int, batch_size: int, optimizer: str, lr: float, clip: float,
+                   backend: str) -> CharRNN:
+    """Compile the training step (BPTT, clipping, optimiser update) and the evaluation loss."""
+    if optimizer not in ("rmsprop", "adam"):
+        raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {optimizer!r}")
+    params = shared_params(weights)
+    ids, h0, cost, h_last = _loss_graph(params, seq_len, batch_size)
+    plist = [params[k] for k in PARAM_ORDER]
+    grads = clip_by_global_norm(pt.grad(cost, plist), clip)
+    updates, _ = OPTIMIZERS[optimizer](plist, grads, lr=lr)
+    train = compile_function([ids, h0], [cost, h_last], updates=updates, backend=backend, name="char_rnn_train")
+    evaluate = compile_function([ids, h0], [cost, h_last], backend=backend, name="char_rnn_loss")
+    return CharRNN(params, train, evaluate, seq_len, batch_size)
+
+
+def as_streams(ids: np.ndarray, batch_size: int, seq_len: int) -> np.ndarray:
+    """Cut ``ids`` into ``batch_size`` contiguous streams, as columns of an (n, batch_size) array."""
+    n = len(ids) // batch_size
+    if n < seq_len + 1:
+        raise ValueError(
+            f"{len(ids)} characters is too short for {batch_size} streams of at least {seq_len + 1}"
+        )
+    return np.ascontiguousarray(ids[: n * batch_size].reshape(batch_size, n).T, dtype=np.int32)
+
+
+def n_chunks(streams: np.ndarray, seq_len: int) -> int:
+    """How many (seq_len+1)-row chunks, overlapping by one row, fit in ``streams``."""
+    return (len(streams) - 1) // seq_len
+
+
+def chunk(streams: np.ndarray, k: int, seq_len: int) -> np.ndarray:
+    """The k-th chunk: rows ``k*seq_len .. k*seq_len + seq_len`` (inputs and shifted targets)."""
+    return streams[k * seq_len: k * seq_len + seq_len + 1]
+
+
+def validation_loss(weights, ids: np.ndarray, *, seq_len: int, batch_size: int, backend: str) -> float:
+    """Mean nats per character of ``ids`` under stored weights."""
+    rnn = compile_loss(weights, seq_len=seq_len, batch_size=batch_size, backend=backend)
+    return stream_loss(rnn, as_streams(ids, batch_size, seq_len))
+
+
+def stream_loss(rnn: CharRNN, streams: np.ndarray) -> float:
+    """Mean nats per character over every chunk of ``streams``, carrying the hidden state."""
+    h = np.zeros((rnn.batch_size, rnn.params["W_hh"].get_value().shape[0]), dtype=np.float32)
+    losses = []
+    for k in range(n_chunks(streams, rnn.seq_len)):
+        loss, h = rnn.loss(chunk(streams, k, rnn.seq_len), h)
+        losses.append(float(loss))
+    return float(np.mean(losses))
+
+
+def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_per_epoch: int, hidden: int,
+                   seq_len: int, batch_size: int, optimizer: str, lr: float, clip: float, seed: int,
+                   backend: str, on_epoch=None):
+    """Train on ``train_ids``, tracking validation loss; return ``{"weights", "history"}``.
+
+    ``steps_per_epoch == 0`` makes an epoch one pass over the training text; otherwise
+    each epoch takes that many chunks, continuing where the last epoch stopped.
+    """
+    rnn = build_char_rnn(init_char_rnn(seed, vocab_size, hidden), seq_len=seq_len, batch_size=batch_size,
+                         optimizer=optimizer, lr=lr, clip=clip, backend=backend)
+    train_streams = as_streams(train_ids, batch_size, seq_len)
+    val_streams = as_streams(val_ids, batch_size, seq_len)
+    total = n_chunks(train_streams, seq_len)
+    steps = steps_per_epoch or total
+    log.info("TrainCharRNN: %d steps of %dx%d characters per epoch (%d chunks in the text), %d epochs",
+             steps, seq_len, batch_size, total, epochs)
+    zeros = np.zeros((batch_size, hidden), dtype=np.float32)
+    state = {"cursor": 0, "h": zeros}
+
+    def train_epoch(epoch: int) -> float:
+        losses = 0.0
+        for _ in range(steps):
+            if state["cursor"] >= total:
+                state["cursor"], state["h"] = 0, zeros
+            loss, h = rnn.train_step(chunk(train_streams, state["cursor"], seq_len), state["h"])
+            state["h"] = np.asarray(h)
+            state["cursor"] += 1
+            losses += float(loss)
+        return losses / steps
+
+    history = run_epochs(model="TrainCharRNN", epochs=epochs, train_epoch=train_epoch,
+                         evaluate=lambda: stream_loss(rnn, val_streams), metric="val_loss", on_epoch=on_epoch)
+    return {"weights": rnn.weights(), "history": history}

@@ -1,0 +1,1 @@
+"""Figures, metrics and the HTML page of the final report."""

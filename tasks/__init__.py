@@ -1,0 +1,22 @@
+"""Luigi wiring of the pipeline: one task per stage. Run ``luigi --module tasks FullReport``."""
+import logging
+
+from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHotMNIST
+from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
+from tasks.report import FullReport
+from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP
+
+# luigi configures only its own logger; give the library's progress lines (epochs, ETA,
+# downloads, artifacts written) a console handler too, unless the application set up logging.
+if not logging.getLogger().handlers:
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s"))
+    for _name in ("pipeline", "tasks"):
+        logging.getLogger(_name).addHandler(_handler)
+        logging.getLogger(_name).setLevel(logging.INFO)
+
+__all__ = [
+    "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
+    "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN",
+    "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
+]

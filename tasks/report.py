@@ -1,0 +1,110 @@
+"""The final stage: figures, metrics.json and an HTML page under ``<artifacts root>/report/``."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import luigi
+from luigi.task import flatten
+
+from tasks import storage
+from tasks.base import ArtifactTask
+from tasks.config import artifacts
+from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
+from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP
+
+log = logging.getLogger(__name__)
+EVALUATIONS = {"TrainLogReg": EvaluateLogReg, "TrainMLP": EvaluateMLP, "TrainDeepMLP": EvaluateDeepMLP,
+               "TrainCharRNN": EvaluateCharRNN}
+TRAININGS = {"TrainLogReg": TrainLogReg, "TrainMLP": TrainMLP, "TrainDeepMLP": TrainDeepMLP,
+             "TrainCharRNN": TrainCharRNN}
+
+
+def _upstream_closure(task) -> list:
+    seen, order, todo = set(), [], list(flatten(task.requires()))
+    while todo:
+        t = todo.pop(0)
+        if t.task_id not in seen:
+            seen.add(t.task_id)
+            order.append(t)
+            todo.extend(flatten(t.requires()))
+    return order
+
+
+class FullReport(ArtifactTask):
+    """Requires every model's training and evaluation; publishes ``report/`` with the results.
+
+    The artifact holds the report's files; ``report/`` is a published copy, and the
+    task is complete only when that copy was published from this fingerprint.
+    """
+
+    dpi = luigi.IntParameter(default=100, significant=False, description="resolution of the PNG figures")
+    code = ("pipeline.report.plots", "pipeline.report.summary")
+
+    def requires(self):
+        return {**{f"train/{k}": t() for k, t in TRAININGS.items()},
+                **{f"eval/{k}": t() for k, t in EVALUATIONS.items()}}
+
+    @property
+    def report_dir(self) -> Path:
+        return Path(artifacts().root) / "report"
+
+    def complete(self) -> bool:
+        if not super().complete():
+            return False
+        try:
+            published = json.loads((self.report_dir / "provenance.json").read_text())["fingerprint"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return published == self.fingerprint()
+
+    def run(self):
+        if not self.output().exists():
+            super().run()
+        files = self.output().load()["files"]
+        storage.publish_directory(self.report_dir, files)
+        log.info("report written: %s", (self.report_dir / "index.html").resolve().as_uri())
+
+    def build(self, inputs):
+        from pipeline.report import plots
+        from pipeline.report.references import CLASSIFIERS, MODELS
+        from pipeline.report.summary import metrics, render_html
+
+        trained = {k: inputs[f"train/{k}"] for k in TRAININGS}
+        evaluated = {k: inputs[f"eval/{k}"] for k in EVALUATIONS}
+        m = metrics(trained, evaluated)
+        best = max(CLASSIFIERS, key=lambda f: m[f]["test_accuracy"])
+        best_label, best_eval = MODELS[best]["label"], evaluated[best]
+        wrong = best_eval["misclassified"]
+        figures = {
+            "learning_curves.png": (plots.learning_curves({f: trained[f]["history"] for f in CLASSIFIERS}),
+                                    "Training loss and test accuracy per epoch; crosses mark the seed's published "
+                                    "deep-net accuracy"),
+            "per_class_accuracy.png": (plots.per_class_accuracy(
+                {f: evaluated[f]["per_class_accuracy"] for f in CLASSIFIERS}), "Test accuracy per digit"),
+            "confusion_matrix.png": (plots.confusion(best_eval["confusion_matrix"], f"Confusion matrix: {best_label}"),
+                                     f"Confusion matrix of the best classifier ({best_label}) on the test set"),
+            "misclassified.png": (plots.misclassified(wrong["images"], wrong["true"], wrong["pred"],
+                                                      f"Misclassified test digits: {best_label}"),
+                                  f"The first misclassified test digits of {best_label} (true → predicted)"),
+            "filters_mlp.png": (plots.first_layer_filters(trained["TrainMLP"]["weights"]["w_h"],
+                                                          "Simple net: first-layer weights"),
+                                "First-layer weights of the simple net, one 28×28 tile per hidden unit"),
+            "filters_deep_mlp.png": (plots.first_layer_filters(trained["TrainDeepMLP"]["weights"]["w_h"],
+                                                               "Deep net: first-layer weights"),
+                                     "First-layer weights of the deep net, one 28×28 tile per hidden unit"),
+            "char_rnn_loss.png": (plots.char_rnn_curves(trained["TrainCharRNN"]["history"],
+                                                        evaluated["TrainCharRNN"]["unigram_val_loss"]),
+                                  "Char-RNN training and validation loss against the unigram baseline"),
+        }
+        provenance = [dict(t.output().manifest(), task=t.get_task_family()) for t in _upstream_closure(self)]
+        rnn_eval = evaluated["TrainCharRNN"]
+        page = render_html(m, [(name, caption) for name, (_, caption) in figures.items()],
+                           rnn_eval["samples"], rnn_eval["prompt"], provenance)
+        files = {name: plots.to_png(fig, self.dpi) for name, (fig, _) in figures.items()}
+        files["index.html"] = page.encode()
+        files["metrics.json"] = json.dumps(m, indent=2, sort_keys=True).encode()
+        files["provenance.json"] = json.dumps(
+            {"fingerprint": self.fingerprint(), "stages": provenance}, indent=2, sort_keys=True).encode()
+        return {"metrics": m, "files": files}

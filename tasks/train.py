@@ -1,0 +1,139 @@
+"""Training stages: one task per model, each calling one ``train_*`` function."""
+from __future__ import annotations
+
+import luigi
+
+from tasks.base import ArtifactTask
+from tasks.config import pytensor as pytensor_config
+from tasks.data import BuildCharVocab, OneHotMNIST
+
+
+def _positive(task, **values) -> None:
+    for key, value in values.items():
+        if not value > 0:
+            raise ValueError(f"[{task.get_task_family()}] {key} must be > 0, got {value}")
+
+
+class _Train(ArtifactTask):
+    """What every training stage shares: epochs, seed, the compile backend, progress reporting."""
+
+    epochs = luigi.IntParameter(description="passes over the training data")
+    seed = luigi.IntParameter(default=0, description="seed for initial weights (and dropout noise)")
+
+    def backend(self) -> str:
+        """The resolved compile backend (``jax`` or ``numba``, ...)."""
+        from pipeline.models.backend import resolve_backend
+
+        return resolve_backend(pytensor_config().backend)
+
+    def trained(self, result: dict) -> dict:
+        """The artifact: weights, history, and the parameters and backend that produced them."""
+        return {**result, "params": self.params_dict(), "backend": self.backend()}
+
+
+class _TrainClassifier(_Train):
+    lr = luigi.FloatParameter(description="learning rate")
+    batch_size = luigi.IntParameter(default=128, description="examples per update")
+
+    def requires(self):
+        return OneHotMNIST()
+
+    def validate(self) -> None:
+        _positive(self, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size)
+
+
+class TrainLogReg(_TrainClassifier):
+    """Logistic regression: 10 sigmoid outputs, the seeds' binary cross-entropy, SGD."""
+
+    code = ("pipeline.models.logreg",)
+
+    def build(self, data):
+        from pipeline.models.logreg import train_log_reg
+
+        return self.trained(train_log_reg(
+            data, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=self.seed,
+            backend=self.backend(), on_epoch=self.report_progress,
+        ))
+
+
+class TrainMLP(_TrainClassifier):
+    """The seeds' simple net: 784-625-10, sigmoid, softmax, SGD."""
+
+    hidden = luigi.IntParameter(default=625, description="hidden units")
+    code = ("pipeline.models.mlp",)
+
+    def validate(self) -> None:
+        super().validate()
+        _positive(self, hidden=self.hidden)
+
+    def build(self, data):
+        from pipeline.models.mlp import train_mlp
+
+        return self.trained(train_mlp(
+            data, epochs=self.epochs, hidden=self.hidden, lr=self.lr, batch_size=self.batch_size,
+            seed=self.seed, backend=self.backend(), on_epoch=self.report_progress,
+        ))
+
+
+class TrainDeepMLP(_TrainClassifier):
+    """The seeds' modern net: 784-625-625-10, ReLU, dropout, RMSprop."""
+
+    hidden = luigi.ListParameter(default=[625, 625], description="units of the two hidden layers")
+    p_drop_input = luigi.FloatParameter(default=0.2, description="dropout rate on the input")
+    p_drop_hidden = luigi.FloatParameter(default=0.5, description="dropout rate on each hidden layer")
+    rho = luigi.FloatParameter(default=0.9, description="RMSprop decay")
+    eps = luigi.FloatParameter(default=1e-6, description="RMSprop epsilon")
+    code = ("pipeline.models.deep_mlp",)
+
+    def validate(self) -> None:
+        super().validate()
+        if len(self.hidden) != 2:
+            raise ValueError(f"[TrainDeepMLP] hidden must list two layer sizes, got {list(self.hidden)}")
+        _positive(self, **{f"hidden[{i}]": h for i, h in enumerate(self.hidden)})
+        _positive(self, rho=self.rho, eps=self.eps)
+        for key in ("p_drop_input", "p_drop_hidden"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ValueError(f"[TrainDeepMLP] {key} must lie in [0, 1), got {getattr(self, key)}")
+
+    def build(self, data):
+        from pipeline.models.deep_mlp import train_deep_mlp
+
+        return self.trained(train_deep_mlp(
+            data, epochs=self.epochs, hidden=tuple(self.hidden), p_drop_input=self.p_drop_input,
+            p_drop_hidden=self.p_drop_hidden, lr=self.lr, rho=self.rho, eps=self.eps,
+            batch_size=self.batch_size, seed=self.seed, backend=self.backend(), on_epoch=self.report_progress,
+        ))
+
+
+class TrainCharRNN(_Train):
+    """Vanilla tanh RNN over characters, unrolled with ``scan``, truncated BPTT."""
+
+    steps_per_epoch = luigi.IntParameter(default=0, description="updates per epoch (0 = one pass over the text)")
+    hidden = luigi.IntParameter(description="hidden units")
+    seq_len = luigi.IntParameter(description="time steps per truncated-BPTT chunk")
+    batch_size = luigi.IntParameter(description="parallel streams of text")
+    optimizer = luigi.ChoiceParameter(choices=["adam", "rmsprop"], description="update rule")
+    lr = luigi.FloatParameter(description="learning rate")
+    clip = luigi.FloatParameter(default=5.0, description="max global gradient norm (0 = no clipping)")
+    code = ("pipeline.models.char_rnn",)
+
+    def validate(self) -> None:
+        _positive(self, epochs=self.epochs, hidden=self.hidden, seq_len=self.seq_len,
+                  batch_size=self.batch_size, lr=self.lr)
+        if self.steps_per_epoch < 0:
+            raise ValueError(f"[TrainCharRNN] steps_per_epoch must be >= 0, got {self.steps_per_epoch}")
+        if self.clip < 0:
+            raise ValueError(f"[TrainCharRNN] clip must be >= 0, got {self.clip}")
+
+    def requires(self):
+        return BuildCharVocab()
+
+    def build(self, corpus):
+        from pipeline.models.char_rnn import train_char_rnn
+
+        return self.trained(train_char_rnn(
+            corpus["train_ids"], corpus["val_ids"], len(corpus["vocab"]), epochs=self.epochs,
+            steps_per_epoch=self.steps_per_epoch, hidden=self.hidden, seq_len=self.seq_len,
+            batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, clip=self.clip, seed=self.seed,
+            backend=self.backend(), on_epoch=self.report_progress,
+        ))
