@@ -22,12 +22,12 @@ def canonical_hash(obj) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def module_file(module: str, root: Path = PIPELINE_ROOT) -> Path | None:
+def module_file(module: str) -> Path | None:
     """Source file of a ``pipeline...`` module, or None when there is none."""
     parts = module.split(".")
     if parts[0] != PIPELINE_PACKAGE:
         return None
-    base = root.joinpath(*parts[1:])
+    base = PIPELINE_ROOT.joinpath(*parts[1:])
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate

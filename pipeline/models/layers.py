@@ -34,7 +34,7 @@ def dropout(x, p: float, rng):
     if p == 0:
         return x, rng
     keep = np.float32(1.0 - p)
-    next_rng, u = pt.random.uniform(size=x.shape, rng=rng, dtype=FLOATX).owner.outputs
+    next_rng, u = pt.random.uniform(size=x.shape, rng=rng, dtype=FLOATX, return_next_rng=True)
     return x * pt.cast(pt.lt(u, keep), FLOATX) / keep, next_rng
 
 

@@ -88,7 +88,7 @@ def misclassified(images: np.ndarray, true: np.ndarray, pred: np.ndarray, title:
 
 
 def first_layer_filters(w: np.ndarray, title: str, n: int = 64) -> Figure:
-    """The first ``n`` hidden units' input weights as 28x28 tiles (each scaled to its own range)."""
+    """The first ``n`` hidden units' input weights as 28x28 tiles (each on its own symmetric scale, zero white)."""
     n = min(n, w.shape[1])
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
@@ -97,7 +97,8 @@ def first_layer_filters(w: np.ndarray, title: str, n: int = 64) -> Figure:
     for k, ax in enumerate(axes):
         ax.axis("off")
         if k < n:
-            ax.imshow(w[:, k].reshape(28, 28), cmap="RdBu_r")
+            limit = float(np.abs(w[:, k]).max()) or 1.0
+            ax.imshow(w[:, k].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit)
     fig.suptitle(title)
     return fig
 

@@ -1,0 +1,94 @@
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+
+from pipeline.data.text import build_vocab, encode, split_train_val
+from pipeline.models.char_rnn import (PARAM_ORDER, as_streams, chunk, compile_loss, init_char_rnn, n_chunks,
+                                      sequence_loss, train_char_rnn)
+from pipeline.models.generate import sample_text
+from tests.conftest import TINY_TEXT
+from tests.pipeline.models.helpers import check_grad
+
+V, H, S, B = 7, 5, 6, 3
+RNG = np.random.default_rng(0)
+IDS = RNG.integers(0, V, size=(S + 1, B)).astype(np.int32)
+H0 = RNG.standard_normal((B, H)) * 0.5
+
+
+def np_loss(w, ids=IDS, h0=H0):
+    """Reference: the seed's recurrence, unrolled in a Python loop."""
+    h, total = h0, 0.0
+    for t in range(ids.shape[0] - 1):
+        h = np.tanh(w["W_xh"][ids[t]] + w["b_h"] + h @ w["W_hh"])
+        logits = h @ w["W_hy"] + w["b_y"]
+        logp = logits - logits.max(1, keepdims=True)
+        logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+        total += -logp[np.arange(ids.shape[1]), ids[t + 1]].mean()
+    return total / (ids.shape[0] - 1), h
+
+
+def random_weights(scale=0.5):
+    w = init_char_rnn(1, V, H)
+    return {k: (RNG.standard_normal(v.shape) * scale).astype(np.float32) for k, v in w.items()}
+
+
+def test_init_shapes():
+    w = init_char_rnn(0, V, H)
+    assert set(w) == set(PARAM_ORDER)
+    assert w["W_xh"].shape == (V, H) and w["W_hh"].shape == (H, H) and w["W_hy"].shape == (H, V)
+    assert not w["b_h"].any() and not w["b_y"].any()
+
+
+def test_compiled_loss_matches_numpy():
+    w = random_weights()
+    rnn = compile_loss(w, seq_len=S, batch_size=B, backend="jax")
+    loss, h_last = rnn.loss(IDS, H0.astype(np.float32))
+    ref_loss, ref_h = np_loss({k: v.astype(np.float64) for k, v in w.items()})
+    np.testing.assert_allclose(float(loss), ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(h_last), ref_h, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_through_scan():
+    w = {k: v.astype(np.float64) for k, v in random_weights().items()}
+    check_grad(lambda p: sequence_loss(pt.as_tensor(IDS), pt.as_tensor(H0), p, V)[0],
+               lambda w: np_loss(w)[0], w, n_entries=5)
+
+
+def test_streams_and_chunks():
+    ids = np.arange(100, dtype=np.int32)
+    streams = as_streams(ids, 4, 5)
+    assert streams.shape == (25, 4)
+    np.testing.assert_array_equal(streams[:, 1], np.arange(25, 50))
+    assert n_chunks(streams, 5) == 4
+    c = chunk(streams, 1, 5)
+    np.testing.assert_array_equal(c[:, 0], np.arange(5, 11))  # overlaps the next chunk by one row
+    with pytest.raises(ValueError, match="too short"):
+        as_streams(ids, 20, 5)
+
+
+def test_training_reduces_loss_on_a_short_text():
+    vocab = build_vocab(TINY_TEXT)
+    train, val = split_train_val(encode(TINY_TEXT, vocab), 0.2)
+    records = []
+    out = train_char_rnn(train, val, len(vocab), epochs=3, steps_per_epoch=0, hidden=32, seq_len=16,
+                         batch_size=4, optimizer="adam", lr=0.01, clip=5.0, seed=0, backend="jax",
+                         on_epoch=records.append)
+    h = out["history"]
+    assert h["epoch"] == [1, 2, 3] and [r["epoch"] for r in records] == [1, 2, 3]
+    assert h["train_loss"][-1] < h["train_loss"][0] < np.log(len(vocab)) + 0.1
+    assert h["val_loss"][-1] < h["val_loss"][0]
+    assert all(s > 0 for s in h["epoch_seconds"])
+    assert out["weights"]["W_hh"].shape == (32, 32)
+
+
+def test_sampling_is_seeded_and_validated():
+    vocab = list("abcdefg")
+    w = random_weights(1.0)
+    a = sample_text(w, vocab, prompt="abc", length=50, temperature=1.0, seed=3)
+    assert len(a) == 50 and set(a) <= set(vocab)
+    assert a == sample_text(w, vocab, prompt="abc", length=50, temperature=1.0, seed=3)
+    assert a != sample_text(w, vocab, prompt="abc", length=50, temperature=1.0, seed=4)
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        sample_text(w, vocab, prompt="xyz", length=5, temperature=1.0, seed=0)
+    with pytest.raises(ValueError, match="temperature"):
+        sample_text(w, vocab, prompt="a", length=5, temperature=0.0, seed=0)

@@ -1,0 +1,75 @@
+"""Run real ``luigi.build`` on tiny data with a test-only configuration, and record what ran."""
+from __future__ import annotations
+
+import json
+
+import luigi
+import pytest
+from luigi.configuration import LuigiConfigParser
+from luigi.task_register import Register
+
+import tasks
+from tasks.base import ArtifactTask
+
+ALL_TASKS = {
+    "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
+    "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN",
+    "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
+}
+
+
+class Pipeline:
+    """Luigi configured for one test: tiny data, few epochs, artifacts under a temporary root."""
+
+    def __init__(self, root, mnist, text):
+        self.root = root
+        self.ran: list[str] = []
+        self.config = LuigiConfigParser.instance()
+        settings = {
+            "core": {"local_scheduler": "true", "no_lock": "true"},
+            "artifacts": {"root": str(root)},
+            "DownloadMNIST": {"mirrors": json.dumps([str(mnist[0])]), "sha256": json.dumps(mnist[1])},
+            "DownloadShakespeare": {"mirrors": json.dumps([str(text[0])]), "sha256": json.dumps(text[1])},
+            "OneHotMNIST": {"train_limit": "0"},
+            "BuildCharVocab": {"val_fraction": "0.2"},
+            "TrainLogReg": {"epochs": "2", "lr": "0.1", "batch_size": "64"},
+            "TrainMLP": {"epochs": "2", "hidden": "16", "lr": "0.5", "batch_size": "64"},
+            "TrainDeepMLP": {"epochs": "2", "hidden": "[32, 32]", "lr": "0.01", "batch_size": "64"},
+            "TrainCharRNN": {"epochs": "2", "steps_per_epoch": "5", "hidden": "16", "seq_len": "8",
+                             "batch_size": "4", "optimizer": "adam", "lr": "0.01"},
+            "EvaluateCharRNN": {"sample_length": "40"},
+        }
+        for section, values in settings.items():
+            for key, value in values.items():
+                self.set(section, key, value)
+
+    def set(self, section: str, key: str, value: str) -> None:
+        if not self.config.has_section(section):
+            self.config.add_section(section)
+        self.config.set(section, key, value)
+        Register.clear_instance_cache()
+
+    def build(self, *task_list) -> set[str]:
+        """Run ``luigi.build``; return the families of the tasks that ran, and assert success."""
+        self.ran.clear()
+        Register.clear_instance_cache()
+        result = luigi.build(list(task_list) or [tasks.FullReport()], local_scheduler=True,
+                             detailed_summary=True, workers=1)
+        assert result.scheduling_succeeded, result.summary_text
+        return set(self.ran)
+
+
+@pytest.fixture
+def pipeline(tmp_path, tiny_mnist, tiny_text, monkeypatch):
+    """A fresh luigi configuration (no luigi.cfg read) and artifact root for one test."""
+    monkeypatch.setattr(LuigiConfigParser, "_instance", None)
+    monkeypatch.setattr(LuigiConfigParser, "_config_paths", [])
+    p = Pipeline(tmp_path / "artifacts", tiny_mnist, tiny_text)
+
+    @ArtifactTask.event_handler(luigi.Event.SUCCESS)
+    def record(task):
+        p.ran.append(task.get_task_family())
+
+    yield p
+    ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.SUCCESS].discard(record)
+    Register.clear_instance_cache()

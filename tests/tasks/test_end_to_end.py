@@ -1,0 +1,90 @@
+"""The whole DAG on tiny data: first build, no-op rerun, and exactly-downstream reruns."""
+import json
+
+import numpy as np
+
+import tasks
+from tests.tasks.conftest import ALL_TASKS
+
+MNIST_MODELS = {"TrainLogReg", "TrainMLP", "TrainDeepMLP", "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP"}
+
+
+def test_build_rerun_and_parameter_changes(pipeline):
+    assert pipeline.build() == ALL_TASKS
+
+    report = pipeline.root / "report"
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert set(metrics) == {"TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN"}
+    for family in ("TrainLogReg", "TrainMLP", "TrainDeepMLP"):
+        assert metrics[family]["epochs"] == 2 and 0.0 <= metrics[family]["test_accuracy"] <= 1.0
+        assert metrics[family]["seconds_per_epoch"] > 0
+    assert metrics["TrainCharRNN"]["val_loss"] > 0
+    # the tiny digits are easy: the deep net must have learned something real
+    assert metrics["TrainDeepMLP"]["test_accuracy"] > 0.5
+    for name in ("index.html", "learning_curves.png", "confusion_matrix.png", "misclassified.png",
+                 "filters_mlp.png", "filters_deep_mlp.png", "char_rnn_loss.png", "per_class_accuracy.png"):
+        assert (report / name).stat().st_size > 0, name
+
+    # a second run computes nothing
+    assert pipeline.build() == set()
+
+    # one training parameter: that model, its evaluation, the report
+    pipeline.set("TrainDeepMLP", "epochs", "3")
+    assert pipeline.build() == {"TrainDeepMLP", "EvaluateDeepMLP", "FullReport"}
+    assert json.loads((report / "metrics.json").read_text())["TrainDeepMLP"]["epochs"] == 3
+
+    # a preprocessing parameter: everything downstream of OneHotMNIST, nothing on the text side
+    pipeline.set("OneHotMNIST", "train_limit", "512")
+    assert pipeline.build() == {"OneHotMNIST", "FullReport"} | MNIST_MODELS
+
+    # cosmetic parameters rerun nothing
+    pipeline.set("FullReport", "dpi", "50")
+    pipeline.set("DownloadMNIST", "timeout", "5")
+    assert pipeline.build() == set()
+
+    # going back to a configuration already built recomputes nothing but republishes the report
+    pipeline.set("OneHotMNIST", "train_limit", "0")
+    assert pipeline.build() == {"FullReport"}
+    assert json.loads((report / "metrics.json").read_text())["TrainDeepMLP"]["epochs"] == 3
+
+    # a text-side parameter leaves the MNIST models alone
+    pipeline.set("TrainCharRNN", "hidden", "12")
+    assert pipeline.build() == {"TrainCharRNN", "EvaluateCharRNN", "FullReport"}
+
+
+def test_artifacts_hold_weights_history_and_parameters(pipeline):
+    pipeline.build(tasks.EvaluateDeepMLP())
+    trained = tasks.TrainDeepMLP().output().load()
+    assert set(trained["weights"]) == {"w_h", "w_h2", "w_o"}
+    assert trained["weights"]["w_h"].shape == (784, 32) and trained["weights"]["w_h"].dtype == np.float32
+    h = trained["history"]
+    assert h["epoch"] == [1, 2] and len(h["train_loss"]) == len(h["test_accuracy"]) == len(h["epoch_seconds"]) == 2
+    assert trained["params"]["p_drop_hidden"] == "0.5" and trained["backend"] in ("jax", "numba")
+
+    manifest = tasks.TrainDeepMLP().output().manifest()
+    assert manifest["params"]["epochs"] == "2"
+    assert manifest["upstream"] == {"OneHotMNIST": tasks.OneHotMNIST().fingerprint()}
+    assert "pipeline.models.deep_mlp" in manifest["code"] and "pipeline.models.optim" in manifest["code"]
+    assert manifest["libraries"]["luigi"]
+
+    evaluation = tasks.EvaluateDeepMLP().output().load()
+    assert evaluation["confusion_matrix"].sum() == 200
+    assert evaluation["test_accuracy"] == h["test_accuracy"][-1]
+
+
+def test_deleted_or_corrupted_artifact_is_rebuilt_alone(pipeline):
+    assert pipeline.build(tasks.EvaluateLogReg()) == {"DownloadMNIST", "OneHotMNIST", "TrainLogReg", "EvaluateLogReg"}
+    target = tasks.TrainLogReg().output()
+
+    # corrupt the stored weights: detected by checksum, moved aside, recomputed
+    data = bytearray(target.path.read_bytes())
+    data[-20] ^= 0xFF
+    target.path.write_bytes(bytes(data))
+    assert pipeline.build(tasks.TrainLogReg()) == {"TrainLogReg"}
+    assert list((pipeline.root / "_quarantine").iterdir())
+    assert target.load()["history"]["epoch"] == [1, 2]
+
+    # a deleted intermediate is rebuilt only when something downstream needs it
+    tasks.OneHotMNIST().output().path.unlink()
+    assert pipeline.build(tasks.EvaluateLogReg()) == set()
+    assert pipeline.build(tasks.EvaluateMLP()) == {"OneHotMNIST", "TrainMLP", "EvaluateMLP"}
