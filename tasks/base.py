@@ -17,6 +17,7 @@ from luigi.task import flatten
 
 from tasks import storage
 from tasks.config import artifacts
+from tasks.config import fingerprint as fingerprint_config
 from tasks.fingerprint import canonical_hash, code_hashes
 
 log = logging.getLogger(__name__)
@@ -130,19 +131,17 @@ class ArtifactTask(luigi.Task):
         """``{family: fingerprint}`` of the artifacts this stage reads."""
         return {t.get_task_family(): t.fingerprint() for t in flatten(self.requires())}
 
-    def extra_fingerprint(self) -> dict:
-        """Anything else that should change the fingerprint (subclasses may add to it)."""
-        return {}
-
     def fingerprint_inputs(self) -> dict:
         """Everything the fingerprint is a hash of."""
-        return {
+        inputs = {
             "family": self.get_task_family(),
             "params": self.params_dict(significant_only=True),
             "upstream": self.upstream_fingerprints(),
             "code": code_hashes(self.code),
-            **self.extra_fingerprint(),
         }
+        if fingerprint_config().include_library_versions:
+            inputs["libraries"] = library_versions()
+        return inputs
 
     def fingerprint(self) -> str:
         """sha256 over :meth:`fingerprint_inputs`.

@@ -17,3 +17,12 @@ class pytensor(luigi.Config):  # noqa: N801
         default="auto", choices=["auto", "jax", "numba", "c"],
         description="how graphs are compiled: auto = jax where installed, else numba",
     )
+
+
+class fingerprint(luigi.Config):  # noqa: N801
+    """``[fingerprint]`` in luigi.cfg."""
+
+    include_library_versions = luigi.BoolParameter(
+        default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+        description="let library versions (numpy, pytensor, jax, ...) change fingerprints",
+    )

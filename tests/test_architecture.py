@@ -25,7 +25,8 @@ def test_every_luigi_cfg_key_is_a_declared_parameter():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "luigi.cfg")
     classes = {name: getattr(tasks, name) for name in tasks.__all__}
-    classes.update(artifacts=task_config.artifacts, pytensor=task_config.pytensor)
+    classes.update(artifacts=task_config.artifacts, pytensor=task_config.pytensor,
+                   fingerprint=task_config.fingerprint)
     for section in cfg.sections():
         if section in ("core", "retcode"):
             continue

@@ -49,6 +49,16 @@ class Pipeline:
         self.config.set(section, key, value)
         Register.clear_instance_cache()
 
+    def get(self, section: str, key: str, default: str | None = None) -> str | None:
+        return self.config.get(section, key, fallback=default) if self.config.has_section(section) else default
+
+    def will_run(self, task=None) -> set[str]:
+        """Families that ``python -m tasks status`` says will run."""
+        from tasks.status import WILL_RUN, plan
+
+        Register.clear_instance_cache()
+        return {s.family for s in plan(task or tasks.FullReport()) if s.state == WILL_RUN}
+
     def build(self, *task_list) -> set[str]:
         """Run ``luigi.build``; return the families of the tasks that ran, and assert success."""
         self.ran.clear()

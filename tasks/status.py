@@ -1,0 +1,128 @@
+"""A dry run of the DAG: which stages are cached, which will run, and why.
+
+Nothing here imports PyTensor or matplotlib or runs a stage: it only computes
+fingerprints and reads manifests.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from luigi.task import flatten
+
+from tasks.base import ArtifactTask
+
+CACHED, WILL_RUN, MISSING = "cached", "will run", "missing"
+
+
+@dataclass
+class StageStatus:
+    """One stage's state and, when it will run, the reasons."""
+
+    task: ArtifactTask
+    state: str
+    fingerprint: str
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def family(self) -> str:
+        return self.task.get_task_family()
+
+
+def walk(root: ArtifactTask) -> list[ArtifactTask]:
+    """Every stage ``root`` depends on, dependencies before dependents, each once."""
+    order, seen = [], set()
+
+    def visit(task):
+        if task.task_id in seen:
+            return
+        seen.add(task.task_id)
+        for dep in flatten(task.requires()):
+            visit(dep)
+        order.append(task)
+
+    visit(root)
+    return order
+
+
+def latest_manifest(task: ArtifactTask) -> dict | None:
+    """The most recently created manifest of ``task``'s family, if any."""
+    directory = task.output().path.parent
+    newest = None
+    for path in directory.glob("*.json") if directory.is_dir() else []:
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if newest is None or manifest.get("created", "") > newest.get("created", ""):
+            newest = manifest
+    return newest
+
+
+def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) -> list[str]:
+    inputs = task.fingerprint_inputs()
+    reasons = []
+    old_params = previous.get("significant_params", {})
+    for key in sorted(set(old_params) | set(inputs["params"])):
+        old, new = old_params.get(key, "(unset)"), inputs["params"].get(key, "(unset)")
+        if old != new:
+            reasons.append(f"parameter {key}: {old} → {new}")
+    old_code = previous.get("code", {})
+    for module in sorted(set(old_code) | set(inputs["code"])):
+        if old_code.get(module) != inputs["code"].get(module):
+            what = "added" if module not in old_code else "removed" if module not in inputs["code"] else "changed"
+            reasons.append(f"code {what}: {module}")
+    old_up = previous.get("upstream", {})
+    for family in sorted(set(old_up) | set(inputs["upstream"])):
+        if old_up.get(family) != inputs["upstream"].get(family):
+            upstream = statuses.get(family)
+            if upstream is not None and upstream.state == WILL_RUN:
+                reasons.append(f"upstream {family} will rerun")
+            else:
+                reasons.append(f"upstream {family} differs from the one the last build used")
+    if "libraries" in inputs and previous.get("libraries") != inputs["libraries"]:
+        reasons.append("library versions changed")
+    if not reasons:
+        reasons.append("artifact missing or corrupt")
+    return reasons
+
+
+def plan(root: ArtifactTask) -> list[StageStatus]:
+    """The state of every stage under ``root``, as ``luigi.build([root])`` would find it."""
+    order = walk(root)
+    complete = {t.task_id: t.complete() for t in order}
+    needed = {root.task_id}
+    for task in reversed(order):  # dependents before dependencies
+        if task.task_id in needed and not complete[task.task_id]:
+            needed.update(dep.task_id for dep in flatten(task.requires()))
+    statuses: dict[str, StageStatus] = {}
+    for task in order:
+        if complete[task.task_id]:
+            state = CACHED
+        else:
+            state = WILL_RUN if task.task_id in needed else MISSING
+        status = StageStatus(task, state, task.fingerprint())
+        if state == WILL_RUN:
+            previous = latest_manifest(task)
+            status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
+        elif state == MISSING:
+            status.reasons = ["not built, and nothing that will run needs it"]
+        statuses[status.family] = status
+    return list(statuses.values())
+
+
+def format_plan(statuses: list[StageStatus]) -> str:
+    """A table: stage, state, fingerprint, reasons."""
+    width = max(len(s.family) for s in statuses)
+    lines = [f"{'TASK':<{width}}  {'STATE':<8}  {'FINGERPRINT':<16}  REASON"]
+    for s in statuses:
+        reasons = s.reasons or [""]
+        lines.append(f"{s.family:<{width}}  {s.state:<8}  {s.fingerprint[:16]}  {reasons[0]}".rstrip())
+        lines += [f"{'':<{width}}  {'':<8}  {'':<16}  {r}" for r in reasons[1:]]
+    return "\n".join(lines)
+
+
+def artifact_root(task: ArtifactTask) -> Path:
+    """The artifact directory a task writes under."""
+    return task.output().root

@@ -1,0 +1,197 @@
+"""Dry-run status and artifact housekeeping, checked against what luigi really runs."""
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import tasks
+from tasks import fingerprint
+from tasks.housekeeping import collect_garbage, stored_artifacts, used_keys
+from tasks.status import CACHED, MISSING, WILL_RUN, format_plan, plan
+from tests.tasks.conftest import ALL_TASKS
+
+ROOT = Path(__file__).resolve().parents[2]
+MNIST_SIDE = {"OneHotMNIST", "TrainLogReg", "TrainMLP", "TrainDeepMLP",
+              "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "FullReport"}
+TEXT_SIDE = {"BuildCharVocab", "TrainCharRNN", "EvaluateCharRNN", "FullReport"}
+
+
+def downstream(family: str) -> set[str]:
+    chains = {
+        "DownloadMNIST": {"DownloadMNIST"} | MNIST_SIDE, "OneHotMNIST": MNIST_SIDE,
+        "DownloadShakespeare": {"DownloadShakespeare"} | TEXT_SIDE, "BuildCharVocab": TEXT_SIDE,
+        "TrainCharRNN": {"TrainCharRNN", "EvaluateCharRNN", "FullReport"},
+        "EvaluateCharRNN": {"EvaluateCharRNN", "FullReport"}, "FullReport": {"FullReport"},
+    }
+    for model in ("LogReg", "MLP", "DeepMLP"):
+        chains[f"Train{model}"] = {f"Train{model}", f"Evaluate{model}", "FullReport"}
+        chains[f"Evaluate{model}"] = {f"Evaluate{model}", "FullReport"}
+    return chains[family]
+
+
+# (section, key, a new value) for every significant parameter of every stage
+SIGNIFICANT = [
+    ("DownloadMNIST", "sha256", '{"train-images-idx3-ubyte": "00"}'),
+    ("DownloadShakespeare", "sha256", '{"input.txt": "00"}'),
+    ("OneHotMNIST", "train_limit", "100"),
+    ("BuildCharVocab", "val_fraction", "0.3"),
+    *[(t, k, v) for t in ("TrainLogReg", "TrainMLP", "TrainDeepMLP")
+      for k, v in (("epochs", "7"), ("seed", "5"), ("lr", "0.02"), ("batch_size", "32"))],
+    ("TrainMLP", "hidden", "8"),
+    ("TrainDeepMLP", "hidden", "[8, 8]"), ("TrainDeepMLP", "p_drop_input", "0.1"),
+    ("TrainDeepMLP", "p_drop_hidden", "0.3"), ("TrainDeepMLP", "rho", "0.8"), ("TrainDeepMLP", "eps", "1e-5"),
+    *[("TrainCharRNN", k, v) for k, v in (("epochs", "3"), ("seed", "5"), ("steps_per_epoch", "6"),
+                                          ("hidden", "9"), ("seq_len", "7"), ("batch_size", "3"),
+                                          ("optimizer", "rmsprop"), ("lr", "0.02"), ("clip", "1.0"))],
+    *[(f"Evaluate{m}", "n_misclassified", "3") for m in ("LogReg", "MLP", "DeepMLP")],
+    ("EvaluateCharRNN", "temperatures", "[0.7]"), ("EvaluateCharRNN", "prompt", "All:"),
+    ("EvaluateCharRNN", "sample_length", "10"), ("EvaluateCharRNN", "sample_seed", "1"),
+]
+COSMETIC = [("DownloadMNIST", "mirrors", '["/nowhere"]'), ("DownloadMNIST", "timeout", "3"),
+            ("DownloadShakespeare", "timeout", "3"), ("FullReport", "dpi", "40"), ("pytensor", "backend", "numba")]
+
+
+@pytest.fixture
+def pipeline_copy(tmp_path, monkeypatch):
+    """Fingerprint the code of a copy of ``pipeline/`` that the test may edit."""
+    copy = tmp_path / "src" / "pipeline"
+    shutil.copytree(ROOT / "pipeline", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(fingerprint, "PIPELINE_ROOT", copy)
+    fingerprint.clear_code_cache()
+    yield copy
+    fingerprint.clear_code_cache()
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+    fingerprint.clear_code_cache()
+
+
+def test_status_before_and_after_a_build(pipeline):
+    statuses = plan(tasks.FullReport())
+    assert {s.family for s in statuses} == ALL_TASKS
+    assert all(s.state == WILL_RUN and s.reasons == ["never built"] for s in statuses)
+    assert pipeline.build() == ALL_TASKS
+    assert all(s.state == CACHED for s in plan(tasks.FullReport()))
+
+
+def test_every_parameter_reruns_exactly_its_downstream(pipeline):
+    pipeline.build()
+    for section, key, value in SIGNIFICANT:
+        old = pipeline.get(section, key)
+        before = getattr(tasks, section)().params_dict()[key]
+        pipeline.set(section, key, value)
+        after = getattr(tasks, section)().params_dict()[key]
+        statuses = {s.family: s for s in plan(tasks.FullReport())}
+        ran = {f for f, s in statuses.items() if s.state == WILL_RUN}
+        assert ran == downstream(section), (section, key)
+        assert f"parameter {key}: {before} → {after}" in statuses[section].reasons
+        if old is None:
+            pipeline.config.remove_option(section, key)
+        else:
+            pipeline.set(section, key, old)
+    for section, key, value in COSMETIC:
+        pipeline.set(section, key, value)
+        assert pipeline.will_run() == set(), (section, key)
+
+
+def test_status_names_old_and_new_values_and_matches_the_real_run(pipeline):
+    pipeline.build()
+    pipeline.set("TrainDeepMLP", "epochs", "3")
+    text = format_plan(plan(tasks.FullReport()))
+    assert "TrainDeepMLP" in text and "parameter epochs: 2 → 3" in text
+    assert "upstream TrainDeepMLP will rerun" in text
+    expected = pipeline.will_run()
+    assert pipeline.build() == expected == {"TrainDeepMLP", "EvaluateDeepMLP", "FullReport"}
+
+
+def test_code_edits(pipeline, pipeline_copy):
+    assert pipeline.build() == ALL_TASKS
+
+    # comments, docstrings and formatting do not count
+    edit(pipeline_copy / "models" / "deep_mlp.py", "    X, rng = dropout(X, p_drop_input, rng)\n",
+         "    # drop inputs first\n    X, rng = dropout(X,   p_drop_input,\n                     rng)\n")
+    edit(pipeline_copy / "models" / "mlp.py", '"""Class probabilities."""', '"""Softmax over the ten digits."""')
+    assert pipeline.will_run() == set()
+    assert pipeline.build() == set()
+
+    # a model module: that model only
+    edit(pipeline_copy / "models" / "deep_mlp.py", "h = pt.maximum(pt.dot(X, w_h), 0)", "h = pt.maximum(pt.dot(X, w_h), 0.0)")
+    statuses = {s.family: s for s in plan(tasks.FullReport())}
+    assert "code changed: pipeline.models.deep_mlp" in statuses["TrainDeepMLP"].reasons
+    assert pipeline.build() == {"TrainDeepMLP", "EvaluateDeepMLP", "FullReport"}
+
+    # the RNN module: the text side only
+    edit(pipeline_copy / "models" / "char_rnn.py", "log = logging.getLogger(__name__)", "log = logging.getLogger('rnn')")
+    assert pipeline.build() == {"TrainCharRNN", "EvaluateCharRNN", "FullReport"}
+
+    # a shared module: every model that imports it
+    edit(pipeline_copy / "models" / "optim.py", "p - np.float32(lr) * g", "p - g * np.float32(lr)")
+    expected = {f"{k}{m}" for k in ("Train", "Evaluate") for m in ("LogReg", "MLP", "DeepMLP", "CharRNN")} | {"FullReport"}
+    assert pipeline.will_run() == expected
+    assert pipeline.build() == expected
+
+
+def test_same_bytes_from_another_mirror_rerun_nothing(pipeline, tmp_path, tiny_mnist):
+    pipeline.build(tasks.OneHotMNIST())
+    other = tmp_path / "other-mirror"
+    shutil.copytree(tiny_mnist[0], other)
+    tasks.DownloadMNIST().output().path.unlink()  # force a fresh download, from the other mirror
+    pipeline.set("DownloadMNIST", "mirrors", f'["{other}"]')
+    assert pipeline.build(tasks.DownloadMNIST()) == {"DownloadMNIST"}
+    assert pipeline.build(tasks.OneHotMNIST()) == set()
+
+
+def test_missing_intermediate_is_reported_but_not_rebuilt(pipeline):
+    pipeline.build()
+    tasks.OneHotMNIST().output().path.unlink()
+    states = {s.family: s.state for s in plan(tasks.FullReport())}
+    assert states["OneHotMNIST"] == MISSING and states["FullReport"] == CACHED
+    assert pipeline.build() == set()
+
+
+def test_gc_keeps_everything_reachable(pipeline):
+    pipeline.build()
+    pipeline.set("TrainLogReg", "epochs", "3")
+    pipeline.build()
+    pipeline.set("TrainLogReg", "epochs", "4")
+    pipeline.build()
+    (pipeline.root / "TrainMLP" / ".tmp-leftover.joblib.x").write_bytes(b"partial")
+    used = used_keys(tasks.FullReport())
+    items = stored_artifacts(pipeline.root)
+
+    dry = collect_garbage(items, used, keep=1, dry_run=True)
+    # unused: two older TrainLogReg/EvaluateLogReg/FullReport builds each; keep=1 keeps the newest one
+    assert sorted(i.family for i in dry) == ["EvaluateLogReg", "FullReport", "TrainLogReg", "TrainMLP"]
+    assert all(p.exists() for i in dry for p in i.paths)
+
+    removed = collect_garbage(stored_artifacts(pipeline.root), used, keep=0, dry_run=False)
+    assert sorted(i.family for i in removed) == ["EvaluateLogReg", "EvaluateLogReg", "FullReport", "FullReport",
+                                                 "TrainLogReg", "TrainLogReg", "TrainMLP"]
+    assert all(not p.exists() for i in removed for p in i.paths)
+    assert {(i.family, i.stem) for i in stored_artifacts(pipeline.root)} == used
+    assert pipeline.build() == set()
+
+
+def test_status_command_imports_no_heavy_library(tmp_path):
+    cfg = tmp_path / "extra.cfg"
+    cfg.write_text(f"[artifacts]\nroot = {tmp_path / 'artifacts'}\n")
+    code = textwrap.dedent("""
+        import sys
+        from tasks.__main__ import main
+        main(["status"])
+        main(["artifacts", "list"])
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pytensor", "matplotlib", "jax"))
+        print("HEAVY", heavy)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "LUIGI_CONFIG_PATH": str(cfg)})
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert "FullReport" in out.stdout and "never built" in out.stdout
