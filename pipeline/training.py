@@ -1,10 +1,10 @@
-"""The epoch loop shared by every model: timing, history, divergence check, progress."""
+"""The epoch loop shared by every model: timing, history, checkpoints, divergence check, progress."""
 from __future__ import annotations
 
 import logging
 import math
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +15,24 @@ class TrainingDivergedError(FloatingPointError):
     def __init__(self, model: str, epoch: int, loss: float, detail: str = ""):
         self.model, self.epoch, self.loss = model, epoch, loss
         super().__init__(f"{model}: training loss is {loss} in epoch {epoch}{detail}; no model was saved")
+
+
+class Checkpointer(Protocol):
+    """Where a training run keeps its end-of-epoch state (implemented by the caller)."""
+
+    def load_latest(self) -> dict | None:
+        """The newest intact checkpoint, or None."""
+
+    def save(self, epoch: int, checkpoint: dict) -> None:
+        """Persist the state after ``epoch``."""
+
+
+class Resumable(Protocol):
+    """A model whose complete training state can be read and restored."""
+
+    def get_state(self) -> dict: ...
+
+    def set_state(self, state: dict) -> None: ...
 
 
 def _eta(seconds: float) -> str:
@@ -30,30 +48,43 @@ def run_epochs(
     evaluate: Callable[[], float],
     metric: str,
     on_epoch: Callable[[dict], None] | None = None,
-    divergence_detail: Callable[[], str] = lambda: "",
+    resumable: Resumable | None = None,
+    checkpointer: Checkpointer | None = None,
 ) -> dict[str, list]:
     """Run ``epochs`` epochs; return the history ``{epoch, train_loss, <metric>, epoch_seconds, eval_seconds}``.
 
     ``train_epoch(epoch)`` trains one epoch and returns its mean loss; ``evaluate()``
     returns the evaluation metric. ``epoch_seconds`` counts training only.
     ``on_epoch`` receives each epoch's record (plus ``epochs``) as it completes.
+    With a ``checkpointer``, the state of ``resumable`` is saved after every epoch, and a
+    run resumes after the newest intact checkpoint.
     """
     if epochs < 1:
         raise ValueError(f"{model}: epochs must be at least 1, got {epochs}")
     history: dict[str, list] = {"epoch": [], "train_loss": [], metric: [], "epoch_seconds": [], "eval_seconds": []}
+    first = 1
+    if checkpointer is not None and resumable is not None:
+        saved = checkpointer.load_latest()
+        if saved is not None and saved["epoch"] <= epochs:
+            resumable.set_state(saved["state"])
+            history = saved["history"]
+            first = saved["epoch"] + 1
+            log.info("%s: resuming after epoch %d from its checkpoint", model, saved["epoch"])
     started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
         t0 = time.perf_counter()
         loss = float(train_epoch(epoch))
         t1 = time.perf_counter()
         if not math.isfinite(loss):
-            raise TrainingDivergedError(model, epoch, loss, divergence_detail())
+            raise TrainingDivergedError(model, epoch, loss)
         value = float(evaluate())
         t2 = time.perf_counter()
         record = {"epoch": epoch, "train_loss": loss, metric: value, "epoch_seconds": t1 - t0, "eval_seconds": t2 - t1}
         for key, v in record.items():
             history[key].append(v)
-        eta = (time.perf_counter() - started) / epoch * (epochs - epoch)
+        if checkpointer is not None and resumable is not None:
+            checkpointer.save(epoch, {"epoch": epoch, "history": history, "state": resumable.get_state()})
+        eta = (time.perf_counter() - started) / (epoch - first + 1) * (epochs - epoch)
         log.info(
             "%s epoch %d/%d  loss %.4f  %s %.4f  %.1fs  ETA %s",
             model, epoch, epochs, loss, metric, value, t2 - t0, _eta(eta),

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     removed = collect_garbage(items, used, keep=args.keep, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for item in removed:
-        print(f"{verb} {item.family}/{item.stem} ({sum(p.stat().st_size for p in item.paths if p.exists()) if args.dry_run else ''})".replace(" ()", ""))
+        print(f"{verb} {item.family}/{item.stem}")
     print(f"{verb} {len(removed)} artifact(s)")
     return 0
 

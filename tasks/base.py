@@ -92,9 +92,21 @@ class ArtifactTarget(luigi.Target):
             raise ArtifactCorruptError(f"{self.path} is missing or failed its checksum; rerun the pipeline")
         return joblib.load(self.path)
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_suffix(".lock")
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path.with_suffix(".checkpoints")
+
+    def remove_temporaries(self) -> None:
+        """Delete what interrupted writes of this artifact left behind (call while holding its lock)."""
+        for name in (self.path.name, self.manifest_path.name):
+            storage.remove_stale_temporaries(self.path.parent, name)
+
     def write(self, obj, manifest: dict) -> None:
         """Atomically write ``obj`` with joblib, then its manifest."""
-        storage.remove_stale_temporaries(self.path.parent, min_age_s=3600)
         storage.atomic_write(self.path, lambda fh: joblib.dump(obj, fh, compress=0))
         manifest = {**manifest, "artifact": {
             "file": self.path.name, "sha256": storage.sha256_file(self.path), "bytes": self.path.stat().st_size,
@@ -115,6 +127,14 @@ class ArtifactTask(luigi.Task):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.validate()
+
+    @classmethod
+    def get_param_values(cls, params, args, kwargs):
+        try:
+            return super().get_param_values(params, args, kwargs)
+        except ValueError as exc:  # luigi's parsing errors keep the offending value in __cause__
+            detail = f" ({exc.__cause__})" if exc.__cause__ else ""
+            raise ValueError(f"[{cls.get_task_family()}] invalid configuration: {exc}{detail}") from exc
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming section, key and value when a parameter is out of range."""
@@ -168,9 +188,20 @@ class ArtifactTask(luigi.Task):
         raise NotImplementedError
 
     def run(self):
-        started = time.time()
-        result = self.build(self.load_inputs())
-        self.save(result, started)
+        """Build and save the artifact under an inter-process lock, unless another process just did."""
+        target = self.output()
+        with storage.exclusive_lock(target.lock_path):
+            if target.exists():
+                log.info("%s: already built by another process", self.get_task_family())
+            else:
+                target.remove_temporaries()
+                started = time.time()
+                result = self.build(self.load_inputs())
+                self.save(result, started)
+            self.after_save()
+
+    def after_save(self) -> None:
+        """Runs under the lock once the artifact exists (subclasses publish or clean up here)."""
 
     def save(self, result, started: float) -> None:
         """Write ``result`` and a manifest recording parameters, inputs, code and environment."""

@@ -25,7 +25,8 @@ class StoredArtifact:
 
     @property
     def bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.paths if p.exists())
+        files = [f for p in self.paths for f in ([p] if p.is_file() else p.rglob("*"))]
+        return sum(f.stat().st_size for f in files if f.is_file())
 
     @property
     def created(self) -> str:
@@ -37,9 +38,7 @@ def stored_artifacts(root: Path) -> list[StoredArtifact]:
     found: dict[tuple[str, str], StoredArtifact] = {}
     for directory in sorted(p for p in Path(root).iterdir() if p.is_dir() and p.name not in NOT_FAMILIES) \
             if Path(root).is_dir() else []:
-        for path in sorted(directory.iterdir()):
-            if not path.is_file():
-                continue
+        for path in sorted(directory.iterdir()):  # artifact, manifest, lock, checkpoint directory
             stem = path.name.split(".")[0] if not path.name.startswith(storage.TMP_PREFIX) else path.name
             item = found.setdefault((directory.name, stem), StoredArtifact(directory.name, stem, [], None))
             item.paths.append(path)

@@ -1,6 +1,8 @@
 """Bytes on disk: atomic writes, checksums, quarantine, and publishing a directory."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -72,16 +74,34 @@ def quarantine(path: Path, root: Path, reason: str) -> Path | None:
     return target
 
 
-def remove_stale_temporaries(directory: Path, min_age_s: float = 0.0) -> int:
-    """Delete temporary files left in ``directory`` by writes that never finished."""
+def remove_stale_temporaries(directory: Path, name: str = "") -> int:
+    """Delete temporary files that writes of ``name`` (any name when empty) left in ``directory``.
+
+    Call it only while no other writer can be writing there (e.g. holding the artifact's lock).
+    """
     removed = 0
     if directory.is_dir():
-        now = time.time()
-        for tmp in directory.glob(f"{TMP_PREFIX}*"):
-            if tmp.is_file() and now - tmp.stat().st_mtime >= min_age_s:
+        for tmp in directory.glob(f"{TMP_PREFIX}{name}*"):
+            if tmp.is_file():
                 tmp.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path):
+    """Hold an inter-process lock (``flock``) on ``path`` for the duration of the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process that holds %s", path)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def publish_directory(target: Path, files: dict[str, bytes]) -> None:

@@ -26,6 +26,16 @@ class _Train(ArtifactTask):
 
         return resolve_backend(pytensor_config().backend)
 
+    def checkpointer(self):
+        """Where this run keeps its end-of-epoch checkpoints (beside the artifact it will write)."""
+        from tasks.checkpoints import DirectoryCheckpointer
+
+        target = self.output()
+        return DirectoryCheckpointer(target.checkpoint_dir, target.root)
+
+    def after_save(self) -> None:
+        self.checkpointer().clear()
+
     def trained(self, result: dict) -> dict:
         """The artifact: weights, history, and the parameters and backend that produced them."""
         return {**result, "params": self.params_dict(), "backend": self.backend()}
@@ -52,7 +62,7 @@ class TrainLogReg(_TrainClassifier):
 
         return self.trained(train_log_reg(
             data, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=self.seed,
-            backend=self.backend(), on_epoch=self.report_progress,
+            backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
         ))
 
 
@@ -71,7 +81,7 @@ class TrainMLP(_TrainClassifier):
 
         return self.trained(train_mlp(
             data, epochs=self.epochs, hidden=self.hidden, lr=self.lr, batch_size=self.batch_size,
-            seed=self.seed, backend=self.backend(), on_epoch=self.report_progress,
+            seed=self.seed, backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
         ))
 
 
@@ -101,7 +111,7 @@ class TrainDeepMLP(_TrainClassifier):
         return self.trained(train_deep_mlp(
             data, epochs=self.epochs, hidden=tuple(self.hidden), p_drop_input=self.p_drop_input,
             p_drop_hidden=self.p_drop_hidden, lr=self.lr, rho=self.rho, eps=self.eps,
-            batch_size=self.batch_size, seed=self.seed, backend=self.backend(), on_epoch=self.report_progress,
+            batch_size=self.batch_size, seed=self.seed, backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
         ))
 
 
@@ -135,5 +145,5 @@ class TrainCharRNN(_Train):
             corpus["train_ids"], corpus["val_ids"], len(corpus["vocab"]), epochs=self.epochs,
             steps_per_epoch=self.steps_per_epoch, hidden=self.hidden, seq_len=self.seq_len,
             batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, clip=self.clip, seed=self.seed,
-            backend=self.backend(), on_epoch=self.report_progress,
+            backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
         ))

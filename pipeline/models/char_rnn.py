@@ -7,7 +7,7 @@ parallel streams of the text, carrying the hidden state from one chunk to the ne
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -17,7 +17,7 @@ import pytensor.tensor as pt
 from pipeline.models.backend import compile_function
 from pipeline.models.layers import FLOATX, init_weights, shared_params
 from pipeline.models.optim import OPTIMIZERS, clip_by_global_norm
-from pipeline.training import run_epochs
+from pipeline.training import TrainingDivergedError, run_epochs
 
 log = logging.getLogger(__name__)
 PARAM_ORDER = ("W_xh", "b_h", "W_hh", "W_hy", "b_y")
@@ -62,10 +62,11 @@ class CharRNN:
     """Compiled ``train_step(ids, h0) -> (loss, h)`` and ``loss(ids, h0) -> (loss, h)`` over shared weights."""
 
     params: dict
-    train_step: Callable
+    train_step: Callable | None
     loss: Callable
     seq_len: int
     batch_size: int
+    optimizer_state: list = field(default_factory=list)
 
     def weights(self) -> dict[str, np.ndarray]:
         """Current weights as numpy arrays."""
@@ -97,10 +98,10 @@ def build_char_rnn(weights, *, seq_len: int, batch_size: int, optimizer: str, lr
     ids, h0, cost, h_last = _loss_graph(params, seq_len, batch_size)
     plist = [params[k] for k in PARAM_ORDER]
     grads = clip_by_global_norm(pt.grad(cost, plist), clip)
-    updates, _ = OPTIMIZERS[optimizer](plist, grads, lr=lr)
+    updates, state = OPTIMIZERS[optimizer](plist, grads, lr=lr)
     train = compile_function([ids, h0], [cost, h_last], updates=updates, backend=backend, name="char_rnn_train")
     evaluate = compile_function([ids, h0], [cost, h_last], backend=backend, name="char_rnn_loss")
-    return CharRNN(params, train, evaluate, seq_len, batch_size)
+    return CharRNN(params, train, evaluate, seq_len, batch_size, state)
 
 
 def as_streams(ids: np.ndarray, batch_size: int, seq_len: int) -> np.ndarray:
@@ -139,9 +140,44 @@ def stream_loss(rnn: CharRNN, streams: np.ndarray) -> float:
     return float(np.mean(losses))
 
 
+class _StreamTrainer:
+    """Truncated BPTT over the training streams; its state (weights, optimiser, position, hidden) can be saved."""
+
+    def __init__(self, rnn: CharRNN, streams: np.ndarray, hidden: int, lr: float):
+        self.rnn, self.streams, self.lr = rnn, streams, lr
+        self.total = n_chunks(streams, rnn.seq_len)
+        self.cursor = 0
+        self.h = np.zeros((rnn.batch_size, hidden), dtype=np.float32)
+
+    def train(self, epoch: int, steps: int) -> float:
+        losses = 0.0
+        for step in range(1, steps + 1):
+            if self.cursor >= self.total:  # wrapped around the text: start the streams afresh
+                self.cursor, self.h = 0, np.zeros_like(self.h)
+            loss, h = self.rnn.train_step(chunk(self.streams, self.cursor, self.rnn.seq_len), self.h)
+            loss = float(loss)
+            if not np.isfinite(loss):
+                raise TrainingDivergedError("TrainCharRNN", epoch, loss,
+                                            f", step {step} of {steps}, learning rate {self.lr}")
+            self.h, self.cursor = np.asarray(h), self.cursor + 1
+            losses += loss
+        return losses / steps
+
+    def get_state(self) -> dict:
+        return {"weights": self.rnn.weights(), "optimizer": [np.array(s.get_value()) for s in self.rnn.optimizer_state],
+                "cursor": self.cursor, "h": self.h.copy()}
+
+    def set_state(self, state: dict) -> None:
+        for name, value in state["weights"].items():
+            self.rnn.params[name].set_value(value)
+        for shared, value in zip(self.rnn.optimizer_state, state["optimizer"], strict=True):
+            shared.set_value(value)
+        self.cursor, self.h = state["cursor"], state["h"].copy()
+
+
 def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_per_epoch: int, hidden: int,
                    seq_len: int, batch_size: int, optimizer: str, lr: float, clip: float, seed: int,
-                   backend: str, on_epoch=None):
+                   backend: str, on_epoch=None, checkpointer=None):
     """Train on ``train_ids``, tracking validation loss; return ``{"weights", "history"}``.
 
     ``steps_per_epoch == 0`` makes an epoch one pass over the training text; otherwise
@@ -149,26 +185,12 @@ def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_pe
     """
     rnn = build_char_rnn(init_char_rnn(seed, vocab_size, hidden), seq_len=seq_len, batch_size=batch_size,
                          optimizer=optimizer, lr=lr, clip=clip, backend=backend)
-    train_streams = as_streams(train_ids, batch_size, seq_len)
+    trainer = _StreamTrainer(rnn, as_streams(train_ids, batch_size, seq_len), hidden, lr)
     val_streams = as_streams(val_ids, batch_size, seq_len)
-    total = n_chunks(train_streams, seq_len)
-    steps = steps_per_epoch or total
+    steps = steps_per_epoch or trainer.total
     log.info("TrainCharRNN: %d steps of %dx%d characters per epoch (%d chunks in the text), %d epochs",
-             steps, seq_len, batch_size, total, epochs)
-    zeros = np.zeros((batch_size, hidden), dtype=np.float32)
-    state = {"cursor": 0, "h": zeros}
-
-    def train_epoch(epoch: int) -> float:
-        losses = 0.0
-        for _ in range(steps):
-            if state["cursor"] >= total:
-                state["cursor"], state["h"] = 0, zeros
-            loss, h = rnn.train_step(chunk(train_streams, state["cursor"], seq_len), state["h"])
-            state["h"] = np.asarray(h)
-            state["cursor"] += 1
-            losses += float(loss)
-        return losses / steps
-
-    history = run_epochs(model="TrainCharRNN", epochs=epochs, train_epoch=train_epoch,
-                         evaluate=lambda: stream_loss(rnn, val_streams), metric="val_loss", on_epoch=on_epoch)
+             steps, seq_len, batch_size, trainer.total, epochs)
+    history = run_epochs(model="TrainCharRNN", epochs=epochs, train_epoch=lambda e: trainer.train(e, steps),
+                         evaluate=lambda: stream_loss(rnn, val_streams), metric="val_loss", on_epoch=on_epoch,
+                         resumable=trainer, checkpointer=checkpointer)
     return {"weights": rnn.weights(), "history": history}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -10,19 +10,34 @@ import pytensor.tensor as pt
 
 from pipeline.models.backend import compile_function
 from pipeline.models.layers import FLOATX, shared_params
-from pipeline.training import run_epochs
+from pipeline.training import TrainingDivergedError, run_epochs
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Classifier:
-    """A compiled classifier: a noisy ``train_step`` and a clean ``predict_proba`` over shared weights."""
+    """A compiled classifier: a (noisy) training step and a clean ``predict_proba`` over shared weights.
+
+    Models with dropout take a block of uniform noise per batch, of shape ``noise_shape``,
+    drawn here from ``rng`` (numpy's vectorised float32 generator): the whole training
+    state is then weights, optimiser memory and this generator, all of which
+    :meth:`get_state` returns and :meth:`set_state` restores.
+    """
 
     params: dict
-    train_step: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    compiled_step: Callable
     predict_proba: Callable[[np.ndarray], np.ndarray]
     batch_size: int
+    optimizer_state: list = field(default_factory=list)
+    noise_shape: tuple[int, int] | None = None
+    rng: np.random.Generator | None = None
+
+    def train_step(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """One update on a batch; returns the batch cost."""
+        if self.noise_shape is None:
+            return self.compiled_step(X, Y)
+        return self.compiled_step(X, Y, self.rng.random(self.noise_shape, dtype=np.float32))
 
     def weights(self) -> dict[str, np.ndarray]:
         """Current weights as numpy arrays."""
@@ -31,6 +46,23 @@ class Classifier:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted class per row of ``X``."""
         return np.argmax(self.predict_proba(X), axis=1)
+
+    def get_state(self) -> dict:
+        """Weights, optimiser memory and noise generator state (copies)."""
+        return {
+            "weights": self.weights(),
+            "optimizer": [np.array(s.get_value()) for s in self.optimizer_state],
+            "rng": self.rng.bit_generator.state if self.rng is not None else None,
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Restore what :meth:`get_state` returned."""
+        for name, value in state["weights"].items():
+            self.params[name].set_value(value)
+        for shared, value in zip(self.optimizer_state, state["optimizer"], strict=True):
+            shared.set_value(value)
+        if self.rng is not None:
+            self.rng.bit_generator.state = state["rng"]
 
 
 def symbolic_inputs(batch_size: int, n_in: int, n_out: int):
@@ -41,11 +73,14 @@ def symbolic_inputs(batch_size: int, n_in: int, n_out: int):
     return X, Y, X_eval
 
 
-def compile_classifier(*, params, X, Y, X_eval, cost, updates, proba, batch_size: int, backend: str, name: str) -> Classifier:
+def compile_classifier(*, params, inputs, cost, updates, optimizer_state, X_eval, proba, batch_size: int,
+                       backend: str, name: str, noise_shape=None, seed: int | None = None) -> Classifier:
     """Compile the training step (returns the batch cost) and the clean prediction function."""
-    train_step = compile_function([X, Y], cost, updates=updates, backend=backend, name=f"{name}_train")
+    train_step = compile_function(inputs, cost, updates=updates, backend=backend, name=f"{name}_train")
     predict = compile_function([X_eval], proba, backend=backend, name=f"{name}_predict")
-    return Classifier(params, train_step, lambda A: np.asarray(predict(A)), batch_size)
+    rng = np.random.default_rng(seed) if noise_shape is not None else None
+    return Classifier(params, train_step, lambda A: np.asarray(predict(A)), batch_size, optimizer_state,
+                      noise_shape, rng)
 
 
 def compile_predictor(weights: dict[str, np.ndarray], clean_proba, *, backend: str):
@@ -62,9 +97,8 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
-def fit_classifier(
-    clf: Classifier, data: dict[str, np.ndarray], *, epochs: int, name: str, on_epoch=None
-) -> dict[str, list]:
+def fit_classifier(clf: Classifier, data: dict[str, np.ndarray], *, epochs: int, name: str, lr: float,
+                   on_epoch=None, checkpointer=None) -> dict[str, list]:
     """Train in the seeds' order (no shuffling, last partial batch skipped); track test accuracy."""
     X, Y = data["X_train"], data["Y_train"]
     B = clf.batch_size
@@ -76,11 +110,14 @@ def fit_classifier(
     def train_epoch(epoch: int) -> float:
         total = 0.0
         for i in range(n_batches):
-            total += float(clf.train_step(X[i * B:(i + 1) * B], Y[i * B:(i + 1) * B]))
+            cost = float(clf.train_step(X[i * B:(i + 1) * B], Y[i * B:(i + 1) * B]))
+            if not np.isfinite(cost):
+                raise TrainingDivergedError(name, epoch, cost, f", batch {i + 1} of {n_batches}, learning rate {lr}")
+            total += cost
         return total / n_batches
 
     return run_epochs(
         model=name, epochs=epochs, train_epoch=train_epoch,
         evaluate=lambda: accuracy(data["y_test"], clf.predict(data["X_test"])),
-        metric="test_accuracy", on_epoch=on_epoch,
+        metric="test_accuracy", on_epoch=on_epoch, resumable=clf, checkpointer=checkpointer,
     )

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
 from pipeline.models.classifier import compile_classifier, fit_classifier, symbolic_inputs
-from pipeline.models.layers import categorical_crossentropy, dropout, init_weights, shared_params
+from pipeline.models.layers import FLOATX, categorical_crossentropy, dropout, init_weights, shared_params
 from pipeline.models.optim import rmsprop
 
 
@@ -21,46 +20,55 @@ def init_deep_mlp(seed: int, n_in: int = 784, n_hidden: tuple[int, int] = (625, 
     }
 
 
-def model(X, w_h, w_h2, w_o, p_drop_input: float, p_drop_hidden: float, rng):
-    """Output logits and the advanced RNG; the dropout rates are 0 for the clean graph."""
-    X, rng = dropout(X, p_drop_input, rng)
+def model(X, w_h, w_h2, w_o, p_drop_input: float, p_drop_hidden: float, noise=None):
+    """Output logits; ``noise`` is uniform noise of shape (batch, n_in + h1 + h2) for the three dropout masks.
+
+    The clean graph passes dropout rates 0 and no noise.
+    """
+    n_in, h1 = w_h.type.shape
+    u_in, u_h, u_h2 = (None, None, None) if noise is None else \
+        (noise[:, :n_in], noise[:, n_in:n_in + h1], noise[:, n_in + h1:])
+    X = dropout(X, p_drop_input, u_in)
     h = pt.maximum(pt.dot(X, w_h), 0)
-    h, rng = dropout(h, p_drop_hidden, rng)
+    h = dropout(h, p_drop_hidden, u_h)
     h2 = pt.maximum(pt.dot(h, w_h2), 0)
-    h2, rng = dropout(h2, p_drop_hidden, rng)
-    return pt.dot(h2, w_o), rng
+    h2 = dropout(h2, p_drop_hidden, u_h2)
+    return pt.dot(h2, w_o)
 
 
 def clean_proba(X, params):
     """Class probabilities of the clean graph (no dropout), sharing the trained weights."""
-    logits, _ = model(X, params["w_h"], params["w_h2"], params["w_o"], 0.0, 0.0, None)
-    return pt.special.softmax(logits, axis=-1)
+    return pt.special.softmax(model(X, params["w_h"], params["w_h2"], params["w_o"], 0.0, 0.0), axis=-1)
 
 
 def build_deep_mlp(weights, *, p_drop_input: float, p_drop_hidden: float, lr: float, rho: float, eps: float,
                    batch_size: int, seed: int, backend: str):
-    """Compile the noisy (dropout) RMSprop training step and the clean prediction function."""
+    """Compile the noisy (dropout) RMSprop training step and the clean prediction function.
+
+    ``seed`` seeds the generator of the dropout noise.
+    """
     params = shared_params(weights)
     w = [params["w_h"], params["w_h2"], params["w_o"]]
     n_in, n_out = weights["w_h"].shape[0], weights["w_o"].shape[1]
     X, Y, X_eval = symbolic_inputs(batch_size, n_in, n_out)
-    srng = pytensor.shared(np.random.default_rng(seed), name="dropout_rng")
-    noise_logits, next_rng = model(X, *w, p_drop_input, p_drop_hidden, srng)
-    cost = categorical_crossentropy(noise_logits, Y)
-    updates, _ = rmsprop(w, pt.grad(cost, w), lr=lr, rho=rho, eps=eps)
-    if next_rng is not srng:
-        updates.append((srng, next_rng))
+    noise_shape = (batch_size, n_in + weights["w_h"].shape[1] + weights["w_h2"].shape[1])
+    noise = pt.tensor("noise", dtype=FLOATX, shape=noise_shape)
+    cost = categorical_crossentropy(model(X, *w, p_drop_input, p_drop_hidden, noise), Y)
+    updates, state = rmsprop(w, pt.grad(cost, w), lr=lr, rho=rho, eps=eps)
     return compile_classifier(
-        params=params, X=X, Y=Y, X_eval=X_eval, cost=cost, updates=updates,
+        params=params, inputs=[X, Y, noise], cost=cost, updates=updates, optimizer_state=state, X_eval=X_eval,
         proba=clean_proba(X_eval, params), batch_size=batch_size, backend=backend, name="deep_mlp",
+        noise_shape=noise_shape, seed=seed,
     )
 
 
 def train_deep_mlp(data, *, epochs: int, hidden: tuple[int, int], p_drop_input: float, p_drop_hidden: float,
-                   lr: float, rho: float, eps: float, batch_size: int, seed: int, backend: str, on_epoch=None):
+                   lr: float, rho: float, eps: float, batch_size: int, seed: int, backend: str, on_epoch=None,
+                   checkpointer=None):
     """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``."""
     weights = init_deep_mlp(seed, data["X_train"].shape[1], tuple(hidden), data["Y_train"].shape[1])
     clf = build_deep_mlp(weights, p_drop_input=p_drop_input, p_drop_hidden=p_drop_hidden, lr=lr, rho=rho,
                          eps=eps, batch_size=batch_size, seed=seed + 1, backend=backend)
-    history = fit_classifier(clf, data, epochs=epochs, name="TrainDeepMLP", on_epoch=on_epoch)
+    history = fit_classifier(clf, data, epochs=epochs, name="TrainDeepMLP", lr=lr, on_epoch=on_epoch,
+                             checkpointer=checkpointer)
     return {"weights": clf.weights(), "history": history}

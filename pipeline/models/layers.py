@@ -25,17 +25,17 @@ def shared_params(weights: dict[str, np.ndarray]) -> dict[str, pytensor.compile.
     return out
 
 
-def dropout(x, p: float, rng):
-    """Zero each element with probability ``p`` and rescale by ``1/(1-p)``.
+def dropout(x, p: float, u):
+    """Zero each element with probability ``p`` and rescale the rest by ``1/(1-p)``.
 
-    Returns ``(x_dropped, next_rng)``; with ``p == 0`` it is the identity. The mask is
-    ``uniform < keep``, which is much cheaper than a binomial draw in PyTensor.
+    ``u`` holds uniform [0, 1) noise of ``x``'s shape (drawn by the caller, so the
+    randomness is an explicit, seedable input); an element is kept where ``u < 1 - p``.
+    With ``p == 0`` this is the identity and ``u`` is not used.
     """
     if p == 0:
-        return x, rng
+        return x
     keep = np.float32(1.0 - p)
-    next_rng, u = pt.random.uniform(size=x.shape, rng=rng, dtype=FLOATX, return_next_rng=True)
-    return x * pt.cast(pt.lt(u, keep), FLOATX) / keep, next_rng
+    return x * pt.cast(pt.lt(u, keep), FLOATX) / keep
 
 
 def categorical_crossentropy(logits, Y):

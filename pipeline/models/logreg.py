@@ -30,16 +30,18 @@ def build_log_reg(weights, *, lr: float, batch_size: int, backend: str):
     n_in, n_out = weights["w"].shape
     X, Y, X_eval = symbolic_inputs(batch_size, n_in, n_out)
     cost = binary_crossentropy(model(X, params["w"]), Y)
-    updates, _ = sgd(list(params.values()), pt.grad(cost, list(params.values())), lr)
+    updates, state = sgd(list(params.values()), pt.grad(cost, list(params.values())), lr)
     return compile_classifier(
-        params=params, X=X, Y=Y, X_eval=X_eval, cost=cost, updates=updates,
+        params=params, inputs=[X, Y], cost=cost, updates=updates, optimizer_state=state, X_eval=X_eval,
         proba=clean_proba(X_eval, params), batch_size=batch_size, backend=backend, name="log_reg",
     )
 
 
-def train_log_reg(data, *, epochs: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None):
+def train_log_reg(data, *, epochs: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None,
+              checkpointer=None):
     """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``."""
     clf = build_log_reg(init_log_reg(seed, data["X_train"].shape[1], data["Y_train"].shape[1]),
                         lr=lr, batch_size=batch_size, backend=backend)
-    history = fit_classifier(clf, data, epochs=epochs, name="TrainLogReg", on_epoch=on_epoch)
+    history = fit_classifier(clf, data, epochs=epochs, name="TrainLogReg", lr=lr, on_epoch=on_epoch,
+                             checkpointer=checkpointer)
     return {"weights": clf.weights(), "history": history}

@@ -32,16 +32,18 @@ def build_mlp(weights, *, lr: float, batch_size: int, backend: str):
     n_in, n_out = weights["w_h"].shape[0], weights["w_o"].shape[1]
     X, Y, X_eval = symbolic_inputs(batch_size, n_in, n_out)
     cost = categorical_crossentropy(model(X, params["w_h"], params["w_o"]), Y)
-    updates, _ = sgd(list(params.values()), pt.grad(cost, list(params.values())), lr)
+    updates, state = sgd(list(params.values()), pt.grad(cost, list(params.values())), lr)
     return compile_classifier(
-        params=params, X=X, Y=Y, X_eval=X_eval, cost=cost, updates=updates, proba=clean_proba(X_eval, params),
-        batch_size=batch_size, backend=backend, name="mlp",
+        params=params, inputs=[X, Y], cost=cost, updates=updates, optimizer_state=state, X_eval=X_eval,
+        proba=clean_proba(X_eval, params), batch_size=batch_size, backend=backend, name="mlp",
     )
 
 
-def train_mlp(data, *, epochs: int, hidden: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None):
+def train_mlp(data, *, epochs: int, hidden: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None,
+              checkpointer=None):
     """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``."""
     weights = init_mlp(seed, data["X_train"].shape[1], hidden, data["Y_train"].shape[1])
     clf = build_mlp(weights, lr=lr, batch_size=batch_size, backend=backend)
-    history = fit_classifier(clf, data, epochs=epochs, name="TrainMLP", on_epoch=on_epoch)
+    history = fit_classifier(clf, data, epochs=epochs, name="TrainMLP", lr=lr, on_epoch=on_epoch,
+                             checkpointer=checkpointer)
     return {"weights": clf.weights(), "history": history}

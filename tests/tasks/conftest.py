@@ -83,3 +83,25 @@ def pipeline(tmp_path, tiny_mnist, tiny_text, monkeypatch):
     yield p
     ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.SUCCESS].discard(record)
     Register.clear_instance_cache()
+
+
+def write_config(pipeline: Pipeline, path) -> None:
+    """Save the test's luigi configuration, for pipelines run in subprocesses."""
+    with open(path, "w") as fh:
+        pipeline.config.write(fh)
+
+
+def luigi_process(pipeline: Pipeline, tmp_path, *args: str):
+    """Start ``luigi --module tasks ARGS`` as a subprocess with the test's configuration."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg = tmp_path / "subprocess.cfg"
+    write_config(pipeline, cfg)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(root)}
+    return subprocess.Popen([sys.executable, "-m", "luigi", "--module", "tasks", *args, "--local-scheduler"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)

@@ -115,8 +115,8 @@ def test_code_edits(pipeline, pipeline_copy):
     assert pipeline.build() == ALL_TASKS
 
     # comments, docstrings and formatting do not count
-    edit(pipeline_copy / "models" / "deep_mlp.py", "    X, rng = dropout(X, p_drop_input, rng)\n",
-         "    # drop inputs first\n    X, rng = dropout(X,   p_drop_input,\n                     rng)\n")
+    edit(pipeline_copy / "models" / "deep_mlp.py", "    X = dropout(X, p_drop_input, u_in)\n",
+         "    # drop inputs first\n    X = dropout(X,   p_drop_input,\n                u_in)\n")
     edit(pipeline_copy / "models" / "mlp.py", '"""Class probabilities."""', '"""Softmax over the ten digits."""')
     assert pipeline.will_run() == set()
     assert pipeline.build() == set()

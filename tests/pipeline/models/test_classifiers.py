@@ -68,7 +68,7 @@ def test_deep_mlp_clean_forward_and_gradient():
     np.testing.assert_allclose(predict(X.astype(np.float32)), np_deep_proba(w), rtol=1e-5, atol=1e-7)
 
     def graph(p):
-        logits, _ = deep_mlp.model(pt.as_tensor(X), p["w_h"], p["w_h2"], p["w_o"], 0.0, 0.0, None)
+        logits = deep_mlp.model(pt.as_tensor(X), p["w_h"], p["w_h2"], p["w_o"], 0.0, 0.0)
         return categorical_crossentropy(logits, pt.as_tensor(Y))
 
     check_grad(graph, lambda w: np_xent(np_deep_proba(w)), w)
@@ -81,17 +81,29 @@ def test_stable_losses_stay_finite_at_saturation():
     assert np.isfinite(categorical_crossentropy(pt.as_tensor(np.array([[200.0, -200.0]])), y).eval())
 
 
-def test_dropout_masks_rate_scale_and_fresh_draws():
-    rng = pytensor.shared(np.random.default_rng(3))
+def test_dropout_keeps_where_noise_is_below_keep_and_rescales():
     x = pt.tensor("x", dtype="float32", shape=(200, 100))
-    out, next_rng = dropout(x, 0.3, rng)
-    f = pytensor.function([x], out, updates={rng: next_rng}, mode="FAST_COMPILE")
-    ones = np.ones((200, 100), dtype=np.float32)
-    a, b = f(ones), f(ones)
-    assert abs((a == 0).mean() - 0.3) < 0.02
-    np.testing.assert_allclose(a[a != 0], 1 / 0.7, rtol=1e-6)
-    assert not np.array_equal(a, b)
-    assert dropout(x, 0.0, rng) == (x, rng)
+    u = pt.tensor("u", dtype="float32", shape=(200, 100))
+    f = pytensor.function([x, u], dropout(x, 0.3, u), mode="FAST_COMPILE")
+    noise = np.random.default_rng(3).random((200, 100), dtype=np.float32)
+    out = f(np.full((200, 100), 2.0, dtype=np.float32), noise)
+    np.testing.assert_array_equal(out == 0, noise >= 0.7)
+    np.testing.assert_allclose(out[out != 0], 2.0 / 0.7, rtol=1e-6)
+    assert abs((out == 0).mean() - 0.3) < 0.02
+    assert dropout(x, 0.0, u) is x
+
+
+def test_deep_mlp_noise_feeds_the_three_masks():
+    w = deep_mlp.init_deep_mlp(0, 12, (9, 8), 4)
+    clf = deep_mlp.build_deep_mlp(w, p_drop_input=0.2, p_drop_hidden=0.5, lr=0.01, rho=0.9, eps=1e-6,
+                                  batch_size=7, seed=1, backend="jax")
+    assert clf.noise_shape == (7, 12 + 9 + 8)
+    state = clf.get_state()
+    a = float(clf.train_step(X.astype(np.float32), Y.astype(np.float32)))
+    clf.set_state(state)
+    b = float(clf.train_step(X.astype(np.float32), Y.astype(np.float32)))
+    c = float(clf.train_step(X.astype(np.float32), Y.astype(np.float32)))
+    assert a == b != c  # restored state repeats the same noise; the next step draws new noise
 
 
 @pytest.mark.parametrize("build", ["logreg", "mlp", "deep"])
