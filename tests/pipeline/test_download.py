@@ -64,3 +64,26 @@ def test_unreachable_mirror_is_not_retried_for_later_files(tmp_path, caplog):
     out = fetch_verified({"a.bin": SHA, "b.bin": SHA}, [dead, str(tmp_path)], timeout=5)
     assert set(out) == {"a.bin", "b.bin"}
     assert sum(dead in r.message for r in caplog.records) == 1
+
+
+def test_tarball_members_never_escape(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    from pipeline.data.download import tar_data_members
+
+    tgz = tmp_path / "pkg.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        def add(name, data=b"x", kind=tarfile.REGTYPE, link=""):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.size = kind, link, len(data) if kind == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+        add("package/data/good.bin", b"good")
+        add("package/data/../../evil.bin")
+        add("/abs/package/data/abs.bin")
+        add("package/data/link.bin", kind=tarfile.SYMTYPE, link="/etc/passwd")
+        add("package/data/hard.bin", kind=tarfile.LNKTYPE, link="package/data/good.bin")
+        add("package/other/x.bin")
+    monkeypatch.chdir(tmp_path)
+    assert tar_data_members(tgz) == {"good.bin": b"good"}
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["pkg.tgz"]

@@ -24,6 +24,7 @@ class Pipeline:
     def __init__(self, root, mnist, text):
         self.root = root
         self.ran: list[str] = []
+        self.failures: dict[str, BaseException] = {}
         self.config = LuigiConfigParser.instance()
         settings = {
             "core": {"local_scheduler": "true", "no_lock": "true"},
@@ -59,6 +60,14 @@ class Pipeline:
         Register.clear_instance_cache()
         return {s.family for s in plan(task or tasks.FullReport()) if s.state == WILL_RUN}
 
+    def build_failing(self, task) -> BaseException:
+        """Run ``luigi.build([task])`` expecting it to fail; return the exception of the failed stage."""
+        self.failures.clear()
+        Register.clear_instance_cache()
+        result = luigi.build([task], local_scheduler=True, detailed_summary=True, workers=1)
+        assert result.status.name == "FAILED", result.summary_text
+        return self.failures[task.get_task_family()]
+
     def build(self, *task_list) -> set[str]:
         """Run ``luigi.build``; return the families of the tasks that ran, and assert success."""
         self.ran.clear()
@@ -80,8 +89,13 @@ def pipeline(tmp_path, tiny_mnist, tiny_text, monkeypatch):
     def record(task):
         p.ran.append(task.get_task_family())
 
+    @ArtifactTask.event_handler(luigi.Event.FAILURE)
+    def failed(task, exception):
+        p.failures[task.get_task_family()] = exception
+
     yield p
     ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.SUCCESS].discard(record)
+    ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.FAILURE].discard(failed)
     Register.clear_instance_cache()
 
 

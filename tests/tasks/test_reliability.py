@@ -1,12 +1,20 @@
 """Faults injected for real: killed processes, concurrent runs, corrupt checkpoints, divergence."""
+import errno
+import hashlib
+import json
 import os
+import shutil
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tasks
+from pipeline.data.idx import encode_idx
+from pipeline.training import TrainingDivergedError
 from tasks.checkpoints import DirectoryCheckpointer
 from tests.tasks.conftest import luigi_process
 
@@ -74,9 +82,44 @@ def test_two_processes_compute_each_task_once(pipeline, tmp_path):
 
 def test_divergence_stops_training_without_an_artifact(pipeline):
     pipeline.set("TrainLogReg", "lr", "1e38")
-    result = __import__("luigi").build([tasks.TrainLogReg()], local_scheduler=True, detailed_summary=True)
-    assert result.status.name == "FAILED"
+    error = pipeline.build_failing(tasks.TrainLogReg())
+    assert isinstance(error, TrainingDivergedError)
+    assert "TrainLogReg: training loss is nan in epoch 1, batch 2 of 10, learning rate 1e+38" in str(error)
     assert not tasks.TrainLogReg().output().path.exists()
+
+
+def test_bad_idx_fails_naming_the_file_and_writes_nothing(pipeline, tmp_path, tiny_mnist):
+    bad = tmp_path / "bad-mirror"
+    shutil.copytree(tiny_mnist[0], bad)
+    labels = encode_idx(np.zeros(600, dtype=np.uint8))  # 600 labels for 640 images
+    (bad / "train-labels-idx1-ubyte.gz").unlink()
+    (bad / "train-labels-idx1-ubyte").write_bytes(labels)
+    pins = {**tiny_mnist[1], "train-labels-idx1-ubyte": hashlib.sha256(labels).hexdigest()}
+    pipeline.set("DownloadMNIST", "mirrors", json.dumps([str(bad)]))
+    pipeline.set("DownloadMNIST", "sha256", json.dumps(pins))
+    error = pipeline.build_failing(tasks.OneHotMNIST())
+    assert isinstance(error, ValueError)
+    assert "train-images-idx3-ubyte/train-labels-idx1-ubyte: 640 images but 600 labels" in str(error)
+    target = tasks.OneHotMNIST().output()
+    assert not target.path.exists() and not target.manifest_path.exists()
+
+
+def test_disk_full_is_a_clean_error_and_keeps_what_was_there(pipeline, tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(small)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        pipeline.set("artifacts", "root", str(small))
+        assert pipeline.build(tasks.DownloadMNIST()) == {"DownloadMNIST"}
+        error = pipeline.build_failing(tasks.OneHotMNIST())  # ~2.6 MB of arrays do not fit
+        assert isinstance(error, OSError) and error.errno == errno.ENOSPC
+        assert tasks.DownloadMNIST().output().exists()
+        leftovers = [p.name for p in (small / "OneHotMNIST").iterdir() if not p.name.endswith(".lock")]
+        assert leftovers == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
 
 
 @pytest.mark.parametrize("section, key, value, message", [
@@ -91,3 +134,21 @@ def test_invalid_configuration_fails_before_any_work(pipeline, section, key, val
         tasks.FullReport().fingerprint()
     assert message in str(err.value)
     assert not pipeline.root.exists()
+
+
+def test_exit_codes_follow_the_retcode_section(pipeline, tmp_path):
+    import configparser
+
+    repo_cfg = configparser.ConfigParser()
+    repo_cfg.read(Path(__file__).resolve().parents[2] / "luigi.cfg")
+    for key, value in repo_cfg["retcode"].items():
+        pipeline.set("retcode", key, value)
+    pipeline.set("TrainLogReg", "lr", "1e38")
+    failing = luigi_process(pipeline, tmp_path, "TrainLogReg")
+    out = failing.communicate(timeout=300)[0]
+    assert failing.returncode == int(repo_cfg["retcode"]["task_failed"]) == 30, out[-2000:]
+    assert "TrainingDivergedError" in out
+    pipeline.set("TrainLogReg", "lr", "0.1")
+    ok = luigi_process(pipeline, tmp_path, "TrainLogReg")
+    out = ok.communicate(timeout=300)[0]
+    assert ok.returncode == 0, out[-2000:]
