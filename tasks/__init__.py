@@ -4,7 +4,7 @@ import logging
 from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHotMNIST
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
 from tasks.report import FullReport
-from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP
+from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
 # luigi configures only its own logger; give the library's progress lines (epochs, ETA,
 # downloads, artifacts written) a console handler too, unless the application set up logging.
@@ -17,6 +17,6 @@ if not logging.getLogger().handlers:
 
 __all__ = [
     "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
-    "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN",
+    "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP",
     "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
 ]

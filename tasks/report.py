@@ -12,7 +12,7 @@ from tasks import storage
 from tasks.base import ArtifactTask
 from tasks.config import artifacts
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
-from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP
+from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
 log = logging.getLogger(__name__)
 EVALUATIONS = {"TrainLogReg": EvaluateLogReg, "TrainMLP": EvaluateMLP, "TrainDeepMLP": EvaluateDeepMLP,
@@ -44,7 +44,16 @@ class FullReport(ArtifactTask):
 
     def requires(self):
         return {**{f"train/{k}": t() for k, t in TRAININGS.items()},
-                **{f"eval/{k}": t() for k, t in EVALUATIONS.items()}}
+                **{f"eval/{k}": t() for k, t in EVALUATIONS.items()},
+                "moons": TrainMoonsMLP()}
+
+    def previous_fingerprints(self) -> dict[str, str]:
+        """Stage fingerprints of the report published before this one (empty when there is none)."""
+        try:
+            stages = json.loads((self.report_dir / "provenance.json").read_text())["stages"]
+        except (OSError, ValueError, KeyError):
+            return {}
+        return {s["task"]: s["fingerprint"] for s in stages}
 
     @property
     def report_dir(self) -> Path:
@@ -96,7 +105,19 @@ class FullReport(ArtifactTask):
                                                         evaluated["TrainCharRNN"]["unigram_val_loss"]),
                                   "Char-RNN training and validation loss against the unigram baseline"),
         }
-        provenance = [dict(t.output().manifest(), task=t.get_task_family()) for t in _upstream_closure(self)]
+        moons = inputs["moons"]
+        figures["decision_boundary.png"] = (
+            plots.decision_boundary(moons["grid"]["xx"], moons["grid"]["yy"], moons["grid"]["p1"], moons["X"],
+                                    moons["y"], moons["history"]["test_accuracy"][-1]),
+            "Decision boundary of the simple sigmoid net (same model as the MNIST simple net) on generated "
+            "two-moons data; the black line is P = 0.5")
+        previous = self.previous_fingerprints()
+        provenance = []
+        for t in _upstream_closure(self):
+            manifest = t.output().manifest()
+            old = previous.get(t.get_task_family())
+            change = "new" if old is None else "unchanged" if old == manifest["fingerprint"] else "rebuilt"
+            provenance.append(dict(manifest, task=t.get_task_family(), since_last_report=change))
         rnn_eval = evaluated["TrainCharRNN"]
         page = render_html(m, [(name, caption) for name, (_, caption) in figures.items()],
                            rnn_eval["samples"], rnn_eval["prompt"], provenance)

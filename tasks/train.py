@@ -147,3 +147,33 @@ class TrainCharRNN(_Train):
             batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, clip=self.clip, seed=self.seed,
             backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
         ))
+
+
+class TrainMoonsMLP(_Train):
+    """The simple net on a generated two-moons set, for the report's decision-boundary figure."""
+
+    n_train = luigi.IntParameter(description="generated training points")
+    n_test = luigi.IntParameter(description="generated test points")
+    noise = luigi.FloatParameter(description="standard deviation of the Gaussian noise on the moons")
+    hidden = luigi.IntParameter(description="hidden units")
+    lr = luigi.FloatParameter(description="learning rate")
+    batch_size = luigi.IntParameter(description="points per update")
+    code = ("pipeline.models.moons",)
+
+    def validate(self) -> None:
+        _positive(self, epochs=self.epochs, n_train=self.n_train, n_test=self.n_test, hidden=self.hidden,
+                  lr=self.lr, batch_size=self.batch_size)
+        if self.noise < 0:
+            raise ValueError(f"[TrainMoonsMLP] noise must be >= 0, got {self.noise}")
+
+    def requires(self):
+        return []
+
+    def build(self, inputs):
+        from pipeline.models.moons import train_moons_mlp
+
+        return self.trained(train_moons_mlp(
+            n_train=self.n_train, n_test=self.n_test, noise=self.noise, epochs=self.epochs, hidden=self.hidden,
+            lr=self.lr, batch_size=self.batch_size, seed=self.seed, backend=self.backend(),
+            on_epoch=self.report_progress, checkpointer=self.checkpointer(),
+        ))

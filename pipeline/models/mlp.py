@@ -40,10 +40,10 @@ def build_mlp(weights, *, lr: float, batch_size: int, backend: str):
 
 
 def train_mlp(data, *, epochs: int, hidden: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None,
-              checkpointer=None):
-    """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``."""
+              checkpointer=None, name: str = "TrainMLP"):
+    """Train on ``data`` (``X_*``, ``Y_train``, ``y_test`` as from ``prepare_mnist``); return ``{"weights", "history"}``."""
     weights = init_mlp(seed, data["X_train"].shape[1], hidden, data["Y_train"].shape[1])
     clf = build_mlp(weights, lr=lr, batch_size=batch_size, backend=backend)
-    history = fit_classifier(clf, data, epochs=epochs, name="TrainMLP", lr=lr, on_epoch=on_epoch,
+    history = fit_classifier(clf, data, epochs=epochs, name=name, lr=lr, on_epoch=on_epoch,
                              checkpointer=checkpointer)
     return {"weights": clf.weights(), "history": history}

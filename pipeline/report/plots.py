@@ -115,3 +115,20 @@ def char_rnn_curves(history: dict, unigram_nats: float) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def decision_boundary(xx: np.ndarray, yy: np.ndarray, p1: np.ndarray, X: np.ndarray, y: np.ndarray,
+                      test_accuracy: float) -> Figure:
+    """P(class 1) over the plane, the 0.5 contour, and the training points."""
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
+    filled = ax.contourf(xx, yy, p1, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+    ax.contour(xx, yy, p1, levels=[0.5], colors="black", linewidths=1.5)
+    for label, marker in ((0, "o"), (1, "s")):
+        pts = X[y == label]
+        ax.scatter(pts[:, 0], pts[:, 1], s=10, marker=marker, edgecolors="black", linewidths=0.3,
+                   color="tab:blue" if label == 0 else "tab:red", label=f"class {label}")
+    fig.colorbar(filled, ax=ax, label="P(class 1)")
+    ax.set(title=f"Simple sigmoid net on two moons (test accuracy {test_accuracy:.3f})", xlabel="x₁", ylabel="x₂")
+    ax.legend(fontsize=8, loc="upper right")
+    return fig

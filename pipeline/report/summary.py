@@ -54,8 +54,8 @@ def _summary_rows(m: dict[str, dict]) -> list[list]:
             ref = f"unigram {row['unigram_val_loss']:.4f}"
             diff = f"{row['val_loss'] - row['unigram_val_loss']:+.4f}"
             target = "below unigram" + (" ✓" if row["val_loss"] < row["unigram_val_loss"] else " ✗")
-        rows.append([label, family, metric, ref, diff, target, row["epochs"],
-                     f"{row['seconds_per_epoch']:.2f}", f"{row['parameters']:,}", row["backend"]])
+        rows.append([label, family, metric, ref, diff, target, row["epochs"], f"{row['seconds_per_epoch']:.2f}",
+                     f"{row['train_seconds']:.0f}", f"{row['parameters']:,}", row["backend"]])
     return rows
 
 
@@ -71,7 +71,7 @@ def render_html(m: dict[str, dict], figures: list[tuple[str, str]], samples: dic
         f"<h1>{html.escape(title)}</h1>",
         "<h2>Summary</h2>",
         _table(["model", "task", "result", "reference", "difference", "target", "epochs", "s/epoch (median)",
-                "parameters", "backend"], _summary_rows(m)),
+                "training s", "parameters", "backend"], _summary_rows(m)),
         "<h2>Figures</h2>",
     ]
     for name, caption in figures:
@@ -82,9 +82,12 @@ def render_html(m: dict[str, dict], figures: list[tuple[str, str]], samples: dic
         for temperature, text in samples.items():
             parts.append(f"<h3>temperature {temperature}</h3><pre>{html.escape(prompt + text)}</pre>")
     parts.append("<h2>Provenance</h2>")
-    parts.append(_table(["stage", "fingerprint", "parameters", "built", "duration (s)"], [
-        [p["task"], p["fingerprint"][:16], ", ".join(f"{k}={v}" for k, v in sorted(p["params"].items())),
-         p["created"], p["duration_s"]] for p in provenance
+    parts.append("<p>Every stage's artifact, with the parameters it was built with; <em>since last report</em> "
+                 "compares its fingerprint with the report published before this one.</p>")
+    parts.append(_table(["stage", "since last report", "fingerprint", "parameters", "built (UTC)", "duration (s)"], [
+        [p["task"], p.get("since_last_report", ""), p["fingerprint"][:16],
+         ", ".join(f"{k}={v}" for k, v in sorted(p["params"].items())), p["created"], p["duration_s"]]
+        for p in provenance
     ]))
     versions = provenance[0]["libraries"] if provenance else {}
     parts.append("<p>Libraries: " + html.escape(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")

@@ -13,7 +13,7 @@ from tasks.base import ArtifactTask
 
 ALL_TASKS = {
     "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
-    "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN",
+    "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP",
     "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
 }
 
@@ -38,6 +38,8 @@ class Pipeline:
             "TrainDeepMLP": {"epochs": "2", "hidden": "[32, 32]", "lr": "0.01", "batch_size": "64"},
             "TrainCharRNN": {"epochs": "2", "steps_per_epoch": "5", "hidden": "16", "seq_len": "8",
                              "batch_size": "4", "optimizer": "adam", "lr": "0.01"},
+            "TrainMoonsMLP": {"epochs": "3", "n_train": "64", "n_test": "32", "noise": "0.2", "hidden": "8",
+                              "lr": "1.0", "batch_size": "16"},
             "EvaluateCharRNN": {"sample_length": "40"},
         }
         for section, values in settings.items():

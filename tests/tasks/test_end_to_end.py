@@ -22,7 +22,8 @@ def test_build_rerun_and_parameter_changes(pipeline):
     # the tiny digits are easy: the deep net must have learned something real
     assert metrics["TrainDeepMLP"]["test_accuracy"] > 0.5
     for name in ("index.html", "learning_curves.png", "confusion_matrix.png", "misclassified.png",
-                 "filters_mlp.png", "filters_deep_mlp.png", "char_rnn_loss.png", "per_class_accuracy.png"):
+                 "filters_mlp.png", "filters_deep_mlp.png", "char_rnn_loss.png", "per_class_accuracy.png",
+                 "decision_boundary.png"):
         assert (report / name).stat().st_size > 0, name
 
     # a second run computes nothing

@@ -55,7 +55,8 @@ def luigid(pipeline, tmp_path):
 
 
 def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipeline, tmp_path, luigid):
-    pipeline.set("TrainDeepMLP", "epochs", "40")
+    pipeline.set("TrainDeepMLP", "epochs", "300")  # long enough to be killed mid-way
+    pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")
     pipeline.build(tasks.OneHotMNIST())  # shared input, built up front (local scheduler in this process)
     target = tasks.TrainDeepMLP().output()
     cfg = tmp_path / "worker.cfg"
@@ -75,7 +76,8 @@ def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipelin
     # the survivor waits for the running TrainDeepMLP (keep_alive); once luigid prunes the dead worker
     # (its prune cycle is 60 s), the task is pending again and the survivor runs it from the checkpoint
     survivor = worker("FullReport", "--workers", "2")
-    time.sleep(1.0)
+    time.sleep(0.5)
+    assert doomed.poll() is None, "the first worker finished before it could be killed"
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait()
     assert not target.exists() and not target.path.exists()
@@ -84,5 +86,5 @@ def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipelin
     assert survivor.returncode == 0, out[-4000:]
     assert target.exists()
     assert "TrainDeepMLP: resuming after epoch" in out
-    assert target.load()["history"]["epoch"] == list(range(1, 41))
+    assert target.load()["history"]["epoch"] == list(range(1, 301))
     assert pipeline.build() == set()

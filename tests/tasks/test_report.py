@@ -34,7 +34,7 @@ def test_report_page_figures_and_numbers(pipeline):
     page.feed((report / "index.html").read_text())
     page.close()
     assert page.stack == []
-    assert len(page.images) == 7
+    assert len(page.images) == 8 and "decision_boundary.png" in page.images
     for src in page.images:
         assert (report / src).read_bytes().startswith(PNG_SIGNATURE), src
 
@@ -50,4 +50,13 @@ def test_report_page_figures_and_numbers(pipeline):
     assert provenance["fingerprint"] == tasks.FullReport().fingerprint()
     assert {s["task"] for s in provenance["stages"]} == {
         "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab", "TrainLogReg", "TrainMLP",
-        "TrainDeepMLP", "TrainCharRNN", "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN"}
+        "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP", "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP",
+        "EvaluateCharRNN"}
+    assert {s["since_last_report"] for s in provenance["stages"]} == {"new"}
+
+    pipeline.set("TrainLogReg", "epochs", "3")
+    pipeline.build()
+    changes = {s["task"]: s["since_last_report"]
+               for s in json.loads((report / "provenance.json").read_text())["stages"]}
+    assert {t for t, c in changes.items() if c == "rebuilt"} == {"TrainLogReg", "EvaluateLogReg"}
+    assert changes["TrainMLP"] == "unchanged"

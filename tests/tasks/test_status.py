@@ -26,6 +26,7 @@ def downstream(family: str) -> set[str]:
         "DownloadShakespeare": {"DownloadShakespeare"} | TEXT_SIDE, "BuildCharVocab": TEXT_SIDE,
         "TrainCharRNN": {"TrainCharRNN", "EvaluateCharRNN", "FullReport"},
         "EvaluateCharRNN": {"EvaluateCharRNN", "FullReport"}, "FullReport": {"FullReport"},
+        "TrainMoonsMLP": {"TrainMoonsMLP", "FullReport"},
     }
     for model in ("LogReg", "MLP", "DeepMLP"):
         chains[f"Train{model}"] = {f"Train{model}", f"Evaluate{model}", "FullReport"}
@@ -47,6 +48,8 @@ SIGNIFICANT = [
     *[("TrainCharRNN", k, v) for k, v in (("epochs", "3"), ("seed", "5"), ("steps_per_epoch", "6"),
                                           ("hidden", "9"), ("seq_len", "7"), ("batch_size", "3"),
                                           ("optimizer", "rmsprop"), ("lr", "0.02"), ("clip", "1.0"))],
+    *[("TrainMoonsMLP", k, v) for k, v in (("epochs", "2"), ("seed", "5"), ("n_train", "40"), ("n_test", "20"),
+                                           ("noise", "0.1"), ("hidden", "4"), ("lr", "0.5"), ("batch_size", "8"))],
     *[(f"Evaluate{m}", "n_misclassified", "3") for m in ("LogReg", "MLP", "DeepMLP")],
     ("EvaluateCharRNN", "temperatures", "[0.7]"), ("EvaluateCharRNN", "prompt", "All:"),
     ("EvaluateCharRNN", "sample_length", "10"), ("EvaluateCharRNN", "sample_seed", "1"),
@@ -133,7 +136,8 @@ def test_code_edits(pipeline, pipeline_copy):
 
     # a shared module: every model that imports it
     edit(pipeline_copy / "models" / "optim.py", "p - np.float32(lr) * g", "p - g * np.float32(lr)")
-    expected = {f"{k}{m}" for k in ("Train", "Evaluate") for m in ("LogReg", "MLP", "DeepMLP", "CharRNN")} | {"FullReport"}
+    expected = {f"{k}{m}" for k in ("Train", "Evaluate") for m in ("LogReg", "MLP", "DeepMLP", "CharRNN")} | {
+        "TrainMoonsMLP", "FullReport"}
     assert pipeline.will_run() == expected
     assert pipeline.build() == expected
 
