@@ -20,6 +20,13 @@ class _Train(ArtifactTask):
     epochs = luigi.IntParameter(description="passes over the training data")
     seed = luigi.IntParameter(default=0, description="seed for initial weights (and dropout noise)")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:  # an unknown backend should fail here, before any stage runs, not when training starts
+            pytensor_config()
+        except ValueError as exc:
+            raise ValueError(f"[pytensor] backend: {exc.__cause__ or exc}") from exc
+
     def backend(self) -> str:
         """The resolved compile backend (``jax`` or ``numba``, ...)."""
         from pipeline.models.backend import resolve_backend

@@ -6,6 +6,8 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -52,6 +54,35 @@ def test_killed_training_resumes_and_ends_bit_identical(pipeline, tmp_path):
     for name in clean["weights"]:
         np.testing.assert_array_equal(resumed["weights"][name], clean["weights"][name])
     assert resumed["history"]["train_loss"] == clean["history"]["train_loss"]
+
+
+def test_killed_during_an_artifact_write_leaves_no_artifact_and_no_temporaries(pipeline, tmp_path):
+    pipeline.build(tasks.DownloadMNIST())
+    target = tasks.OneHotMNIST().output()
+    writer = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from tasks.storage import atomic_write
+
+        def slow(fh):
+            fh.write(b"partial bytes of an artifact" * 1000)
+            fh.flush()
+            print("WRITING", flush=True)
+            time.sleep(120)
+
+        atomic_write(Path({str(target.path)!r}), slow)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+    assert proc.stdout.readline().strip() == "WRITING"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    temporaries = [p for p in target.path.parent.iterdir() if p.name.startswith(".tmp-")]
+    assert temporaries and not target.path.exists()
+
+    assert pipeline.build(tasks.OneHotMNIST()) == {"OneHotMNIST"}
+    assert target.exists()
+    assert not [p for p in target.path.parent.iterdir() if p.name.startswith(".tmp-")]
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path):
@@ -118,6 +149,12 @@ def test_disk_full_is_a_clean_error_and_keeps_what_was_there(pipeline, tmp_path)
         assert tasks.DownloadMNIST().output().exists()
         leftovers = [p.name for p in (small / "OneHotMNIST").iterdir() if not p.name.endswith(".lock")]
         assert leftovers == []
+
+        # an unwritable file system (read-only): the same clean failure, nothing lost
+        subprocess.run(["mount", "-o", "remount,ro", str(small)], check=True)
+        error = pipeline.build_failing(tasks.OneHotMNIST())
+        assert isinstance(error, OSError) and error.errno == errno.EROFS
+        assert tasks.DownloadMNIST().output().exists()
     finally:
         subprocess.run(["umount", str(small)], check=True)
 
@@ -127,6 +164,7 @@ def test_disk_full_is_a_clean_error_and_keeps_what_was_there(pipeline, tmp_path)
     ("TrainDeepMLP", "p_drop_hidden", "1.0", "[TrainDeepMLP] p_drop_hidden must lie in [0, 1), got 1.0"),
     ("TrainMLP", "batch_size", "0", "[TrainMLP] batch_size must be > 0, got 0"),
     ("TrainCharRNN", "optimizer", "sgd", "'optimizer' (sgd is not a valid choice"),
+    ("pytensor", "backend", "tensorflow", "[pytensor] backend: tensorflow is not a valid choice"),
 ])
 def test_invalid_configuration_fails_before_any_work(pipeline, section, key, value, message):
     pipeline.set(section, key, value)
