@@ -1,9 +1,14 @@
 """Luigi wiring of the pipeline: one task per stage. Run ``luigi --module tasks FullReport``."""
 import logging
 
+from tasks.threads import limit_threads
+
+limit_threads()  # before anything imports numpy or JAX
+
 from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHotMNIST
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
 from tasks.report import FullReport
+from tasks.retrain import CheckSources, Retrain
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
 # luigi configures only its own logger; give the library's progress lines (epochs, ETA,
@@ -19,4 +24,5 @@ __all__ = [
     "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
     "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP",
     "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
+    "CheckSources", "Retrain",
 ]

@@ -26,3 +26,9 @@ class fingerprint(luigi.Config):  # noqa: N801
         default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="let library versions (numpy, pytensor, jax, ...) change fingerprints",
     )
+
+
+class threads(luigi.Config):  # noqa: N801
+    """``[threads]`` in luigi.cfg (applied by :func:`tasks.threads.limit_threads`)."""
+
+    per_process = luigi.IntParameter(default=0, description="BLAS/OpenMP/XLA threads per process (0 = all)")

@@ -11,7 +11,7 @@ from tasks import storage
 from tasks.base import FINGERPRINT_CHARS, ArtifactTask
 from tasks.status import walk
 
-NOT_FAMILIES = {"report", "_quarantine"}
+NOT_FAMILIES = {"report", "_quarantine", "champions"}
 
 
 @dataclass

@@ -26,7 +26,7 @@ def test_every_luigi_cfg_key_is_a_declared_parameter():
     cfg.read(ROOT / "luigi.cfg")
     classes = {name: getattr(tasks, name) for name in tasks.__all__}
     classes.update(artifacts=task_config.artifacts, pytensor=task_config.pytensor,
-                   fingerprint=task_config.fingerprint)
+                   fingerprint=task_config.fingerprint, threads=task_config.threads)
     for section in cfg.sections():
         if section in ("core", "retcode"):
             continue
@@ -45,3 +45,19 @@ def test_luigi_cfg_values_parse():
             if cfg.has_option(name, key):
                 param.parse(cfg.get(name, key))  # raises on e.g. a trailing inline comment
     assert isinstance(tasks.TrainDeepMLP.p_drop_input, luigi.Parameter)
+
+
+def test_threads_setting_reaches_the_environment_before_numpy(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "threads.cfg"
+    cfg.write_text("[threads]\nper_process = 1\n")
+    code = ("import sys; import tasks, os; assert 'numpy' in sys.modules; "
+            "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'], os.environ['XLA_FLAGS'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**env, "LUIGI_CONFIG_PATH": str(cfg)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[:2] == ["1", "1"] and "intra_op_parallelism_threads=1" in out.stdout

@@ -5,6 +5,7 @@ import html
 
 import numpy as np
 
+from pipeline.report.history import HISTORY_MARKER
 from pipeline.report.references import ACCURACY_TARGETS, CLASSIFIERS, MODELS, SEED_DEEP_MLP_ACCURACY
 
 
@@ -81,6 +82,7 @@ def render_html(m: dict[str, dict], figures: list[tuple[str, str]], samples: dic
         parts.append("<h2>Char-RNN samples</h2>")
         for temperature, text in samples.items():
             parts.append(f"<h3>temperature {temperature}</h3><pre>{html.escape(prompt + text)}</pre>")
+    parts.append(HISTORY_MARKER)  # where scheduled retraining adds its history
     parts.append("<h2>Provenance</h2>")
     parts.append("<p>Every stage's artifact, with the parameters it was built with; <em>since last report</em> "
                  "compares its fingerprint with the report published before this one.</p>")

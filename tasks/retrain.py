@@ -1,0 +1,139 @@
+"""Scheduled retraining: a cheap source check, the full DAG, then champion/challenger and history."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import luigi
+
+from tasks import storage
+from tasks.base import ArtifactTarget, ArtifactTask
+from tasks.config import artifacts
+from tasks.data import DownloadMNIST, DownloadShakespeare
+from tasks.report import EVALUATIONS, TRAININGS, FullReport
+
+log = logging.getLogger(__name__)
+
+
+def _root() -> Path:
+    return Path(artifacts().root)
+
+
+class CheckSources(ArtifactTask):
+    """Ask each download's mirrors whether their files changed, without downloading them.
+
+    The built data stays what the sha256 pins say; a changed source is reported so the
+    user can adopt a new release by updating the pins in luigi.cfg.
+    """
+
+    date = luigi.DateParameter(description="the scheduled day this check belongs to")
+    code = ("pipeline.data.sources",)
+
+    def requires(self):
+        return []
+
+    def build(self, inputs):
+        from pipeline.data.sources import first_reachable_version
+
+        previous = self.previous_versions()
+        versions = {}
+        for download in (DownloadMNIST(), DownloadShakespeare()):
+            family = download.get_task_family()
+            found = first_reachable_version(list(download.mirrors), sorted(download.sha256), timeout=download.timeout)
+            versions[family] = None if found is None else {"mirror": found[0], "version": found[1]}
+            old = previous.get(family)
+            if found is None:
+                log.warning("%s: no mirror answered the source check", family)
+            elif old and old["mirror"] == found[0] and old["version"] != found[1]:
+                log.warning("%s: %s changed since the last check; if this is a new release, set the new "
+                            "sha256 pins in luigi.cfg to adopt it", family, found[0])
+        return {"date": self.date.isoformat(), "versions": versions}
+
+    def previous_versions(self) -> dict:
+        """The versions recorded by the newest earlier check, if any."""
+        newest, directory = None, self.output().path.parent
+        for path in directory.glob("*.json") if directory.is_dir() else []:
+            manifest = json.loads(path.read_text())
+            if manifest["params"]["date"] < self.date.isoformat() and (
+                    newest is None or manifest["params"]["date"] > newest["params"]["date"]):
+                newest = manifest
+        if newest is None:
+            return {}
+        target = ArtifactTarget(_root(), self.get_task_family(), newest["fingerprint"])
+        return target.load()["versions"] if target.exists() else {}
+
+
+class Retrain(ArtifactTask):
+    """The daily job: check sources, build everything (cache hits when nothing changed), then promote
+    each model that is at least as good as its family's champion and append to the history."""
+
+    date = luigi.DateParameter(description="the scheduled day")
+    tolerance = luigi.FloatParameter(default=0.0, description="how much worse than the champion still promotes")
+    code = ("pipeline.champions",)
+
+    def validate(self) -> None:
+        if self.tolerance < 0:
+            raise ValueError(f"[Retrain] tolerance must be >= 0, got {self.tolerance}")
+
+    def requires(self):
+        return {"sources": CheckSources(date=self.date), "report": FullReport(),
+                **{f"eval/{k}": t() for k, t in EVALUATIONS.items()}}
+
+    def build(self, inputs):
+        from pipeline.champions import METRICS, decide
+
+        champions_dir = _root() / "champions"
+        data_version = {t.get_task_family(): t.fingerprint()[:16] for t in (DownloadMNIST(), DownloadShakespeare())}
+        decisions = []
+        for family in METRICS:
+            train, evaluation = TRAININGS[family](), inputs[f"eval/{family}"]
+            metric = METRICS[family][0]
+            value = float(evaluation[metric])
+            path = champions_dir / f"{family}.json"
+            champion = json.loads(path.read_text()) if path.exists() else None
+            promote, reason = decide(family, value, train.fingerprint(), champion, self.tolerance)
+            record = {
+                "date": self.date.isoformat(), "model": family, "fingerprint": train.fingerprint(),
+                "metric": metric, "value": value, "data_version": data_version, "promoted": promote,
+                "reason": reason, "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            if promote:
+                champion = {**record, "artifact": str(train.output().path),
+                            "evaluation": str(EVALUATIONS[family]().output().path)}
+                storage.atomic_write_bytes(path, json.dumps(champion, indent=2).encode())
+            log.info("%s: %s %s", family, "promoted" if promote else "not promoted", reason)
+            decisions.append(record)
+        self.append_history(decisions)
+        return {"date": self.date.isoformat(), "decisions": decisions, "sources": inputs["sources"]["versions"]}
+
+    @staticmethod
+    def append_history(records: list[dict]) -> None:
+        """Append one JSON line per record to ``<root>/history.jsonl`` (kept by ``gc``)."""
+        path = _root() / "history.jsonl"
+        with storage.exclusive_lock(_root() / "history.lock"), open(path, "a") as fh:
+            for record in records:
+                fh.write(json.dumps(record, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def after_save(self) -> None:
+        """Republish the report with the history of all retrains added."""
+        from pipeline.report.history import add_history
+
+        report = FullReport()
+        files = dict(report.output().load()["files"])
+        records = read_history()
+        if records:
+            files.update(add_history(files["index.html"].decode(), records))
+        storage.publish_directory(report.report_dir, files)
+
+
+def read_history() -> list[dict]:
+    """Every record of ``<root>/history.jsonl``, oldest first."""
+    path = _root() / "history.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,71 @@
+"""Scheduled retraining: cache hits when nothing changed, new data flowing through, champions and history."""
+import datetime
+import json
+
+import tasks
+from tasks.retrain import read_history
+from tests.conftest import write_mnist
+from tests.tasks.conftest import ALL_TASKS
+
+DAY1, DAY2, DAY3 = datetime.date(2026, 1, 30), datetime.date(2026, 1, 31), datetime.date(2026, 2, 1)
+MNIST_SIDE = {"DownloadMNIST", "OneHotMNIST", "TrainLogReg", "TrainMLP", "TrainDeepMLP",
+              "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "FullReport"}
+
+
+def champion(pipeline, family):
+    return json.loads((pipeline.root / "champions" / f"{family}.json").read_text())
+
+
+def test_retrain_twice_with_nothing_changed(pipeline):
+    assert pipeline.build(tasks.Retrain(date=DAY1)) == ALL_TASKS | {"CheckSources", "Retrain"}
+    first = read_history()
+    assert len(first) == 4 and all(r["promoted"] for r in first)
+    assert champion(pipeline, "TrainDeepMLP")["fingerprint"] == tasks.TrainDeepMLP().fingerprint()
+
+    assert pipeline.build(tasks.Retrain(date=DAY1)) == set()          # same day: nothing at all
+    assert pipeline.build(tasks.Retrain(date=DAY2)) == {"CheckSources", "Retrain"}  # next day: no model work
+    second = read_history()[4:]
+    assert len(second) == 4 and not any(r["promoted"] for r in second)
+    assert all("already the champion" in r["reason"] for r in second)
+
+    report = (pipeline.root / "report" / "index.html").read_text()
+    assert "History of scheduled retrains" in report and (pipeline.root / "report" / "history.png").exists()
+    assert pipeline.build() == set()  # the republished report still counts as FullReport's
+
+
+def test_new_data_release_reruns_the_data_stage_and_everything_downstream(pipeline, tmp_path, caplog):
+    mirror = tmp_path / "mirror"
+    pipeline.set("DownloadMNIST", "mirrors", json.dumps([str(mirror)]))
+    pipeline.set("DownloadMNIST", "sha256", json.dumps(write_mnist(mirror)))
+    pipeline.build(tasks.Retrain(date=DAY1))
+
+    new_pins = write_mnist(mirror, release=1)  # the mirror now serves a new release
+    assert pipeline.build(tasks.Retrain(date=DAY2)) == {"CheckSources", "Retrain"}  # pinned: still the old data
+    assert any("changed since the last check" in r.message for r in caplog.records)
+
+    pipeline.set("DownloadMNIST", "sha256", json.dumps(new_pins))  # adopt it
+    assert pipeline.build(tasks.Retrain(date=DAY3)) == MNIST_SIDE | {"CheckSources", "Retrain"}
+    versions = {r["date"]: r["data_version"]["DownloadMNIST"] for r in read_history() if r["model"] == "TrainMLP"}
+    assert versions[DAY1.isoformat()] == versions[DAY2.isoformat()] != versions[DAY3.isoformat()]
+
+
+def test_worse_challenger_is_kept_out_and_better_one_promoted(pipeline):
+    pipeline.set("TrainLogReg", "lr", "0.1")
+    pipeline.build(tasks.Retrain(date=DAY1))
+    good = champion(pipeline, "TrainLogReg")
+
+    pipeline.set("TrainLogReg", "lr", "1e-7")  # barely trains: a worse challenger
+    pipeline.build(tasks.Retrain(date=DAY2))
+    assert champion(pipeline, "TrainLogReg") == good
+
+    pipeline.set("TrainLogReg", "lr", "0.1")
+    pipeline.set("TrainLogReg", "epochs", "6")  # trains longer: at least as good
+    pipeline.build(tasks.Retrain(date=DAY3))
+    better = champion(pipeline, "TrainLogReg")
+    assert better["fingerprint"] == tasks.TrainLogReg().fingerprint() != good["fingerprint"]
+    assert better["value"] >= good["value"]
+
+    logreg = [r for r in read_history() if r["model"] == "TrainLogReg"]
+    assert [r["promoted"] for r in logreg] == [True, False, True]
+    assert "worse than the champion's" in logreg[1]["reason"]
+    assert (pipeline.root / "history.jsonl").exists()
