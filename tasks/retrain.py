@@ -78,6 +78,11 @@ class Retrain(ArtifactTask):
         if self.tolerance < 0:
             raise ValueError(f"[Retrain] tolerance must be >= 0, got {self.tolerance}")
 
+    @classmethod
+    def bulk_complete(cls, parameter_tuples):
+        """The dates already retrained (what ``RangeDaily --of Retrain`` asks before scheduling)."""
+        return [date for date in parameter_tuples if cls(date=date).complete()]
+
     def requires(self):
         return {"sources": CheckSources(date=self.date), "report": FullReport(),
                 **{f"eval/{k}": t() for k, t in EVALUATIONS.items()}}
