@@ -1,6 +1,7 @@
 """The report's history section: each model's metric over scheduled retrains, promotions marked."""
 from __future__ import annotations
 
+import datetime
 import html
 
 from matplotlib.figure import Figure
@@ -11,21 +12,26 @@ from pipeline.report.references import MODELS
 HISTORY_MARKER = "<!-- history -->"
 
 
+def _day(record: dict) -> datetime.date:
+    return datetime.date.fromisoformat(record["date"])
+
+
 def history_figure(records: list[dict]) -> Figure:
     """One panel per metric (accuracy, validation loss), one line per model, filled markers for promotions."""
+    records = sorted(records, key=lambda r: (r["date"], r.get("recorded", "")))
     metrics = sorted({r["metric"] for r in records})
     fig = Figure(figsize=(6 * len(metrics), 4))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics):
         for family in sorted({r["model"] for r in records if r["metric"] == metric}):
             rows = [r for r in records if r["model"] == family]
-            dates = [r["date"] for r in rows]
             color = MODELS[family]["color"]
-            ax.plot(dates, [r["value"] for r in rows], "-", color=color, label=MODELS[family]["label"])
+            ax.plot([_day(r) for r in rows], [r["value"] for r in rows], "-", color=color,
+                    label=MODELS[family]["label"])
             promoted = [r for r in rows if r["promoted"]]
-            ax.plot([r["date"] for r in promoted], [r["value"] for r in promoted], "o", color=color)
+            ax.plot([_day(r) for r in promoted], [r["value"] for r in promoted], "o", color=color)
             kept = [r for r in rows if not r["promoted"]]
-            ax.plot([r["date"] for r in kept], [r["value"] for r in kept], "o", mfc="white", color=color)
+            ax.plot([_day(r) for r in kept], [r["value"] for r in kept], "o", mfc="white", color=color)
         unit = "nats per character" if metric == "val_loss" else "fraction correct"
         ax.set(title=f"{metric} per retrain (filled: promoted)", xlabel="retrain date", ylabel=f"{metric} ({unit})")
         ax.tick_params(axis="x", rotation=30)
