@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import html
 
+from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
 from pipeline.report.plots import to_png
@@ -34,6 +35,12 @@ def history_figure(records: list[dict]) -> Figure:
             ax.plot([_day(r) for r in kept], [r["value"] for r in kept], "o", mfc="white", color=color)
         unit = "nats per character" if metric == "val_loss" else "fraction correct"
         ax.set(title=f"{metric} per retrain (filled: promoted)", xlabel="retrain date", ylabel=f"{metric} ({unit})")
+        days = sorted({_day(r) for r in records})
+        if len(days) <= 10:
+            ax.set_xticks(days)
+        else:
+            ax.xaxis.set_major_locator(AutoDateLocator(maxticks=10))
+        ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
         ax.tick_params(axis="x", rotation=30)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
