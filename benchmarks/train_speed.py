@@ -1,0 +1,236 @@
+"""Training speed of the pipeline's own training steps against PyTorch, on the same CPU threads.
+
+    python benchmarks/train_speed.py [--data ../shared/data] [--batches 100] [--repeats 3]
+
+Times the compiled training steps that the pipeline uses (``build_*`` from
+``pipeline.models``) on real MNIST batches and Tiny Shakespeare chunks and, in the
+same run and interleaved, PyTorch equivalents with the same shapes and thread count
+(``pip install torch`` first; without it only our side is timed). Also measures the
+float32 GEMM rate at the deep net's layer shapes to give a lower bound per epoch.
+Prints a table and one JSON line per model; ``--output`` appends the JSON lines to a file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.data.mnist import prepare_mnist
+from pipeline.data.text import build_vocab, encode
+from pipeline.models import char_rnn, deep_mlp, logreg, mlp
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCHES_PER_EPOCH = 468
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def load_mnist(directory: Path) -> dict:
+    files = {}
+    for name in MNIST_FILES:
+        path = directory / f"{name}.gz" if (directory / f"{name}.gz").exists() else directory / name
+        files[name] = path.read_bytes()
+    return prepare_mnist(files)
+
+
+def gemm_seconds_per_epoch(repeats: int = 20) -> tuple[float, float, str]:
+    """GEMM lower bound for one deep-net epoch: (seconds, sgemm GFLOP/s, which library was fastest).
+
+    The eight matrix products of one training step (forward, and the backward products
+    the gradient needs) are timed with numpy, JAX and PyTorch where installed; the
+    fastest rate counts.
+    """
+    rng = np.random.default_rng(0)
+    B, n_in, h, n_out = 128, 784, 625, 10
+    shapes = [(B, n_in, h), (B, h, h), (B, h, n_out),          # forward
+              (n_in, B, h), (B, h, h), (h, B, h),               # backward: dW1, dX2, dW2
+              (B, n_out, h), (h, B, n_out)]                     # backward: dX3, dW3
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    mats = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)) for m, k, n in shapes]
+    runners = {"numpy": lambda: [a @ b for a, b in mats]}
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        jmats = [(jnp.asarray(a), jnp.asarray(b)) for a, b in mats]
+        products = jax.jit(lambda ms: [a @ b for a, b in ms])
+        runners["jax"] = lambda: jax.block_until_ready(products(jmats))
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        tmats = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in mats]
+        runners["torch"] = lambda: [a @ b for a, b in tmats]
+    except ImportError:
+        pass
+    best = {}
+    for name, run in runners.items():
+        run()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            run()
+        best[name] = (time.perf_counter() - t0) / repeats
+    fastest = min(best, key=best.get)
+    return best[fastest] * BATCHES_PER_EPOCH, flops / best[fastest] / 1e9, fastest
+
+
+def time_steps(step, batches: list, warmup: int = 3) -> float:
+    """Mean seconds per call of ``step(*batch)`` over ``batches`` (after ``warmup`` calls)."""
+    for args in batches[:warmup]:
+        step(*args)
+    t0 = time.perf_counter()
+    for args in batches:
+        step(*args)
+    return (time.perf_counter() - t0) / len(batches)
+
+
+def ours(model: str, data, text_ids, vocab_size, backend: str, n: int):
+    """(compiled step, list of argument tuples, seconds to build and run the first step)."""
+    t0 = time.perf_counter()
+    if model == "char_rnn":
+        w = char_rnn.init_char_rnn(0, vocab_size, 256)
+        rnn = char_rnn.build_char_rnn(w, seq_len=64, batch_size=32, optimizer="adam", lr=0.003, clip=5.0,
+                                      backend=backend)
+        streams = char_rnn.as_streams(text_ids, 32, 64)
+        h = np.zeros((32, 256), dtype=np.float32)
+        batches = [(char_rnn.chunk(streams, k, 64), h) for k in range(n)]
+        step = rnn.train_step
+    else:
+        if model == "deep_mlp":
+            clf = deep_mlp.build_deep_mlp(deep_mlp.init_deep_mlp(0), p_drop_input=0.2, p_drop_hidden=0.5, lr=0.001,
+                                          rho=0.9, eps=1e-6, batch_size=128, seed=1, backend=backend)
+        elif model == "mlp":
+            clf = mlp.build_mlp(mlp.init_mlp(0), lr=0.05, batch_size=128, backend=backend)
+        else:
+            clf = logreg.build_log_reg(logreg.init_log_reg(0), lr=0.05, batch_size=128, backend=backend)
+        X, Y = data["X_train"], data["Y_train"]
+        batches = [(X[i * 128:(i + 1) * 128], Y[i * 128:(i + 1) * 128]) for i in range(n)]
+        step = clf.train_step
+    step(*batches[0])
+    return step, batches, time.perf_counter() - t0
+
+
+def torch_equivalent(model: str, data, text_ids, vocab_size, n: int):
+    """The same model, loss and optimiser in PyTorch; (step, batches)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    if model == "char_rnn":
+        rnn, head = nn.RNN(vocab_size, 256, nonlinearity="tanh"), nn.Linear(256, vocab_size)
+        params = list(rnn.parameters()) + list(head.parameters())
+        opt = torch.optim.Adam(params, lr=0.003)
+        streams = torch.from_numpy(char_rnn.as_streams(text_ids, 32, 64).astype(np.int64))
+        eye = torch.eye(vocab_size)
+
+        def step(ids, h0):
+            opt.zero_grad()
+            out, h = rnn(eye[ids[:-1]], h0)
+            loss = nn.functional.cross_entropy(head(out).reshape(-1, vocab_size), ids[1:].reshape(-1))
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            return loss.item()
+
+        h0 = torch.zeros(1, 32, 256)
+        return step, [(streams[k * 64:k * 64 + 65], h0) for k in range(n)]
+    if model == "deep_mlp":
+        net = nn.Sequential(nn.Dropout(0.2), nn.Linear(784, 625, bias=False), nn.ReLU(), nn.Dropout(0.5),
+                            nn.Linear(625, 625, bias=False), nn.ReLU(), nn.Dropout(0.5), nn.Linear(625, 10, bias=False))
+        opt = torch.optim.RMSprop(net.parameters(), lr=0.001, alpha=0.9, eps=1e-6)
+        loss_fn = nn.functional.cross_entropy
+    elif model == "mlp":
+        net = nn.Sequential(nn.Linear(784, 625, bias=False), nn.Sigmoid(), nn.Linear(625, 10, bias=False))
+        opt = torch.optim.SGD(net.parameters(), lr=0.05)
+        loss_fn = nn.functional.cross_entropy
+    else:
+        net = nn.Linear(784, 10, bias=False)
+        opt = torch.optim.SGD(net.parameters(), lr=0.05)
+
+        def loss_fn(z, y):
+            return nn.functional.binary_cross_entropy_with_logits(z, y, reduction="sum") / len(z)
+    X, Y = torch.from_numpy(data["X_train"]), torch.from_numpy(data["Y_train"])
+    labels = Y.argmax(1)
+
+    def step(xb, target):
+        opt.zero_grad()
+        loss = loss_fn(net(xb), target)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    targets = Y if model == "log_reg" else labels
+    return step, [(X[i * 128:(i + 1) * 128], targets[i * 128:(i + 1) * 128]) for i in range(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--models", default="deep_mlp,mlp,log_reg,char_rnn")
+    parser.add_argument("--backend", default="jax")
+    parser.add_argument("--batches", type=int, default=100, help="timed steps per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements; the median is reported")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--output", type=Path, help="append the JSON lines to this file")
+    args = parser.parse_args()
+
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    data = load_mnist(args.data / "mnist")
+    text = (args.data / "tinyshakespeare.txt").read_text()
+    vocab = build_vocab(text)
+    text_ids = encode(text, vocab)
+    gemm_epoch_s, gflops, gemm_library = gemm_seconds_per_epoch()
+
+    rows = []
+    for model in args.models.split(","):
+        step, batches, compile_s = ours(model, data, text_ids, len(vocab), args.backend, args.batches)
+        if torch_version:
+            t_step, t_batches = torch_equivalent(model, data, text_ids, len(vocab), args.batches)
+        mine, theirs = [], []
+        for _ in range(args.repeats):
+            mine.append(time_steps(step, batches))
+            if torch_version:
+                theirs.append(time_steps(t_step, t_batches))
+        per_step, torch_per_step = statistics.median(mine), statistics.median(theirs) if theirs else None
+        scale = 1 if model == "char_rnn" else BATCHES_PER_EPOCH
+        row = {
+            "benchmark": "train_speed", "model": model, "backend": args.backend, "threads": args.threads,
+            "unit": "s_per_step" if model == "char_rnn" else "s_per_epoch",
+            "ours": per_step * scale, "torch": torch_per_step * scale if torch_per_step else None,
+            "ratio": per_step / torch_per_step if torch_per_step else None,
+            "gemm_bound_s": gemm_epoch_s if model == "deep_mlp" else None,
+            "sgemm_gflops": round(gflops, 1), "sgemm_library": gemm_library, "compile_and_first_step_s": round(compile_s, 2),
+            "torch_version": torch_version, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+        }
+        rows.append(row)
+        print(json.dumps(row))
+    print(f"\n{'model':<10} {'unit':<12} {'ours':>9} {'torch':>9} {'ratio':>6} {'÷gemm':>6} {'compile s':>9}")
+    for r in rows:
+        torch_s = f"{r['torch']:.4f}" if r["torch"] else "—"
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] else "—"
+        gemm = f"{r['ours'] / r['gemm_bound_s']:.2f}" if r["gemm_bound_s"] else "—"
+        print(f"{r['model']:<10} {r['unit']:<12} {r['ours']:>9.4f} {torch_s:>9} {ratio:>6} {gemm:>6} "
+              f"{r['compile_and_first_step_s']:>9.2f}")
+    print(f"sgemm at the deep net's shapes: {gflops:.1f} GFLOP/s ({gemm_library}, the fastest measured); "
+          f"GEMM bound per deep-net epoch {gemm_epoch_s:.2f} s")
+    if args.output:
+        with open(args.output, "a") as fh:
+            for r in rows:
+                fh.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()
