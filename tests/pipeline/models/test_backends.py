@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+from pipeline.models import logreg
+from pipeline.models.backend import resolve_backend
+
+
+def test_backend_names():
+    assert resolve_backend("auto") == "jax"  # jax is a dependency
+    assert resolve_backend("NUMBA") == "numba"
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
+        resolve_backend("tensorflow")
+
+
+def test_numba_and_jax_backends_train_the_same_model():
+    rng = np.random.default_rng(0)
+    X = rng.random((8, 12), dtype=np.float32)
+    Y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, size=8)]
+    runs = {}
+    for backend in ("jax", "numba"):
+        clf = logreg.build_log_reg(logreg.init_log_reg(0, 12, 4), lr=0.5, batch_size=8, backend=backend)
+        losses = [float(clf.train_step(X, Y)) for _ in range(5)]
+        runs[backend] = (losses, clf.weights()["w"], clf.predict_proba(X))
+    np.testing.assert_allclose(runs["jax"][0], runs["numba"][0], rtol=1e-5)
+    np.testing.assert_allclose(runs["jax"][1], runs["numba"][1], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(runs["jax"][2], runs["numba"][2], rtol=1e-5)
