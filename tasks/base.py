@@ -188,27 +188,27 @@ class ArtifactTask(luigi.Task):
         raise NotImplementedError
 
     def run(self):
-        """Build and save the artifact under an inter-process lock, unless another process just did."""
-        target = self.output()
+        """Build and save the artifact under an inter-process lock, unless it is already there."""
+        inputs = self.fingerprint_inputs()  # fixed now: a source edit during training must not relabel it
+        target = ArtifactTarget(Path(artifacts().root), self.get_task_family(), canonical_hash(inputs))
         with storage.exclusive_lock(target.lock_path):
             if target.exists():
-                log.info("%s: already built by another process", self.get_task_family())
+                log.info("%s: artifact already present (another process built it)", self.get_task_family())
             else:
                 target.remove_temporaries()
                 started = time.time()
                 result = self.build(self.load_inputs())
-                self.save(result, started)
+                self.save(result, started, inputs, target)
             self.after_save()
 
     def after_save(self) -> None:
         """Runs under the lock once the artifact exists (subclasses publish or clean up here)."""
 
-    def save(self, result, started: float) -> None:
-        """Write ``result`` and a manifest recording parameters, inputs, code and environment."""
-        inputs = self.fingerprint_inputs()
+    def save(self, result, started: float, inputs: dict, target: ArtifactTarget) -> None:
+        """Write ``result`` to ``target`` with a manifest recording parameters, inputs, code and environment."""
         manifest = {
             "task": self.get_task_family(),
-            "fingerprint": self.fingerprint(),
+            "fingerprint": canonical_hash(inputs),
             "params": self.params_dict(),
             "significant_params": inputs["params"],
             "upstream": inputs["upstream"],
@@ -220,8 +220,8 @@ class ArtifactTask(luigi.Task):
             "platform": sys.platform,
             "libraries": library_versions(),
         }
-        self.output().write(result, manifest)
-        log.info("%s: wrote %s", self.get_task_family(), self.output().path)
+        target.write(result, manifest)
+        log.info("%s: wrote %s", self.get_task_family(), target.path)
 
     def report_progress(self, record: dict) -> None:
         """Forward one epoch's record to luigi's scheduler (progress bar and status line)."""
