@@ -86,5 +86,7 @@ def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipelin
     assert survivor.returncode == 0, out[-4000:]
     assert target.exists()
     assert "TrainDeepMLP: resuming after epoch" in out
+    wrote = [line.split(": wrote ")[0].rsplit(" ", 1)[-1] for line in out.splitlines() if ": wrote " in line]
+    assert len(wrote) == len(set(wrote)), wrote  # each stage built once
     assert target.load()["history"]["epoch"] == list(range(1, 301))
     assert pipeline.build() == set()

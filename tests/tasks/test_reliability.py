@@ -190,3 +190,14 @@ def test_exit_codes_follow_the_retcode_section(pipeline, tmp_path):
     ok = luigi_process(pipeline, tmp_path, "TrainLogReg")
     out = ok.communicate(timeout=300)[0]
     assert ok.returncode == 0, out[-2000:]
+
+
+def test_malformed_configuration_fails_before_any_work(pipeline, tmp_path):
+    broken = tmp_path / "broken.cfg"
+    broken.write_text("[TrainDeepMLP\nepochs = 3\n")
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(broken), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "broken.cfg" in out.stderr and "line: 1" in out.stderr
+    assert not (tmp_path / "artifacts").exists()
