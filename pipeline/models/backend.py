@@ -34,8 +34,7 @@ def compile_function(inputs, outputs, *, backend: str, updates=None, name: str |
     """``pytensor.function`` compiled with the mode that ``backend`` names."""
     mode = _MODES[resolve_backend(backend)]
     if mode == "JAX":
-        # JAX runs without 64-bit types: PyTensor's int64 indices and the copy it makes of
-        # shared RNGs are expected there, and the warnings about them are noise.
+        # JAX runs without 64-bit types; PyTensor's int64 indices are truncated to int32 there,
+        # as expected, and the warning about it is noise.
         warnings.filterwarnings("ignore", message="Explicitly requested dtype", category=UserWarning)
-        warnings.filterwarnings("ignore", message="The RandomType SharedVariables", category=UserWarning)
     return pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)
