@@ -1,7 +1,6 @@
 """End-of-epoch training checkpoints for one artifact, kept beside it until the artifact is written."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -43,7 +42,7 @@ class DirectoryCheckpointer:
                 expected = json.loads(path.with_suffix(".json").read_text())["sha256"]
             except (OSError, ValueError, KeyError):
                 expected = None
-            if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() == expected:
+            if expected is not None and storage.sha256_file(path) == expected:
                 return joblib.load(path)
             log.warning("checkpoint %s is incomplete or corrupt; trying the one before it", path)
             storage.quarantine(path, self.root, "checkpoint failed its checksum")

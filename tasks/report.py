@@ -6,12 +6,12 @@ import logging
 from pathlib import Path
 
 import luigi
-from luigi.task import flatten
 
 from tasks import storage
 from tasks.base import ArtifactTask
 from tasks.config import artifacts
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
+from tasks.status import walk
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
 log = logging.getLogger(__name__)
@@ -19,17 +19,6 @@ EVALUATIONS = {"TrainLogReg": EvaluateLogReg, "TrainMLP": EvaluateMLP, "TrainDee
                "TrainCharRNN": EvaluateCharRNN}
 TRAININGS = {"TrainLogReg": TrainLogReg, "TrainMLP": TrainMLP, "TrainDeepMLP": TrainDeepMLP,
              "TrainCharRNN": TrainCharRNN}
-
-
-def _upstream_closure(task) -> list:
-    seen, order, todo = set(), [], list(flatten(task.requires()))
-    while todo:
-        t = todo.pop(0)
-        if t.task_id not in seen:
-            seen.add(t.task_id)
-            order.append(t)
-            todo.extend(flatten(t.requires()))
-    return order
 
 
 class FullReport(ArtifactTask):
@@ -113,7 +102,7 @@ class FullReport(ArtifactTask):
             "two-moons data; the black line is P = 0.5")
         previous = self.previous_fingerprints()
         provenance = []
-        for t in _upstream_closure(self):
+        for t in walk(self)[:-1]:  # every upstream stage, dependencies first (the report itself is last)
             manifest = t.output().manifest()
             old = previous.get(t.get_task_family())
             change = "new" if old is None else "unchanged" if old == manifest["fingerprint"] else "rebuilt"

@@ -15,7 +15,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from pipeline.models.backend import compile_function
-from pipeline.models.layers import FLOATX, init_weights, shared_params
+from pipeline.models.layers import FLOATX, init_weights, restore, shared_params, snapshot
 from pipeline.models.optim import OPTIMIZERS, clip_by_global_norm
 from pipeline.training import TrainingDivergedError, run_epochs
 
@@ -164,14 +164,10 @@ class _StreamTrainer:
         return losses / steps
 
     def get_state(self) -> dict:
-        return {"weights": self.rnn.weights(), "optimizer": [np.array(s.get_value()) for s in self.rnn.optimizer_state],
-                "cursor": self.cursor, "h": self.h.copy()}
+        return {**snapshot(self.rnn.params, self.rnn.optimizer_state), "cursor": self.cursor, "h": self.h.copy()}
 
     def set_state(self, state: dict) -> None:
-        for name, value in state["weights"].items():
-            self.rnn.params[name].set_value(value)
-        for shared, value in zip(self.rnn.optimizer_state, state["optimizer"], strict=True):
-            shared.set_value(value)
+        restore(self.rnn.params, self.rnn.optimizer_state, state)
         self.cursor, self.h = state["cursor"], state["h"].copy()
 
 

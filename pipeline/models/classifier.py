@@ -9,7 +9,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from pipeline.models.backend import compile_function
-from pipeline.models.layers import FLOATX, shared_params
+from pipeline.models.layers import FLOATX, restore, shared_params, snapshot
 from pipeline.training import TrainingDivergedError, run_epochs
 
 log = logging.getLogger(__name__)
@@ -49,18 +49,12 @@ class Classifier:
 
     def get_state(self) -> dict:
         """Weights, optimiser memory and noise generator state (copies)."""
-        return {
-            "weights": self.weights(),
-            "optimizer": [np.array(s.get_value()) for s in self.optimizer_state],
-            "rng": self.rng.bit_generator.state if self.rng is not None else None,
-        }
+        return {**snapshot(self.params, self.optimizer_state),
+                "rng": self.rng.bit_generator.state if self.rng is not None else None}
 
     def set_state(self, state: dict) -> None:
         """Restore what :meth:`get_state` returned."""
-        for name, value in state["weights"].items():
-            self.params[name].set_value(value)
-        for shared, value in zip(self.optimizer_state, state["optimizer"], strict=True):
-            shared.set_value(value)
+        restore(self.params, self.optimizer_state, state)
         if self.rng is not None:
             self.rng.bit_generator.state = state["rng"]
 

@@ -25,6 +25,20 @@ def shared_params(weights: dict[str, np.ndarray]) -> dict[str, pytensor.compile.
     return out
 
 
+def snapshot(params: dict, optimizer_state: list) -> dict:
+    """Copies of the weights and the optimiser's memory, for a checkpoint."""
+    return {"weights": {k: np.array(v.get_value()) for k, v in params.items()},
+            "optimizer": [np.array(s.get_value()) for s in optimizer_state]}
+
+
+def restore(params: dict, optimizer_state: list, state: dict) -> None:
+    """Put back what :func:`snapshot` took."""
+    for name, value in state["weights"].items():
+        params[name].set_value(value)
+    for shared, value in zip(optimizer_state, state["optimizer"], strict=True):
+        shared.set_value(value)
+
+
 def dropout(x, p: float, u):
     """Zero each element with probability ``p`` and rescale the rest by ``1/(1-p)``.
 
