@@ -6,7 +6,7 @@ Times the compiled training steps that the pipeline uses (``build_*`` from
 ``pipeline.models``) on real MNIST batches and Tiny Shakespeare chunks and, in the
 same run and interleaved, PyTorch equivalents with the same shapes and thread count
 (``pip install torch`` first; without it only our side is timed). Also measures the
-float32 GEMM rate at the deep net's layer shapes to give a lower bound per epoch.
+float32 GEMM rate at each MNIST model's layer shapes, which gives a lower bound per epoch.
 Prints a table and one JSON line per model; ``--output`` appends the JSON lines to a file.
 """
 from __future__ import annotations
@@ -39,18 +39,26 @@ def load_mnist(directory: Path) -> dict:
     return prepare_mnist(files)
 
 
-def gemm_seconds_per_epoch(repeats: int = 20) -> tuple[float, float, str]:
-    """GEMM lower bound for one deep-net epoch: (seconds, sgemm GFLOP/s, which library was fastest).
+# The matrix products of one training step of each MNIST model, as (m, k, n): the forward
+# pass and the backward products the gradient needs (no gradient for the input itself).
+B = 128
+GEMM_SHAPES = {
+    "deep_mlp": [(B, 784, 625), (B, 625, 625), (B, 625, 10),      # forward
+                 (784, B, 625), (B, 625, 625), (625, B, 625),      # backward: dW1, dX2, dW2
+                 (B, 10, 625), (625, B, 10)],                      # backward: dX3, dW3
+    "mlp": [(B, 784, 625), (B, 625, 10),                           # forward
+            (784, B, 625), (B, 10, 625), (625, B, 10)],            # backward: dW1, dX2, dW2
+    "log_reg": [(B, 784, 10), (784, B, 10)],                       # forward, dW
+}
 
-    The eight matrix products of one training step (forward, and the backward products
-    the gradient needs) are timed with numpy, JAX and PyTorch where installed; the
-    fastest rate counts.
+
+def gemm_seconds_per_epoch(shapes, repeats: int = 20) -> tuple[float, float, str]:
+    """GEMM lower bound for one epoch: (seconds, sgemm GFLOP/s, which library was fastest).
+
+    The products of one training step (``shapes``) are timed with numpy, JAX and PyTorch
+    where installed; the fastest counts.
     """
     rng = np.random.default_rng(0)
-    B, n_in, h, n_out = 128, 784, 625, 10
-    shapes = [(B, n_in, h), (B, h, h), (B, h, n_out),          # forward
-              (n_in, B, h), (B, h, h), (h, B, h),               # backward: dW1, dX2, dW2
-              (B, n_out, h), (h, B, n_out)]                     # backward: dX3, dW3
     flops = sum(2 * m * k * n for m, k, n in shapes)
     mats = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)) for m, k, n in shapes]
     runners = {"numpy": lambda: [a @ b for a, b in mats]}
@@ -191,10 +199,11 @@ def main() -> None:
     text = (args.data / "tinyshakespeare.txt").read_text()
     vocab = build_vocab(text)
     text_ids = encode(text, vocab)
-    gemm_epoch_s, gflops, gemm_library = gemm_seconds_per_epoch()
 
     rows = []
     for model in args.models.split(","):
+        gemm_epoch_s, gflops, gemm_library = (gemm_seconds_per_epoch(GEMM_SHAPES[model], repeats=max(20, 5 * args.repeats))
+                                               if model in GEMM_SHAPES else (None, None, None))
         step, batches, compile_s = ours(model, data, text_ids, len(vocab), args.backend, args.batches)
         if torch_version:
             t_step, t_batches = torch_equivalent(model, data, text_ids, len(vocab), args.batches)
@@ -210,8 +219,8 @@ def main() -> None:
             "unit": "s_per_step" if model == "char_rnn" else "s_per_epoch",
             "ours": per_step * scale, "torch": torch_per_step * scale if torch_per_step else None,
             "ratio": per_step / torch_per_step if torch_per_step else None,
-            "gemm_bound_s": gemm_epoch_s if model == "deep_mlp" else None,
-            "sgemm_gflops": round(gflops, 1), "sgemm_library": gemm_library, "compile_and_first_step_s": round(compile_s, 2),
+            "gemm_bound_s": gemm_epoch_s, "sgemm_gflops": round(gflops, 1) if gflops else None,
+            "sgemm_library": gemm_library, "compile_and_first_step_s": round(compile_s, 2),
             "torch_version": torch_version, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": platform.machine(), "cpus": os.cpu_count(),
         }
@@ -224,8 +233,10 @@ def main() -> None:
         gemm = f"{r['ours'] / r['gemm_bound_s']:.2f}" if r["gemm_bound_s"] else "—"
         print(f"{r['model']:<10} {r['unit']:<12} {r['ours']:>9.4f} {torch_s:>9} {ratio:>6} {gemm:>6} "
               f"{r['compile_and_first_step_s']:>9.2f}")
-    print(f"sgemm at the deep net's shapes: {gflops:.1f} GFLOP/s ({gemm_library}, the fastest measured); "
-          f"GEMM bound per deep-net epoch {gemm_epoch_s:.2f} s")
+    for r in rows:
+        if r["gemm_bound_s"]:
+            print(f"{r['model']}: sgemm at its layer shapes {r['sgemm_gflops']:.1f} GFLOP/s ({r['sgemm_library']}, "
+                  f"the fastest measured), GEMM bound {r['gemm_bound_s']:.3f} s per epoch")
     if args.output:
         with open(args.output, "a") as fh:
             for r in rows:

@@ -87,10 +87,15 @@ class ArtifactTarget(luigi.Target):
         return self.verify()
 
     def load(self):
-        """Unpickle the artifact, after checking its bytes against the manifest."""
+        """Unpickle the artifact, after checking its bytes against the manifest.
+
+        Its numpy arrays come back memory-mapped read-only: loading MNIST's 200 MB takes
+        milliseconds instead of a copy, and the file never changes once written (a rebuild
+        writes a new file and renames it into place).
+        """
         if not self.verify():
             raise ArtifactCorruptError(f"{self.path} is missing or failed its checksum; rerun the pipeline")
-        return joblib.load(self.path)
+        return joblib.load(self.path, mmap_mode="r")
 
     @property
     def lock_path(self) -> Path:

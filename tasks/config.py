@@ -17,6 +17,23 @@ class pytensor(luigi.Config):  # noqa: N801
         default="auto", choices=["auto", "jax", "numba", "c"],
         description="how graphs are compiled: auto = jax where installed, else numba",
     )
+    compile_cache = luigi.Parameter(
+        default="compile_cache",
+        description="directory of the JAX backend's persistent compile cache; relative paths are taken "
+                    "inside the artifacts root; empty = no persistent cache",
+    )
+    compile_cache_max_mb = luigi.IntParameter(
+        default=1024, description="size limit of the compile cache (least recently used entries go first)",
+    )
+
+    def compile_cache_dir(self):
+        """The compile cache directory as a Path (None when disabled)."""
+        from pathlib import Path
+
+        if not self.compile_cache.strip():
+            return None
+        path = Path(self.compile_cache).expanduser()
+        return path if path.is_absolute() else Path(artifacts().root) / path
 
 
 class fingerprint(luigi.Config):  # noqa: N801

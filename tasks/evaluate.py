@@ -6,11 +6,12 @@ import importlib
 import luigi
 
 from tasks.base import ArtifactTask
+from tasks.compiling import CompilingTask
 from tasks.data import BuildCharVocab, OneHotMNIST
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP
 
 
-class _EvaluateClassifier(ArtifactTask):
+class _EvaluateClassifier(CompilingTask):
     """Accuracy, per-class accuracy, confusion matrix and misclassified examples on the test set."""
 
     n_misclassified = luigi.IntParameter(default=25, description="misclassified test digits kept for the report")
@@ -49,7 +50,7 @@ class EvaluateDeepMLP(_EvaluateClassifier):
     model_module = "pipeline.models.deep_mlp"
 
 
-class EvaluateCharRNN(ArtifactTask):
+class EvaluateCharRNN(CompilingTask):
     """Validation loss (nats, bits, perplexity) against a unigram baseline, and text samples."""
 
     temperatures = luigi.ListParameter(default=[0.5, 0.8, 1.0], description="sampling temperatures")

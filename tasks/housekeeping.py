@@ -9,9 +9,19 @@ from pathlib import Path
 
 from tasks import storage
 from tasks.base import FINGERPRINT_CHARS, ArtifactTask
+from tasks.config import pytensor as pytensor_config
 from tasks.status import walk
 
 NOT_FAMILIES = {"report", "_quarantine", "champions"}
+
+
+def _not_families(root: Path) -> set[str]:
+    """Directories under the root that hold no artifacts (report, quarantine, champions, compile cache)."""
+    names = set(NOT_FAMILIES)
+    cache = pytensor_config().compile_cache_dir()
+    if cache is not None and cache.resolve().parent == Path(root).resolve():
+        names.add(cache.name)
+    return names
 
 
 @dataclass
@@ -36,7 +46,8 @@ class StoredArtifact:
 def stored_artifacts(root: Path) -> list[StoredArtifact]:
     """Every artifact (and orphaned file) under ``root``, grouped by family and fingerprint."""
     found: dict[tuple[str, str], StoredArtifact] = {}
-    for directory in sorted(p for p in Path(root).iterdir() if p.is_dir() and p.name not in NOT_FAMILIES) \
+    skip = _not_families(root)
+    for directory in sorted(p for p in Path(root).iterdir() if p.is_dir() and p.name not in skip) \
             if Path(root).is_dir() else []:
         for path in sorted(directory.iterdir()):  # artifact, manifest, lock, checkpoint directory
             stem = path.name.split(".")[0] if not path.name.startswith(storage.TMP_PREFIX) else path.name

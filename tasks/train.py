@@ -1,11 +1,15 @@
 """Training stages: one task per model, each calling one ``train_*`` function."""
 from __future__ import annotations
 
+import logging
+import time
+
 import luigi
 
-from tasks.base import ArtifactTask
-from tasks.config import pytensor as pytensor_config
+from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
+
+log = logging.getLogger(__name__)
 
 
 def _positive(task, **values) -> None:
@@ -14,24 +18,15 @@ def _positive(task, **values) -> None:
             raise ValueError(f"[{task.get_task_family()}] {key} must be > 0, got {value}")
 
 
-class _Train(ArtifactTask):
+class _Train(CompilingTask):
     """What every training stage shares: epochs, seed, the compile backend, progress reporting."""
 
     epochs = luigi.IntParameter(description="passes over the training data")
     seed = luigi.IntParameter(default=0, description="seed for initial weights (and dropout noise)")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        try:  # an unknown backend should fail here, before any stage runs, not when training starts
-            pytensor_config()
-        except ValueError as exc:
-            raise ValueError(f"[pytensor] backend: {exc.__cause__ or exc}") from exc
-
     def backend(self) -> str:
         """The resolved compile backend (``jax`` or ``numba``, ...)."""
-        from pipeline.models.backend import resolve_backend
-
-        return resolve_backend(pytensor_config().backend)
+        return configured_backend()
 
     def checkpointer(self):
         """Where this run keeps its end-of-epoch checkpoints (beside the artifact it will write)."""
@@ -44,8 +39,20 @@ class _Train(ArtifactTask):
         self.checkpointer().clear()
 
     def trained(self, result: dict) -> dict:
-        """The artifact: weights, history, and the parameters and backend that produced them."""
-        return {**result, "params": self.params_dict(), "backend": self.backend()}
+        """The artifact: weights, history, the parameters and backend that produced them, compile costs."""
+        return {**result, "params": self.params_dict(), "backend": self.backend(), "compile": self.compile_summary()}
+
+    def compile_summary(self) -> dict:
+        """Each compiled function's cost and cache use, and the seconds from the task's start to its first batch."""
+        first_step = next((r for r in self.compiles if r.name.endswith("_train")), None)
+        startup = first_batch_unix = None
+        if first_step is not None and self.run_started is not None:
+            startup = round(first_step.finished_at - self.run_started, 3)
+            first_batch_unix = time.time() - (time.perf_counter() - first_step.finished_at)
+            log.info("%s: first batch done %.2f s after the task started (compiling %.2f s, persistent cache %s)",
+                     self.get_task_family(), startup, first_step.seconds, first_step.cache)
+        return {"functions": [r.as_dict() for r in self.compiles], "seconds_to_first_batch": startup,
+                "first_batch_unix": first_batch_unix}
 
 
 class _TrainClassifier(_Train):

@@ -1,9 +1,21 @@
-"""Choose how PyTensor graphs are compiled: one ``backend`` name, resolved to a PyTensor mode."""
+"""Choose how PyTensor graphs are compiled, keep JAX's compile cache, and report what compiling cost.
+
+One ``backend`` name is resolved to a PyTensor mode. With the JAX backend, XLA's
+compiled executables can be kept in a persistent cache directory
+(:func:`use_compile_cache`), so a warm start of a training process skips XLA compilation.
+Every function from :func:`compile_function` reports, on its first call, how long
+building the graph and compiling took and whether the persistent cache was hit
+(a :class:`CompileRecord`, logged and collected by :func:`record_compiles`).
+"""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import time
 import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pytensor
 
@@ -11,6 +23,7 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "jax", "numba", "c")
 _MODES = {"jax": "JAX", "numba": "NUMBA", "c": "CVM"}
+DEFAULT_CACHE_MAX_BYTES = 1 << 30
 
 
 def jax_available() -> bool:
@@ -30,11 +43,148 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def compile_function(inputs, outputs, *, backend: str, updates=None, name: str | None = None):
-    """``pytensor.function`` compiled with the mode that ``backend`` names."""
-    mode = _MODES[resolve_backend(backend)]
-    if mode == "JAX":
+# ---------------------------------------------------------------------------------------------
+# JAX's persistent compile cache
+
+_cache_dir: Path | None = None
+_cache_events = {"hits": 0, "requests": 0}
+_listening = False
+
+
+def _count_cache_event(event: str, **_kwargs) -> None:
+    if event == "/jax/compilation_cache/cache_hits":
+        _cache_events["hits"] += 1
+    elif event == "/jax/compilation_cache/compile_requests_use_cache":
+        _cache_events["requests"] += 1
+
+
+def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_CACHE_MAX_BYTES) -> Path | None:
+    """Keep XLA executables compiled by the JAX backend in ``directory`` (None: no persistent cache).
+
+    Every compilation is cached, however quick. A size limit (``max_bytes``, least recently
+    used entries evicted) makes JAX guard each read and write of the cache with a file
+    lock, so several processes can compile into one directory at once without one
+    reading another's half-written entry. Returns the directory in use.
+    """
+    global _cache_dir, _listening
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    if max_bytes <= 0:
+        raise ValueError(f"compile cache size limit must be > 0 bytes, got {max_bytes}")
+    path = Path(directory).resolve() if directory is not None else None
+    if path == _cache_dir:
+        return path
+    if not _listening:
+        jax.monitoring.register_event_listener(_count_cache_event)
+        _listening = True
+    compilation_cache.reset_cache()  # JAX opens its cache once per process; this lets it reopen elsewhere
+    if path is None:
+        jax.config.update("jax_compilation_cache_dir", None)
+        jax.config.update("jax_enable_compilation_cache", False)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_enable_compilation_cache", True)
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        jax.config.update("jax_compilation_cache_max_size", int(max_bytes))
+    _cache_dir = path
+    return path
+
+
+def compile_cache_dir() -> Path | None:
+    """The persistent compile cache directory in use, or None."""
+    return _cache_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling, with a record of what it cost
+
+@dataclass(frozen=True)
+class CompileRecord:
+    """What compiling one function cost.
+
+    ``graph_seconds``: building the PyTensor function (graph rewrites, linking);
+    ``first_call_seconds``: its first call, which includes XLA compilation or loading
+    it from the persistent cache; ``cache``: ``hit``, ``miss`` or ``off`` (JAX backend;
+    ``n/a`` for the others); ``finished_at``: ``time.perf_counter()`` when the first call returned.
+    """
+
+    name: str
+    backend: str
+    graph_seconds: float
+    first_call_seconds: float
+    cache: str
+    cache_dir: str | None
+    finished_at: float
+
+    @property
+    def seconds(self) -> float:
+        """Total compile cost: building plus first call."""
+        return self.graph_seconds + self.first_call_seconds
+
+    def as_dict(self) -> dict:
+        """The record as plain values (without ``finished_at``, which means nothing outside this process)."""
+        out = {**asdict(self), "seconds": round(self.seconds, 4)}
+        del out["finished_at"]
+        return out
+
+
+_recorders: list[list[CompileRecord]] = []
+
+
+@contextlib.contextmanager
+def record_compiles():
+    """Collect the :class:`CompileRecord` of every function first called inside the block."""
+    records: list[CompileRecord] = []
+    _recorders.append(records)
+    try:
+        yield records
+    finally:
+        _recorders.remove(records)
+
+
+class CompiledFunction:
+    """A compiled PyTensor function that reports what its compilation cost when first called."""
+
+    __slots__ = ("function", "name", "backend", "graph_seconds", "record")
+
+    def __init__(self, function, name: str, backend: str, graph_seconds: float):
+        self.function, self.name, self.backend, self.graph_seconds = function, name, backend, graph_seconds
+        self.record: CompileRecord | None = None
+
+    def __call__(self, *args):
+        if self.record is not None:
+            return self.function(*args)
+        hits, requests = _cache_events["hits"], _cache_events["requests"]
+        t0 = time.perf_counter()
+        out = self.function(*args)
+        finished = time.perf_counter()
+        if self.backend != "jax":
+            cache = "n/a"
+        elif _cache_events["requests"] == requests:
+            cache = "off"
+        else:
+            cache = "hit" if _cache_events["hits"] - hits == _cache_events["requests"] - requests else "miss"
+        self.record = CompileRecord(self.name, self.backend, round(self.graph_seconds, 4),
+                                    round(finished - t0, 4), cache,
+                                    str(_cache_dir) if _cache_dir and self.backend == "jax" else None, finished)
+        log.info("compiled %s (%s): %.2f s (graph %.2f s, first call %.2f s), persistent cache %s%s",
+                 self.name, self.backend, self.record.seconds, self.graph_seconds, self.record.first_call_seconds,
+                 cache, f" in {_cache_dir}" if self.record.cache_dir else "")
+        for records in _recorders:
+            records.append(self.record)
+        return out
+
+
+def compile_function(inputs, outputs, *, backend: str, updates=None, name: str = "function") -> CompiledFunction:
+    """``pytensor.function`` compiled with the mode that ``backend`` names, wrapped in a :class:`CompiledFunction`."""
+    resolved = resolve_backend(backend)
+    if resolved == "jax":
         # JAX runs without 64-bit types; PyTensor's int64 indices are truncated to int32 there,
         # as expected, and the warning about it is noise.
         warnings.filterwarnings("ignore", message="Explicitly requested dtype", category=UserWarning)
-    return pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)
+    t0 = time.perf_counter()
+    function = pytensor.function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name)
+    return CompiledFunction(function, name, resolved, time.perf_counter() - t0)

@@ -62,6 +62,14 @@ def test_artifacts_hold_weights_history_and_parameters(pipeline):
     assert h["epoch"] == [1, 2] and len(h["train_loss"]) == len(h["test_accuracy"]) == len(h["epoch_seconds"]) == 2
     assert trained["params"]["p_drop_hidden"] == "0.5" and trained["backend"] in ("jax", "numba")
 
+    # what compiling cost, and how long the task took to reach its first batch
+    compiled = {f["name"]: f for f in trained["compile"]["functions"]}
+    assert {"deep_mlp_train", "deep_mlp_predict"} <= set(compiled)
+    assert all(f["seconds"] > 0 and f["cache"] in ("hit", "miss") for f in compiled.values())
+    assert 0 < compiled["deep_mlp_train"]["seconds"] < trained["compile"]["seconds_to_first_batch"]
+    assert compiled["deep_mlp_train"]["cache_dir"] == str((pipeline.root / "compile_cache").resolve())
+    assert any((pipeline.root / "compile_cache").glob("*-cache"))
+
     manifest = tasks.TrainDeepMLP().output().manifest()
     assert manifest["params"]["epochs"] == "2"
     assert manifest["upstream"] == {"OneHotMNIST": tasks.OneHotMNIST().fingerprint()}

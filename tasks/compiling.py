@@ -1,0 +1,54 @@
+"""Stages that compile PyTensor graphs: the configured backend, its compile cache, and what compiling cost."""
+from __future__ import annotations
+
+import logging
+import time
+
+from tasks.base import ArtifactTask
+from tasks.config import pytensor as pytensor_config
+
+log = logging.getLogger(__name__)
+
+
+def configured_backend() -> str:
+    """``[pytensor] backend`` resolved to the backend that will run (``jax``, ``numba`` or ``c``)."""
+    from pipeline.models.backend import resolve_backend
+
+    return resolve_backend(pytensor_config().backend)
+
+
+def open_compile_cache():
+    """Point the JAX backend at ``[pytensor] compile_cache`` (when JAX is the backend); the directory or None."""
+    from pipeline.models.backend import jax_available, use_compile_cache
+
+    config = pytensor_config()
+    if configured_backend() != "jax" and not jax_available():
+        return None
+    return use_compile_cache(config.compile_cache_dir(), max_bytes=config.compile_cache_max_mb << 20)
+
+
+class CompilingTask(ArtifactTask):
+    """An artifact task whose build compiles PyTensor functions.
+
+    Its run opens the compile cache first and collects a record of every compilation
+    (:attr:`compiles`), timed from :attr:`run_started`, the moment the task began.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:  # an unknown backend or a bad cache setting fails here, before any stage runs
+            config = pytensor_config()
+        except ValueError as exc:
+            raise ValueError(f"[pytensor] backend: {exc.__cause__ or exc}") from exc
+        if config.compile_cache_max_mb <= 0:
+            raise ValueError(f"[pytensor] compile_cache_max_mb must be > 0, got {config.compile_cache_max_mb}")
+        self.compiles: list = []
+        self.run_started: float | None = None
+
+    def run(self):
+        from pipeline.models.backend import record_compiles
+
+        self.run_started = time.perf_counter()
+        open_compile_cache()
+        with record_compiles() as self.compiles:
+            super().run()
