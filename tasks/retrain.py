@@ -111,18 +111,30 @@ class Retrain(ArtifactTask):
                 storage.atomic_write_bytes(path, json.dumps(champion, indent=2).encode())
             log.info("%s: %s %s", family, "promoted" if promote else "not promoted", reason)
             decisions.append(record)
-        self.append_history(decisions)
+        decisions = self.append_history(decisions)
         return {"date": self.date.isoformat(), "decisions": decisions, "sources": inputs["sources"]["versions"]}
 
     @staticmethod
-    def append_history(records: list[dict]) -> None:
-        """Append one JSON line per record to ``<root>/history.jsonl`` (kept by ``gc``)."""
+    def append_history(records: list[dict]) -> list[dict]:
+        """Append one JSON line per record to ``<root>/history.jsonl`` (kept by ``gc``); return what it holds.
+
+        A record whose date, model and fingerprint are already there (a retrain that
+        crashed after writing its history and is run again) is not written twice: the
+        first record, with the decision taken then, is returned in its place.
+        """
         path = _root() / "history.jsonl"
-        with storage.exclusive_lock(_root() / "history.lock"), open(path, "a") as fh:
-            for record in records:
-                fh.write(json.dumps(record, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        with storage.exclusive_lock(_root() / "history.lock"):
+            existing = {_history_key(r): r for r in read_history()}
+            new = [r for r in records if _history_key(r) not in existing]
+            if new:
+                with open(path, "ab") as fh:
+                    if fh.tell() and not path.read_bytes().endswith(b"\n"):
+                        fh.write(b"\n")  # a line cut short by a crash stays alone on its line
+                    for record in new:
+                        fh.write((json.dumps(record, sort_keys=True) + "\n").encode())
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        return [existing.get(_history_key(r), r) for r in records]
 
     def after_save(self) -> None:
         """Republish the report with the history of all retrains added."""
@@ -136,9 +148,21 @@ class Retrain(ArtifactTask):
         storage.publish_directory(report.report_dir, files)
 
 
+def _history_key(record: dict) -> tuple:
+    return record.get("date"), record.get("model"), record.get("fingerprint")
+
+
 def read_history() -> list[dict]:
-    """Every record of ``<root>/history.jsonl``, oldest first."""
+    """Every record of ``<root>/history.jsonl``, oldest first (an unreadable line is skipped with a warning)."""
     path = _root() / "history.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            log.warning("%s line %d is not a JSON record (cut short by a crash?); skipped", path, number)
+    return records

@@ -69,3 +69,22 @@ def test_worse_challenger_is_kept_out_and_better_one_promoted(pipeline):
     assert [r["promoted"] for r in logreg] == [True, False, True]
     assert "worse than the champion's" in logreg[1]["reason"]
     assert (pipeline.root / "history.jsonl").exists()
+
+
+def test_retrain_rerun_after_a_crash_keeps_one_history_record_per_day(pipeline, caplog):
+    pipeline.build(tasks.Retrain(date=DAY1))
+    # a retrain killed after writing its history and before saving its artifact, mid-way through a line
+    target = tasks.Retrain(date=DAY1).output()
+    target.path.unlink()
+    target.manifest_path.unlink()
+    with open(pipeline.root / "history.jsonl", "a") as fh:
+        fh.write('{"date": "2026-01-30", "model": "TrainL')
+
+    assert pipeline.build(tasks.Retrain(date=DAY1)) == {"Retrain"}
+    day1 = read_history()
+    assert len(day1) == 4 and all(r["promoted"] for r in day1)  # the decisions taken the first time
+    assert any("not a JSON record" in r.message for r in caplog.records)
+    assert [d["promoted"] for d in target.load()["decisions"]] == [True] * 4
+
+    pipeline.build(tasks.Retrain(date=DAY2))  # the next day appends after the cut line, on a line of its own
+    assert [r["date"] for r in read_history()] == [DAY1.isoformat()] * 4 + [DAY2.isoformat()] * 4
