@@ -98,6 +98,63 @@ def compile_cache_dir() -> Path | None:
     return _cache_dir
 
 
+class _CacheReads(logging.Handler):
+    """Collects the keys of the entries JAX's cache reads (it logs each hit at debug level)."""
+
+    PREFIX = "Cache hit for key: "
+
+    def __init__(self, logger: logging.Logger, shown_from: int):
+        super().__init__(logging.DEBUG)
+        self.keys: list[str] = []
+        self.logger, self.shown_from = logger, shown_from
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith(self.PREFIX):
+            self.keys.append(message[len(self.PREFIX):].strip("'\""))
+        if record.levelno >= self.shown_from and self.logger.parent is not None:
+            self.logger.parent.handle(record)  # what would have been shown without us is still shown
+
+
+@contextlib.contextmanager
+def _repairing_cache(directory: Path):
+    """Run a first call; if JAX could not read a cache entry, delete that entry so that it is written anew.
+
+    JAX writes an entry in place, so a process killed mid-write leaves a truncated
+    entry. JAX then warns, compiles instead, and never replaces the entry: without
+    this repair every later process would compile that function again.
+    """
+    logger = logging.getLogger("jax._src.lru_cache")
+    level, propagate = logger.level, logger.propagate
+    reads = _CacheReads(logger, shown_from=logger.getEffectiveLevel())
+    logger.addHandler(reads)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        logger.removeHandler(reads)
+        logger.setLevel(level)
+        logger.propagate = propagate
+    broken = False
+    for warning in caught:
+        if "Error reading persistent compilation cache entry" in str(warning.message):
+            broken = True
+        else:  # pass every other warning on as it would have been shown
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if broken:
+        import filelock
+
+        with filelock.FileLock(directory / ".lockfile"):
+            for key in reads.keys:
+                for suffix in ("-cache", "-atime"):
+                    (directory / f"{key}{suffix}").unlink(missing_ok=True)
+        log.warning("removed unreadable compile cache entries %s from %s (a process killed while writing "
+                    "them?); they are written again by the next compilation", ", ".join(reads.keys), directory)
+
+
 # ---------------------------------------------------------------------------------------------
 # Compiling, with a record of what it cost
 
@@ -159,7 +216,11 @@ class CompiledFunction:
             return self.function(*args)
         hits, requests = _cache_events["hits"], _cache_events["requests"]
         t0 = time.perf_counter()
-        out = self.function(*args)
+        if self.backend == "jax" and _cache_dir is not None:
+            with _repairing_cache(_cache_dir):
+                out = self.function(*args)
+        else:
+            out = self.function(*args)
         finished = time.perf_counter()
         if self.backend != "jax":
             cache = "n/a"

@@ -185,6 +185,7 @@ def test_gc_keeps_everything_reachable(pipeline):
                                                  "TrainLogReg", "TrainLogReg", "TrainMLP"]
     assert all(not p.exists() for i in removed for p in i.paths)
     assert {(i.family, i.stem) for i in stored_artifacts(pipeline.root)} == used
+    assert any((pipeline.root / "compile_cache").glob("*-cache"))  # not an artifact: gc leaves it alone
     assert pipeline.build() == set()
 
 
