@@ -27,6 +27,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from results_file import append_results  # benchmarks/, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN")
 
@@ -103,10 +105,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['model']:<14} {r['state']:<5} {r['cache']:<5} {r['compile_train_step_s']:>14.2f} "
               f"{r['task_start_to_first_batch_s']:>12.2f} {r['process_launch_to_first_batch_s']:>14.2f}")
-    if args.output:
-        with open(args.output, "a") as fh:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
+    append_results(args.output, rows)
 
 
 if __name__ == "__main__":

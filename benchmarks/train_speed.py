@@ -1,13 +1,15 @@
-"""Training speed of the pipeline's own training steps against PyTorch, on the same CPU threads.
+"""Training speed of the pipeline's own training loop against PyTorch, on the same CPU threads.
 
-    python benchmarks/train_speed.py [--data ../shared/data] [--batches 100] [--repeats 3]
+    python benchmarks/train_speed.py [--data ../shared/data] [--batches 100] [--repeats 5]
 
-Times the compiled training steps that the pipeline uses (``build_*`` from
-``pipeline.models``) on real MNIST batches and Tiny Shakespeare chunks and, in the
-same run and interleaved, PyTorch equivalents with the same shapes and thread count
-(``pip install torch`` first; without it only our side is timed). Also measures the
-float32 GEMM rate at each MNIST model's layer shapes, which gives a lower bound per epoch.
-Prints a table and one JSON line per model; ``--output`` appends the JSON lines to a file.
+Times what the pipeline runs when it trains: whole epochs of
+``pipeline.models.classifier.train_one_epoch`` (468 batches of real MNIST) for the
+three classifiers, and ``--batches`` steps of the char-RNN's ``StreamTrainer`` over
+Tiny Shakespeare; in the same run and interleaved, PyTorch equivalents of the same
+work with the same shapes and thread count (``pip install -e '.[bench]'`` first;
+without PyTorch only our side is timed). Also measures the float32 GEMM rate at each
+MNIST model's layer shapes, which gives a lower bound per epoch. Prints a table and
+one JSON line per model; ``--output`` appends the JSON lines to a file.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ import numpy as np
 
 from pipeline.data.mnist import prepare_mnist
 from pipeline.data.text import build_vocab, encode
-from pipeline.models import char_rnn, deep_mlp, logreg, mlp
+from pipeline.models import char_rnn, classifier, deep_mlp, logreg, mlp
+from results_file import append_results  # benchmarks/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES_PER_EPOCH = 468
@@ -89,44 +92,46 @@ def gemm_seconds_per_epoch(shapes, repeats: int = 20) -> tuple[float, float, str
     return best[fastest] * BATCHES_PER_EPOCH, flops / best[fastest] / 1e9, fastest
 
 
-def time_steps(step, batches: list, warmup: int = 3) -> float:
-    """Mean seconds per call of ``step(*batch)`` over ``batches`` (after ``warmup`` calls)."""
-    for args in batches[:warmup]:
-        step(*args)
-    t0 = time.perf_counter()
-    for args in batches:
-        step(*args)
-    return (time.perf_counter() - t0) / len(batches)
+def time_runs(run, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``run()``."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def ours(model: str, data, text_ids, vocab_size, backend: str, n: int):
-    """(compiled step, list of argument tuples, seconds to build and run the first step)."""
+    """(run one measured unit, units it covers, seconds to build and run the first step).
+
+    The unit is what the pipeline itself runs: for the MNIST models one epoch of
+    ``classifier.train_one_epoch`` (468 batches), for the char-RNN ``n`` steps of its
+    ``StreamTrainer``.
+    """
     t0 = time.perf_counter()
     if model == "char_rnn":
         w = char_rnn.init_char_rnn(0, vocab_size, 256)
         rnn = char_rnn.build_char_rnn(w, seq_len=64, batch_size=32, optimizer="adam", lr=0.003, clip=5.0,
                                       backend=backend)
-        streams = char_rnn.as_streams(text_ids, 32, 64)
-        h = np.zeros((32, 256), dtype=np.float32)
-        batches = [(char_rnn.chunk(streams, k, 64), h) for k in range(n)]
-        step = rnn.train_step
+        trainer = char_rnn.StreamTrainer(rnn, char_rnn.as_streams(text_ids, 32, 64), 256, lr=0.003)
+        trainer.train(1, 1)
+        return (lambda: trainer.train(1, n)), n, time.perf_counter() - t0
+    if model == "deep_mlp":
+        clf = deep_mlp.build_deep_mlp(deep_mlp.init_deep_mlp(0), p_drop_input=0.2, p_drop_hidden=0.5, lr=0.001,
+                                      rho=0.9, eps=1e-6, batch_size=128, seed=1, backend=backend)
+    elif model == "mlp":
+        clf = mlp.build_mlp(mlp.init_mlp(0), lr=0.05, batch_size=128, backend=backend)
     else:
-        if model == "deep_mlp":
-            clf = deep_mlp.build_deep_mlp(deep_mlp.init_deep_mlp(0), p_drop_input=0.2, p_drop_hidden=0.5, lr=0.001,
-                                          rho=0.9, eps=1e-6, batch_size=128, seed=1, backend=backend)
-        elif model == "mlp":
-            clf = mlp.build_mlp(mlp.init_mlp(0), lr=0.05, batch_size=128, backend=backend)
-        else:
-            clf = logreg.build_log_reg(logreg.init_log_reg(0), lr=0.05, batch_size=128, backend=backend)
-        X, Y = data["X_train"], data["Y_train"]
-        batches = [(X[i * 128:(i + 1) * 128], Y[i * 128:(i + 1) * 128]) for i in range(n)]
-        step = clf.train_step
-    step(*batches[0])
-    return step, batches, time.perf_counter() - t0
+        clf = logreg.build_log_reg(logreg.init_log_reg(0), lr=0.05, batch_size=128, backend=backend)
+    X, Y = data["X_train"], data["Y_train"]
+    clf.train_step(X[:128], Y[:128])
+    compile_s = time.perf_counter() - t0
+    return (lambda: classifier.train_one_epoch(clf, X, Y, epoch=1, name=model, lr=0.0)), 1, compile_s
 
 
 def torch_equivalent(model: str, data, text_ids, vocab_size, n: int):
-    """The same model, loss and optimiser in PyTorch; (step, batches)."""
+    """The same model, loss and optimiser in PyTorch, the same unit of work; (run one unit, units it covers)."""
     import torch
     from torch import nn
 
@@ -148,7 +153,8 @@ def torch_equivalent(model: str, data, text_ids, vocab_size, n: int):
             return loss.item()
 
         h0 = torch.zeros(1, 32, 256)
-        return step, [(streams[k * 64:k * 64 + 65], h0) for k in range(n)]
+        chunks = [streams[k * 64:k * 64 + 65] for k in range(n)]
+        return (lambda: [step(c, h0) for c in chunks]), n
     if model == "deep_mlp":
         net = nn.Sequential(nn.Dropout(0.2), nn.Linear(784, 625, bias=False), nn.ReLU(), nn.Dropout(0.5),
                             nn.Linear(625, 625, bias=False), nn.ReLU(), nn.Dropout(0.5), nn.Linear(625, 10, bias=False))
@@ -175,7 +181,8 @@ def torch_equivalent(model: str, data, text_ids, vocab_size, n: int):
         return loss.item()
 
     targets = Y if model == "log_reg" else labels
-    return step, [(X[i * 128:(i + 1) * 128], targets[i * 128:(i + 1) * 128]) for i in range(n)]
+    batches = [(X[i * 128:(i + 1) * 128], targets[i * 128:(i + 1) * 128]) for i in range(BATCHES_PER_EPOCH)]
+    return (lambda: [step(xb, yb) for xb, yb in batches]), 1
 
 
 def main() -> None:
@@ -183,8 +190,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--models", default="deep_mlp,mlp,log_reg,char_rnn")
     parser.add_argument("--backend", default="jax")
-    parser.add_argument("--batches", type=int, default=100, help="timed steps per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements; the median is reported")
+    parser.add_argument("--batches", type=int, default=100, help="char-RNN steps per measurement (MNIST models: one epoch)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved measurements; the median is reported")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--output", type=Path, help="append the JSON lines to this file")
     args = parser.parse_args()
@@ -204,21 +211,22 @@ def main() -> None:
     for model in args.models.split(","):
         gemm_epoch_s, gflops, gemm_library = (gemm_seconds_per_epoch(GEMM_SHAPES[model], repeats=max(20, 5 * args.repeats))
                                                if model in GEMM_SHAPES else (None, None, None))
-        step, batches, compile_s = ours(model, data, text_ids, len(vocab), args.backend, args.batches)
+        run, units, compile_s = ours(model, data, text_ids, len(vocab), args.backend, args.batches)
         if torch_version:
-            t_step, t_batches = torch_equivalent(model, data, text_ids, len(vocab), args.batches)
+            t_run, t_units = torch_equivalent(model, data, text_ids, len(vocab), args.batches)
+            t_run()  # warm-up
         mine, theirs = [], []
-        for _ in range(args.repeats):
-            mine.append(time_steps(step, batches))
+        for _ in range(args.repeats):  # interleaved
+            mine += time_runs(run, 1)
             if torch_version:
-                theirs.append(time_steps(t_step, t_batches))
-        per_step, torch_per_step = statistics.median(mine), statistics.median(theirs) if theirs else None
-        scale = 1 if model == "char_rnn" else BATCHES_PER_EPOCH
+                theirs += time_runs(t_run, 1)
+        per_unit = statistics.median(mine) / units
+        torch_per_unit = statistics.median(theirs) / t_units if theirs else None
         row = {
             "benchmark": "train_speed", "model": model, "backend": args.backend, "threads": args.threads,
             "unit": "s_per_step" if model == "char_rnn" else "s_per_epoch",
-            "ours": per_step * scale, "torch": torch_per_step * scale if torch_per_step else None,
-            "ratio": per_step / torch_per_step if torch_per_step else None,
+            "ours": per_unit, "torch": torch_per_unit,
+            "ratio": per_unit / torch_per_unit if torch_per_unit else None,
             "gemm_bound_s": gemm_epoch_s, "sgemm_gflops": round(gflops, 1) if gflops else None,
             "sgemm_library": gemm_library, "compile_and_first_step_s": round(compile_s, 2),
             "torch_version": torch_version, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -237,10 +245,7 @@ def main() -> None:
         if r["gemm_bound_s"]:
             print(f"{r['model']}: sgemm at its layer shapes {r['sgemm_gflops']:.1f} GFLOP/s ({r['sgemm_library']}, "
                   f"the fastest measured), GEMM bound {r['gemm_bound_s']:.3f} s per epoch")
-    if args.output:
-        with open(args.output, "a") as fh:
-            for r in rows:
-                fh.write(json.dumps(r) + "\n")
+    append_results(args.output, rows)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pytensor
@@ -59,7 +59,12 @@ def sequence_loss(ids, h0, params: dict, vocab_size: int):
 
 @dataclass
 class CharRNN:
-    """Compiled ``train_step(ids, h0) -> (loss, h)`` and ``loss(ids, h0) -> (loss, h)`` over shared weights."""
+    """Compiled ``train_step(ids) -> loss`` and ``loss(ids, h0) -> (loss, h)`` over shared weights.
+
+    The training step carries the hidden state from one chunk to the next in the shared
+    variable ``hidden`` (updated with the weights), so that nothing has to come back to
+    Python between steps and the JAX backend can run ahead of it.
+    """
 
     params: dict
     train_step: Callable | None
@@ -67,6 +72,11 @@ class CharRNN:
     seq_len: int
     batch_size: int
     optimizer_state: list = field(default_factory=list)
+    hidden: Any = None
+
+    def reset_hidden(self) -> None:
+        """Start the training streams afresh: a zero hidden state."""
+        self.hidden.set_value(np.zeros_like(self.hidden.get_value()))
 
     def weights(self) -> dict[str, np.ndarray]:
         """Current weights as numpy arrays."""
@@ -95,13 +105,18 @@ def build_char_rnn(weights, *, seq_len: int, batch_size: int, optimizer: str, lr
     if optimizer not in ("rmsprop", "adam"):
         raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {optimizer!r}")
     params = shared_params(weights)
-    ids, h0, cost, h_last = _loss_graph(params, seq_len, batch_size)
+    V, H = weights["W_xh"].shape
+    hidden = pytensor.shared(np.zeros((batch_size, H), dtype=FLOATX), name="hidden", shape=(batch_size, H))
+    ids = pt.tensor("ids", dtype="int32", shape=(seq_len + 1, batch_size))
+    cost, h_last = sequence_loss(ids, hidden, params, V)
     plist = [params[k] for k in PARAM_ORDER]
     grads = clip_by_global_norm(pt.grad(cost, plist), clip)
     updates, state = OPTIMIZERS[optimizer](plist, grads, lr=lr)
-    train = compile_function([ids, h0], [cost, h_last], updates=updates, backend=backend, name="char_rnn_train")
-    evaluate = compile_function([ids, h0], [cost, h_last], backend=backend, name="char_rnn_loss")
-    return CharRNN(params, train, evaluate, seq_len, batch_size, state)
+    train = compile_function([ids], cost, updates=[*updates, (hidden, h_last)], backend=backend,
+                             name="char_rnn_train")
+    eval_ids, h0, eval_cost, eval_h_last = _loss_graph(params, seq_len, batch_size)
+    evaluate = compile_function([eval_ids, h0], [eval_cost, eval_h_last], backend=backend, name="char_rnn_loss")
+    return CharRNN(params, train, evaluate, seq_len, batch_size, state, hidden)
 
 
 def as_streams(ids: np.ndarray, batch_size: int, seq_len: int) -> np.ndarray:
@@ -140,35 +155,43 @@ def stream_loss(rnn: CharRNN, streams: np.ndarray) -> float:
     return float(np.mean(losses))
 
 
-class _StreamTrainer:
+class StreamTrainer:
     """Truncated BPTT over the training streams; its state (weights, optimiser, position, hidden) can be saved."""
 
     def __init__(self, rnn: CharRNN, streams: np.ndarray, hidden: int, lr: float):
         self.rnn, self.streams, self.lr = rnn, streams, lr
         self.total = n_chunks(streams, rnn.seq_len)
         self.cursor = 0
-        self.h = np.zeros((rnn.batch_size, hidden), dtype=np.float32)
+        rnn.reset_hidden()
 
     def train(self, epoch: int, steps: int) -> float:
-        losses = 0.0
-        for step in range(1, steps + 1):
+        """``steps`` updates, continuing along the streams; the mean loss.
+
+        The losses are read back after the last step, so the backend is never made to
+        wait for Python in between; a NaN or infinite loss still names its step.
+        """
+        losses = []
+        for _ in range(steps):
             if self.cursor >= self.total:  # wrapped around the text: start the streams afresh
-                self.cursor, self.h = 0, np.zeros_like(self.h)
-            loss, h = self.rnn.train_step(chunk(self.streams, self.cursor, self.rnn.seq_len), self.h)
-            loss = float(loss)
+                self.cursor = 0
+                self.rnn.reset_hidden()
+            losses.append(self.rnn.train_step(chunk(self.streams, self.cursor, self.rnn.seq_len)))
+            self.cursor += 1
+        values = [float(loss) for loss in losses]
+        for step, loss in enumerate(values, 1):
             if not np.isfinite(loss):
                 raise TrainingDivergedError("TrainCharRNN", epoch, loss,
                                             f", step {step} of {steps}, learning rate {self.lr}")
-            self.h, self.cursor = np.asarray(h), self.cursor + 1
-            losses += loss
-        return losses / steps
+        return sum(values) / steps
 
     def get_state(self) -> dict:
-        return {**snapshot(self.rnn.params, self.rnn.optimizer_state), "cursor": self.cursor, "h": self.h.copy()}
+        return {**snapshot(self.rnn.params, self.rnn.optimizer_state), "cursor": self.cursor,
+                "h": np.array(self.rnn.hidden.get_value())}
 
     def set_state(self, state: dict) -> None:
         restore(self.rnn.params, self.rnn.optimizer_state, state)
-        self.cursor, self.h = state["cursor"], state["h"].copy()
+        self.cursor = state["cursor"]
+        self.rnn.hidden.set_value(np.array(state["h"], dtype=FLOATX))
 
 
 def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_per_epoch: int, hidden: int,
@@ -181,7 +204,7 @@ def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_pe
     """
     rnn = build_char_rnn(init_char_rnn(seed, vocab_size, hidden), seq_len=seq_len, batch_size=batch_size,
                          optimizer=optimizer, lr=lr, clip=clip, backend=backend)
-    trainer = _StreamTrainer(rnn, as_streams(train_ids, batch_size, seq_len), hidden, lr)
+    trainer = StreamTrainer(rnn, as_streams(train_ids, batch_size, seq_len), hidden, lr)
     val_streams = as_streams(val_ids, batch_size, seq_len)
     steps = steps_per_epoch or trainer.total
     log.info("TrainCharRNN: %d steps of %dx%d characters per epoch (%d chunks in the text), %d epochs",

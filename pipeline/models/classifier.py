@@ -91,6 +91,23 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
+def train_one_epoch(clf: Classifier, X: np.ndarray, Y: np.ndarray, *, epoch: int, name: str, lr: float) -> float:
+    """One pass over ``X, Y`` in order (the last partial batch skipped); the mean batch cost.
+
+    The batch costs are read back only once the epoch has been dispatched, so that the
+    JAX backend runs ahead of Python (drawing the next dropout noise overlaps the
+    current update); a NaN or infinite cost then names its batch all the same.
+    """
+    B = clf.batch_size
+    n_batches = len(X) // B
+    costs = [clf.train_step(X[i * B:(i + 1) * B], Y[i * B:(i + 1) * B]) for i in range(n_batches)]
+    values = [float(c) for c in costs]
+    for i, cost in enumerate(values):
+        if not np.isfinite(cost):
+            raise TrainingDivergedError(name, epoch, cost, f", batch {i + 1} of {n_batches}, learning rate {lr}")
+    return sum(values) / n_batches
+
+
 def fit_classifier(clf: Classifier, data: dict[str, np.ndarray], *, epochs: int, name: str, lr: float,
                    on_epoch=None, checkpointer=None) -> dict[str, list]:
     """Train in the seeds' order (no shuffling, last partial batch skipped); track test accuracy."""
@@ -100,18 +117,9 @@ def fit_classifier(clf: Classifier, data: dict[str, np.ndarray], *, epochs: int,
     if n_batches == 0:
         raise ValueError(f"{name}: {len(X)} training examples is fewer than one batch of {B}")
     log.info("%s: %d batches of %d per epoch, %d epochs", name, n_batches, B, epochs)
-
-    def train_epoch(epoch: int) -> float:
-        total = 0.0
-        for i in range(n_batches):
-            cost = float(clf.train_step(X[i * B:(i + 1) * B], Y[i * B:(i + 1) * B]))
-            if not np.isfinite(cost):
-                raise TrainingDivergedError(name, epoch, cost, f", batch {i + 1} of {n_batches}, learning rate {lr}")
-            total += cost
-        return total / n_batches
-
     return run_epochs(
-        model=name, epochs=epochs, train_epoch=train_epoch,
+        model=name, epochs=epochs,
+        train_epoch=lambda epoch: train_one_epoch(clf, X, Y, epoch=epoch, name=name, lr=lr),
         evaluate=lambda: accuracy(data["y_test"], clf.predict(data["X_test"])),
         metric="test_accuracy", on_epoch=on_epoch, resumable=clf, checkpointer=checkpointer,
     )

@@ -3,8 +3,8 @@ import pytensor.tensor as pt
 import pytest
 
 from pipeline.data.text import build_vocab, encode, split_train_val
-from pipeline.models.char_rnn import (PARAM_ORDER, as_streams, chunk, compile_loss, init_char_rnn, n_chunks,
-                                      sequence_loss, train_char_rnn)
+from pipeline.models.char_rnn import (PARAM_ORDER, StreamTrainer, as_streams, build_char_rnn, chunk, compile_loss,
+                                      init_char_rnn, n_chunks, sequence_loss, train_char_rnn)
 from pipeline.models.generate import sample_text
 from tests.conftest import TINY_TEXT
 from tests.pipeline.models.helpers import check_grad
@@ -92,3 +92,34 @@ def test_sampling_is_seeded_and_validated():
         sample_text(w, vocab, prompt="xyz", length=5, temperature=1.0, seed=0)
     with pytest.raises(ValueError, match="temperature"):
         sample_text(w, vocab, prompt="a", length=5, temperature=0.0, seed=0)
+
+
+def test_trainer_carries_the_hidden_state_across_chunks_and_resets_it_on_wrap_around():
+    w = random_weights()
+    rnn = build_char_rnn(w, seq_len=S, batch_size=B, optimizer="adam", lr=1e-3, clip=5.0, backend="jax")
+    ids = RNG.integers(0, V, size=S * B * 2 + B).astype(np.int32)
+    streams = as_streams(ids, B, S)
+    trainer = StreamTrainer(rnn, streams, H, lr=1e-3)
+    assert trainer.total == 2
+
+    # the first step's loss and carried state are the forward pass before any update, from h = 0
+    ref_loss, ref_h = np_loss({k: v.astype(np.float64) for k, v in w.items()}, chunk(streams, 0, S), np.zeros((B, H)))
+    loss = trainer.train(epoch=1, steps=1)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(rnn.hidden.get_value(), ref_h, rtol=1e-4, atol=1e-6)
+
+    # the second chunk starts from that state: same as the loss function given it explicitly
+    expected, _ = compile_loss(rnn.weights(), seq_len=S, batch_size=B, backend="jax").loss(
+        chunk(streams, 1, S), rnn.hidden.get_value())
+    saved = trainer.get_state()
+    np.testing.assert_allclose(trainer.train(epoch=1, steps=1), float(expected), rtol=1e-5)
+
+    # restoring the state restores the hidden state too; past the end the streams start again from zero
+    trainer.set_state(saved)
+    np.testing.assert_allclose(trainer.train(epoch=1, steps=1), float(expected), rtol=1e-5)
+    before = rnn.weights()
+    wrapped = trainer.train(epoch=1, steps=1)  # past the last chunk: back to chunk 0 with h = 0
+    assert trainer.cursor == 1
+    first_again, _ = compile_loss(before, seq_len=S, batch_size=B, backend="jax").loss(
+        chunk(streams, 0, S), np.zeros((B, H), np.float32))
+    np.testing.assert_allclose(wrapped, float(first_again), rtol=1e-5)
