@@ -221,6 +221,10 @@ class CompiledFunction:
                 out = self.function(*args)
         else:
             out = self.function(*args)
+        if self.backend == "jax":  # JAX returns before the work is done; the record counts until it is
+            import jax
+
+            jax.block_until_ready(out)
         finished = time.perf_counter()
         if self.backend != "jax":
             cache = "n/a"
