@@ -18,12 +18,12 @@ def configured_backend() -> str:
 
 
 def open_compile_cache():
-    """Point the JAX backend at ``[pytensor] compile_cache`` (when JAX is the backend); the directory or None."""
+    """Point the JAX backend at ``[pytensor] compile_cache`` (where JAX is installed); the directory or None."""
     from pipeline.models.backend import jax_available, use_compile_cache
 
-    config = pytensor_config()
-    if configured_backend() != "jax" and not jax_available():
+    if not jax_available():
         return None
+    config = pytensor_config()
     return use_compile_cache(config.compile_cache_dir(), max_bytes=config.compile_cache_max_mb << 20)
 
 
@@ -39,7 +39,9 @@ class CompilingTask(ArtifactTask):
         try:  # an unknown backend or a bad cache setting fails here, before any stage runs
             config = pytensor_config()
         except ValueError as exc:
-            raise ValueError(f"[pytensor] backend: {exc.__cause__ or exc}") from exc
+            cause = exc.__cause__ or exc
+            what = "backend" if "valid choice" in str(cause) else "invalid configuration"
+            raise ValueError(f"[pytensor] {what}: {cause}") from exc
         if config.compile_cache_max_mb <= 0:
             raise ValueError(f"[pytensor] compile_cache_max_mb must be > 0, got {config.compile_cache_max_mb}")
         self.compiles: list = []
@@ -50,5 +52,17 @@ class CompilingTask(ArtifactTask):
 
         self.run_started = time.perf_counter()
         open_compile_cache()
-        with record_compiles() as self.compiles:
+        with record_compiles(on_record=self._compiled) as self.compiles:
             super().run()
+
+    def _compiled(self, record) -> None:
+        if record.name.endswith("_train"):
+            log.info("%s: first batch done %.2f s after the task started (compiling %.2f s, persistent cache %s)",
+                     self.get_task_family(), record.finished_at - self.run_started, record.seconds, record.cache)
+
+    def seconds_to_first_batch(self) -> float | None:
+        """Seconds from the start of :meth:`run` until the training function's first call returned."""
+        first_step = next((r for r in self.compiles if r.name.endswith("_train")), None)
+        if first_step is None or self.run_started is None:
+            return None
+        return round(first_step.finished_at - self.run_started, 3)

@@ -1,15 +1,12 @@
 """Training stages: one task per model, each calling one ``train_*`` function."""
 from __future__ import annotations
 
-import logging
 import time
 
 import luigi
 
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
-
-log = logging.getLogger(__name__)
 
 
 def _positive(task, **values) -> None:
@@ -44,15 +41,10 @@ class _Train(CompilingTask):
 
     def compile_summary(self) -> dict:
         """Each compiled function's cost and cache use, and the seconds from the task's start to its first batch."""
-        first_step = next((r for r in self.compiles if r.name.endswith("_train")), None)
-        startup = first_batch_unix = None
-        if first_step is not None and self.run_started is not None:
-            startup = round(first_step.finished_at - self.run_started, 3)
-            first_batch_unix = time.time() - (time.perf_counter() - first_step.finished_at)
-            log.info("%s: first batch done %.2f s after the task started (compiling %.2f s, persistent cache %s)",
-                     self.get_task_family(), startup, first_step.seconds, first_step.cache)
+        startup = self.seconds_to_first_batch()
         return {"functions": [r.as_dict() for r in self.compiles], "seconds_to_first_batch": startup,
-                "first_batch_unix": first_batch_unix}
+                "first_batch_unix": time.time() - (time.perf_counter() - self.run_started - startup)
+                if startup is not None else None}
 
 
 class _TrainClassifier(_Train):

@@ -16,6 +16,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytensor
 
@@ -188,18 +189,22 @@ class CompileRecord:
         return out
 
 
-_recorders: list[list[CompileRecord]] = []
+_recorders: list[tuple[list[CompileRecord], Callable | None]] = []
 
 
 @contextlib.contextmanager
-def record_compiles():
-    """Collect the :class:`CompileRecord` of every function first called inside the block."""
+def record_compiles(on_record: Callable[[CompileRecord], None] | None = None):
+    """Collect the :class:`CompileRecord` of every function first called inside the block.
+
+    ``on_record`` is called with each record as it is made.
+    """
     records: list[CompileRecord] = []
-    _recorders.append(records)
+    entry = (records, on_record)
+    _recorders.append(entry)
     try:
         yield records
     finally:
-        _recorders.remove(records)
+        _recorders.remove(entry)
 
 
 class CompiledFunction:
@@ -238,8 +243,10 @@ class CompiledFunction:
         log.info("compiled %s (%s): %.2f s (graph %.2f s, first call %.2f s), persistent cache %s%s",
                  self.name, self.backend, self.record.seconds, self.graph_seconds, self.record.first_call_seconds,
                  cache, f" in {_cache_dir}" if self.record.cache_dir else "")
-        for records in _recorders:
+        for records, on_record in _recorders:
             records.append(self.record)
+            if on_record is not None:
+                on_record(self.record)
         return out
 
 

@@ -165,6 +165,8 @@ def test_disk_full_is_a_clean_error_and_keeps_what_was_there(pipeline, tmp_path)
     ("TrainMLP", "batch_size", "0", "[TrainMLP] batch_size must be > 0, got 0"),
     ("TrainCharRNN", "optimizer", "sgd", "'optimizer' (sgd is not a valid choice"),
     ("pytensor", "backend", "tensorflow", "[pytensor] backend: tensorflow is not a valid choice"),
+    ("pytensor", "compile_cache_max_mb", "0", "[pytensor] compile_cache_max_mb must be > 0, got 0"),
+    ("pytensor", "compile_cache_max_mb", "lots", "[pytensor] invalid configuration:"),
 ])
 def test_invalid_configuration_fails_before_any_work(pipeline, section, key, value, message):
     pipeline.set(section, key, value)
