@@ -55,7 +55,8 @@ SIGNIFICANT = [
     ("EvaluateCharRNN", "sample_length", "10"), ("EvaluateCharRNN", "sample_seed", "1"),
 ]
 COSMETIC = [("DownloadMNIST", "mirrors", '["/nowhere"]'), ("DownloadMNIST", "timeout", "3"),
-            ("DownloadShakespeare", "timeout", "3"), ("FullReport", "dpi", "40"), ("pytensor", "backend", "numba")]
+            ("DownloadShakespeare", "timeout", "3"), ("FullReport", "dpi", "40"), ("pytensor", "backend", "numba"),
+            ("pytensor", "compile_cache", "another_cache"), ("pytensor", "compile_cache_max_mb", "64")]
 
 
 @pytest.fixture
