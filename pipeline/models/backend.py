@@ -65,7 +65,8 @@ def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_
     Every compilation is cached, however quick. A size limit (``max_bytes``, least recently
     used entries evicted) makes JAX guard each read and write of the cache with a file
     lock, so several processes can compile into one directory at once without one
-    reading another's half-written entry. Returns the directory in use.
+    reading another's half-written entry. A directory that cannot be created leaves the
+    cache off, with a warning. Returns the directory in use (None when off).
     """
     global _cache_dir, _listening
     import jax
@@ -79,12 +80,17 @@ def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_
     if not _listening:
         jax.monitoring.register_event_listener(_count_cache_event)
         _listening = True
+    if path is not None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a cache is an optimisation: without one, everything still compiles
+            log.warning("no persistent compile cache: cannot create %s (%s); compiling from scratch", path, exc)
+            path = None
     compilation_cache.reset_cache()  # JAX opens its cache once per process; this lets it reopen elsewhere
     if path is None:
         jax.config.update("jax_compilation_cache_dir", None)
         jax.config.update("jax_enable_compilation_cache", False)
     else:
-        path.mkdir(parents=True, exist_ok=True)
         jax.config.update("jax_enable_compilation_cache", True)
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -109,3 +109,16 @@ def test_entry_cut_short_by_a_killed_writer_is_replaced(tmp_path):
     assert rewritten["losses"] == cold["losses"]
     warm = _result(_start(cache))
     assert _caches(warm) == {"log_reg_train": "hit", "log_reg_predict": "hit"}
+
+
+def test_a_cache_directory_that_cannot_be_made_leaves_the_cache_off(tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert use_compile_cache(blocker / "cache") is None
+    assert "no persistent compile cache: cannot create" in caplog.text
+    X = np.ones((4, 6), dtype=np.float32)
+    Y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]
+    with record_compiles() as records:
+        clf = logreg.build_log_reg(logreg.init_log_reg(0, 6, 3), lr=0.5, batch_size=4, backend="jax")
+        assert np.isfinite(float(clf.train_step(X, Y)))
+    assert records[0].cache == "off"
