@@ -62,12 +62,29 @@ def _imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     return {m for m in found if m.split(".")[0] == PIPELINE_PACKAGE and module_file(m)}
 
 
+def _parse(source: str, filename: str, attempts: int = 3) -> ast.Module:
+    """``ast.parse``, retried when CPython raises its spurious "AST constructor recursion depth mismatch".
+
+    CPython 3.11 before 3.11.8 can leave the AST converter's depth counter off after an
+    unrelated earlier failure (python/cpython#106905); the next parse then fails with that
+    SystemError although the source is fine. Each call starts the counter afresh, so a
+    retry parses normally. Real syntax errors are raised as they are.
+    """
+    for attempt in range(attempts):
+        try:
+            return ast.parse(source, filename=filename)
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 @functools.lru_cache(maxsize=None)
 def _module_digest(module: str) -> tuple[str, frozenset[str]]:
     path = module_file(module)
     if path is None:
         raise ValueError(f"no source file for module {module!r} under {PIPELINE_ROOT}")
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = _parse(path.read_text(encoding="utf-8"), str(path))
     deps = _imported_modules(tree, module, path.name == "__init__.py")
     parts = module.split(".")
     deps.update(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages run first

@@ -1,3 +1,4 @@
+import ast
 import textwrap
 
 import pytest
@@ -76,3 +77,21 @@ def test_real_stage_code_covers_shared_modules():
     hashes = code_hashes(["pipeline.models.char_rnn"])
     assert {"pipeline.models.optim", "pipeline.models.layers", "pipeline.training"} <= set(hashes)
     assert "pipeline.models.deep_mlp" not in hashes
+
+
+def test_parse_retries_cpythons_spurious_recursion_depth_error(monkeypatch):
+    real_parse, calls = ast.parse, []
+
+    def flaky(source, filename):
+        calls.append(filename)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=189, after=33)")
+        return real_parse(source, filename=filename)
+
+    monkeypatch.setattr(fingerprint.ast, "parse", flaky)
+    assert isinstance(fingerprint._parse("x = 1\n", "m.py"), ast.Module) and len(calls) == 2
+    with pytest.raises(SyntaxError):
+        fingerprint._parse("x = (\n", "broken.py")
+    monkeypatch.setattr(fingerprint.ast, "parse", lambda source, filename: (_ for _ in ()).throw(SystemError("other")))
+    with pytest.raises(SystemError, match="other"):
+        fingerprint._parse("x = 1\n", "m.py")
