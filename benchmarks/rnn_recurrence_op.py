@@ -137,7 +137,7 @@ def main() -> None:
             char_rnn.sequence_loss = sequence_loss_with_op
         rnn = char_rnn.build_char_rnn(char_rnn.init_char_rnn(0, len(vocab), 256), seq_len=64, batch_size=32,
                                       optimizer="adam", lr=0.003, clip=5.0, backend="jax")
-        trainers[name] = char_rnn.StreamTrainer(rnn, streams, 256, lr=0.003)
+        trainers[name] = char_rnn.StreamTrainer(rnn, streams, lr=0.003)
     char_rnn.sequence_loss = scan_loss
     first = {name: [trainer.train(1, 1) for _ in range(3)] for name, trainer in trainers.items()}
     np.testing.assert_allclose(first["op"], first["scan"], rtol=1e-5)  # the same computation

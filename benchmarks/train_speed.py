@@ -114,7 +114,7 @@ def ours(model: str, data, text_ids, vocab_size, backend: str, n: int):
         w = char_rnn.init_char_rnn(0, vocab_size, 256)
         rnn = char_rnn.build_char_rnn(w, seq_len=64, batch_size=32, optimizer="adam", lr=0.003, clip=5.0,
                                       backend=backend)
-        trainer = char_rnn.StreamTrainer(rnn, char_rnn.as_streams(text_ids, 32, 64), 256, lr=0.003)
+        trainer = char_rnn.StreamTrainer(rnn, char_rnn.as_streams(text_ids, 32, 64), lr=0.003)
         trainer.train(1, 1)
         return (lambda: trainer.train(1, n)), n, time.perf_counter() - t0
     if model == "deep_mlp":

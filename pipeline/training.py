@@ -17,6 +17,19 @@ class TrainingDivergedError(FloatingPointError):
         super().__init__(f"{model}: training loss is {loss} in epoch {epoch}{detail}; no model was saved")
 
 
+def mean_loss(losses, *, model: str, epoch: int, unit: str, lr: float) -> float:
+    """The mean of the per-update ``losses`` of one epoch, read back to Python only now.
+
+    Raises :class:`TrainingDivergedError` naming the first NaN or infinite one, as
+    ``<unit> i of n`` (a batch, a step), with the learning rate.
+    """
+    values = [float(loss) for loss in losses]
+    for i, value in enumerate(values, 1):
+        if not math.isfinite(value):
+            raise TrainingDivergedError(model, epoch, value, f", {unit} {i} of {len(values)}, learning rate {lr}")
+    return sum(values) / len(values)
+
+
 class Checkpointer(Protocol):
     """Where a training run keeps its end-of-epoch state (implemented by the caller)."""
 

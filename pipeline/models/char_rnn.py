@@ -17,7 +17,7 @@ import pytensor.tensor as pt
 from pipeline.models.backend import compile_function
 from pipeline.models.layers import FLOATX, init_weights, restore, shared_params, snapshot
 from pipeline.models.optim import OPTIMIZERS, clip_by_global_norm
-from pipeline.training import TrainingDivergedError, run_epochs
+from pipeline.training import mean_loss, run_epochs
 
 log = logging.getLogger(__name__)
 PARAM_ORDER = ("W_xh", "b_h", "W_hh", "W_hy", "b_y")
@@ -158,7 +158,7 @@ def stream_loss(rnn: CharRNN, streams: np.ndarray) -> float:
 class StreamTrainer:
     """Truncated BPTT over the training streams; its state (weights, optimiser, position, hidden) can be saved."""
 
-    def __init__(self, rnn: CharRNN, streams: np.ndarray, hidden: int, lr: float):
+    def __init__(self, rnn: CharRNN, streams: np.ndarray, lr: float):
         self.rnn, self.streams, self.lr = rnn, streams, lr
         self.total = n_chunks(streams, rnn.seq_len)
         self.cursor = 0
@@ -177,12 +177,7 @@ class StreamTrainer:
                 self.rnn.reset_hidden()
             losses.append(self.rnn.train_step(chunk(self.streams, self.cursor, self.rnn.seq_len)))
             self.cursor += 1
-        values = [float(loss) for loss in losses]
-        for step, loss in enumerate(values, 1):
-            if not np.isfinite(loss):
-                raise TrainingDivergedError("TrainCharRNN", epoch, loss,
-                                            f", step {step} of {steps}, learning rate {self.lr}")
-        return sum(values) / steps
+        return mean_loss(losses, model="TrainCharRNN", epoch=epoch, unit="step", lr=self.lr)
 
     def get_state(self) -> dict:
         return {**snapshot(self.rnn.params, self.rnn.optimizer_state), "cursor": self.cursor,
@@ -204,7 +199,7 @@ def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_pe
     """
     rnn = build_char_rnn(init_char_rnn(seed, vocab_size, hidden), seq_len=seq_len, batch_size=batch_size,
                          optimizer=optimizer, lr=lr, clip=clip, backend=backend)
-    trainer = StreamTrainer(rnn, as_streams(train_ids, batch_size, seq_len), hidden, lr)
+    trainer = StreamTrainer(rnn, as_streams(train_ids, batch_size, seq_len), lr)
     val_streams = as_streams(val_ids, batch_size, seq_len)
     steps = steps_per_epoch or trainer.total
     log.info("TrainCharRNN: %d steps of %dx%d characters per epoch (%d chunks in the text), %d epochs",

@@ -10,7 +10,7 @@ import pytensor.tensor as pt
 
 from pipeline.models.backend import compile_function
 from pipeline.models.layers import FLOATX, restore, shared_params, snapshot
-from pipeline.training import TrainingDivergedError, run_epochs
+from pipeline.training import mean_loss, run_epochs
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +99,8 @@ def train_one_epoch(clf: Classifier, X: np.ndarray, Y: np.ndarray, *, epoch: int
     current update); a NaN or infinite cost then names its batch all the same.
     """
     B = clf.batch_size
-    n_batches = len(X) // B
-    costs = [clf.train_step(X[i * B:(i + 1) * B], Y[i * B:(i + 1) * B]) for i in range(n_batches)]
-    values = [float(c) for c in costs]
-    for i, cost in enumerate(values):
-        if not np.isfinite(cost):
-            raise TrainingDivergedError(name, epoch, cost, f", batch {i + 1} of {n_batches}, learning rate {lr}")
-    return sum(values) / n_batches
+    costs = [clf.train_step(X[i * B:(i + 1) * B], Y[i * B:(i + 1) * B]) for i in range(len(X) // B)]
+    return mean_loss(costs, model=name, epoch=epoch, unit="batch", lr=lr)
 
 
 def fit_classifier(clf: Classifier, data: dict[str, np.ndarray], *, epochs: int, name: str, lr: float,

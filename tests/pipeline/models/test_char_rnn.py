@@ -99,7 +99,7 @@ def test_trainer_carries_the_hidden_state_across_chunks_and_resets_it_on_wrap_ar
     rnn = build_char_rnn(w, seq_len=S, batch_size=B, optimizer="adam", lr=1e-3, clip=5.0, backend="jax")
     ids = RNG.integers(0, V, size=S * B * 2 + B).astype(np.int32)
     streams = as_streams(ids, B, S)
-    trainer = StreamTrainer(rnn, streams, H, lr=1e-3)
+    trainer = StreamTrainer(rnn, streams, lr=1e-3)
     assert trainer.total == 2
 
     # the first step's loss and carried state are the forward pass before any update, from h = 0
