@@ -177,7 +177,11 @@ class ArtifactTask(luigi.Task):
         return canonical_hash(self.fingerprint_inputs())
 
     def output(self) -> ArtifactTarget:
-        return ArtifactTarget(Path(artifacts().root), self.get_task_family(), self.fingerprint())
+        return self.target_for(self.fingerprint())
+
+    def target_for(self, fingerprint: str) -> ArtifactTarget:
+        """This stage's artifact with the given fingerprint (built now or earlier)."""
+        return ArtifactTarget(Path(artifacts().root), self.get_task_family(), fingerprint)
 
     def load_inputs(self):
         """The loaded artifacts of ``requires()``, in the same structure (dict, list or single)."""
@@ -195,7 +199,7 @@ class ArtifactTask(luigi.Task):
     def run(self):
         """Build and save the artifact under an inter-process lock, unless it is already there."""
         inputs = self.fingerprint_inputs()  # fixed now: a source edit during training must not relabel it
-        target = ArtifactTarget(Path(artifacts().root), self.get_task_family(), canonical_hash(inputs))
+        target = self.target_for(canonical_hash(inputs))
         with storage.exclusive_lock(target.lock_path):
             if target.exists():
                 log.info("%s: artifact already present (another process built it)", self.get_task_family())

@@ -46,23 +46,21 @@ class CompilingTask(ArtifactTask):
             raise ValueError(f"[pytensor] compile_cache_max_mb must be > 0, got {config.compile_cache_max_mb}")
         self.compiles: list = []
         self.run_started: float | None = None
+        self.first_batch: dict | None = None
 
     def run(self):
         from pipeline.models.backend import record_compiles
 
-        self.run_started = time.perf_counter()
+        self.run_started, self.first_batch = time.perf_counter(), None
         open_compile_cache()
         with record_compiles(on_record=self._compiled) as self.compiles:
             super().run()
 
     def _compiled(self, record) -> None:
-        if record.name.endswith("_train"):
+        """Note when the training function's first call returned (the first batch is done)."""
+        if record.name.endswith("_train") and self.first_batch is None:
+            self.first_batch = {"seconds_to_first_batch": round(record.finished_at - self.run_started, 3),
+                                "first_batch_unix": time.time()}
             log.info("%s: first batch done %.2f s after the task started (compiling %.2f s, persistent cache %s)",
-                     self.get_task_family(), record.finished_at - self.run_started, record.seconds, record.cache)
-
-    def seconds_to_first_batch(self) -> float | None:
-        """Seconds from the start of :meth:`run` until the training function's first call returned."""
-        first_step = next((r for r in self.compiles if r.name.endswith("_train")), None)
-        if first_step is None or self.run_started is None:
-            return None
-        return round(first_step.finished_at - self.run_started, 3)
+                     self.get_task_family(), self.first_batch["seconds_to_first_batch"], record.seconds,
+                     record.cache)

@@ -10,7 +10,7 @@ from pathlib import Path
 import luigi
 
 from tasks import storage
-from tasks.base import ArtifactTarget, ArtifactTask
+from tasks.base import ArtifactTask
 from tasks.config import artifacts
 from tasks.data import DownloadMNIST, DownloadShakespeare
 from tasks.report import EVALUATIONS, TRAININGS, FullReport
@@ -62,7 +62,7 @@ class CheckSources(ArtifactTask):
                 newest = manifest
         if newest is None:
             return {}
-        target = ArtifactTarget(_root(), self.get_task_family(), newest["fingerprint"])
+        target = self.target_for(newest["fingerprint"])
         return target.load()["versions"] if target.exists() else {}
 
 
@@ -127,9 +127,11 @@ class Retrain(ArtifactTask):
             existing = {_history_key(r): r for r in read_history()}
             new = [r for r in records if _history_key(r) not in existing]
             if new:
-                with open(path, "ab") as fh:
-                    if fh.tell() and not path.read_bytes().endswith(b"\n"):
-                        fh.write(b"\n")  # a line cut short by a crash stays alone on its line
+                with open(path, "a+b") as fh:  # writes append, whatever was read
+                    if fh.tell():
+                        fh.seek(-1, os.SEEK_END)
+                        if fh.read(1) != b"\n":
+                            fh.write(b"\n")  # a line cut short by a crash stays alone on its line
                     for record in new:
                         fh.write((json.dumps(record, sort_keys=True) + "\n").encode())
                     fh.flush()

@@ -1,8 +1,6 @@
 """Training stages: one task per model, each calling one ``train_*`` function."""
 from __future__ import annotations
 
-import time
-
 import luigi
 
 from tasks.compiling import CompilingTask, configured_backend
@@ -41,10 +39,8 @@ class _Train(CompilingTask):
 
     def compile_summary(self) -> dict:
         """Each compiled function's cost and cache use, and the seconds from the task's start to its first batch."""
-        startup = self.seconds_to_first_batch()
-        return {"functions": [r.as_dict() for r in self.compiles], "seconds_to_first_batch": startup,
-                "first_batch_unix": time.time() - (time.perf_counter() - self.run_started - startup)
-                if startup is not None else None}
+        return {"functions": [r.as_dict() for r in self.compiles],
+                **(self.first_batch or {"seconds_to_first_batch": None, "first_batch_unix": None})}
 
 
 class _TrainClassifier(_Train):
