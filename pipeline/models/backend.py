@@ -260,8 +260,15 @@ def compile_function(inputs, outputs, *, backend: str, updates=None, name: str =
     """``pytensor.function`` compiled with the mode that ``backend`` names, wrapped in a :class:`CompiledFunction`."""
     resolved = resolve_backend(backend)
     if resolved == "jax":
-        # JAX runs without 64-bit types; PyTensor's int64 indices are truncated to int32 there,
-        # as expected, and the warning about it is noise.
+        import jax
+
+        # The models are float32 (``pipeline.models`` sets floatX), and so is JAX here. PyTensor's
+        # JAX backend turns 64-bit types on when it is first imported while floatX is still
+        # float64; a float64 accumulator in a scan's gradient then no longer matches its float32
+        # type and JAX rejects the loop. Turning them off per compile keeps import order harmless.
+        jax.config.update("jax_enable_x64", False)
+        # PyTensor's int64 indices and float64 accumulators are truncated to 32 bits, as
+        # expected; the warning about it is noise.
         warnings.filterwarnings("ignore", message="Explicitly requested dtype", category=UserWarning)
     t0 = time.perf_counter()
     function = pytensor.function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name)

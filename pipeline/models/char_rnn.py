@@ -35,25 +35,32 @@ def init_char_rnn(seed: int, vocab_size: int, hidden: int) -> dict[str, np.ndarr
     }
 
 
-def step(x_t, h_tm1, W_xh, b_h, W_hh, W_hy, b_y):
-    """One time step: new hidden state and output logits."""
-    h_t = pt.tanh(pt.dot(x_t, W_xh) + b_h + pt.dot(h_tm1, W_hh))
+def step(xw_t, h_tm1, b_h, W_hh, W_hy, b_y):
+    """One time step from the input's projection ``xw_t = x_t W_xh``: new hidden state and output logits."""
+    h_t = pt.tanh(xw_t + b_h + pt.dot(h_tm1, W_hh))
     y_t = pt.dot(h_t, W_hy) + b_y
     return h_t, y_t
 
 
 def sequence_loss(ids, h0, params: dict, vocab_size: int):
-    """Mean next-character cross-entropy (nats) over ids of shape (S+1, B), and the last hidden state."""
-    onehot = pt.cast(pt.eq(ids[:, :, None], np.arange(vocab_size, dtype=np.int32)), FLOATX)  # (S+1, B, V)
+    """Mean next-character cross-entropy (nats) over ids of shape (S+1, B), and the last hidden state.
+
+    ``x_t W_xh`` for a one-hot ``x_t`` is row ``ids[t]`` of ``W_xh``, so the input
+    projections of every step are looked up before the loop (one gather, whose gradient
+    is one scatter-add) instead of multiplying a one-hot matrix inside it; the same
+    numbers, and the JAX backend's training step is about 10% faster (see README).
+    """
+    xw = params["W_xh"][ids[:-1]]  # (S, B, H): x_t W_xh for every step
     h, logits = pytensor.scan(
-        step, sequences=onehot[:-1], outputs_info=[h0, None],
-        non_sequences=[params[k] for k in PARAM_ORDER], return_updates=False,
+        step, sequences=xw, outputs_info=[h0, None],
+        non_sequences=[params[k] for k in PARAM_ORDER[1:]], return_updates=False,
     )
     # Scan forgets static shapes; JAX needs them back for the reshapes in the gradient.
     S, B = ids.type.shape[0] - 1, ids.type.shape[1]
     h = pt.specify_shape(h, (S, B, params["W_hh"].get_value().shape[0]))
     logits = pt.specify_shape(logits, (S, B, vocab_size))
-    nll = -pt.sum(onehot[1:] * pt.special.log_softmax(logits, axis=-1), axis=-1)  # (S, B)
+    targets = pt.cast(pt.eq(ids[1:, :, None], np.arange(vocab_size, dtype=np.int32)), FLOATX)  # one-hot (S, B, V)
+    nll = -pt.sum(targets * pt.special.log_softmax(logits, axis=-1), axis=-1)  # (S, B)
     return pt.mean(nll), h[-1]
 
 
