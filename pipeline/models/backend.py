@@ -2,7 +2,9 @@
 
 One ``backend`` name is resolved to a PyTensor mode. With the JAX backend, XLA's
 compiled executables can be kept in a persistent cache directory
-(:func:`use_compile_cache`), so a warm start of a training process skips XLA compilation.
+(:func:`use_compile_cache`), so a warm start of a training process skips XLA compilation;
+PyTensor's rewritten graphs are kept beside them (:mod:`pipeline.models.graph_cache`),
+so it skips PyTensor's graph rewriting too.
 Every function from :func:`compile_function` reports, on its first call, how long
 building the graph and compiling took and whether the persistent cache was hit
 (a :class:`CompileRecord`, logged and collected by :func:`record_compiles`).
@@ -20,7 +22,10 @@ from typing import Callable
 
 import pytensor
 
+from pipeline.models.graph_cache import cached_function
+
 log = logging.getLogger(__name__)
+GRAPH_CACHE_SUBDIR = "pytensor-graphs"  # inside the compile cache; JAX's own entries end in -cache/-atime
 
 BACKENDS = ("auto", "jax", "numba", "c")
 _MODES = {"jax": "JAX", "numba": "NUMBA", "c": "CVM"}
@@ -172,7 +177,9 @@ class CompileRecord:
     ``graph_seconds``: building the PyTensor function (graph rewrites, linking);
     ``first_call_seconds``: its first call, which includes XLA compilation or loading
     it from the persistent cache; ``cache``: ``hit``, ``miss`` or ``off`` (JAX backend;
-    ``n/a`` for the others); ``finished_at``: ``time.perf_counter()`` when the first call returned.
+    ``n/a`` for the others); ``graph_cache``: the same for PyTensor's rewritten graph
+    (:mod:`pipeline.models.graph_cache`); ``finished_at``: ``time.perf_counter()`` when
+    the first call returned.
     """
 
     name: str
@@ -182,6 +189,7 @@ class CompileRecord:
     cache: str
     cache_dir: str | None
     finished_at: float
+    graph_cache: str = "n/a"
 
     @property
     def seconds(self) -> float:
@@ -216,10 +224,11 @@ def record_compiles(on_record: Callable[[CompileRecord], None] | None = None):
 class CompiledFunction:
     """A compiled PyTensor function that reports what its compilation cost when first called."""
 
-    __slots__ = ("function", "name", "backend", "graph_seconds", "record")
+    __slots__ = ("function", "name", "backend", "graph_seconds", "graph_cache", "record")
 
-    def __init__(self, function, name: str, backend: str, graph_seconds: float):
+    def __init__(self, function, name: str, backend: str, graph_seconds: float, graph_cache: str = "n/a"):
         self.function, self.name, self.backend, self.graph_seconds = function, name, backend, graph_seconds
+        self.graph_cache = graph_cache
         self.record: CompileRecord | None = None
 
     def __call__(self, *args):
@@ -245,10 +254,12 @@ class CompiledFunction:
             cache = "hit" if _cache_events["hits"] - hits == _cache_events["requests"] - requests else "miss"
         self.record = CompileRecord(self.name, self.backend, round(self.graph_seconds, 4),
                                     round(finished - t0, 4), cache,
-                                    str(_cache_dir) if _cache_dir and self.backend == "jax" else None, finished)
-        log.info("compiled %s (%s): %.2f s (graph %.2f s, first call %.2f s), persistent cache %s%s",
-                 self.name, self.backend, self.record.seconds, self.graph_seconds, self.record.first_call_seconds,
-                 cache, f" in {_cache_dir}" if self.record.cache_dir else "")
+                                    str(_cache_dir) if _cache_dir and self.backend == "jax" else None, finished,
+                                    self.graph_cache)
+        log.info("compiled %s (%s): %.2f s (graph %.2f s, rewritten graph cache %s; first call %.2f s, "
+                 "XLA cache %s)%s", self.name, self.backend, self.record.seconds, self.graph_seconds,
+                 self.graph_cache, self.record.first_call_seconds, cache,
+                 f" in {_cache_dir}" if self.record.cache_dir else "")
         for records, on_record in _recorders:
             records.append(self.record)
             if on_record is not None:
@@ -271,5 +282,11 @@ def compile_function(inputs, outputs, *, backend: str, updates=None, name: str =
         # expected; the warning about it is noise.
         warnings.filterwarnings("ignore", message="Explicitly requested dtype", category=UserWarning)
     t0 = time.perf_counter()
-    function = pytensor.function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name)
-    return CompiledFunction(function, name, resolved, time.perf_counter() - t0)
+    if resolved == "jax":  # the rewritten graph is cached beside XLA's executables
+        directory = _cache_dir / GRAPH_CACHE_SUBDIR if _cache_dir is not None else None
+        function, graph_cache = cached_function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name,
+                                                directory=directory)
+    else:
+        function, graph_cache = pytensor.function(inputs, outputs, updates=updates, mode=_MODES[resolved],
+                                                  name=name), "n/a"
+    return CompiledFunction(function, name, resolved, time.perf_counter() - t0, graph_cache)

@@ -1,0 +1,209 @@
+"""A disk cache of PyTensor's rewritten graphs, so that a warm start skips the rewriting.
+
+JAX's persistent cache keeps XLA's compiled executables, but every process still
+builds each PyTensor function from scratch, and PyTensor's graph rewrites (about a
+second for the char-RNN's scan gradient) come before XLA is asked for anything.
+This cache keeps, per function, the rewritten graph (PyTensor's ``FunctionMaker``)
+next to the graph it was made from. A later process that builds the same graph
+loads the rewritten one and only links it to its own shared variables.
+
+A hit is never taken on trust: the file name is a digest of the graph's structure,
+and a loaded entry is used only if PyTensor's own ``equal_computations`` finds the
+stored graph equal to the new one (same operations, constants, input types and
+update targets); otherwise the function is compiled as usual and the entry
+replaced. Entries are written atomically; one that cannot be read is deleted and
+written anew. Shared variables' values are not stored (they are state, not graph);
+entries are compressed.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import pickle
+import platform
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytensor
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant, equal_computations
+from pytensor.graph.traversal import io_toposort
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MAX_ENTRIES = 64  # least recently used entries beyond this are deleted
+
+
+class _Graph:
+    """A function's graph in a canonical order: inputs, shared variables (first use), outputs, updates."""
+
+    def __init__(self, inputs, outputs, updates):
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.updates = list(updates)
+        self.shared: list = []
+        seen = {v: i for i, v in enumerate(self.inputs)}
+        lines = [f"input {v.type}" for v in self.inputs]
+
+        def leaf(v) -> None:
+            seen[v] = len(seen)
+            if isinstance(v, SharedVariable):
+                self.shared.append(v)
+                lines.append(f"shared {v.type}")
+            elif isinstance(v, Constant):
+                lines.append(f"constant {v.type} {_digest_data(v.data)}")
+            else:
+                lines.append(f"free {v.type}")  # pytensor.function will refuse it; no entry is made then
+
+        exprs = self.outputs + [expr for _, expr in self.updates]
+        for node in io_toposort(self.inputs, exprs):
+            for v in node.inputs:
+                if v not in seen:
+                    leaf(v)
+            lines.append(f"{type(node.op).__name__} {node.op} {[seen[v] for v in node.inputs]}")
+            for v in node.outputs:
+                seen[v] = len(seen)
+        for v in exprs + [target for target, _ in self.updates]:
+            if v not in seen:
+                leaf(v)
+        lines += [f"output {seen[v]}" for v in self.outputs]
+        lines += [f"update {seen[target]} <- {seen[expr]}" for target, expr in self.updates]
+        self.text = "\n".join(lines)
+
+    def update_targets(self) -> list[int]:
+        """Which shared variable (by position in :attr:`shared`) each update writes."""
+        return [next(i for i, s in enumerate(self.shared) if s is target) for target, _ in self.updates]
+
+    def same_as(self, other: _Graph) -> bool:
+        """True when both graphs compute the same, input for input (PyTensor's ``equal_computations``)."""
+        mine, theirs = self.inputs + self.shared, other.inputs + other.shared
+        if (len(self.inputs), len(self.shared), len(self.outputs), len(self.updates)) != \
+                (len(other.inputs), len(other.shared), len(other.outputs), len(other.updates)):
+            return False
+        if any(a.type != b.type for a, b in zip(mine, theirs)):  # static shapes too, not only dtype and rank
+            return False
+        if self.update_targets() != other.update_targets():
+            return False
+        return equal_computations(self.outputs + [e for _, e in self.updates],
+                                  other.outputs + [e for _, e in other.updates], in_xs=mine, in_ys=theirs)
+
+
+def _digest_data(data) -> str:
+    if isinstance(data, np.ndarray):
+        return f"{data.dtype}{data.shape}:{hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:16]}"
+    return repr(data)
+
+
+def _versions() -> str:
+    import jax
+
+    return (f"format {FORMAT} python {platform.python_version()} pytensor {pytensor.__version__} "
+            f"jax {jax.__version__} numpy {np.__version__} floatX {pytensor.config.floatX}")
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles an entry without the shared variables' values (they are state, not graph)."""
+
+    def __init__(self, file, values: set[int]):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.values = values
+
+    def persistent_id(self, obj):
+        return "shared value" if id(obj) in self.values else None
+
+
+class _Unpickler(pickle.Unpickler):
+    def persistent_load(self, pid):
+        if pid != "shared value":
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+        return None
+
+
+def _entry_path(directory: Path, graph: _Graph, mode: str, name: str) -> Path:
+    digest = hashlib.sha256(f"{_versions()}\nmode {mode}\n{graph.text}".encode()).hexdigest()[:32]
+    return directory / f"{name}-{digest}.pkl.z"
+
+
+def _load(path: Path, graph: _Graph, name: str):
+    """The function made from a matching entry at ``path``, or None (no entry, or a different graph)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        entry = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
+        if entry["format"] != FORMAT:
+            raise ValueError(f"format {entry['format']}")
+        stored = _Graph(*entry["graph"])
+        if not graph.same_as(stored):
+            log.info("%s: the cached rewritten graph %s is of another graph; rewriting", name, path.name)
+            return None
+        maker = entry["maker"]
+        # Link the rewritten graph to this process's shared variables: their containers
+        # become the function's storage, exactly as when the function is compiled here.
+        by_stored = {id(s): fresh for s, fresh in zip(stored.shared, graph.shared)}
+        storage = [by_stored[id(i.variable)].container if id(i.variable) in by_stored else None
+                   for i in maker.inputs]
+        if sum(s is not None for s in storage) != len(graph.shared):
+            raise ValueError("the entry's shared inputs do not match its graph")
+        function = maker.create(storage)
+    except Exception as exc:  # noqa: BLE001 - a broken entry must never stop a compile
+        log.warning("%s: unusable rewritten-graph cache entry %s (%s: %s); deleting it and rewriting",
+                    name, path, type(exc).__name__, exc)
+        path.unlink(missing_ok=True)
+        return None
+    os.utime(path)  # marks it recently used
+    return function
+
+
+def _store(path: Path, graph: _Graph, function, name: str) -> None:
+    values = {id(s.container.storage[0]) for s in graph.shared}
+    values |= {id(i.value.storage[0]) for i in function.maker.inputs if getattr(i, "value", None) is not None}
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer, values).dump({"format": FORMAT, "graph": (graph.inputs, graph.outputs, graph.updates),
+                                       "maker": function.maker})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(zlib.compress(buffer.getbuffer(), 1))  # constant-folded zeros: MBs -> KBs
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except Exception as exc:  # noqa: BLE001 - caching is an optimisation; the function is fine
+        log.warning("%s: could not cache the rewritten graph in %s (%s: %s)", name, path.parent,
+                    type(exc).__name__, exc)
+        return
+    entries = sorted(path.parent.glob("*.pkl.z"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[MAX_ENTRIES:]:
+        old.unlink(missing_ok=True)
+
+
+def cached_function(inputs, outputs, *, updates, mode, name: str, directory: Path | None):
+    """``pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)``, rewritten graph cached.
+
+    Returns ``(function, status)`` with status ``hit`` (the rewritten graph came from
+    ``directory``), ``miss`` (rewritten here and stored) or ``off`` (no directory).
+    """
+    updates = list(updates.items() if isinstance(updates, dict) else updates or [])
+    if directory is None:
+        return pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name), "off"
+    single = not isinstance(outputs, (list, tuple))
+    graph = _Graph(inputs, [outputs] if single else outputs, updates)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("%s: no rewritten-graph cache: cannot create %s (%s)", name, directory, exc)
+        return pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name), "off"
+    path = _entry_path(directory, graph, str(mode), name)
+    function = _load(path, graph, name)
+    if function is not None:
+        return function, "hit"
+    function = pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)
+    _store(path, graph, function, name)
+    return function, "miss"

@@ -1,0 +1,124 @@
+"""The rewritten-graph cache: hits only for equal graphs, linked to the caller's shared variables."""
+import ast
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from pipeline.models import graph_cache
+from pipeline.models.graph_cache import cached_function
+
+ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.filterwarnings("ignore:Explicitly requested dtype")  # JAX's 32-bit truncation notice
+
+
+def sgd_graph(scale: float, n: int = 3, w0=None):
+    """``loss = sum(scale * x * w)`` with the update ``w -= 0.1 * x``: a shared variable, an update, a constant."""
+    x = pt.tensor("x", dtype="float32", shape=(n,))
+    w = pytensor.shared(np.ones(n, dtype=np.float32) if w0 is None else w0, name="w", shape=(n,))
+    return w, [x], (np.float32(scale) * x * w).sum(), [(w, w - np.float32(0.1) * x)]
+
+
+def compile_sgd(directory, scale=2.0, n=3, w0=None):
+    w, inputs, out, updates = sgd_graph(scale, n, w0)
+    f, status = cached_function(inputs, out, updates=updates, mode="JAX", name="sgd", directory=directory)
+    return w, f, status
+
+
+def test_second_compile_loads_the_rewritten_graph_and_uses_its_own_shared_variable(tmp_path):
+    w1, f1, s1 = compile_sgd(tmp_path)
+    w2, f2, s2 = compile_sgd(tmp_path, w0=np.array([1, 2, 3], dtype=np.float32))
+    assert (s1, s2) == ("miss", "hit")
+    x = np.array([1, 1, 1], dtype=np.float32)
+    assert float(f2(x)) == pytest.approx(2 * 6)  # the new variable's values, not the stored ones
+    np.testing.assert_allclose(w2.get_value(), [0.9, 1.9, 2.9], rtol=1e-6)  # the update lands in the new variable
+    np.testing.assert_allclose(w1.get_value(), [1, 1, 1])  # and nowhere else
+    assert float(f1(x)) == pytest.approx(2 * 3)
+
+
+def test_other_graphs_miss(tmp_path):
+    assert compile_sgd(tmp_path, scale=2.0)[2] == "miss"
+    assert compile_sgd(tmp_path, scale=3.0)[2] == "miss"  # another constant
+    assert compile_sgd(tmp_path, scale=2.0, n=4)[2] == "miss"  # another static shape
+    assert compile_sgd(tmp_path, scale=3.0)[2] == "hit"
+    assert len(list(tmp_path.glob("*.pkl.z"))) == 3
+
+
+def test_off_without_a_directory():
+    w, f, status = compile_sgd(None)
+    assert status == "off" and float(f(np.ones(3, dtype=np.float32))) == pytest.approx(6)
+
+
+def test_an_entry_of_another_graph_under_the_same_name_is_not_used(tmp_path, monkeypatch, caplog):
+    """Even if two graphs' digests collided, the stored graph is compared before use."""
+    monkeypatch.setattr(graph_cache, "_entry_path", lambda directory, *args: directory / "same.pkl.z")
+    compile_sgd(tmp_path, scale=2.0)
+    for other in (dict(scale=3.0), dict(scale=2.0, n=4)):
+        with caplog.at_level(logging.INFO, logger="pipeline.models.graph_cache"):
+            w, f, status = compile_sgd(tmp_path, **other)
+        assert status == "miss" and "is of another graph" in caplog.text
+        n = other.get("n", 3)
+        assert float(f(np.ones(n, dtype=np.float32))) == pytest.approx(other["scale"] * n)
+        caplog.clear()
+
+
+def test_graph_comparison_is_strict_about_static_shapes():
+    def graph(n):
+        w, inputs, out, updates = sgd_graph(2.0, n)
+        return graph_cache._Graph(inputs, [out], updates)
+
+    a, b, c = graph(3), graph(3), graph(4)
+    assert a.same_as(b) and not a.same_as(c)
+
+
+def test_an_unreadable_entry_is_deleted_and_written_again(tmp_path, caplog):
+    compile_sgd(tmp_path)
+    (entry,) = tmp_path.glob("*.pkl.z")
+    entry.write_bytes(entry.read_bytes()[:100])  # cut short
+    with caplog.at_level(logging.WARNING, logger="pipeline.models.graph_cache"):
+        w, f, status = compile_sgd(tmp_path)
+    assert status == "miss" and "unusable rewritten-graph cache entry" in caplog.text
+    assert float(f(np.ones(3, dtype=np.float32))) == pytest.approx(6)
+    assert compile_sgd(tmp_path)[2] == "hit"
+
+
+def test_shared_values_are_not_stored(tmp_path):
+    big = np.random.default_rng(0).standard_normal(100_000).astype(np.float32)  # 400 kB, incompressible
+    compile_sgd(tmp_path, n=big.size, w0=big)
+    (entry,) = tmp_path.glob("*.pkl.z")
+    assert entry.stat().st_size < 100_000
+
+
+WARM_START = """
+import sys
+import numpy as np
+from pipeline.models import char_rnn
+from pipeline.models.backend import record_compiles, use_compile_cache
+use_compile_cache(sys.argv[1])
+with record_compiles() as records:
+    rnn = char_rnn.build_char_rnn(char_rnn.init_char_rnn(0, 5, 8), seq_len=4, batch_size=2, optimizer="adam",
+                                  lr=0.01, clip=5.0, backend="jax")
+    ids = np.arange(10, dtype=np.int32).reshape(5, 2) % 5
+    losses = [float(rnn.train_step(ids)) for _ in range(3)]
+    losses.append(float(rnn.loss(ids, np.zeros((2, 8), np.float32))[0]))
+print(repr({"losses": losses, "W_hh": rnn.params["W_hh"].get_value().tolist(),
+            "graph_cache": [r.graph_cache for r in records]}))
+"""
+
+
+def test_a_warm_process_computes_exactly_what_a_cold_one_did(tmp_path):
+    """The char-RNN (scan and its gradient) from the cache: same losses and weights to the last bit."""
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", WARM_START, str(tmp_path)], capture_output=True, text=True,
+                             cwd=ROOT, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        runs.append(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
+    cold, warm = runs
+    assert cold["graph_cache"] == ["miss", "miss"] and warm["graph_cache"] == ["hit", "hit"]
+    assert warm["losses"] == cold["losses"] and warm["W_hh"] == cold["W_hh"]
