@@ -61,6 +61,6 @@ class CompilingTask(ArtifactTask):
         if record.name.endswith("_train") and self.first_batch is None:
             self.first_batch = {"seconds_to_first_batch": round(record.finished_at - self.run_started, 3),
                                 "first_batch_unix": time.time()}
-            log.info("%s: first batch done %.2f s after the task started (compiling %.2f s, persistent cache %s)",
-                     self.get_task_family(), self.first_batch["seconds_to_first_batch"], record.seconds,
-                     record.cache)
+            log.info("%s: first batch done %.2f s after the task started (compiling %.2f s; rewritten graph "
+                     "cache %s, XLA cache %s)", self.get_task_family(), self.first_batch["seconds_to_first_batch"],
+                     record.seconds, record.graph_cache, record.cache)
