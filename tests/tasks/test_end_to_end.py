@@ -69,6 +69,8 @@ def test_artifacts_hold_weights_history_and_parameters(pipeline):
     assert 0 < compiled["deep_mlp_train"]["seconds"] < trained["compile"]["seconds_to_first_batch"]
     assert compiled["deep_mlp_train"]["cache_dir"] == str((pipeline.root / "compile_cache").resolve())
     assert any((pipeline.root / "compile_cache").glob("*-cache"))
+    assert all(f["graph_cache"] in ("hit", "miss") for f in compiled.values())  # PyTensor's rewritten graphs
+    assert any((pipeline.root / "compile_cache" / "pytensor-graphs").glob("deep_mlp_train-*.pkl.z"))
 
     manifest = tasks.TrainDeepMLP().output().manifest()
     assert manifest["params"]["epochs"] == "2"
