@@ -17,6 +17,7 @@ entries are compressed.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -135,6 +136,9 @@ def _load(path: Path, graph: _Graph, name: str):
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        log.warning("%s: cannot read rewritten-graph cache entry %s (%s); rewriting", name, path, exc)
+        return None
     try:
         entry = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
         if entry["format"] != FORMAT:
@@ -157,7 +161,8 @@ def _load(path: Path, graph: _Graph, name: str):
                     name, path, type(exc).__name__, exc)
         path.unlink(missing_ok=True)
         return None
-    os.utime(path)  # marks it recently used
+    with contextlib.suppress(OSError):  # marks it recently used (another process may have pruned it meanwhile)
+        os.utime(path)
     return function
 
 
@@ -179,9 +184,20 @@ def _store(path: Path, graph: _Graph, function, name: str) -> None:
         log.warning("%s: could not cache the rewritten graph in %s (%s: %s)", name, path.parent,
                     type(exc).__name__, exc)
         return
-    entries = sorted(path.parent.glob("*.pkl.z"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[MAX_ENTRIES:]:
-        old.unlink(missing_ok=True)
+    _prune(path.parent)
+
+
+def _prune(directory: Path) -> None:
+    """Keep the :data:`MAX_ENTRIES` most recently used entries (other processes may prune at the same time)."""
+    def last_used(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return float("-inf")
+
+    for old in sorted(directory.glob("*.pkl.z"), key=last_used, reverse=True)[MAX_ENTRIES:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def cached_function(inputs, outputs, *, updates, mode, name: str, directory: Path | None):

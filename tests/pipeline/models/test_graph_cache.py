@@ -87,6 +87,17 @@ def test_an_unreadable_entry_is_deleted_and_written_again(tmp_path, caplog):
     assert compile_sgd(tmp_path)[2] == "hit"
 
 
+def test_only_the_most_recently_used_entries_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(graph_cache, "MAX_ENTRIES", 2)
+    for scale in (1.0, 2.0, 3.0):
+        assert compile_sgd(tmp_path, scale=scale)[2] == "miss"
+    assert len(list(tmp_path.glob("*.pkl.z"))) == 2
+    assert compile_sgd(tmp_path, scale=2.0)[2] == "hit"  # the oldest (1.0) went
+    assert compile_sgd(tmp_path, scale=1.0)[2] == "miss"  # and takes the place of 3.0, now the least recently used
+    assert compile_sgd(tmp_path, scale=2.0)[2] == "hit"
+    assert compile_sgd(tmp_path, scale=3.0)[2] == "miss"
+
+
 def test_shared_values_are_not_stored(tmp_path):
     big = np.random.default_rng(0).standard_normal(100_000).astype(np.float32)  # 400 kB, incompressible
     compile_sgd(tmp_path, n=big.size, w0=big)
