@@ -167,8 +167,7 @@ def _load(path: Path, graph: _Graph, name: str):
 
 
 def _store(path: Path, graph: _Graph, function, name: str) -> None:
-    values = {id(s.container.storage[0]) for s in graph.shared}
-    values |= {id(i.value.storage[0]) for i in function.maker.inputs if getattr(i, "value", None) is not None}
+    values = {id(s.container.storage[0]) for s in graph.shared}  # the function's shared inputs use these containers
     buffer = io.BytesIO()
     try:
         _Pickler(buffer, values).dump({"format": FORMAT, "graph": (graph.inputs, graph.outputs, graph.updates),
@@ -207,19 +206,22 @@ def cached_function(inputs, outputs, *, updates, mode, name: str, directory: Pat
     ``directory``), ``miss`` (rewritten here and stored) or ``off`` (no directory).
     """
     updates = list(updates.items() if isinstance(updates, dict) else updates or [])
+
+    def compile_here():
+        return pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)
+
     if directory is None:
-        return pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name), "off"
-    single = not isinstance(outputs, (list, tuple))
-    graph = _Graph(inputs, [outputs] if single else outputs, updates)
+        return compile_here(), "off"
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         log.warning("%s: no rewritten-graph cache: cannot create %s (%s)", name, directory, exc)
-        return pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name), "off"
+        return compile_here(), "off"
+    graph = _Graph(inputs, outputs if isinstance(outputs, (list, tuple)) else [outputs], updates)
     path = _entry_path(directory, graph, str(mode), name)
     function = _load(path, graph, name)
     if function is not None:
         return function, "hit"
-    function = pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)
+    function = compile_here()
     _store(path, graph, function, name)
     return function, "miss"
