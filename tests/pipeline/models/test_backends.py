@@ -1,13 +1,9 @@
-import ast
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from pipeline.models import logreg
 from pipeline.models.backend import resolve_backend
+from tests.pipeline.models.helpers import run_python, tiny_char_rnn
 
 
 def test_backend_names():
@@ -33,24 +29,15 @@ def test_numba_and_jax_backends_train_the_same_model():
 
 IMPORT_JAX_BACKEND_FIRST = """
 import pytensor.link.jax.dispatch  # before pipeline.models sets floatX: PyTensor turns JAX's 64-bit types on
-import numpy as np
-from pipeline.models import char_rnn
-rnn = char_rnn.build_char_rnn(char_rnn.init_char_rnn(0, 5, 8), seq_len=4, batch_size=2, optimizer="adam",
-                              lr=0.01, clip=5.0, backend="jax")
-ids = np.arange(10, dtype=np.int32).reshape(5, 2) % 5
+from tests.pipeline.models.helpers import tiny_char_rnn
+rnn, ids = tiny_char_rnn()
 print(repr([float(rnn.train_step(ids)) for _ in range(3)]))
 """
 
 
 def test_import_order_does_not_break_the_jax_backend():
     """Importing PyTensor's JAX backend before the models must not change what they compute."""
-    out = subprocess.run([sys.executable, "-c", IMPORT_JAX_BACKEND_FIRST], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[3], timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    from pipeline.models import char_rnn
-
-    rnn = char_rnn.build_char_rnn(char_rnn.init_char_rnn(0, 5, 8), seq_len=4, batch_size=2, optimizer="adam",
-                                  lr=0.01, clip=5.0, backend="jax")
-    ids = np.arange(10, dtype=np.int32).reshape(5, 2) % 5
+    losses = run_python(IMPORT_JAX_BACKEND_FIRST)
+    rnn, ids = tiny_char_rnn()
     expected = [float(rnn.train_step(ids)) for _ in range(3)]
-    np.testing.assert_allclose(ast.literal_eval(out.stdout.strip().splitlines()[-1]), expected, rtol=1e-6)
+    np.testing.assert_allclose(losses, expected, rtol=1e-6)

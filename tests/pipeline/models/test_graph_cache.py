@@ -1,9 +1,5 @@
 """The rewritten-graph cache: hits only for equal graphs, linked to the caller's shared variables."""
-import ast
 import logging
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytensor
@@ -12,8 +8,7 @@ import pytest
 
 from pipeline.models import graph_cache
 from pipeline.models.graph_cache import cached_function
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.pipeline.models.helpers import run_python
 pytestmark = pytest.mark.filterwarnings("ignore:Explicitly requested dtype")  # JAX's 32-bit truncation notice
 
 
@@ -108,13 +103,11 @@ def test_shared_values_are_not_stored(tmp_path):
 WARM_START = """
 import sys
 import numpy as np
-from pipeline.models import char_rnn
 from pipeline.models.backend import record_compiles, use_compile_cache
+from tests.pipeline.models.helpers import tiny_char_rnn
 use_compile_cache(sys.argv[1])
 with record_compiles() as records:
-    rnn = char_rnn.build_char_rnn(char_rnn.init_char_rnn(0, 5, 8), seq_len=4, batch_size=2, optimizer="adam",
-                                  lr=0.01, clip=5.0, backend="jax")
-    ids = np.arange(10, dtype=np.int32).reshape(5, 2) % 5
+    rnn, ids = tiny_char_rnn()
     losses = [float(rnn.train_step(ids)) for _ in range(3)]
     losses.append(float(rnn.loss(ids, np.zeros((2, 8), np.float32))[0]))
 print(repr({"losses": losses, "W_hh": rnn.params["W_hh"].get_value().tolist(),
@@ -124,12 +117,6 @@ print(repr({"losses": losses, "W_hh": rnn.params["W_hh"].get_value().tolist(),
 
 def test_a_warm_process_computes_exactly_what_a_cold_one_did(tmp_path):
     """The char-RNN (scan and its gradient) from the cache: same losses and weights to the last bit."""
-    runs = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-c", WARM_START, str(tmp_path)], capture_output=True, text=True,
-                             cwd=ROOT, timeout=300)
-        assert out.returncode == 0, out.stderr[-2000:]
-        runs.append(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
-    cold, warm = runs
+    cold, warm = (run_python(WARM_START, str(tmp_path)) for _ in range(2))
     assert cold["graph_cache"] == ["miss", "miss"] and warm["graph_cache"] == ["hit", "hit"]
     assert warm["losses"] == cold["losses"] and warm["W_hh"] == cold["W_hh"]
