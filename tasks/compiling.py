@@ -12,19 +12,20 @@ log = logging.getLogger(__name__)
 
 def configured_backend() -> str:
     """``[pytensor] backend`` resolved to the backend that will run (``jax``, ``numba`` or ``c``)."""
-    from pipeline.models.backend import resolve_backend
+    from pipeline.compile.backend import resolve_backend
 
     return resolve_backend(pytensor_config().backend)
 
 
 def open_compile_cache():
     """Point the JAX backend at ``[pytensor] compile_cache`` (where JAX is installed); the directory or None."""
-    from pipeline.models.backend import jax_available, use_compile_cache
+    from pipeline.compile.backend import jax_available, use_compile_cache
 
     if not jax_available():
         return None
     config = pytensor_config()
-    return use_compile_cache(config.compile_cache_dir(), max_bytes=config.compile_cache_max_mb << 20)
+    return use_compile_cache(config.compile_cache_dir(), max_bytes=config.compile_cache_max_mb << 20,
+                             graph_cache=config.graph_cache)
 
 
 class CompilingTask(ArtifactTask):
@@ -49,7 +50,7 @@ class CompilingTask(ArtifactTask):
         self.first_batch: dict | None = None
 
     def run(self):
-        from pipeline.models.backend import record_compiles
+        from pipeline.compile.backend import record_compiles
 
         self.run_started, self.first_batch = time.perf_counter(), None
         open_compile_cache()

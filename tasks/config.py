@@ -25,6 +25,10 @@ class pytensor(luigi.Config):  # noqa: N801
     compile_cache_max_mb = luigi.IntParameter(
         default=1024, description="size limit of the compile cache (least recently used entries go first)",
     )
+    graph_cache = luigi.BoolParameter(
+        default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+        description="keep PyTensor's rewritten graphs (sha256-verified) in the compile cache",
+    )
 
     def compile_cache_dir(self):
         """The compile cache directory as a Path (None when disabled)."""

@@ -14,7 +14,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from pipeline.models.backend import compile_function
+from pipeline.compile.backend import compile_function
 from pipeline.models.layers import FLOATX, init_weights, restore, shared_params, snapshot
 from pipeline.models.optim import OPTIMIZERS, clip_by_global_norm
 from pipeline.training import mean_loss, run_epochs

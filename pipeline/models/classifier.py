@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import pytensor.tensor as pt
 
-from pipeline.models.backend import compile_function
+from pipeline.compile.backend import compile_function
 from pipeline.models.layers import FLOATX, restore, shared_params, snapshot
 from pipeline.training import mean_loss, run_epochs
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pipeline.models import logreg
-from pipeline.models.backend import resolve_backend
+from pipeline.compile.backend import resolve_backend
 from tests.pipeline.models.helpers import run_python, tiny_char_rnn
 
 

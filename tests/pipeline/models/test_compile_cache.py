@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from pipeline.models import logreg
-from pipeline.models.backend import record_compiles, use_compile_cache
+from pipeline.compile.backend import record_compiles, use_compile_cache
 
 # A fresh process per run: JAX opens its cache once per process, which is the situation of a luigi worker.
 SCRIPT = textwrap.dedent("""
     import json, sys, time
     import numpy as np
     from pipeline.models import logreg
-    from pipeline.models.backend import record_compiles, use_compile_cache
+    from pipeline.compile.backend import record_compiles, use_compile_cache
 
     cache_dir, start_at = sys.argv[1], float(sys.argv[2])
     use_compile_cache(cache_dir)

@@ -1,13 +1,17 @@
 """The rewritten-graph cache: hits only for equal graphs, linked to the caller's shared variables."""
+import hashlib
 import logging
+import pickle
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from pipeline.models import graph_cache
-from pipeline.models.graph_cache import cached_function
+from pipeline.compile import graph_cache
+from pipeline.compile.graph_cache import cached_function
 from tests.pipeline.models.helpers import run_python
 pytestmark = pytest.mark.filterwarnings("ignore:Explicitly requested dtype")  # JAX's 32-bit truncation notice
 
@@ -54,7 +58,7 @@ def test_an_entry_of_another_graph_under_the_same_name_is_not_used(tmp_path, mon
     monkeypatch.setattr(graph_cache, "_entry_path", lambda directory, *args: directory / "same.pkl.z")
     compile_sgd(tmp_path, scale=2.0)
     for other in (dict(scale=3.0), dict(scale=2.0, n=4)):
-        with caplog.at_level(logging.INFO, logger="pipeline.models.graph_cache"):
+        with caplog.at_level(logging.INFO, logger="pipeline.compile.graph_cache"):
             w, f, status = compile_sgd(tmp_path, **other)
         assert status == "miss" and "is of another graph" in caplog.text
         n = other.get("n", 3)
@@ -74,12 +78,72 @@ def test_graph_comparison_is_strict_about_static_shapes():
 def test_an_unreadable_entry_is_deleted_and_written_again(tmp_path, caplog):
     compile_sgd(tmp_path)
     (entry,) = tmp_path.glob("*.pkl.z")
-    entry.write_bytes(entry.read_bytes()[:100])  # cut short
-    with caplog.at_level(logging.WARNING, logger="pipeline.models.graph_cache"):
+    record = entry.with_name(entry.name + ".sha256")
+    cut = entry.read_bytes()[:100]
+    for digest, message in ((None, "does not match its sha256 record"),  # cut short after its record was written
+                            (hashlib.sha256(cut).hexdigest(), "unusable rewritten-graph cache entry")):  # and recorded
+        entry.write_bytes(cut)
+        if digest:
+            record.write_text(digest)
+        with caplog.at_level(logging.WARNING, logger="pipeline.compile.graph_cache"):
+            w, f, status = compile_sgd(tmp_path)
+        assert status == "miss" and message in caplog.text
+        assert float(f(np.ones(3, dtype=np.float32))) == pytest.approx(6)
+        assert compile_sgd(tmp_path)[2] == "hit"
+        caplog.clear()
+
+
+class _CreatesAFile:
+    """Unpickling this creates ``path``: what a planted cache entry could do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return Path.touch, (Path(self.path),)
+
+
+@pytest.mark.parametrize("record", ["kept", "missing", "forged for other bytes"])
+def test_a_planted_entry_is_never_unpickled(tmp_path, caplog, record):
+    """An entry replaced by a pickle that would create a file when loaded: deleted unread, compiled anew."""
+    compile_sgd(tmp_path)
+    (entry,) = tmp_path.glob("*.pkl.z")
+    digest = entry.with_name(entry.name + ".sha256")
+    marker = tmp_path / "unpickled"
+    planted = zlib.compress(pickle.dumps(_CreatesAFile(marker)))
+    pickle.loads(zlib.decompress(planted))  # it does what it says
+    assert marker.exists()
+    marker.unlink()
+    entry.write_bytes(planted)
+    if record == "missing":
+        digest.unlink()
+    elif record == "forged for other bytes":
+        digest.write_text(hashlib.sha256(b"something else").hexdigest())
+
+    with caplog.at_level(logging.WARNING, logger="pipeline.compile.graph_cache"):
         w, f, status = compile_sgd(tmp_path)
-    assert status == "miss" and "unusable rewritten-graph cache entry" in caplog.text
-    assert float(f(np.ones(3, dtype=np.float32))) == pytest.approx(6)
-    assert compile_sgd(tmp_path)[2] == "hit"
+    assert not marker.exists()
+    assert status == "miss" and "deleting it unread" in caplog.text
+    x = np.array([1, 2, 3], dtype=np.float32)
+    assert float(f(x)) == pytest.approx(2 * 6)  # computes as compiled
+    np.testing.assert_allclose(w.get_value(), [0.9, 0.8, 0.7], rtol=1e-6)
+    assert entry.read_bytes() != planted  # rewritten, with a record that matches it
+    assert digest.read_text() == hashlib.sha256(entry.read_bytes()).hexdigest()
+    assert compile_sgd(tmp_path)[2] == "hit" and not marker.exists()
+
+
+def test_the_record_is_written_after_the_entry_and_pruned_with_it(tmp_path, monkeypatch):
+    written = []
+    real = graph_cache._write_atomically
+    monkeypatch.setattr(graph_cache, "_write_atomically", lambda path, data: (written.append(path.name),
+                                                                               real(path, data)))
+    compile_sgd(tmp_path)
+    (entry,) = tmp_path.glob("*.pkl.z")
+    assert written == [entry.name, entry.name + ".sha256"]
+    monkeypatch.setattr(graph_cache, "MAX_ENTRIES", 1)
+    compile_sgd(tmp_path, scale=5.0)
+    assert not entry.exists() and not entry.with_name(entry.name + ".sha256").exists()
+    assert len(list(tmp_path.glob("*.sha256"))) == len(list(tmp_path.glob("*.pkl.z"))) == 1
 
 
 def test_only_the_most_recently_used_entries_are_kept(tmp_path, monkeypatch):
@@ -103,7 +167,7 @@ def test_shared_values_are_not_stored(tmp_path):
 WARM_START = """
 import sys
 import numpy as np
-from pipeline.models.backend import record_compiles, use_compile_cache
+from pipeline.compile.backend import record_compiles, use_compile_cache
 from tests.pipeline.models.helpers import tiny_char_rnn
 use_compile_cache(sys.argv[1])
 with record_compiles() as records:

@@ -7,13 +7,20 @@ This cache keeps, per function, the rewritten graph (PyTensor's ``FunctionMaker`
 next to the graph it was made from. A later process that builds the same graph
 loads the rewritten one and only links it to its own shared variables.
 
-A hit is never taken on trust: the file name is a digest of the graph's structure,
-and a loaded entry is used only if PyTensor's own ``equal_computations`` finds the
-stored graph equal to the new one (same operations, constants, input types and
-update targets); otherwise the function is compiled as usual and the entry
+Nothing unverified is unpickled: each entry's sha256 is recorded in a ``.sha256``
+file written (atomically) after the entry, as an artifact's manifest is, and the
+bytes are checked against it before they are unpickled. An entry without a record,
+or whose bytes do not match it, is deleted unread and the function compiled and
+cached anew.
+
+A hit is never taken on trust either: the file name is a digest of the graph's
+structure, and a loaded entry is used only if PyTensor's own ``equal_computations``
+finds the stored graph equal to the new one (same operations, constants, input types
+and update targets); otherwise the function is compiled as usual and the entry
 replaced. Entries are written atomically; one that cannot be read is deleted and
 written anew. Shared variables' values are not stored (they are state, not graph);
-entries are compressed.
+entries are compressed. PyTensor's internals used here live in
+:mod:`pipeline.compile.internals`, which turns this cache off for untested versions.
 """
 from __future__ import annotations
 
@@ -30,13 +37,13 @@ from pathlib import Path
 
 import numpy as np
 import pytensor
-from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.graph.basic import Constant, equal_computations
-from pytensor.graph.traversal import io_toposort
+
+from pipeline.compile import internals
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+DIGEST_SUFFIX = ".sha256"  # beside each entry: the sha256 of its bytes, written after them
 MAX_ENTRIES = 64  # least recently used entries beyond this are deleted
 
 
@@ -44,6 +51,7 @@ class _Graph:
     """A function's graph in a canonical order: inputs, shared variables (first use), outputs, updates."""
 
     def __init__(self, inputs, outputs, updates):
+        io_toposort, _, SharedVariable, Constant = internals.graph_tools()
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.updates = list(updates)
@@ -90,6 +98,7 @@ class _Graph:
             return False
         if self.update_targets() != other.update_targets():
             return False
+        equal_computations = internals.graph_tools()[1]
         return equal_computations(self.outputs + [e for _, e in self.updates],
                                   other.outputs + [e for _, e in other.updates], in_xs=mine, in_ys=theirs)
 
@@ -130,14 +139,42 @@ def _entry_path(directory: Path, graph: _Graph, mode: str, name: str) -> Path:
     return directory / f"{name}-{digest}.pkl.z"
 
 
-def _load(path: Path, graph: _Graph, name: str):
-    """The function made from a matching entry at ``path``, or None (no entry, or a different graph)."""
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + DIGEST_SUFFIX)
+
+
+def _remove(path: Path) -> None:
+    """Delete an entry and its digest record."""
+    for p in (path, _digest_path(path)):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def _verified_bytes(path: Path, name: str) -> bytes | None:
+    """The entry's bytes if they match the sha256 recorded for them; otherwise None (and the entry is deleted)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         log.warning("%s: cannot read rewritten-graph cache entry %s (%s); rewriting", name, path, exc)
+        return None
+    try:
+        recorded = _digest_path(path).read_text().strip()
+    except OSError:
+        recorded = None
+    if recorded != hashlib.sha256(data).hexdigest():
+        problem = "has no sha256 record" if recorded is None else "does not match its sha256 record"
+        log.warning("%s: rewritten-graph cache entry %s %s; deleting it unread and rewriting", name, path, problem)
+        _remove(path)
+        return None
+    return data
+
+
+def _load(path: Path, graph: _Graph, name: str):
+    """The function made from a verified, matching entry at ``path``, or None (no entry, or a different graph)."""
+    data = _verified_bytes(path, name)
+    if data is None:
         return None
     try:
         entry = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
@@ -147,19 +184,13 @@ def _load(path: Path, graph: _Graph, name: str):
         if not graph.same_as(stored):
             log.info("%s: the cached rewritten graph %s is of another graph; rewriting", name, path.name)
             return None
-        maker = entry["maker"]
         # Link the rewritten graph to this process's shared variables: their containers
         # become the function's storage, exactly as when the function is compiled here.
-        by_stored = {id(s): fresh for s, fresh in zip(stored.shared, graph.shared)}
-        storage = [by_stored[id(i.variable)].container if id(i.variable) in by_stored else None
-                   for i in maker.inputs]
-        if sum(s is not None for s in storage) != len(graph.shared):
-            raise ValueError("the entry's shared inputs do not match its graph")
-        function = maker.create(storage)
+        function = internals.link_maker(entry["maker"], list(zip(stored.shared, graph.shared)))
     except Exception as exc:  # noqa: BLE001 - a broken entry must never stop a compile
         log.warning("%s: unusable rewritten-graph cache entry %s (%s: %s); deleting it and rewriting",
                     name, path, type(exc).__name__, exc)
-        path.unlink(missing_ok=True)
+        _remove(path)
         return None
     with contextlib.suppress(OSError):  # marks it recently used (another process may have pruned it meanwhile)
         os.utime(path)
@@ -167,23 +198,29 @@ def _load(path: Path, graph: _Graph, name: str):
 
 
 def _store(path: Path, graph: _Graph, function, name: str) -> None:
-    values = {id(s.container.storage[0]) for s in graph.shared}  # the function's shared inputs use these containers
+    values = internals.shared_value_ids(graph.shared)  # the function's shared inputs hold these values
     buffer = io.BytesIO()
     try:
         _Pickler(buffer, values).dump({"format": FORMAT, "graph": (graph.inputs, graph.outputs, graph.updates),
-                                       "maker": function.maker})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(zlib.compress(buffer.getbuffer(), 1))  # constant-folded zeros: MBs -> KBs
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+                                       "maker": internals.function_maker(function)})
+        data = zlib.compress(buffer.getbuffer(), 1)  # constant-folded zeros: MBs -> KBs
+        _write_atomically(path, data)
+        _write_atomically(_digest_path(path), hashlib.sha256(data).hexdigest().encode())  # last: the entry is whole
     except Exception as exc:  # noqa: BLE001 - caching is an optimisation; the function is fine
         log.warning("%s: could not cache the rewritten graph in %s (%s: %s)", name, path.parent,
                     type(exc).__name__, exc)
         return
     _prune(path.parent)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _prune(directory: Path) -> None:
@@ -195,29 +232,37 @@ def _prune(directory: Path) -> None:
             return float("-inf")
 
     for old in sorted(directory.glob("*.pkl.z"), key=last_used, reverse=True)[MAX_ENTRIES:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
+        _remove(old)
+    for record in directory.glob(f"*.pkl.z{DIGEST_SUFFIX}"):  # a record whose entry went (pruned, deleted)
+        if not record.with_name(record.name[: -len(DIGEST_SUFFIX)]).exists():
+            with contextlib.suppress(OSError):
+                record.unlink()
 
 
 def cached_function(inputs, outputs, *, updates, mode, name: str, directory: Path | None):
     """``pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)``, rewritten graph cached.
 
     Returns ``(function, status)`` with status ``hit`` (the rewritten graph came from
-    ``directory``), ``miss`` (rewritten here and stored) or ``off`` (no directory).
+    ``directory``), ``miss`` (rewritten here and stored) or ``off`` (no directory, or a
+    PyTensor version the cache is not tested with).
     """
     updates = list(updates.items() if isinstance(updates, dict) else updates or [])
 
     def compile_here():
         return pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)
 
-    if directory is None:
+    if directory is None or not internals.support().graph_cache:
         return compile_here(), "off"
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         log.warning("%s: no rewritten-graph cache: cannot create %s (%s)", name, directory, exc)
         return compile_here(), "off"
-    graph = _Graph(inputs, outputs if isinstance(outputs, (list, tuple)) else [outputs], updates)
+    try:
+        graph = _Graph(inputs, outputs if isinstance(outputs, (list, tuple)) else [outputs], updates)
+    except (ImportError, AttributeError) as exc:  # PyTensor's graph helpers moved: no cache, same function
+        internals.unavailable("PyTensor's graph traversal", exc)
+        return compile_here(), "off"
     path = _entry_path(directory, graph, str(mode), name)
     function = _load(path, graph, name)
     if function is not None:

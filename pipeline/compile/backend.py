@@ -3,7 +3,7 @@
 One ``backend`` name is resolved to a PyTensor mode. With the JAX backend, XLA's
 compiled executables can be kept in a persistent cache directory
 (:func:`use_compile_cache`), so a warm start of a training process skips XLA compilation;
-PyTensor's rewritten graphs are kept beside them (:mod:`pipeline.models.graph_cache`),
+PyTensor's rewritten graphs are kept beside them (:mod:`pipeline.compile.graph_cache`),
 so it skips PyTensor's graph rewriting too.
 Every function from :func:`compile_function` reports, on its first call, how long
 building the graph and compiling took and whether the persistent cache was hit
@@ -22,7 +22,8 @@ from typing import Callable
 
 import pytensor
 
-from pipeline.models.graph_cache import cached_function
+from pipeline.compile import internals
+from pipeline.compile.graph_cache import cached_function
 
 log = logging.getLogger(__name__)
 GRAPH_CACHE_SUBDIR = "pytensor-graphs"  # inside the compile cache; JAX's own entries end in -cache/-atime
@@ -53,54 +54,47 @@ def resolve_backend(backend: str) -> str:
 # JAX's persistent compile cache
 
 _cache_dir: Path | None = None
-_cache_events = {"hits": 0, "requests": 0}
+_graph_cache_on = True  # keep PyTensor's rewritten graphs beside XLA's executables
+_cache_events = {"hit": 0, "request": 0}
 _listening = False
 
 
-def _count_cache_event(event: str, **_kwargs) -> None:
-    if event == "/jax/compilation_cache/cache_hits":
-        _cache_events["hits"] += 1
-    elif event == "/jax/compilation_cache/compile_requests_use_cache":
-        _cache_events["requests"] += 1
+def _count_cache_event(kind: str) -> None:
+    _cache_events[kind] += 1
 
 
-def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_CACHE_MAX_BYTES) -> Path | None:
+def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_CACHE_MAX_BYTES,
+                      graph_cache: bool = True) -> Path | None:
     """Keep XLA executables compiled by the JAX backend in ``directory`` (None: no persistent cache).
 
     Every compilation is cached, however quick. A size limit (``max_bytes``, least recently
     used entries evicted) makes JAX guard each read and write of the cache with a file
     lock, so several processes can compile into one directory at once without one
-    reading another's half-written entry. A directory that cannot be created leaves the
+    reading another's half-written entry. PyTensor's rewritten graphs are kept in a
+    subdirectory unless ``graph_cache`` is False. A directory that cannot be created, or
+    a JAX version outside the tested range (:mod:`pipeline.compile.internals`), leaves the
     cache off, with a warning. Returns the directory in use (None when off).
     """
-    global _cache_dir, _listening
-    import jax
-    from jax.experimental.compilation_cache import compilation_cache
+    global _cache_dir, _listening, _graph_cache_on
 
     if max_bytes <= 0:
         raise ValueError(f"compile cache size limit must be > 0 bytes, got {max_bytes}")
+    _graph_cache_on = graph_cache
     path = Path(directory).resolve() if directory is not None else None
+    if path is not None and not internals.support().xla_cache:
+        path = None
     if path == _cache_dir:
         return path
     if not _listening:
-        jax.monitoring.register_event_listener(_count_cache_event)
-        _listening = True
+        _listening = internals.listen_to_cache_events(_count_cache_event)
     if path is not None:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a cache is an optimisation: without one, everything still compiles
             log.warning("no persistent compile cache: cannot create %s (%s); compiling from scratch", path, exc)
             path = None
-    compilation_cache.reset_cache()  # JAX opens its cache once per process; this lets it reopen elsewhere
-    if path is None:
-        jax.config.update("jax_compilation_cache_dir", None)
-        jax.config.update("jax_enable_compilation_cache", False)
-    else:
-        jax.config.update("jax_enable_compilation_cache", True)
-        jax.config.update("jax_compilation_cache_dir", str(path))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-        jax.config.update("jax_compilation_cache_max_size", int(max_bytes))
+    if not internals.configure_xla_cache(path, max_bytes):
+        path = None
     _cache_dir = path
     return path
 
@@ -108,63 +102,6 @@ def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_
 def compile_cache_dir() -> Path | None:
     """The persistent compile cache directory in use, or None."""
     return _cache_dir
-
-
-class _CacheReads(logging.Handler):
-    """Collects the keys of the entries JAX's cache reads (it logs each hit at debug level)."""
-
-    PREFIX = "Cache hit for key: "
-
-    def __init__(self, logger: logging.Logger, shown_from: int):
-        super().__init__(logging.DEBUG)
-        self.keys: list[str] = []
-        self.logger, self.shown_from = logger, shown_from
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith(self.PREFIX):
-            self.keys.append(message[len(self.PREFIX):].strip("'\""))
-        if record.levelno >= self.shown_from and self.logger.parent is not None:
-            self.logger.parent.handle(record)  # what would have been shown without us is still shown
-
-
-@contextlib.contextmanager
-def _repairing_cache(directory: Path):
-    """Run a first call; if JAX could not read a cache entry, delete that entry so that it is written anew.
-
-    JAX writes an entry in place, so a process killed mid-write leaves a truncated
-    entry. JAX then warns, compiles instead, and never replaces the entry: without
-    this repair every later process would compile that function again.
-    """
-    logger = logging.getLogger("jax._src.lru_cache")
-    level, propagate = logger.level, logger.propagate
-    reads = _CacheReads(logger, shown_from=logger.getEffectiveLevel())
-    logger.addHandler(reads)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    finally:
-        logger.removeHandler(reads)
-        logger.setLevel(level)
-        logger.propagate = propagate
-    broken = False
-    for warning in caught:
-        if "Error reading persistent compilation cache entry" in str(warning.message):
-            broken = True
-        else:  # pass every other warning on as it would have been shown
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    if broken:
-        import filelock
-
-        with filelock.FileLock(directory / ".lockfile"):
-            for key in reads.keys:
-                for suffix in ("-cache", "-atime"):
-                    (directory / f"{key}{suffix}").unlink(missing_ok=True)
-        log.warning("removed unreadable compile cache entries %s from %s (a process killed while writing "
-                    "them?); they are written again by the next compilation", ", ".join(reads.keys), directory)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +115,7 @@ class CompileRecord:
     ``first_call_seconds``: its first call, which includes XLA compilation or loading
     it from the persistent cache; ``cache``: ``hit``, ``miss`` or ``off`` (JAX backend;
     ``n/a`` for the others); ``graph_cache``: the same for PyTensor's rewritten graph
-    (:mod:`pipeline.models.graph_cache`); ``finished_at``: ``time.perf_counter()`` when
+    (:mod:`pipeline.compile.graph_cache`); ``finished_at``: ``time.perf_counter()`` when
     the first call returned.
     """
 
@@ -234,10 +171,10 @@ class CompiledFunction:
     def __call__(self, *args):
         if self.record is not None:
             return self.function(*args)
-        hits, requests = _cache_events["hits"], _cache_events["requests"]
+        hits, requests = _cache_events["hit"], _cache_events["request"]
         t0 = time.perf_counter()
         if self.backend == "jax" and _cache_dir is not None:
-            with _repairing_cache(_cache_dir):
+            with internals.repairing_xla_cache(_cache_dir):
                 out = self.function(*args)
         else:
             out = self.function(*args)
@@ -248,10 +185,10 @@ class CompiledFunction:
         finished = time.perf_counter()
         if self.backend != "jax":
             cache = "n/a"
-        elif _cache_events["requests"] == requests:
+        elif _cache_events["request"] == requests:
             cache = "off"
         else:
-            cache = "hit" if _cache_events["hits"] - hits == _cache_events["requests"] - requests else "miss"
+            cache = "hit" if _cache_events["hit"] - hits == _cache_events["request"] - requests else "miss"
         self.record = CompileRecord(self.name, self.backend, round(self.graph_seconds, 4),
                                     round(finished - t0, 4), cache,
                                     str(_cache_dir) if _cache_dir and self.backend == "jax" else None, finished,
@@ -283,7 +220,7 @@ def compile_function(inputs, outputs, *, backend: str, updates=None, name: str =
         warnings.filterwarnings("ignore", message="Explicitly requested dtype", category=UserWarning)
     t0 = time.perf_counter()
     if resolved == "jax":  # the rewritten graph is cached beside XLA's executables
-        directory = _cache_dir / GRAPH_CACHE_SUBDIR if _cache_dir is not None else None
+        directory = _cache_dir / GRAPH_CACHE_SUBDIR if _cache_dir is not None and _graph_cache_on else None
         function, graph_cache = cached_function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name,
                                                 directory=directory)
     else:
