@@ -18,7 +18,7 @@ from luigi.task import flatten
 from tasks import storage
 from tasks.config import artifacts
 from tasks.config import fingerprint as fingerprint_config
-from tasks.fingerprint import canonical_hash, code_hashes
+from tasks.fingerprint import canonical_hash, stage_code_hashes
 
 log = logging.getLogger(__name__)
 FINGERPRINT_CHARS = 16
@@ -122,7 +122,8 @@ class ArtifactTarget(luigi.Target):
 class ArtifactTask(luigi.Task):
     """A pipeline stage whose output is one fingerprinted joblib artifact.
 
-    Subclasses set ``code`` (the ``pipeline`` modules the stage runs), declare
+    Subclasses may set ``code`` (modules the stage runs that its imports do not show:
+    :mod:`tasks.fingerprint` follows the rest), declare
     ``requires()`` and implement ``build(inputs)``, which returns the object to store;
     ``inputs`` mirrors ``requires()`` with each artifact loaded.
     """
@@ -162,7 +163,7 @@ class ArtifactTask(luigi.Task):
             "family": self.get_task_family(),
             "params": self.params_dict(significant_only=True),
             "upstream": self.upstream_fingerprints(),
-            "code": code_hashes(self.code),
+            "code": stage_code_hashes(self),
         }
         if fingerprint_config().include_library_versions:
             inputs["libraries"] = library_versions()

@@ -1,10 +1,18 @@
 import ast
+import datetime
+import importlib
+import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
+from luigi.task import flatten
+from luigi.task_register import Register
 
+import tasks
 from tasks import fingerprint
 from tasks.fingerprint import canonical_hash, code_hashes
+from tasks.status import walk
 
 
 @pytest.fixture
@@ -95,3 +103,180 @@ def test_parse_retries_cpythons_spurious_recursion_depth_error(monkeypatch):
     monkeypatch.setattr(fingerprint.ast, "parse", lambda source, filename: (_ for _ in ()).throw(SystemError("other")))
     with pytest.raises(SystemError, match="other"):
         fingerprint._parse("x = 1\n", "m.py")
+
+
+# ---------------------------------------------------------------------------------------------
+# The real stages: every module a stage runs is in its fingerprint, and nothing else.
+
+ROOT = Path(__file__).resolve().parents[2]
+DATE = datetime.date(2026, 1, 1)
+DATA = {"DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab"}
+TRAIN = {"TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP"}
+EVAL = {"EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN"}
+MODELS = TRAIN | EVAL
+CLASSIFIERS = MODELS - {"TrainCharRNN", "EvaluateCharRNN"}
+ALL = DATA | MODELS | {"FullReport", "CheckSources", "Retrain"}
+NOTHING: set = set()
+# module -> the stages whose run executes it (their downstream reruns too); written by hand, not derived
+RUNS = {
+    # run before or around every stage: package set-up, the artifact base class, its storage and settings
+    "pipeline": ALL, "tasks": ALL, "tasks.threads": ALL, "tasks.base": ALL, "tasks.storage": ALL, "tasks.config": ALL,
+    # result-neutral (tasks.fingerprint.RESULT_NEUTRAL)
+    "pipeline.compile": NOTHING, "pipeline.compile.backend": NOTHING, "pipeline.compile.graph_cache": NOTHING,
+    "pipeline.compile.internals": NOTHING, "tasks.compiling": NOTHING, "tasks.fingerprint": NOTHING,
+    # the command line and garbage collection: no stage runs them
+    "tasks.__main__": NOTHING, "tasks.housekeeping": NOTHING,
+    # data
+    "pipeline.data": DATA | {"TrainMoonsMLP", "CheckSources"},
+    "pipeline.data.idx": DATA | {"TrainMoonsMLP", "CheckSources"},
+    "pipeline.data.mnist": DATA | {"TrainMoonsMLP"},  # tasks.data imports MNIST's pins at module level
+    "pipeline.data.download": {"DownloadMNIST", "DownloadShakespeare", "CheckSources"},
+    "pipeline.data.sources": {"CheckSources"},
+    "pipeline.data.text": {"BuildCharVocab"},
+    "pipeline.data.moons": {"TrainMoonsMLP"},
+    "tasks.data": DATA,
+    # models: training and evaluation
+    "pipeline.models": MODELS, "pipeline.models.layers": MODELS, "pipeline.models.optim": MODELS,
+    "pipeline.training": MODELS, "pipeline.models.classifier": CLASSIFIERS,
+    "pipeline.models.logreg": {"TrainLogReg", "EvaluateLogReg"},
+    "pipeline.models.mlp": {"TrainMLP", "EvaluateMLP", "TrainMoonsMLP"},
+    "pipeline.models.deep_mlp": {"TrainDeepMLP", "EvaluateDeepMLP"},
+    "pipeline.models.char_rnn": {"TrainCharRNN", "EvaluateCharRNN"},
+    "pipeline.models.generate": {"EvaluateCharRNN"},
+    "pipeline.models.moons": {"TrainMoonsMLP"},
+    "pipeline.evaluate": EVAL,
+    "tasks.train": TRAIN, "tasks.checkpoints": TRAIN, "tasks.evaluate": EVAL,
+    # the report and retraining
+    "pipeline.report": {"FullReport", "Retrain"}, "pipeline.report.plots": {"FullReport", "Retrain"},
+    "pipeline.report.history": {"FullReport", "Retrain"}, "pipeline.report.references": {"FullReport", "Retrain"},
+    "pipeline.report.summary": {"FullReport"},
+    "tasks.report": {"FullReport", "CheckSources", "Retrain"},  # tasks.retrain imports its stage tables
+    "tasks.status": {"FullReport", "CheckSources", "Retrain"},  # the report's provenance walks the DAG with it
+    "tasks.retrain": {"CheckSources", "Retrain"},
+    "pipeline.champions": {"Retrain"},
+}
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch):
+    """Fingerprint the code of a copy of ``pipeline/`` and ``tasks/`` that the test may edit."""
+    src = tmp_path / "src"
+    for package, attr in (("pipeline", "PIPELINE_ROOT"), ("tasks", "TASKS_ROOT")):
+        shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
+        monkeypatch.setattr(fingerprint, attr, src / package)
+    fingerprint.clear_code_cache()
+    yield src
+    fingerprint.clear_code_cache()
+
+
+def all_stages():
+    Register.clear_instance_cache()
+    named = [getattr(tasks, n) for n in tasks.__all__]
+    return [cls(date=DATE) if "date" in dict(cls.get_params()) else cls() for cls in named]
+
+
+def code_of(stages) -> dict[str, dict[str, str]]:
+    """Each stage's code hashes, read afresh from the sources."""
+    fingerprint.clear_code_cache()
+    return {t.get_task_family(): fingerprint.stage_code_hashes(t) for t in stages}
+
+
+def with_downstream(families: set[str]) -> set[str]:
+    """``families`` and every stage that requires one of them, directly or not."""
+    def upstream(task):
+        return {d.get_task_family() for dep in flatten(task.requires()) for d in [dep, *walk(dep)]}
+
+    return {t.get_task_family() for t in all_stages() if t.get_task_family() in families or upstream(t) & families}
+
+
+def module_name(src: Path, path: Path) -> str:
+    parts = path.relative_to(src).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def changed_by(path: Path, edited: str, stages, before: dict) -> set[str]:
+    """The stages whose code hashes an edit of ``path`` changes (the file is restored afterwards)."""
+    original = path.read_text()
+    path.write_text(edited)
+    try:
+        after = code_of(stages)
+    finally:
+        path.write_text(original)
+    return {f for f in before if after[f] != before[f]}
+
+
+def test_a_real_edit_in_any_module_changes_exactly_the_stages_that_run_it(pipeline, project_copy):
+    """Every module of ``pipeline/`` and ``tasks/``: a one-statement edit changes the code hash of exactly
+    the stages that run it (RUNS); in a module that defines several stages, an edit inside one stage class
+    changes only that stage and its subclasses. Their downstream follows through upstream fingerprints."""
+    stages = all_stages()
+    before = code_of(stages)
+    assert set(before) == ALL
+    assert all(t.fingerprint_inputs()["code"] == before[t.get_task_family()] for t in stages)  # what is hashed
+    modules = {module_name(project_copy, p): p for p in sorted(project_copy.rglob("*.py"))}
+    assert set(modules) == set(RUNS), "add new modules to RUNS: which stages run them?"
+    for module, path in modules.items():
+        text = path.read_text()
+        assert changed_by(path, text + "\n_edited_by_test = 1\n", stages, before) == RUNS[module], module
+        for node in ast.parse(text).body:  # an edit inside each stage class, where a module defines stages
+            if isinstance(node, ast.ClassDef) and node.name in fingerprint.stage_classes(module):
+                lines = text.splitlines(keepends=True)
+                edited = "".join(lines[:node.end_lineno] + ["    _edited_by_test = 1\n"] + lines[node.end_lineno:])
+                cls = getattr(importlib.import_module(module), node.name)
+                direct = {t.get_task_family() for t in stages if cls in type(t).__mro__ and RUNS[module]}
+                assert changed_by(path, edited, stages, before) == direct, (module, node.name)
+    assert code_of(stages) == before
+
+
+def test_an_edit_changes_the_fingerprints_of_its_stages_and_their_downstream(pipeline, project_copy):
+    def fingerprints():
+        fingerprint.clear_code_cache()
+        return {t.get_task_family(): t.fingerprint() for t in all_stages()}
+
+    before = fingerprints()
+    for module, edit in (("tasks/data.py", ("class BuildCharVocab", "vocab = build_vocab(text)")),
+                         ("pipeline/models/mlp.py", None), ("pipeline/compile/backend.py", None)):
+        path = project_copy / module
+        original = path.read_text()
+        path.write_text(original + "\n_edited_by_test = 1\n" if edit is None else
+                        original.replace(edit[1], edit[1] + "\n        vocab = sorted(vocab)"))
+        try:
+            changed = {f for f, fp in fingerprints().items() if fp != before[f]}
+        finally:
+            path.write_text(original)
+        name = module_name(project_copy, path)
+        expected = with_downstream({"BuildCharVocab"} if edit else RUNS[name])
+        assert changed == expected, module
+    assert with_downstream({"BuildCharVocab"}) == {"BuildCharVocab", "TrainCharRNN", "EvaluateCharRNN",
+                                                   "FullReport", "Retrain"}
+
+
+def test_comments_docstrings_and_formatting_in_tasks_do_not_count(pipeline, project_copy):
+    stages = all_stages()
+    before = code_of(stages)
+    path = project_copy / "tasks" / "evaluate.py"
+    text = path.read_text()
+    old = "        return classification_report(predict(data[\"X_test\"]), data[\"y_test\"], data[\"X_test\"]"
+    assert old in text
+    edited = text.replace('"""Evaluation stages', '# notes\n"""The evaluation stages').replace(
+        old, "        # the test set\n        return classification_report(predict(data['X_test']),\n"
+             "                                     data['y_test'], data['X_test']")
+    assert changed_by(path, edited, stages, before) == set()
+
+
+def test_result_neutral_modules_are_left_out_and_their_imports_followed():
+    assert set(fingerprint.RESULT_NEUTRAL) >= {"pipeline.compile", "tasks.compiling"}
+    assert all(len(reason) > 40 for reason in fingerprint.RESULT_NEUTRAL.values())  # each says why
+    hashes = code_hashes(["pipeline.models.classifier"])
+    assert "pipeline.models.classifier" in hashes and not any(m.startswith("pipeline.compile") for m in hashes)
+    assert "tasks.config" in code_hashes(["tasks.compiling"])  # followed, though not hashed itself
+    assert fingerprint.is_result_neutral("pipeline.compile.backend")
+    assert not fingerprint.is_result_neutral("pipeline.compiler")
+
+
+def test_model_modules_hold_the_math_only():
+    """Model modules import nothing from the compile layer but ``compile_function``."""
+    for path in (ROOT / "pipeline" / "models").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline.compile"):
+                assert [a.name for a in node.names] == ["compile_function"], path

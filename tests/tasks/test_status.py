@@ -1,4 +1,5 @@
 """Dry-run status and artifact housekeeping, checked against what luigi really runs."""
+import datetime
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 import tasks
 from tasks import fingerprint
 from tasks.housekeeping import collect_garbage, stored_artifacts, used_keys
-from tasks.status import CACHED, MISSING, WILL_RUN, format_plan, plan
+from tasks.status import CACHED, MISSING, WILL_RUN, format_plan, plan, walk
 from tests.tasks.conftest import ALL_TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,12 +62,12 @@ COSMETIC = [("DownloadMNIST", "mirrors", '["/nowhere"]'), ("DownloadMNIST", "tim
 
 @pytest.fixture
 def pipeline_copy(tmp_path, monkeypatch):
-    """Fingerprint the code of a copy of ``pipeline/`` that the test may edit."""
-    copy = tmp_path / "src" / "pipeline"
-    shutil.copytree(ROOT / "pipeline", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(fingerprint, "PIPELINE_ROOT", copy)
+    """Fingerprint the code of a copy of ``pipeline/`` (returned) and ``tasks/`` (beside it) that the test may edit."""
+    for package, attr in (("pipeline", "PIPELINE_ROOT"), ("tasks", "TASKS_ROOT")):
+        shutil.copytree(ROOT / package, tmp_path / "src" / package, ignore=shutil.ignore_patterns("__pycache__"))
+        monkeypatch.setattr(fingerprint, attr, tmp_path / "src" / package)
     fingerprint.clear_code_cache()
-    yield copy
+    yield tmp_path / "src" / "pipeline"
     fingerprint.clear_code_cache()
 
 
@@ -121,31 +122,62 @@ def test_status_names_old_and_new_values_and_matches_the_real_run(pipeline):
 
 
 def test_code_edits(pipeline, pipeline_copy):
+    """Status predicts what a code edit reruns (checked edit by edit); one real rebuild agrees with it."""
     assert pipeline.build() == ALL_TASKS
+    src = pipeline_copy.parent
+    # nothing that ran escapes the hash: every project module loaded is in some stage's code, or result-neutral
+    stages = walk(tasks.Retrain(date=datetime.date(2026, 1, 1)))
+    covered = set().union(*(fingerprint.stage_code_hashes(t) for t in stages))
+    loaded = {m for m in sys.modules if m.split(".")[0] in ("pipeline", "tasks")}
+    assert {m for m in loaded - covered if not fingerprint.is_result_neutral(m)} <= {"tasks.housekeeping"}
 
+    def predicts(*edits) -> set[str]:
+        """Make the edits, return what status says will run, undo them."""
+        originals = {src / path: (src / path).read_text() for path, _, _ in edits}
+        try:
+            for path, old, new in edits:
+                edit(src / path, old, new)
+            return pipeline.will_run()
+        finally:
+            for path, text in originals.items():
+                path.write_text(text)
+            fingerprint.clear_code_cache()
+
+    deep_mlp = {"TrainDeepMLP", "EvaluateDeepMLP", "FullReport"}
     # comments, docstrings and formatting do not count
-    edit(pipeline_copy / "models" / "deep_mlp.py", "    X = dropout(X, p_drop_input, u_in)\n",
-         "    # drop inputs first\n    X = dropout(X,   p_drop_input,\n                u_in)\n")
-    edit(pipeline_copy / "models" / "mlp.py", '"""Class probabilities."""', '"""Softmax over the ten digits."""')
-    assert pipeline.will_run() == set()
-    assert pipeline.build() == set()
-
+    assert predicts(("pipeline/models/deep_mlp.py", "    X = dropout(X, p_drop_input, u_in)\n",
+                     "    # drop inputs first\n    X = dropout(X,   p_drop_input,\n                u_in)\n"),
+                    ("pipeline/models/mlp.py", '"""Class probabilities."""', '"""Softmax over the ten digits."""')) == set()
+    # the compile layer is result-neutral: real edits there rerun nothing
+    assert predicts(("pipeline/compile/backend.py", 'GRAPH_CACHE_SUBDIR = "pytensor-graphs"',
+                     'GRAPH_CACHE_SUBDIR = "rewritten-graphs"'),
+                    ("pipeline/compile/graph_cache.py", "MAX_ENTRIES = 64", "MAX_ENTRIES = 32"),
+                    ("pipeline/compile/internals.py", 'LOCK_FILE = ".lockfile"', 'LOCK_FILE = ".lock"'),
+                    ("tasks/compiling.py", "self.compiles: list = []", "self.compiles: list = list()")) == set()
+    assert all(s.state == CACHED for s in plan(tasks.FullReport()))
     # a model module: that model only
-    edit(pipeline_copy / "models" / "deep_mlp.py", "h = pt.maximum(pt.dot(X, w_h), 0)", "h = pt.maximum(pt.dot(X, w_h), 0.0)")
+    model_edit = ("pipeline/models/deep_mlp.py", "h = pt.maximum(pt.dot(X, w_h), 0)", "h = pt.maximum(pt.dot(X, w_h), 0.0)")
+    assert predicts(model_edit) == deep_mlp
+    # a shared module: every model that imports it
+    assert predicts(("pipeline/models/optim.py", "p - np.float32(lr) * g", "p - g * np.float32(lr)")) == {
+        f"{k}{m}" for k in ("Train", "Evaluate") for m in ("LogReg", "MLP", "DeepMLP", "CharRNN")} | {
+        "TrainMoonsMLP", "FullReport"}
+    # a stage's own code in tasks/: that stage and its downstream, not the other stages of its module
+    tasks_edit = ("tasks/evaluate.py", 'report["prompt"] = self.prompt', 'report["prompt"] = str(self.prompt)')
+    assert predicts(tasks_edit) == {"EvaluateCharRNN", "FullReport"}
+    assert predicts(("tasks/data.py", "return prepare_mnist(inputs[\"files\"], train_limit=self.train_limit)",
+                     "return prepare_mnist(inputs[\"files\"], train_limit=int(self.train_limit))")) == MNIST_SIDE
+
+    # the real run reruns what status predicts, and says why
+    edit(src / model_edit[0], *model_edit[1:])
+    edit(src / tasks_edit[0], *tasks_edit[1:])
     statuses = {s.family: s for s in plan(tasks.FullReport())}
     assert "code changed: pipeline.models.deep_mlp" in statuses["TrainDeepMLP"].reasons
-    assert pipeline.build() == {"TrainDeepMLP", "EvaluateDeepMLP", "FullReport"}
-
-    # the RNN module: the text side only
-    edit(pipeline_copy / "models" / "char_rnn.py", "log = logging.getLogger(__name__)", "log = logging.getLogger('rnn')")
-    assert pipeline.build() == {"TrainCharRNN", "EvaluateCharRNN", "FullReport"}
-
-    # a shared module: every model that imports it
-    edit(pipeline_copy / "models" / "optim.py", "p - np.float32(lr) * g", "p - g * np.float32(lr)")
-    expected = {f"{k}{m}" for k in ("Train", "Evaluate") for m in ("LogReg", "MLP", "DeepMLP", "CharRNN")} | {
-        "TrainMoonsMLP", "FullReport"}
-    assert pipeline.will_run() == expected
+    assert "code changed: tasks.evaluate" in statuses["EvaluateCharRNN"].reasons
+    expected = pipeline.will_run()
+    assert expected == deep_mlp | {"EvaluateCharRNN"}
     assert pipeline.build() == expected
+    assert pipeline.will_run() == set()
 
 
 def test_same_bytes_from_another_mirror_rerun_nothing(pipeline, tmp_path, tiny_mnist):
