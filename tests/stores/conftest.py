@@ -1,6 +1,6 @@
 """A real, disk-backed S3 server (SeaweedFS ``weed mini``) on 127.0.0.1 for the store tests.
 
-Started once per session in a temporary directory with its own ports and one identity
+Started once for this test package in a temporary directory with its own ports and one identity
 whose keys reach boto3 only through the standard environment variables; torn down after.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -42,7 +43,7 @@ class SeaweedS3:
         self.directory = directory
         self.access_key = "tester" + secrets.token_hex(4)
         self.secret_key = secrets.token_hex(16)
-        ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
+        self.ports = ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
         self.endpoint = f"http://127.0.0.1:{ports['s3.port']}"
         (directory / "data").mkdir()
         identities = {"identities": [{"name": "tester", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
@@ -75,12 +76,16 @@ class SeaweedS3:
                 pytest.fail(f"weed mini exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
             try:
                 probe.check()
-                return
+                break
             except Exception:  # noqa: BLE001 -- not up yet (connection refused, bucket not created yet)
                 if time.monotonic() > deadline:
                     self.stop()
                     pytest.fail(f"weed mini did not serve S3 within {timeout} s:\n{self.log.read_text()[-3000:]}")
                 time.sleep(0.1)
+        # The first write makes the server grow its volumes; do it here, alone, rather than in
+        # a test where two processes write at once (concurrent first writes were seen to stall).
+        probe.put_if_absent("warm-up", b"x")
+        probe.delete("warm-up")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -90,6 +95,9 @@ class SeaweedS3:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        for port in self.ports.values():  # gRPC sockets weed puts in /tmp whatever the flags say
+            for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
 
     def store(self, prefix: str | None = None, **kwargs) -> S3Store:
         """An S3Store on a fresh prefix of the bucket (credentials from the environment)."""
@@ -102,9 +110,10 @@ AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "A
            "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def seaweed(tmp_path_factory):
-    """The running SeaweedFS server; its credentials are in the AWS environment variables meanwhile."""
+    """The running SeaweedFS server (stopped after the last test of tests/stores); meanwhile its
+    credentials are in the AWS environment variables."""
     directory = tmp_path_factory.mktemp("seaweedfs")
     server = SeaweedS3(directory)
     saved = {name: os.environ.get(name) for name in AWS_ENV}

@@ -12,7 +12,7 @@ from luigi.task_register import Register
 from tasks.stores import StoreAccessDenied, StoreError, StoreConfigError, StoreUnavailable, open_store, parse_root, \
     store_from_config
 from tasks.stores.local import LocalStore
-from tasks.stores.s3 import S3Store
+from tasks.stores.s3 import S3Store, check_conditional_support
 from tests.stores.conftest import BUCKET, free_ports
 
 
@@ -113,3 +113,15 @@ def test_credentials_in_luigi_cfg_are_refused(luigi_config):
     luigi_config.set("s3", "aws_secret_access_key", "oops")
     with pytest.raises(StoreConfigError, match="aws_secret_access_key: credentials are never read from luigi.cfg"):
         store_from_config()
+
+
+def test_a_botocore_without_conditional_writes_is_named():
+    class Model:  # the part of botocore's service model that the check reads, minus If-Match
+        def operation_model(self, name):
+            members = {"PutObject": {"IfNoneMatch": 1}, "DeleteObject": {"IfMatch": 1}}[name]
+            return type("Op", (), {"input_shape": type("Shape", (), {"members": members})})()
+
+    client = type("Client", (), {"meta": type("Meta", (), {"service_model": Model()})})()
+    with pytest.raises(StoreError, match="cannot send IfMatch on PutObject.*boto3>=1.36"):
+        check_conditional_support(client)
+    check_conditional_support(boto3.client("s3", region_name="us-east-1"))  # the installed one can
