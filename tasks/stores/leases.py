@@ -165,6 +165,7 @@ def acquire_lease(store: Store, name: str, ttl: float, owner: str | None = None,
     """
     owner = owner or default_owner()
     deadline = time.monotonic() + wait
+    vanished = 0
     while True:
         lease = Lease(store, name, owner, ttl, token=uuid.uuid4().hex, etag="")
         try:
@@ -174,9 +175,10 @@ def acquire_lease(store: Store, name: str, ttl: float, owner: str | None = None,
         except PreconditionFailed:
             pass
         state = read_lease(store, name)
-        if state is None:  # released between our two requests: try to create it again
+        if state is None and vanished < 10:  # released between our two requests: create it again
+            vanished += 1
             continue
-        if state.expired:
+        if state is not None and state.expired:
             try:
                 lease.etag = store.put_if_match(lease_key(name), lease._body(), state.etag).etag
                 log.warning("lease %r taken over by %s from %s (not renewed for %.1f s)",

@@ -12,8 +12,7 @@ import json
 import logging
 import time
 
-from tasks.stores.base import IntegrityError, ObjectNotFound, PreconditionFailed, Store, StoreError, \
-    sha256_bytes
+from tasks.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError, sha256_bytes
 
 log = logging.getLogger(__name__)
 QUARANTINE_PREFIX = "_quarantine/"

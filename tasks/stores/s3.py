@@ -105,8 +105,8 @@ class S3Store(Store):
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 409 \
-                    and code != "BucketAlreadyExists":
+            if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict") \
+                    or (status == 409 and code != "BucketAlreadyExists"):
                 raise PreconditionFailed(f"{what}: condition not met ({code})") from None
             if code in DENIED_CODES or status == 403:
                 raise StoreAccessDenied(f"{what}: the S3 endpoint {self.endpoint} refused the credentials "
