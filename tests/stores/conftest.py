@@ -39,13 +39,14 @@ def free_ports(n: int) -> list[int]:
 class SeaweedS3:
     """The running server: endpoint, credentials, and stores on fresh prefixes."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, access_key: str | None = None, secret_key: str | None = None):
         self.directory = directory
-        self.access_key = "tester" + secrets.token_hex(4)
-        self.secret_key = secrets.token_hex(16)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.access_key = access_key or "tester" + secrets.token_hex(4)
+        self.secret_key = secret_key or secrets.token_hex(16)
         self.ports = ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
         self.endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-        (directory / "data").mkdir()
+        (directory / "data").mkdir(exist_ok=True)
         identities = {"identities": [{"name": "tester", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
                                       "credentials": [{"accessKey": self.access_key,
                                                        "secretKey": self.secret_key}]}]}
@@ -66,7 +67,7 @@ class SeaweedS3:
         self.process = None
 
     def start(self, timeout: float = 30.0) -> None:
-        with open(self.log, "wb") as log:
+        with open(self.log, "ab") as log:
             self.process = subprocess.Popen(self.command, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
         probe = self.store("probe", max_attempts=1)
@@ -84,20 +85,30 @@ class SeaweedS3:
                 time.sleep(0.1)
         # The first write makes the server grow its volumes; do it here, alone, rather than in
         # a test where two processes write at once (concurrent first writes were seen to stall).
+        probe.delete("warm-up")
         probe.put_if_absent("warm-up", b"x")
         probe.delete("warm-up")
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would (``start`` brings it back on the same data and ports)."""
+        self.process.kill()
+        self.process.wait()
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        for port in self.ports.values():  # gRPC sockets weed puts in /tmp whatever the flags say
+            for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=3)  # it can wait long for idle client connections
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        for port in self.ports.values():  # gRPC sockets weed puts in /tmp whatever the flags say
-            for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
-                sock.unlink(missing_ok=True)
+        self._remove_sockets()
 
     def store(self, prefix: str | None = None, **kwargs) -> S3Store:
         """An S3Store on a fresh prefix of the bucket (credentials from the environment)."""
@@ -128,7 +139,9 @@ def seaweed(tmp_path_factory):
         server.start()
         yield server
     finally:
-        server.stop()
+        if server.process is not None and server.process.poll() is None:
+            # Its data is thrown away, and a graceful stop waits seconds for idle client connections.
+            server.kill()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -142,3 +155,15 @@ def store(request, tmp_path):
     if request.param == "local":
         return LocalStore(tmp_path / "root")
     return request.getfixturevalue("seaweed").store(cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture
+def crashable_seaweed(seaweed, tmp_path):
+    """A second server of this test's own (same credentials), which the test may kill and restart."""
+    server = SeaweedS3(tmp_path / "crashable", seaweed.access_key, seaweed.secret_key)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.kill()  # its data is thrown away: no need to wait for a clean shutdown
