@@ -1,0 +1,57 @@
+"""Champions and history: JSON documents updated by compare-and-swap on their ETag.
+
+Two retrains on two hosts that both read champion A and both try to promote get one
+success and one :class:`PreconditionFailed`; :func:`update_json` retries the loser with the
+new value, so its decision is made again against the winner.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import random
+import time
+from typing import Any, Callable
+
+from tasks.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def read_json(store: Store, key: str) -> tuple[Any, str | None]:
+    """The document at ``key`` and its ETag, or ``(None, None)`` when it does not exist."""
+    try:
+        data, info = store.get(key)
+    except ObjectNotFound:
+        return None, None
+    return json.loads(data), info.etag
+
+
+def compare_and_swap(store: Store, key: str, expected_etag: str | None, value: Any) -> str:
+    """Write ``value`` if ``key`` still has ``expected_etag`` (None = still absent); return the new ETag.
+
+    Raises :class:`PreconditionFailed` when someone else wrote ``key`` in between.
+    """
+    data = json.dumps(value, indent=1, sort_keys=True).encode()
+    if expected_etag is None:
+        return store.put_if_absent(key, data).etag
+    return store.put_if_match(key, data, expected_etag).etag
+
+
+def update_json(store: Store, key: str, update: Callable[[Any], Any], attempts: int = 50) -> Any:
+    """Apply ``update(current)`` (current is None when absent) by compare-and-swap, retrying on conflict.
+
+    ``update`` gets a copy and must be a pure function of it; when it returns a value equal
+    to the current one nothing is written. Returns the value now stored.
+    """
+    for attempt in range(attempts):
+        current, etag = read_json(store, key)
+        new = update(copy.deepcopy(current))
+        if new == current and etag is not None:
+            return current
+        try:
+            compare_and_swap(store, key, etag, new)
+            return new
+        except PreconditionFailed:
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+    raise StoreError(f"{store.location}: {key} kept changing; gave up after {attempts} attempts")
