@@ -26,10 +26,16 @@ class _Download(ArtifactTask):
     """
 
     timeout = luigi.FloatParameter(default=30.0, significant=False, description="seconds per network request")
+    # Read by luigi's scheduler (it overrides Task.retry_count): a mirror that is down for a while
+    # gets more attempts, retry_delay seconds apart ([scheduler] retry_delay of luigid).
+    retry_count = luigi.IntParameter(default=3, significant=False,
+                                     description="failures (within disable_window) before the scheduler gives up")
 
     def validate(self) -> None:
         if not self.timeout > 0:
             raise ValueError(f"[{self.get_task_family()}] timeout must be > 0, got {self.timeout}")
+        if self.retry_count < 1:
+            raise ValueError(f"[{self.get_task_family()}] retry_count must be >= 1, got {self.retry_count}")
 
     def requires(self):
         return []

@@ -17,6 +17,10 @@ class _Train(CompilingTask):
     """What every training stage shares: epochs, seed, the compile backend, progress reporting."""
 
     epochs = luigi.IntParameter(description="passes over the training data")
+    # Failures before luigi's scheduler disables the stage: 2 allows the one retry that resumes from
+    # the checkpoint when the worker died mid-training (luigid fails a dead worker's task). A
+    # divergence is deterministic: its retry resumes one epoch before it, fails again, and stops.
+    retry_count = 2
     seed = luigi.IntParameter(default=0, description="seed for initial weights (and dropout noise)")
 
     def backend(self) -> str:
