@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         print(format_plan(plan(root_task)))
         return 0
-    items = stored_artifacts(artifacts_config().root)
+    try:
+        items = stored_artifacts(artifacts_config().root)
+    except ValueError as exc:  # an unreadable champion or report: gc must not guess what it refers to
+        raise SystemExit(f"error: {exc}") from None
     used = used_keys(root_task)
     if args.action == "list":
         print(list_table(items, used))

@@ -1,100 +1,79 @@
-"""The one artifact base class: fingerprinted path, atomic write, manifest, verified load."""
+"""The one artifact base class: a stage's fingerprinted target, and its build under a lock.
+
+Manifests and verification live in :mod:`tasks.manifest` (bytes on disk in
+:mod:`tasks.storage`), fingerprints and environment metadata in :mod:`tasks.fingerprint`.
+"""
 from __future__ import annotations
 
-import json
 import logging
-import platform
-import socket
-import sys
 import time
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import joblib
 import luigi
 from luigi.task import flatten
 
+from tasks import manifest as manifests
 from tasks import storage
 from tasks.config import artifacts
 from tasks.config import fingerprint as fingerprint_config
-from tasks.fingerprint import canonical_hash, stage_code_hashes
+from tasks.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
 
 log = logging.getLogger(__name__)
 FINGERPRINT_CHARS = 16
-RECORDED_LIBRARIES = ("numpy", "pytensor", "jax", "luigi", "joblib", "matplotlib")
 
 
 class ArtifactCorruptError(RuntimeError):
-    """An artifact's bytes do not match the checksum in its manifest."""
-
-
-def library_versions() -> dict[str, str | None]:
-    """Installed versions of the libraries the results depend on (without importing them)."""
-    out = {}
-    for name in RECORDED_LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    """An artifact is missing, or its bytes do not match the checksum in its manifest."""
 
 
 class ArtifactTarget(luigi.Target):
     """``<root>/<Family>/<fingerprint>.joblib`` plus its ``.json`` manifest.
 
-    The manifest is written last and names the artifact's sha256 and size, so an
-    artifact counts as present only when both exist and agree.
+    :meth:`exists` and :meth:`verdict` only read; :meth:`load` (the run that needs the
+    artifact) quarantines a corrupt one before raising.
     """
-
-    _verified: dict[tuple, bool] = {}
 
     def __init__(self, root: Path, family: str, fingerprint: str):
         self.root = Path(root)
         self.path = self.root / family / f"{fingerprint[:FINGERPRINT_CHARS]}.joblib"
-        self.manifest_path = self.path.with_suffix(".json")
+        self.manifest_path = manifests.manifest_path(self.path)
 
     def manifest(self) -> dict | None:
         """The manifest, or None when it is missing or unreadable."""
-        try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
-            return None
+        return manifests.read_manifest(self.path)
 
-    def verify(self) -> bool:
-        """True when artifact and manifest exist and the artifact's sha256 matches; corrupt files are quarantined."""
-        manifest = self.manifest()
-        if manifest is None or not self.path.is_file():
-            return False
-        stat = self.path.stat()
-        key = (str(self.path), stat.st_size, stat.st_mtime_ns, manifest["artifact"]["sha256"])
-        if key in self._verified:
-            return True
-        expected = manifest["artifact"]
-        problem = None
-        if stat.st_size != expected["bytes"]:
-            problem = f"size {stat.st_size} != manifest {expected['bytes']}"
-        elif storage.sha256_file(self.path) != expected["sha256"]:
-            problem = "sha256 does not match the manifest"
-        if problem:
-            storage.quarantine(self.path, self.root, problem)
-            storage.quarantine(self.manifest_path, self.root, problem)
-            return False
-        self._verified[key] = True
-        return True
+    def verdict(self) -> manifests.Verdict:
+        """Present, missing or corrupt (and why), without changing anything on disk."""
+        return manifests.verify(self.path)
 
     def exists(self) -> bool:
-        return self.verify()
+        return self.verdict().state == manifests.PRESENT
+
+    def quarantine_if_corrupt(self) -> bool:
+        """Move a corrupt artifact and its manifest to ``<root>/_quarantine``; True when it did."""
+        verdict = self.verdict()
+        if verdict.state != manifests.CORRUPT:
+            return False
+        manifests.quarantine(self.path, self.root, verdict.problem)
+        return True
 
     def load(self):
         """Unpickle the artifact, after checking its bytes against the manifest.
 
-        Its numpy arrays come back memory-mapped read-only: loading MNIST's 200 MB takes
-        milliseconds instead of a copy, and the file never changes once written (a rebuild
-        writes a new file and renames it into place).
+        A corrupt artifact is quarantined and never unpickled. Numpy arrays come back
+        memory-mapped read-only: loading MNIST's 200 MB takes milliseconds instead of a
+        copy, and the file never changes once written (a rebuild writes a new file and
+        renames it into place).
         """
-        if not self.verify():
-            raise ArtifactCorruptError(f"{self.path} is missing or failed its checksum; rerun the pipeline")
+        verdict = self.verdict()
+        if verdict.state == manifests.CORRUPT:
+            manifests.quarantine(self.path, self.root, verdict.problem)
+            raise ArtifactCorruptError(f"{self.path} failed its checksum ({verdict.problem}); it was quarantined, "
+                                       f"rerun the pipeline")
+        if verdict.state != manifests.PRESENT:
+            raise ArtifactCorruptError(f"{self.path} is missing ({verdict.problem}); rerun the pipeline")
         return joblib.load(self.path, mmap_mode="r")
 
     @property
@@ -112,11 +91,7 @@ class ArtifactTarget(luigi.Target):
 
     def write(self, obj, manifest: dict) -> None:
         """Atomically write ``obj`` with joblib, then its manifest."""
-        storage.atomic_write(self.path, lambda fh: joblib.dump(obj, fh, compress=0))
-        manifest = {**manifest, "artifact": {
-            "file": self.path.name, "sha256": storage.sha256_file(self.path), "bytes": self.path.stat().st_size,
-        }}
-        storage.atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        manifests.write(self.path, lambda fh: joblib.dump(obj, fh, compress=0), manifest)
 
 
 class ArtifactTask(luigi.Task):
@@ -129,6 +104,8 @@ class ArtifactTask(luigi.Task):
     """
 
     code: tuple[str, ...] = ()
+    #: The artifact the current run writes, fixed when it started (None outside :meth:`build`).
+    run_target: ArtifactTarget | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -198,21 +175,32 @@ class ArtifactTask(luigi.Task):
         raise NotImplementedError
 
     def run(self):
-        """Build and save the artifact under an inter-process lock, unless it is already there."""
-        inputs = self.fingerprint_inputs()  # fixed now: a source edit during training must not relabel it
+        """Build and save the artifact under an inter-process lock, unless it is already there.
+
+        The target is fixed before the build (a source edit during training must not
+        relabel it); the build reaches it as :attr:`run_target`, ``after_save`` as its argument.
+        A corrupt artifact at that path is quarantined here, by the run that rebuilds it.
+        """
+        inputs = self.fingerprint_inputs()
         target = self.target_for(canonical_hash(inputs))
         with storage.exclusive_lock(target.lock_path):
             if target.exists():
                 log.info("%s: artifact already present (another process built it)", self.get_task_family())
             else:
+                if target.quarantine_if_corrupt():
+                    log.warning("%s: the stored artifact was corrupt; rebuilding it", self.get_task_family())
                 target.remove_temporaries()
                 started = time.time()
-                result = self.build(self.load_inputs())
+                self.run_target = target
+                try:
+                    result = self.build(self.load_inputs())
+                finally:
+                    self.run_target = None
                 self.save(result, started, inputs, target)
-            self.after_save()
+            self.after_save(target)
 
-    def after_save(self) -> None:
-        """Runs under the lock once the artifact exists (subclasses publish or clean up here)."""
+    def after_save(self, target: ArtifactTarget) -> None:
+        """Runs under the lock once ``target`` (this run's artifact) exists: subclasses publish or clean up here."""
 
     def save(self, result, started: float, inputs: dict, target: ArtifactTarget) -> None:
         """Write ``result`` to ``target`` with a manifest recording parameters, inputs, code and environment."""
@@ -225,10 +213,7 @@ class ArtifactTask(luigi.Task):
             "code": inputs["code"],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "duration_s": round(time.time() - started, 3),
-            "host": socket.gethostname(),
-            "python": platform.python_version(),
-            "platform": sys.platform,
-            "libraries": library_versions(),
+            **environment(),
         }
         target.write(result, manifest)
         log.info("%s: wrote %s", self.get_task_family(), target.path)

@@ -95,16 +95,6 @@ class BuildCharVocab(ArtifactTask):
         return DownloadShakespeare()
 
     def build(self, inputs):
-        from pipeline.data.text import build_vocab, encode, split_train_val, unigram_cross_entropy
+        from pipeline.data.text import prepare_corpus
 
-        name, data = next(iter(inputs["files"].items()))
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{name}: not UTF-8 text ({exc})") from exc
-        vocab = build_vocab(text)
-        train_ids, val_ids = split_train_val(encode(text, vocab), self.val_fraction)
-        return {
-            "vocab": vocab, "train_ids": train_ids, "val_ids": val_ids,
-            "unigram_val_nats": unigram_cross_entropy(train_ids, val_ids, len(vocab)),
-        }
+        return prepare_corpus(dict(inputs["files"]), val_fraction=self.val_fraction)

@@ -20,19 +20,18 @@ class _EvaluateClassifier(CompilingTask):
 
     @property
     def code(self):
-        return ("pipeline.evaluate", "pipeline.models.classifier", self.model_module)
+        return ("pipeline.evaluate.classifier", self.model_module)
 
     def requires(self):
         return {"model": self.train_task(), "data": OneHotMNIST()}
 
     def build(self, inputs):
-        from pipeline.evaluate import classification_report
-        from pipeline.models.classifier import compile_predictor
+        from pipeline.evaluate.classifier import evaluate_classifier
 
         model, data = inputs["model"], inputs["data"]
-        clean_proba = importlib.import_module(self.model_module).clean_proba
-        predict = compile_predictor(model["weights"], clean_proba, backend=model["backend"])
-        return classification_report(predict(data["X_test"]), data["y_test"], data["X_test"], self.n_misclassified)
+        return evaluate_classifier(model["weights"], importlib.import_module(self.model_module).clean_proba,
+                                   data["X_test"], data["y_test"], backend=model["backend"],
+                                   n_misclassified=self.n_misclassified)
 
 
 class EvaluateLogReg(_EvaluateClassifier):
@@ -57,7 +56,7 @@ class EvaluateCharRNN(CompilingTask):
     prompt = luigi.Parameter(default="ROMEO:", description="text the samples continue")
     sample_length = luigi.IntParameter(default=400, description="characters per sample")
     sample_seed = luigi.IntParameter(default=0, description="seed of the sampling RNG")
-    code = ("pipeline.evaluate", "pipeline.models.char_rnn", "pipeline.models.generate")
+    code = ("pipeline.evaluate.char_rnn",)
 
     def validate(self) -> None:
         if any(not t > 0 for t in self.temperatures):
@@ -69,19 +68,11 @@ class EvaluateCharRNN(CompilingTask):
         return {"model": TrainCharRNN(), "corpus": BuildCharVocab()}
 
     def build(self, inputs):
-        from pipeline.evaluate import language_model_report
-        from pipeline.models.char_rnn import validation_loss
-        from pipeline.models.generate import sample_text
+        from pipeline.evaluate.char_rnn import evaluate_char_rnn
 
         model, corpus = inputs["model"], inputs["corpus"]
-        params = model["params"]
-        val = validation_loss(model["weights"], corpus["val_ids"], seq_len=int(params["seq_len"]),
-                              batch_size=int(params["batch_size"]), backend=model["backend"])
-        report = language_model_report(val, corpus["unigram_val_nats"])
-        report["samples"] = {
-            float(t): sample_text(model["weights"], corpus["vocab"], prompt=self.prompt, length=self.sample_length,
-                                  temperature=float(t), seed=self.sample_seed)
-            for t in self.temperatures
-        }
-        report["prompt"] = self.prompt
-        return report
+        return evaluate_char_rnn(
+            model["weights"], corpus["vocab"], corpus["val_ids"], corpus["unigram_val_nats"],
+            seq_len=int(model["params"]["seq_len"]), batch_size=int(model["params"]["batch_size"]),
+            backend=model["backend"], prompt=self.prompt, temperatures=self.temperatures,
+            sample_length=self.sample_length, sample_seed=self.sample_seed)

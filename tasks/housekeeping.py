@@ -1,9 +1,15 @@
-"""Listing stored artifacts and removing those the current configuration does not use."""
+"""Listing stored artifacts and removing those the current configuration does not use.
+
+An artifact that a champion (``champions/<Family>.json``), the retrain history
+(``history.jsonl``) or the published report (``report/provenance.json``) refers to is
+never removed, whatever ``keep`` says.
+"""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,7 +18,9 @@ from tasks.base import FINGERPRINT_CHARS, ArtifactTask
 from tasks.config import pytensor as pytensor_config
 from tasks.status import walk
 
+log = logging.getLogger(__name__)
 NOT_FAMILIES = {"report", "_quarantine", "champions"}
+CHAMPION, HISTORY, REPORT = "champion", "history", "report"
 
 
 def _not_families(root: Path) -> set[str]:
@@ -26,12 +34,16 @@ def _not_families(root: Path) -> set[str]:
 
 @dataclass
 class StoredArtifact:
-    """One artifact on disk (``manifest`` is None for an orphan without one)."""
+    """One artifact on disk (``manifest`` is None for an orphan without one).
+
+    ``kept`` names what refers to it (champion, history, report): gc never removes it then.
+    """
 
     family: str
     stem: str
     paths: list[Path]
     manifest: dict | None
+    kept: set[str] = field(default_factory=set)
 
     @property
     def bytes(self) -> int:
@@ -44,14 +56,17 @@ class StoredArtifact:
 
 
 def stored_artifacts(root: Path) -> list[StoredArtifact]:
-    """Every artifact (and orphaned file) under ``root``, grouped by family and fingerprint."""
+    """Every artifact (and orphaned file) under ``root``, grouped by family and fingerprint,
+    each with what refers to it (see :func:`kept_references`)."""
     found: dict[tuple[str, str], StoredArtifact] = {}
+    kept = kept_references(root)
     skip = _not_families(root)
     for directory in sorted(p for p in Path(root).iterdir() if p.is_dir() and p.name not in skip) \
             if Path(root).is_dir() else []:
         for path in sorted(directory.iterdir()):  # artifact, manifest, lock, checkpoint directory
             stem = path.name.split(".")[0] if not path.name.startswith(storage.TMP_PREFIX) else path.name
-            item = found.setdefault((directory.name, stem), StoredArtifact(directory.name, stem, [], None))
+            item = found.setdefault((directory.name, stem), StoredArtifact(
+                directory.name, stem, [], None, set(kept.get((directory.name, stem), ()))))
             item.paths.append(path)
             if path.suffix == ".json" and not path.name.startswith(storage.TMP_PREFIX):
                 try:
@@ -64,6 +79,70 @@ def stored_artifacts(root: Path) -> list[StoredArtifact]:
 def used_keys(root_task: ArtifactTask) -> set[tuple[str, str]]:
     """(family, fingerprint prefix) of every stage the current configuration reaches from ``root_task``."""
     return {(t.get_task_family(), t.fingerprint()[:FINGERPRINT_CHARS]) for t in walk(root_task)}
+
+
+def _key(family: str, fingerprint: str) -> tuple[str, str]:
+    return family, fingerprint[:FINGERPRINT_CHARS]
+
+
+def _path_key(path: str) -> tuple[str, str]:
+    """(family, fingerprint prefix) of an artifact path ``.../<Family>/<prefix>.joblib``."""
+    p = Path(path)
+    return p.parent.name, p.name.split(".")[0]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} cannot be read ({exc}); gc removes nothing while it cannot tell what "
+                         f"it refers to: repair or move the file") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object; gc removes nothing while it cannot tell what it refers to")
+    return data
+
+
+def kept_references(root: Path) -> dict[tuple[str, str], set[str]]:
+    """(family, fingerprint prefix) -> why it must be kept: champion, history and/or report.
+
+    Champions name their training and evaluation artifacts; history records name the
+    model trained (``model``, ``fingerprint``); the published report names every stage it
+    was built from and its own artifact. An unreadable champion or report raises
+    ``ValueError`` (gc must not guess); a history line cut short by a crash is skipped.
+    """
+    root = Path(root)
+    kept: dict[tuple[str, str], set[str]] = {}
+
+    def keep(key, why):
+        kept.setdefault(key, set()).add(why)
+
+    champions = root / "champions"
+    for path in sorted(champions.glob("*.json")) if champions.is_dir() else []:
+        champion = _read_json(path)
+        for field in ("artifact", "evaluation"):
+            if champion.get(field):
+                keep(_path_key(champion[field]), CHAMPION)
+        if champion.get("model") and champion.get("fingerprint"):
+            keep(_key(champion["model"], champion["fingerprint"]), CHAMPION)
+    history = root / "history.jsonl"
+    if history.is_file():
+        for number, line in enumerate(history.read_text(errors="replace").splitlines(), 1):
+            try:
+                record = json.loads(line) if line.strip() else {}
+            except ValueError:
+                log.warning("%s line %d is not a JSON record; skipped", history, number)
+                continue
+            if isinstance(record, dict) and record.get("model") and record.get("fingerprint"):
+                keep(_key(record["model"], record["fingerprint"]), HISTORY)
+    provenance = root / "report" / "provenance.json"
+    if provenance.is_file():
+        report = _read_json(provenance)
+        if report.get("fingerprint"):
+            keep(_key("FullReport", report["fingerprint"]), REPORT)
+        for stage in report.get("stages", []):
+            if stage.get("task") and stage.get("fingerprint"):
+                keep(_key(stage["task"], stage["fingerprint"]), REPORT)
+    return kept
 
 
 def _age(created: str) -> str:
@@ -85,12 +164,15 @@ def _size(n: int) -> str:
 
 
 def list_table(items: list[StoredArtifact], used: set[tuple[str, str]]) -> str:
-    """A table of artifacts: task, fingerprint, size, age, and whether the configuration uses it."""
-    lines = [f"{'TASK':<20}  {'FINGERPRINT':<16}  {'SIZE':>10}  {'AGE':>5}  USED"]
+    """A table of artifacts: task, fingerprint, size, age, whether the configuration uses it, and
+    what refers to it (why gc keeps it whatever ``--keep`` says)."""
+    lines = [f"{'TASK':<20}  {'FINGERPRINT':<16}  {'SIZE':>10}  {'AGE':>5}  {'USED':<10}  KEPT BECAUSE"]
     for item in sorted(items, key=lambda i: (i.family, i.created)):
-        state = "yes" if (item.family, item.stem) in used else "no" if item.manifest else "incomplete"
+        key = (item.family, item.stem)
+        state = "yes" if key in used else "no" if item.manifest else "incomplete"
+        why = " / ".join(sorted(item.kept))
         lines.append(f"{item.family:<20}  {item.stem[:16]:<16}  {_size(item.bytes):>10}  "
-                     f"{_age(item.created):>5}  {state}")
+                     f"{_age(item.created):>5}  {state:<10}  {why}".rstrip())
     return "\n".join(lines)
 
 
@@ -98,7 +180,8 @@ def collect_garbage(items: list[StoredArtifact], used: set[tuple[str, str]], kee
                     dry_run: bool) -> list[StoredArtifact]:
     """Remove artifacts the configuration does not use, keeping the newest ``keep`` per family.
 
-    Incomplete leftovers (no manifest) always go. Used artifacts are never removed.
+    Incomplete leftovers (no manifest) always go. Used artifacts, and those a champion,
+    the history or the published report refers to (``item.kept``), are never removed.
     Returns what was (or, with ``dry_run``, would be) removed.
     """
     if keep < 0:
@@ -106,7 +189,7 @@ def collect_garbage(items: list[StoredArtifact], used: set[tuple[str, str]], kee
     doomed = []
     by_family: dict[str, list[StoredArtifact]] = {}
     for item in items:
-        if (item.family, item.stem) in used:
+        if (item.family, item.stem) in used or item.kept:
             continue
         if item.manifest is None:
             doomed.append(item)

@@ -57,9 +57,9 @@ class FullReport(ArtifactTask):
             return False
         return published == self.fingerprint()
 
-    def after_save(self) -> None:
+    def after_save(self, target) -> None:
         """Publish the artifact's files as ``report/`` (also when the artifact was already built)."""
-        storage.publish_directory(self.report_dir, self.output().load()["files"])
+        storage.publish_directory(self.report_dir, target.load()["files"])
         log.info("report written: %s", (self.report_dir / "index.html").resolve().as_uri())
 
     def build(self, inputs):

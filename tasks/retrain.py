@@ -138,7 +138,7 @@ class Retrain(ArtifactTask):
                     os.fsync(fh.fileno())
         return [existing.get(_history_key(r), r) for r in records]
 
-    def after_save(self) -> None:
+    def after_save(self, target) -> None:
         """Republish the report with the history of all retrains added."""
         from pipeline.report.history import add_history
 

@@ -1,7 +1,8 @@
 """A dry run of the DAG: which stages are cached, which will run, and why.
 
-Nothing here imports PyTensor or matplotlib or runs a stage: it only computes
-fingerprints and reads manifests.
+Nothing here imports PyTensor or matplotlib or runs a stage, and nothing on disk
+changes: it computes fingerprints, reads manifests and checks artifacts' checksums.
+A corrupt artifact is shown as such; the run that needs it quarantines and rebuilds it.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from luigi.task import flatten
 
 from tasks.base import ArtifactTask
+from tasks.manifest import CORRUPT, Verdict
 
 CACHED, WILL_RUN, MISSING = "cached", "will run", "missing"
 
@@ -24,10 +26,18 @@ class StageStatus:
     state: str
     fingerprint: str
     reasons: list[str] = field(default_factory=list)
+    artifact: Verdict = Verdict("")  # the stored artifact at this fingerprint: present, missing or corrupt
 
     @property
     def family(self) -> str:
         return self.task.get_task_family()
+
+    @property
+    def label(self) -> str:
+        """The state as shown: ``corrupt (will rebuild)`` for a corrupt artifact the run will replace."""
+        if self.artifact.state != CORRUPT:
+            return self.state
+        return "corrupt (will rebuild)" if self.state == WILL_RUN else "corrupt"
 
 
 def walk(root: ArtifactTask) -> list[ArtifactTask]:
@@ -102,8 +112,13 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
             state = CACHED
         else:
             state = WILL_RUN if task.task_id in needed else MISSING
-        status = StageStatus(task, state, task.fingerprint())
-        if state == WILL_RUN:
+        target = task.output()
+        status = StageStatus(task, state, task.fingerprint(), artifact=target.verdict())
+        if status.artifact.state == CORRUPT:
+            status.reasons = [f"artifact corrupt: {status.artifact.problem}"]
+            if state == MISSING:
+                status.reasons.append("nothing that will run needs it; the run that does rebuilds it")
+        elif state == WILL_RUN:
             previous = latest_manifest(task)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
         elif state == MISSING:
@@ -115,11 +130,12 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
 def format_plan(statuses: list[StageStatus]) -> str:
     """A table: stage, state, fingerprint, reasons."""
     width = max(len(s.family) for s in statuses)
-    lines = [f"{'TASK':<{width}}  {'STATE':<8}  {'FINGERPRINT':<16}  REASON"]
+    state_width = max(len("STATE"), *(len(s.label) for s in statuses))
+    lines = [f"{'TASK':<{width}}  {'STATE':<{state_width}}  {'FINGERPRINT':<16}  REASON"]
     for s in statuses:
         reasons = s.reasons or [""]
-        lines.append(f"{s.family:<{width}}  {s.state:<8}  {s.fingerprint[:16]}  {reasons[0]}".rstrip())
-        lines += [f"{'':<{width}}  {'':<8}  {'':<16}  {r}" for r in reasons[1:]]
+        lines.append(f"{s.family:<{width}}  {s.label:<{state_width}}  {s.fingerprint[:16]}  {reasons[0]}".rstrip())
+        lines += [f"{'':<{width}}  {'':<{state_width}}  {'':<16}  {r}" for r in reasons[1:]]
     return "\n".join(lines)
 
 

@@ -27,15 +27,17 @@ class _Train(CompilingTask):
         """The resolved compile backend (``jax`` or ``numba``, ...)."""
         return configured_backend()
 
-    def checkpointer(self):
-        """Where this run keeps its end-of-epoch checkpoints (beside the artifact it will write)."""
+    def checkpointer(self, target=None):
+        """End-of-epoch checkpoints beside ``target``, by default the artifact this run writes (``run_target``)."""
         from tasks.checkpoints import DirectoryCheckpointer
 
-        target = self.output()
+        target = self.run_target if target is None else target
+        if target is None:
+            raise RuntimeError(f"{self.get_task_family()}: checkpointer() needs the target run() fixed")
         return DirectoryCheckpointer(target.checkpoint_dir, target.root)
 
-    def after_save(self) -> None:
-        self.checkpointer().clear()
+    def after_save(self, target) -> None:
+        self.checkpointer(target).clear()
 
     def trained(self, result: dict) -> dict:
         """The artifact: weights, history, the parameters and backend that produced them, compile costs."""

@@ -1,4 +1,4 @@
-"""Character vocabulary and integer encoding of a text corpus."""
+"""Character vocabulary, integer encoding and the train/validation corpus of a text."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,3 +40,24 @@ def unigram_cross_entropy(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size
     counts = np.bincount(train_ids, minlength=vocab_size).astype(np.float64) + 1.0
     log_p = np.log(counts / counts.sum())
     return float(-log_p[val_ids].mean())
+
+
+def prepare_corpus(files: dict[str, bytes], *, val_fraction: float) -> dict:
+    """The char-RNN's corpus from the one downloaded text file: sorted vocabulary, the text as
+    ids split into a training head and a validation tail, and the unigram baseline (nats/char).
+
+    ``files`` maps the file's name to its bytes, which must be UTF-8 text.
+    """
+    if len(files) != 1:
+        raise ValueError(f"expected exactly one text file, got {sorted(files)}")
+    name, data = next(iter(files.items()))
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name}: not UTF-8 text ({exc})") from exc
+    vocab = build_vocab(text)
+    train_ids, val_ids = split_train_val(encode(text, vocab), val_fraction)
+    return {
+        "vocab": vocab, "train_ids": train_ids, "val_ids": val_ids,
+        "unigram_val_nats": unigram_cross_entropy(train_ids, val_ids, len(vocab)),
+    }

@@ -36,3 +36,24 @@ def test_unigram_cross_entropy_matches_hand_computation():
     p = np.array([3, 2, 1]) / 6  # add-one smoothed counts
     expected = -(math.log(p[0]) + math.log(p[1]) + math.log(p[2])) / 3
     assert unigram_cross_entropy(train, val, 3) == pytest.approx(expected)
+
+
+def test_prepare_corpus_from_the_downloaded_file():
+    from pipeline.data.text import prepare_corpus
+
+    text = "to be, or not to be: that is the question.\n" * 5
+    corpus = prepare_corpus({"input.txt": text.encode()}, val_fraction=0.2)
+    assert corpus["vocab"] == sorted(set(text))
+    ids = np.concatenate([corpus["train_ids"], corpus["val_ids"]])
+    assert decode(ids, corpus["vocab"]) == text
+    assert len(corpus["val_ids"]) == round(len(text) * 0.2) and corpus["val_ids"].dtype == np.int32
+    counts = np.bincount(corpus["train_ids"], minlength=len(corpus["vocab"])) + 1.0
+    expected = -np.mean(np.log(counts / counts.sum())[corpus["val_ids"]])
+    assert corpus["unigram_val_nats"] == pytest.approx(expected)
+
+    with pytest.raises(ValueError, match="input.txt: not UTF-8 text"):
+        prepare_corpus({"input.txt": b"\xff\xfe bad"}, val_fraction=0.2)
+    with pytest.raises(ValueError, match="exactly one text file"):
+        prepare_corpus({"a.txt": b"a", "b.txt": b"b"}, val_fraction=0.2)
+    with pytest.raises(ValueError, match="val_fraction"):
+        prepare_corpus({"input.txt": text.encode()}, val_fraction=0.0)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from tasks import storage
-from tasks.base import ArtifactCorruptError, ArtifactTarget
+from tasks.base import ArtifactCorruptError, ArtifactTarget, ArtifactTask
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -62,3 +62,73 @@ def test_publish_directory_replaces_whole(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
     assert (out / "a.txt").read_bytes() == b"3"
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_verifying_a_corrupt_artifact_moves_nothing_and_quarantine_is_explicit(tmp_path):
+    from tasks.manifest import CORRUPT, MISSING, PRESENT
+
+    target = ArtifactTarget(tmp_path, "Fam", "12" * 32)
+    assert target.verdict().state == MISSING
+    target.write({"x": 1}, {})
+    assert target.verdict().state == PRESENT
+    data = bytearray(target.path.read_bytes())
+    data[-2] ^= 0xFF  # same size, other bytes
+    target.path.write_bytes(bytes(data))
+
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "Fam").iterdir())
+    for _ in range(2):
+        verdict = target.verdict()
+        assert verdict.state == CORRUPT and "sha256" in verdict.problem
+        assert not target.exists()
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "Fam").iterdir()) == before
+    assert not (tmp_path / "_quarantine").exists()
+
+    assert target.quarantine_if_corrupt()
+    assert target.verdict().state == MISSING and not target.path.exists()
+    assert len(list((tmp_path / "_quarantine").iterdir())) == 2
+    assert not target.quarantine_if_corrupt()
+
+
+def test_unreadable_manifest_is_corrupt_and_a_lost_artifact_missing(tmp_path):
+    from tasks.manifest import CORRUPT, MISSING
+
+    target = ArtifactTarget(tmp_path, "Fam", "34" * 32)
+    target.write({"x": 1}, {})
+    target.manifest_path.write_text('{"task": "Fa')
+    assert target.verdict().state == CORRUPT
+    target.write({"x": 1}, {})
+    target.path.unlink()
+    assert target.verdict().state == MISSING
+    with pytest.raises(ArtifactCorruptError, match="is missing"):
+        target.load()
+
+
+class RelabelledDuringBuild(ArtifactTask):
+    """A stage whose fingerprint changes while it builds (as when a source file is edited during training)."""
+
+    version = 0
+    seen: dict = {}
+
+    def fingerprint_inputs(self):
+        return {"family": "RelabelledDuringBuild", "params": {}, "upstream": {}, "code": {}, "v": type(self).version}
+
+    def requires(self):
+        return []
+
+    def build(self, inputs):
+        type(self).seen["build"] = self.run_target
+        type(self).version += 1
+        return {"x": 1}
+
+    def after_save(self, target):
+        type(self).seen["after_save"] = target
+
+
+def test_run_hands_the_target_it_fixed_to_the_build_and_after_save(pipeline):
+    task = RelabelledDuringBuild()
+    fixed = task.output().path
+    task.run()
+    seen = RelabelledDuringBuild.seen
+    assert seen["build"].path == seen["after_save"].path == fixed
+    assert fixed.exists() and task.output().path != fixed  # the fingerprint moved on; the artifact did not
+    assert task.run_target is None

@@ -1,4 +1,9 @@
-"""Metrics over predictions: accuracy, per-class accuracy, confusion matrix, language-model losses."""
+"""Evaluation: metrics over predictions (here), and one function per evaluation stage in the submodules
+(:mod:`pipeline.evaluate.classifier`, :mod:`pipeline.evaluate.char_rnn`), kept apart so that each
+stage's fingerprint covers only the model code it runs.
+
+Metrics: accuracy, per-class accuracy, confusion matrix, language-model losses.
+"""
 from __future__ import annotations
 
 import math
