@@ -120,12 +120,14 @@ NOTHING: set = set()
 # module -> the stages whose run executes it (their downstream reruns too); written by hand, not derived
 RUNS = {
     # run before or around every stage: package set-up, the artifact base class, its storage and settings
-    "pipeline": ALL, "tasks": ALL, "tasks.threads": ALL, "tasks.base": ALL, "tasks.storage": ALL, "tasks.config": ALL,
+    "pipeline": ALL, "tasks": ALL, "tasks.threads": ALL, "tasks.base": ALL, "tasks.storage": ALL, "tasks.manifest": ALL, "tasks.config": ALL,
     # result-neutral (tasks.fingerprint.RESULT_NEUTRAL)
     "pipeline.compile": NOTHING, "pipeline.compile.backend": NOTHING, "pipeline.compile.graph_cache": NOTHING,
     "pipeline.compile.internals": NOTHING, "tasks.compiling": NOTHING, "tasks.fingerprint": NOTHING,
     # the command line and garbage collection: no stage runs them
     "tasks.__main__": NOTHING, "tasks.housekeeping": NOTHING,
+    # the object-store layer: not wired into any stage yet (docs/s3.md)
+    **{f"tasks.stores{m}": NOTHING for m in ("", ".base", ".local", ".s3", ".config", ".publish", ".leases", ".cas")},
     # data
     "pipeline.data": DATA | {"TrainMoonsMLP", "CheckSources"},
     "pipeline.data.idx": DATA | {"TrainMoonsMLP", "CheckSources"},
@@ -145,6 +147,7 @@ RUNS = {
     "pipeline.models.generate": {"EvaluateCharRNN"},
     "pipeline.models.moons": {"TrainMoonsMLP"},
     "pipeline.evaluate": EVAL,
+    "pipeline.evaluate.classifier": EVAL - {"EvaluateCharRNN"}, "pipeline.evaluate.char_rnn": {"EvaluateCharRNN"},
     "tasks.train": TRAIN, "tasks.checkpoints": TRAIN, "tasks.evaluate": EVAL,
     # the report and retraining
     "pipeline.report": {"FullReport", "Retrain"}, "pipeline.report.plots": {"FullReport", "Retrain"},
@@ -234,12 +237,12 @@ def test_an_edit_changes_the_fingerprints_of_its_stages_and_their_downstream(pip
         return {t.get_task_family(): t.fingerprint() for t in all_stages()}
 
     before = fingerprints()
-    for module, edit in (("tasks/data.py", ("class BuildCharVocab", "vocab = build_vocab(text)")),
+    for module, edit in (("tasks/data.py", ("class BuildCharVocab", "from pipeline.data.text import prepare_corpus")),
                          ("pipeline/models/mlp.py", None), ("pipeline/compile/backend.py", None)):
         path = project_copy / module
         original = path.read_text()
         path.write_text(original + "\n_edited_by_test = 1\n" if edit is None else
-                        original.replace(edit[1], edit[1] + "\n        vocab = sorted(vocab)"))
+                        original.replace(edit[1], edit[1] + "\n        inputs = dict(inputs)"))
         try:
             changed = {f for f, fp in fingerprints().items() if fp != before[f]}
         finally:
@@ -256,11 +259,11 @@ def test_comments_docstrings_and_formatting_in_tasks_do_not_count(pipeline, proj
     before = code_of(stages)
     path = project_copy / "tasks" / "evaluate.py"
     text = path.read_text()
-    old = "        return classification_report(predict(data[\"X_test\"]), data[\"y_test\"], data[\"X_test\"]"
+    old = '        model, data = inputs["model"], inputs["data"]\n'
     assert old in text
     edited = text.replace('"""Evaluation stages', '# notes\n"""The evaluation stages').replace(
-        old, "        # the test set\n        return classification_report(predict(data['X_test']),\n"
-             "                                     data['y_test'], data['X_test']")
+        old, "        # the trained weights and the test set\n        model, data = (inputs['model'],\n"
+             "                       inputs['data'])\n")
     assert changed_by(path, edited, stages, before) == set()
 
 
