@@ -10,12 +10,13 @@ from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, Eva
 from tasks.report import FullReport
 from tasks.retrain import CheckSources, Retrain
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
+from tasks import progress  # noqa: F401,E402 -- plan, stage k/N lines and the final table (event handlers)
 
 # luigi configures only its own logger; give the library's progress lines (epochs, ETA,
 # downloads, artifacts written) a console handler too, unless the application set up logging.
 if not logging.getLogger().handlers:
     _handler = logging.StreamHandler()
-    _handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s"))
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
     for _name in ("pipeline", "tasks"):
         logging.getLogger(_name).addHandler(_handler)
         logging.getLogger(_name).setLevel(logging.INFO)
