@@ -1,6 +1,11 @@
 """Luigi wiring of the pipeline: one task per stage. Run ``luigi --module tasks FullReport``."""
 import logging
 
+from tasks.configcheck import check_luigi_command_line, exit_on_config_error
+
+with exit_on_config_error():  # a luigi.cfg that luigi cannot parse: one line and exit code 3, no traceback
+    import luigi  # noqa: F401 -- reads every luigi.cfg in effect
+
 from tasks.threads import limit_threads
 
 limit_threads()  # before anything imports numpy or JAX
@@ -27,3 +32,7 @@ __all__ = [
     "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
     "CheckSources", "Retrain",
 ]
+
+# `luigi --module tasks ...` imports this package before it schedules anything: check the
+# configuration and the command line here (one line per problem and exit code 3).
+check_luigi_command_line()
