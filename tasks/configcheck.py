@@ -71,10 +71,10 @@ def entry_point() -> str | None:
     if argv and argv[0] == "-m":  # set so by Python while it imports the package of `python -m tasks`
         return "tasks"
     if argv and (os.path.basename(argv[0]) == "luigi" or argv[0].endswith(os.path.join("luigi", "__main__.py"))):
-        for i, arg in enumerate(argv):
-            module = argv[i + 1] if arg == "--module" and i + 1 < len(argv) else arg[9:] if arg.startswith("--module=") else None
-            if module is not None and (module == "tasks" or module.startswith("tasks.")):
-                return "luigi"
+        modules = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--module"]
+        modules += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--module=")]
+        if any(m == "tasks" or m.startswith("tasks.") for m in modules):
+            return "luigi"
     return None
 
 
@@ -108,7 +108,7 @@ def exit_on_config_error(always: bool = False):
         error = exc if isinstance(exc, ConfigError) else syntax_error(exc)
         if _debug_requested(sys.argv[1:]):
             traceback.print_exc()
-        sys.stderr.write("configuration error: " + "\n".join(error.problems) + "\n")
+        sys.stderr.write("".join(f"configuration error: {problem}\n" for problem in error.problems))
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
 
