@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import tasks  # noqa: F401 -- registers the task classes
+import tasks  # registers the task classes
 from tasks.config import artifacts as artifacts_config
-from tasks.configcheck import checked_task, exit_on_config_error
+from tasks.base import ArtifactTask
+from tasks.configcheck import ConfigError, checked_task, exit_on_config_error
 from tasks.housekeeping import collect_garbage, list_table, stored_artifacts, used_keys
 from tasks.status import format_plan, plan
 
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         task_args = [args.task]
 
     with exit_on_config_error(always=True), checked_task(task_args) as root_task:
+        if not isinstance(root_task, ArtifactTask):
+            raise ConfigError([f"{args.command} takes a pipeline stage ({', '.join(tasks.__all__)}), "
+                               f"not {root_task.get_task_family()}"])
         if args.command == "status":
             print(format_plan(plan(root_task)))
             return 0

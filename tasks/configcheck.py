@@ -314,14 +314,20 @@ def check_task_name(name: str) -> None:
 
 
 def check_dag(make_root, task_args: list[str] = ()) -> object:
-    """Build the root task and its DAG (each stage checks its parameters' ranges); return the root."""
+    """Build the root task and, for a pipeline stage, its DAG (each stage checks its parameters' ranges).
+
+    A root of luigi's own (``RangeDaily --of Retrain``) is only built: its ``requires()``
+    asks which days are complete, work that luigi's scheduling does anyway.
+    """
     from luigi.parameter import MissingParameterException
 
+    from tasks.base import ArtifactTask
     from tasks.status import walk
 
     try:
         root = make_root()
-        walk(root)
+        if isinstance(root, ArtifactTask):
+            walk(root)
     except (MissingParameterException, ValueError) as exc:
         raise ConfigError([locate(str(exc).splitlines()[0], task_args)]) from exc
     return root
