@@ -82,3 +82,24 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
                                                        ["Report", "not"]]
     assert "not run: needs a failed stage" in table[3]
     assert table[4] == f"report: {(tmp_path / 'report' / 'index.html').resolve().as_uri()}"
+
+
+def test_luigis_command_line_logs_timestamped_progress(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "luigi.cfg").write_text((repo / "luigi.cfg").read_text())
+    cfg = tmp_path / "test.cfg"
+    cfg.write_text(f'[artifacts]\nroot = {tmp_path / "artifacts"}\n[DownloadShakespeare]\nmirrors = ["package:tinyshakespeare"]\n')
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(repo)}
+    done = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", "DownloadShakespeare"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: tasks.progress: "
+    for line in (r"plan: 1 stage\(s\) to run, 0 cached; no earlier runs to estimate from",
+                 "stage 1/1: DownloadShakespeare started", r"stage 1/1: DownloadShakespeare done in [\d.]+s",
+                 "summary of this run:", r"  DownloadShakespeare  ran +[\d.]+"):
+        assert re.search(f"^{stamp}{line}$", done.stderr, re.M), (line, done.stderr[-3000:])
