@@ -77,7 +77,7 @@ def test_a_line_without_equals_sign(tmp_path):
     cfg = _config(tmp_path, "[TrainDeepMLP]\nepochs 50\n")
     code, out = _run(tmp_path, cfg, "-m", "tasks", "status")
     assert code == CONFIG_ERROR_EXIT, out
-    assert out.strip() == (f"configuration error: {cfg}:{_line(cfg, 'epochs 50')}: cannot read 'epochs 50': expected "
+    assert out.strip() == (f"configuration error: {cfg}:{_line(cfg, 'epochs 50')}: [TrainDeepMLP] cannot read 'epochs 50': expected "
                            "'key = value' (is the '=' missing?), a [section] header, or a comment starting with #")
 
 
