@@ -211,7 +211,7 @@ def allowed(param) -> str:
     import luigi
 
     if isinstance(param, luigi.ChoiceParameter):
-        return "one of " + ", ".join(str(c) for c in param._choices)
+        return "one of " + ", ".join(sorted(str(c) for c in param._choices))
     if isinstance(param, luigi.BoolParameter):
         return "true or false"
     if isinstance(param, luigi.IntParameter):
@@ -280,8 +280,11 @@ def _check_value(cls, section: str, key: str, config) -> str | None:
     try:
         param.normalize(param.parse(raw))
     except Exception as exc:  # noqa: BLE001 -- any parse failure is reported the same way
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"[{section}] {key} = {raw!r} is not valid: expected {allowed(param)} ({detail})"
+        import luigi
+
+        detail = "" if isinstance(param, luigi.ChoiceParameter) else (
+            f" ({str(exc).splitlines()[0]})" if str(exc) else f" ({type(exc).__name__})")
+        return f"[{section}] {key} = {raw!r} is not valid: expected {allowed(param)}{detail}"
     return None
 
 
