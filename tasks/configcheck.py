@@ -299,7 +299,9 @@ def locate(message: str, task_args: list[str] = (), paths: list[str] | None = No
     if not match:
         return message
     section, key = match.group("section"), match.group("key")
-    flags = {f"--{section}-{key}".replace("_", "-")} | ({f"--{key}".replace("_", "-")} if task_args[:1] == [section] else set())
+    flags = {f"--{section}-{key}".replace("_", "-")}
+    if list(task_args[:1]) == [section]:  # the root task's own flags
+        flags.add(f"--{key}".replace("_", "-"))
     if any(arg.split("=", 1)[0] in flags for arg in task_args):
         return f"command line: {message}"
     where = None
@@ -310,7 +312,8 @@ def locate(message: str, task_args: list[str] = (), paths: list[str] | None = No
     if _MISSING_MESSAGE.match(message):
         message = (f"[{section}] {key} is not set and has no default: set it under [{section}] "
                    f"or pass --{section}-{key.replace('_', '-')} VALUE")
-        return f"{where.where}: {message}" if where else f"{message} (no [{section}] section in {', '.join(paths) or 'any luigi.cfg'})"
+        if where is None:
+            return f"{message} (no [{section}] section in {', '.join(paths) or 'any luigi.cfg'})"
     return f"{where.where}: {message}" if where else message
 
 
@@ -320,7 +323,8 @@ def check_task_name(name: str) -> None:
     from luigi.task_register import Register
 
     reg = Register._get_reg()
-    if isinstance(reg.get(name), type) and issubclass(reg[name], luigi.Task) and not issubclass(reg[name], luigi.Config):
+    cls = reg.get(name)
+    if isinstance(cls, type) and issubclass(cls, luigi.Task) and not issubclass(cls, luigi.Config):
         return
     from tasks import __all__ as ours
 
