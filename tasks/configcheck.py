@@ -32,7 +32,7 @@ UNVERIFIED_LUIGI_SECTIONS = frozenset({
     "logging", "resources", "task_history", "cors", "batch-notifier", "batch_notifier", "hadoop", "hdfs",
     "webhdfs", "hive", "spark", "scalding", "kubernetes", "datadog", "prometheus", "elasticsearch",
     "mysql", "postgres", "redshift", "presto", "bigquery", "ecs", "salesforce", "OpenPai", "pig",
-    "sendgrid", "batch_email",
+    "sendgrid", "batch_email", "DEFAULT",
 })
 # Keys luigi reads from [core] directly, not through a parameter of its ``core`` class.
 LUIGI_DIRECT_KEYS = {
