@@ -48,9 +48,29 @@ class Resumable(Protocol):
     def set_state(self, state: dict) -> None: ...
 
 
+LONG_EPOCH_SECONDS = 1.0
+"""An epoch at least this long gets its own log line; shorter ones are logged every tenth of the run."""
+
+
 def _eta(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def eta_seconds(epoch_seconds: list[float], remaining: int) -> float | None:
+    """Seconds left for ``remaining`` epochs, from the mean of this run's epochs after its first.
+
+    The first epoch of a run includes compiling the graphs, so it is left out; with only
+    that one epoch done there is no estimate yet (None).
+    """
+    later = epoch_seconds[1:]
+    return None if not later else sum(later) / len(later) * remaining
+
+
+def log_this_epoch(epoch: int, *, first: int, epochs: int, seconds: float) -> bool:
+    """Whether to log ``epoch``: the first and last, every ``ceil(epochs / 10)``-th, and every long one."""
+    every = math.ceil(epochs / 10)
+    return epoch in (first, epochs) or epoch % every == 0 or seconds >= LONG_EPOCH_SECONDS
 
 
 def run_epochs(
@@ -83,7 +103,7 @@ def run_epochs(
             history = saved["history"]
             first = saved["epoch"] + 1
             log.info("%s: resuming after epoch %d from its checkpoint", model, saved["epoch"])
-    started = time.perf_counter()
+    run_seconds: list[float] = []  # train + evaluate, per epoch of this run (not of a resumed one)
     for epoch in range(first, epochs + 1):
         t0 = time.perf_counter()
         loss = float(train_epoch(epoch))
@@ -97,11 +117,15 @@ def run_epochs(
             history[key].append(v)
         if checkpointer is not None and resumable is not None:
             checkpointer.save(epoch, {"epoch": epoch, "history": history, "state": resumable.get_state()})
-        eta = (time.perf_counter() - started) / (epoch - first + 1) * (epochs - epoch)
-        log.info(
-            "%s epoch %d/%d  loss %.4f  %s %.4f  %.1fs  ETA %s",
-            model, epoch, epochs, loss, metric, value, t2 - t0, _eta(eta),
-        )
+        run_seconds.append(t2 - t0)
+        if log_this_epoch(epoch, first=first, epochs=epochs, seconds=t2 - t0):
+            eta = eta_seconds(run_seconds, epochs - epoch)
+            log.info(
+                "%s epoch %d/%d  loss %.4f  %s %.4f  %.1fs  %s",
+                model, epoch, epochs, loss, metric, value, t2 - t0,
+                "done" if epoch == epochs else f"ETA {_eta(eta)}" if eta is not None
+                else "(includes compiling; ETA from the next epoch)",
+            )
         if on_epoch is not None:
             on_epoch({**record, "epochs": epochs})
     return history

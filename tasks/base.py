@@ -217,11 +217,3 @@ class ArtifactTask(luigi.Task):
         }
         target.write(result, manifest)
         log.info("%s: wrote %s", self.get_task_family(), target.path)
-
-    def report_progress(self, record: dict) -> None:
-        """Forward one epoch's record to luigi's scheduler (progress bar and status line)."""
-        done, total = record["epoch"], record["epochs"]
-        self.set_progress_percentage(round(100.0 * done / total, 1))
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
-                            if k not in ("epoch", "epochs") and isinstance(v, float))
-        self.set_status_message(f"epoch {done}/{total}: {metrics}")

@@ -5,6 +5,7 @@ import luigi
 
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
+from tasks.progress import ReportsProgress
 
 
 def _positive(task, **values) -> None:
@@ -13,7 +14,7 @@ def _positive(task, **values) -> None:
             raise ValueError(f"[{task.get_task_family()}] {key} must be > 0, got {value}")
 
 
-class _Train(CompilingTask):
+class _Train(ReportsProgress, CompilingTask):
     """What every training stage shares: epochs, seed, the compile backend, progress reporting."""
 
     epochs = luigi.IntParameter(description="passes over the training data")

@@ -1,0 +1,185 @@
+"""What a run tells its user: the plan, ``stage k/N`` lines, and one table at the end.
+
+Luigi's events drive it, so it works the same under ``luigi --module tasks`` and
+``luigi.build``: scheduling reports each stage as present (cached) or missing (to run);
+the first stage start logs the plan with an estimate from the stages' earlier manifests;
+each start and end logs ``stage k/N``; once every stage to run has ended (or cannot run
+because one it needs failed), a table lists stage, result and seconds, and the report's
+link. The plan and the table come from the scheduling process; with ``--workers N`` the
+stages run in child processes, which log their ``stage k/N`` lines only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import luigi
+
+from tasks.base import ArtifactTask
+from tasks.status import latest_manifest
+
+log = logging.getLogger(__name__)
+
+
+class ReportsProgress:
+    """Mixin for training stages: forward each epoch's record to luigi's scheduler."""
+
+    def report_progress(self, record: dict) -> None:
+        """Set luigi's progress percentage and status message (progress bar and status line)."""
+        done, total = record["epoch"], record["epochs"]
+        self.set_progress_percentage(round(100.0 * done / total, 1))
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
+                            if k not in ("epoch", "epochs") and isinstance(v, float))
+        self.set_status_message(f"epoch {done}/{total}: {metrics}")
+
+
+def duration(seconds: float) -> str:
+    """``4.2s``, ``42s`` or ``3m05s``."""
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class RunProgress:
+    """The state of one run, fed by luigi's events (see :func:`install`)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.pid = os.getpid()
+        self.tasks: dict[str, ArtifactTask] = {}  # every stage scheduling met, in that order
+        self.cached: list[str] = []
+        self.deps: dict[str, list[str]] = {}
+        self.stages: list[str] | None = None  # the stages to run, dependencies first; set at the first start
+        self.started: dict[str, float] = {}
+        self.outcome: dict[str, tuple[str, float | None]] = {}
+
+    # -- scheduling (luigi fires DEPENDENCY_PRESENT for each complete stage it meets, and
+    # DEPENDENCY_DISCOVERED for each dependency of an incomplete one) ---------------------------
+    def present(self, task: ArtifactTask) -> None:
+        if self.stages is not None or task.task_id in self.cached:
+            self.reset()  # a new run in this process
+        self.tasks.setdefault(task.task_id, task)
+        self.cached.append(task.task_id)
+
+    def discovered(self, task: ArtifactTask, dep) -> None:
+        if self.stages is not None or task.task_id in self.cached:
+            self.reset()
+        for t in (task, dep):
+            self.tasks.setdefault(t.task_id, t)
+        self.deps.setdefault(task.task_id, []).append(dep.task_id)
+
+    def _order(self) -> list[str]:
+        """The stages to run, each after the ones it needs."""
+        missing = [t for t in self.tasks if t not in self.cached]
+        order, seen = [], set()
+
+        def visit(task_id):
+            if task_id in seen or task_id in self.cached:
+                return
+            seen.add(task_id)
+            for dep in self.deps.get(task_id, []):
+                visit(dep)
+            order.append(task_id)
+
+        for task_id in missing:
+            visit(task_id)
+        return order
+
+    def _label(self, task_id: str) -> str:
+        stages = self.stages or []
+        k = stages.index(task_id) + 1 if task_id in stages else "?"
+        return f"stage {k}/{len(stages)}: {self.tasks[task_id].get_task_family()}"
+
+    def _log_plan(self) -> None:
+        estimates = {}
+        for task_id in self.stages:
+            manifest = latest_manifest(self.tasks[task_id])
+            estimates[task_id] = manifest.get("duration_s") if manifest else None
+        known = [s for s in estimates.values() if s is not None]
+        unknown = len(estimates) - len(known)
+        if known:
+            estimate = f"estimate {duration(sum(known))} from earlier runs" + (
+                f" (+ {unknown} stage(s) never built before)" if unknown else "")
+        else:
+            estimate = "no earlier runs to estimate from"
+        log.info("plan: %d stage(s) to run, %d cached; %s", len(self.stages), len(self.cached), estimate)
+        for task_id in self.stages:
+            seconds = estimates[task_id]
+            log.info("  %s  %s", self._label(task_id),
+                     f"~{duration(seconds)} last time" if seconds is not None else "never built before")
+        if self.cached:
+            log.info("  cached: %s", ", ".join(self.tasks[t].get_task_family() for t in self.cached))
+
+    # -- running ----------------------------------------------------------------------------
+    def start(self, task: ArtifactTask) -> None:
+        if self.stages is None:
+            self.tasks.setdefault(task.task_id, task)  # a root without dependencies fires no scheduling event
+            self.stages = self._order()
+            if os.getpid() == self.pid:
+                self._log_plan()
+        if task.task_id not in self.stages:  # another such root of the same run
+            self.tasks[task.task_id] = task
+            self.stages.append(task.task_id)
+        self.started[task.task_id] = time.time()
+        log.info("%s started", self._label(task.task_id))
+
+    def _elapsed(self, task: ArtifactTask) -> float | None:
+        started = self.started.get(task.task_id)
+        return None if started is None else time.time() - started
+
+    def success(self, task: ArtifactTask) -> None:
+        seconds = self._elapsed(task)
+        self.outcome[task.task_id] = ("ran", seconds)
+        log.info("%s done in %s", self._label(task.task_id), duration(seconds or 0))
+        self._maybe_finish()
+
+    def failure(self, task: ArtifactTask, exception: BaseException) -> None:
+        seconds = self._elapsed(task)
+        self.outcome[task.task_id] = ("failed", seconds)
+        log.info("%s failed after %s", self._label(task.task_id), duration(seconds or 0))
+        blocked = {task.task_id}
+        for task_id in self.stages or []:  # dependencies first, so one pass finds every dependent
+            if task_id not in self.outcome and blocked & set(self.deps.get(task_id, [])):
+                blocked.add(task_id)
+                self.outcome[task_id] = ("not run: needs a failed stage", None)
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if os.getpid() != self.pid or self.stages is None or any(t not in self.outcome for t in self.stages):
+            return
+        rows = [(self.tasks[t].get_task_family(), "cached", "") for t in self.cached]
+        rows += [(self.tasks[t].get_task_family(), self.outcome[t][0],
+                  "" if self.outcome[t][1] is None else f"{self.outcome[t][1]:.1f}") for t in self.stages]
+        width = max(len(r[0]) for r in rows + [("STAGE", "", "")])
+        result_width = max(len(r[1]) for r in rows + [("", "RESULT", "")])
+        log.info("summary of this run:")
+        log.info("  %-*s  %-*s  %8s", width, "STAGE", result_width, "RESULT", "SECONDS")
+        for family, result, seconds in rows:
+            log.info("  %-*s  %-*s  %8s", width, family, result_width, result, seconds)
+        for task in self.tasks.values():
+            page = getattr(task, "report_dir", None)
+            if page is not None and (page / "index.html").is_file():
+                log.info("report: %s", (page / "index.html").resolve().as_uri())
+                break
+
+
+RUN = RunProgress()
+
+
+def install() -> None:
+    """Register the event handlers on :class:`ArtifactTask` (once per process)."""
+    if getattr(install, "done", False):
+        return
+    install.done = True
+    ArtifactTask.event_handler(luigi.Event.DEPENDENCY_PRESENT)(RUN.present)
+    ArtifactTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(RUN.discovered)
+    ArtifactTask.event_handler(luigi.Event.START)(RUN.start)
+    ArtifactTask.event_handler(luigi.Event.SUCCESS)(RUN.success)
+    ArtifactTask.event_handler(luigi.Event.FAILURE)(RUN.failure)
+
+
+install()

@@ -1,0 +1,108 @@
+"""Configuration mistakes: one line naming file:line (or the command line), a suggestion, exit code 3.
+
+Each test runs the real entry points, ``python -m tasks`` and ``python -m luigi --module
+tasks``, in a temporary directory holding a copy of the repository's luigi.cfg, with
+LUIGI_CONFIG_PATH pointing at a second file that holds the mistakes.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.configcheck import CONFIG_ERROR_EXIT
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp_path, mistakes: str = "") -> Path:
+    """The repository's luigi.cfg as ``luigi.cfg`` in ``tmp_path`` (the working directory), and an
+    override file for LUIGI_CONFIG_PATH: artifacts and mirrors inside ``tmp_path``, then ``mistakes``."""
+    (tmp_path / "luigi.cfg").write_text((REPO / "luigi.cfg").read_text())
+    path = tmp_path / "test.cfg"
+    path.write_text(f"[artifacts]\nroot = {tmp_path / 'artifacts'}\n"
+                    f"[DownloadMNIST]\nmirrors = [\"{tmp_path / 'none'}\"]\n"
+                    f"[DownloadShakespeare]\nmirrors = [\"{tmp_path / 'none'}\"]\n" + mistakes)
+    return path
+
+
+def _line(cfg: Path, text: str) -> int:
+    return next(i for i, line in enumerate(cfg.read_text().splitlines(), 1) if line == text)
+
+
+def _run(tmp_path, cfg: Path, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_repository_configuration_passes(tmp_path):
+    code, out = _run(tmp_path, _config(tmp_path), "-m", "tasks", "status")
+    assert code == 0, out
+    assert "FullReport" in out and "configuration error" not in out
+
+
+def test_unknown_keys_sections_and_bad_values_each_get_one_line(tmp_path):
+    cfg = _config(tmp_path, "[TrainDeepMLP]\nepoch = 60\n[TrainMLP]\nlearning_rate = 0.01\n"
+                            "[TrainLogReg]\nepochs = abc\n[FullRepotr]\ndpi = 50\n")
+    for entry in ("python -m tasks", "luigi --module tasks"):
+        args = ("-m", "tasks", "status") if entry == "python -m tasks" else ("-m", "luigi", "--module", "tasks",
+                                                                              "FullReport", "--local-scheduler")
+        code, out = _run(tmp_path, cfg, *args)
+        assert code == CONFIG_ERROR_EXIT, (entry, out)
+        assert "Traceback" not in out, (entry, out)
+        assert f"{cfg}:{_line(cfg, 'epoch = 60')}: [TrainDeepMLP] unknown key 'epoch'; did you mean 'epochs'?" in out
+        assert f"{cfg}:{_line(cfg, 'learning_rate = 0.01')}: [TrainMLP] unknown key 'learning_rate'; " \
+               "[TrainMLP] takes: batch_size, epochs, hidden, lr, seed" in out
+        assert f"{cfg}:{_line(cfg, 'epochs = abc')}: [TrainLogReg] epochs = 'abc' is not valid: expected an integer" in out
+        assert f"{cfg}:{_line(cfg, '[FullRepotr]')}: unknown section [FullRepotr]; did you mean 'FullReport'?" in out
+        assert len(out.strip().splitlines()) == 4, out
+
+
+@pytest.mark.parametrize("entry", ["python -m tasks", "luigi --module tasks"])
+def test_a_value_out_of_range_names_file_line_and_what_is_allowed(tmp_path, entry):
+    cfg = _config(tmp_path, "[TrainDeepMLP]\nepochs = -1\n")
+    args = ("-m", "tasks", "status") if entry == "python -m tasks" else ("-m", "luigi", "--module", "tasks",
+                                                                          "FullReport", "--local-scheduler")
+    code, out = _run(tmp_path, cfg, *args)
+    assert code == CONFIG_ERROR_EXIT, out
+    assert out.strip() == f"configuration error: {cfg}:{_line(cfg, 'epochs = -1')}: [TrainDeepMLP] epochs must be > 0, got -1"
+
+
+def test_a_line_without_equals_sign(tmp_path):
+    cfg = _config(tmp_path, "[TrainDeepMLP]\nepochs 50\n")
+    code, out = _run(tmp_path, cfg, "-m", "tasks", "status")
+    assert code == CONFIG_ERROR_EXIT, out
+    assert out.strip() == (f"configuration error: {cfg}:{_line(cfg, 'epochs 50')}: [TrainDeepMLP] cannot read 'epochs 50': expected "
+                           "'key = value' (is the '=' missing?), a [section] header, or a comment starting with #")
+
+
+def test_a_misspelt_task_on_luigis_command_line(tmp_path):
+    code, out = _run(tmp_path, _config(tmp_path), "-m", "luigi", "--module", "tasks", "FullReprot", "--local-scheduler")
+    assert code == CONFIG_ERROR_EXIT, out
+    assert "unknown task 'FullReprot'; did you mean 'FullReport'?" in out and "Traceback" not in out
+
+
+def test_status_takes_any_task_with_its_parameters(tmp_path):
+    cfg = _config(tmp_path)
+    code, out = _run(tmp_path, cfg, "-m", "tasks", "status", "Retrain", "--date", "2026-12-01")
+    assert code == 0, out
+    assert re.search(r"^Retrain +will run", out, re.M), out
+    code, out = _run(tmp_path, cfg, "-m", "tasks", "status", "Retrain")
+    assert code == CONFIG_ERROR_EXIT, out
+    assert f"luigi.cfg:{_line(tmp_path / 'luigi.cfg', '[Retrain]')}: [Retrain] date is not set and has no default" in out
+    # luigi's --Task-param overrides reach every stage of the DAG
+    code, out = _run(tmp_path, cfg, "-m", "tasks", "status", "FullReport", "--TrainDeepMLP-epochs", "0")
+    assert code == CONFIG_ERROR_EXIT, out
+    assert out.strip() == "configuration error: command line: [TrainDeepMLP] epochs must be > 0, got 0"
+
+
+def test_log_level_debug_adds_the_traceback(tmp_path):
+    cfg = _config(tmp_path, "[TrainDeepMLP]\nepochs = -1\n")
+    code, out = _run(tmp_path, cfg, "-m", "tasks", "status", "FullReport", "--log-level", "DEBUG")
+    assert code == CONFIG_ERROR_EXIT, out
+    assert "Traceback" in out and "[TrainDeepMLP] epochs must be > 0, got -1" in out

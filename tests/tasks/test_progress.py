@@ -1,0 +1,105 @@
+"""What a run logs: the plan with an estimate, ``stage k/N`` lines, bounded epoch lines, one final table."""
+from __future__ import annotations
+
+import logging
+import re
+
+import tasks
+
+
+def _messages(caplog, logger: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == logger]
+
+
+def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
+    pipeline.set("TrainLogReg", "epochs", "30")
+    caplog.set_level(logging.INFO)
+    pipeline.build(tasks.EvaluateLogReg())
+    lines = _messages(caplog, "tasks.progress")
+    stages = ["DownloadMNIST", "OneHotMNIST", "TrainLogReg", "EvaluateLogReg"]
+    assert lines[:5] == ["plan: 4 stage(s) to run, 0 cached; no earlier runs to estimate from"] \
+        + [f"  stage {k}/4: {family}  never built before" for k, family in enumerate(stages, 1)]
+    for k, family in enumerate(stages, 1):
+        assert f"stage {k}/4: {family} started" in lines
+        assert any(re.fullmatch(rf"stage {k}/4: {family} done in [\d.]+s", m) for m in lines), lines
+    epochs = [m for m in _messages(caplog, "pipeline.training") if m.startswith("TrainLogReg epoch ")]
+    assert 10 <= len(epochs) <= 12, epochs  # 30 epochs: the first, then every 3rd
+    table = lines[lines.index("summary of this run:") + 1:]
+    assert table[0].split() == ["STAGE", "RESULT", "SECONDS"]
+    assert [row.split()[:2] for row in table[1:]] == [[f, "ran"] for f in stages]
+
+    # a second run: the plan names what is cached and estimates from the first run's manifests
+    caplog.clear()
+    pipeline.set("TrainLogReg", "lr", "0.2")
+    pipeline.build(tasks.EvaluateLogReg())
+    lines = _messages(caplog, "tasks.progress")
+    assert re.fullmatch(r"plan: 2 stage\(s\) to run, 1 cached; estimate [\d.]+s from earlier runs", lines[0]), lines[0]
+    assert re.fullmatch(r"  stage 1/2: TrainLogReg  ~[\d.]+s last time", lines[1]), lines[1]
+    assert lines[3] == "  cached: OneHotMNIST"
+    table = lines[lines.index("summary of this run:") + 2:]
+    assert [row.split()[:2] for row in table] == [["OneHotMNIST", "cached"], ["TrainLogReg", "ran"],
+                                                   ["EvaluateLogReg", "ran"]]
+
+
+class _Stage:
+    """Just what the progress tracker reads of a task."""
+
+    def __init__(self, family, report_dir=None):
+        self.task_id, self.family = family, family
+        if report_dir is not None:
+            self.report_dir = report_dir
+
+    def get_task_family(self):
+        return self.family
+
+
+def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_link(tmp_path, caplog, monkeypatch):
+    from tasks import progress
+
+    monkeypatch.setattr(progress, "latest_manifest", lambda task: {"duration_s": 12.0})
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "index.html").write_text("<html></html>")
+    data, left, right, report = (_Stage("Data"), _Stage("Left"), _Stage("Right"),
+                                 _Stage("Report", report_dir=tmp_path / "report"))
+    run = progress.RunProgress()
+    caplog.set_level(logging.INFO, logger="tasks.progress")
+    run.present(data)
+    run.discovered(report, left)
+    run.discovered(report, right)
+    run.discovered(left, data)
+    run.discovered(right, data)
+    run.start(left)
+    run.failure(left, RuntimeError("boom"))
+    assert "summary of this run:" not in _messages(caplog, "tasks.progress")  # Right may still run
+    run.start(right)
+    run.success(right)
+    lines = _messages(caplog, "tasks.progress")
+    assert lines[:5] == ["plan: 3 stage(s) to run, 1 cached; estimate 36s from earlier runs",
+                         "  stage 1/3: Left  ~12s last time", "  stage 2/3: Right  ~12s last time",
+                         "  stage 3/3: Report  ~12s last time", "  cached: Data"]
+    table = lines[lines.index("summary of this run:") + 2:]
+    assert [row.split()[:2] for row in table[:4]] == [["Data", "cached"], ["Left", "failed"], ["Right", "ran"],
+                                                       ["Report", "not"]]
+    assert "not run: needs a failed stage" in table[3]
+    assert table[4] == f"report: {(tmp_path / 'report' / 'index.html').resolve().as_uri()}"
+
+
+def test_luigis_command_line_logs_timestamped_progress(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "luigi.cfg").write_text((repo / "luigi.cfg").read_text())
+    cfg = tmp_path / "test.cfg"
+    cfg.write_text(f'[artifacts]\nroot = {tmp_path / "artifacts"}\n[DownloadShakespeare]\nmirrors = ["package:tinyshakespeare"]\n')
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(repo)}
+    done = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", "DownloadShakespeare"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: tasks.progress: "
+    for line in (r"plan: 1 stage\(s\) to run, 0 cached; no earlier runs to estimate from",
+                 "stage 1/1: DownloadShakespeare started", r"stage 1/1: DownloadShakespeare done in [\d.]+s",
+                 "summary of this run:", r"  DownloadShakespeare  ran +[\d.]+"):
+        assert re.search(f"^{stamp}{line}$", done.stderr, re.M), (line, done.stderr[-3000:])
