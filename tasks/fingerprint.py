@@ -17,8 +17,10 @@ What a stage's code hash covers (``stage_code_hashes``), module by module:
    whose every name is a stage class (``from tasks.data import OneHotMNIST``) is wiring
    and is not followed. A stage must therefore require every stage whose behaviour it
    uses (reading another stage's parameters is fine).
-4. Result-neutral modules (:data:`RESULT_NEUTRAL`, each with its reason) are not hashed;
-   their imports are still followed.
+4. Result-neutral modules (:data:`RESULT_NEUTRAL`, each with its reason) are not hashed,
+   and neither is what only they import: a module that cannot change a result cannot pass
+   one on (``tasks.progress`` imports ``tasks.status`` to plan; the report, which uses
+   ``tasks.status`` for its provenance, imports it itself and so hashes it).
 
 Sources are normalised through the AST, so comments, docstrings and formatting do not
 count; any other edit does.
@@ -47,6 +49,10 @@ RESULT_NEUTRAL = {
                         "did to the last bit; the jax and numba backends train the same model)",
     "tasks.compiling": "opens the compile layer's caches for a stage and collects its compile records: "
                        "compile machinery, like pipeline.compile",
+    "tasks.progress": "logs the plan, stage and epoch lines and the final table, and forwards progress to the "
+                      "scheduler: it reads results, it never changes them",
+    "tasks.configcheck": "only reads the configuration and the command line and stops a run before any work "
+                         "when they are wrong; a configuration it accepts reaches the stages as luigi reads it",
     "tasks.fingerprint": "computes the keys themselves: an edit that changes how they are computed changes "
                          "them by itself, and one that does not (a refactor) has nothing to rerun",
 }
@@ -167,7 +173,8 @@ def _closure(starts: dict[str, frozenset[str]]) -> dict[str, str]:
         if module in keeps and keep <= keeps[module]:
             continue
         keeps[module] = keeps.get(module, frozenset()) | keep
-        todo.extend((dep, frozenset()) for dep in _module_digest(module, keeps[module])[1])
+        if not is_result_neutral(module):
+            todo.extend((dep, frozenset()) for dep in _module_digest(module, keeps[module])[1])
     return {m: _module_digest(m, keeps[m])[0] for m in sorted(keeps) if not is_result_neutral(m)}
 
 
