@@ -5,6 +5,7 @@ Manifests and verification live in :mod:`tasks.manifest` (bytes on disk in
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import datetime, timezone
@@ -193,11 +194,17 @@ class ArtifactTask(luigi.Task):
                 started = time.time()
                 self.run_target = target
                 try:
-                    result = self.build(self.load_inputs())
+                    with self.building(target):
+                        result = self.build(self.load_inputs())
                 finally:
                     self.run_target = None
                 self.save(result, started, inputs, target)
             self.after_save(target)
+
+    def building(self, target: ArtifactTarget):
+        """Context around loading the inputs and building ``target``, under its lock: subclasses may
+        refuse to build here, or record how a build failed."""
+        return contextlib.nullcontext()
 
     def after_save(self, target: ArtifactTarget) -> None:
         """Runs under the lock once ``target`` (this run's artifact) exists: subclasses publish or clean up here."""

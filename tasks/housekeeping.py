@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tasks import storage
+from tasks import divergence, storage
 from tasks.base import FINGERPRINT_CHARS, ArtifactTask
 from tasks.config import pytensor as pytensor_config
 from tasks.status import walk
@@ -68,7 +68,7 @@ def stored_artifacts(root: Path) -> list[StoredArtifact]:
             item = found.setdefault((directory.name, stem), StoredArtifact(
                 directory.name, stem, [], None, set(kept.get((directory.name, stem), ()))))
             item.paths.append(path)
-            if path.suffix == ".json" and not path.name.startswith(storage.TMP_PREFIX):
+            if path.name == f"{stem}.json":  # the manifest (not a divergence record, <stem>.diverged.json)
                 try:
                     item.manifest = json.loads(path.read_text())
                 except (OSError, ValueError):
@@ -169,7 +169,8 @@ def list_table(items: list[StoredArtifact], used: set[tuple[str, str]]) -> str:
     lines = [f"{'TASK':<20}  {'FINGERPRINT':<16}  {'SIZE':>10}  {'AGE':>5}  {'USED':<10}  KEPT BECAUSE"]
     for item in sorted(items, key=lambda i: (i.family, i.created)):
         key = (item.family, item.stem)
-        state = "yes" if key in used else "no" if item.manifest else "incomplete"
+        diverged = any(p.name.endswith(divergence.SUFFIX) for p in item.paths)
+        state = "yes" if key in used else "no" if item.manifest else "diverged" if diverged else "incomplete"
         why = " / ".join(sorted(item.kept))
         lines.append(f"{item.family:<20}  {item.stem[:16]:<16}  {_size(item.bytes):>10}  "
                      f"{_age(item.created):>5}  {state:<10}  {why}".rstrip())

@@ -3,6 +3,7 @@
 Nothing here imports PyTensor or matplotlib or runs a stage, and nothing on disk
 changes: it computes fingerprints, reads manifests and checks artifacts' checksums.
 A corrupt artifact is shown as such; the run that needs it quarantines and rebuilds it.
+A training whose configuration diverged before shows as ``diverged (will fail)``, with its record.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from luigi.task import flatten
 
+from tasks import divergence
 from tasks.base import ArtifactTask
 from tasks.manifest import CORRUPT, Verdict
 
@@ -27,6 +29,7 @@ class StageStatus:
     fingerprint: str
     reasons: list[str] = field(default_factory=list)
     artifact: Verdict = Verdict("")  # the stored artifact at this fingerprint: present, missing or corrupt
+    diverged: Path | None = None  # the divergence record at this fingerprint: a run of this stage fails at once
 
     @property
     def family(self) -> str:
@@ -34,7 +37,10 @@ class StageStatus:
 
     @property
     def label(self) -> str:
-        """The state as shown: ``corrupt (will rebuild)`` for a corrupt artifact the run will replace."""
+        """The state as shown: ``corrupt (will rebuild)`` for a corrupt artifact the run will replace,
+        ``diverged (will fail)`` for a training whose configuration diverged before."""
+        if self.diverged is not None:
+            return "diverged (will fail)" if self.state == WILL_RUN else "diverged"
         if self.artifact.state != CORRUPT:
             return self.state
         return "corrupt (will rebuild)" if self.state == WILL_RUN else "corrupt"
@@ -61,6 +67,8 @@ def latest_manifest(task: ArtifactTask) -> dict | None:
     directory = task.output().path.parent
     newest = None
     for path in directory.glob("*.json") if directory.is_dir() else []:
+        if path.name.endswith(divergence.SUFFIX):
+            continue
         try:
             manifest = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -118,6 +126,10 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
             status.reasons = [f"artifact corrupt: {status.artifact.problem}"]
             if state == MISSING:
                 status.reasons.append("nothing that will run needs it; the run that does rebuilds it")
+        elif state != CACHED and (record := divergence.read_record(target.path)) is not None:
+            status.diverged = divergence.record_path(target.path)
+            status.reasons = [f"diverged before ({divergence.describe(record)}): see {status.diverged}",
+                              "change lr, seed or another parameter, or delete that file to retry"]
         elif state == WILL_RUN:
             previous = latest_manifest(task)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)

@@ -1,8 +1,12 @@
 """Training stages: one task per model, each calling one ``train_*`` function."""
 from __future__ import annotations
 
+import contextlib
+
 import luigi
 
+from pipeline.training import TrainingDivergedError
+from tasks import divergence
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
 from tasks.progress import ReportsProgress
@@ -20,7 +24,8 @@ class _Train(ReportsProgress, CompilingTask):
     epochs = luigi.IntParameter(description="passes over the training data")
     # Failures before luigi's scheduler disables the stage: 2 allows the one retry that resumes from
     # the checkpoint when the worker died mid-training (luigid fails a dead worker's task). A
-    # divergence is deterministic: its retry resumes one epoch before it, fails again, and stops.
+    # divergence is deterministic: it is recorded beside the artifact (``building``), and the retry
+    # fails at once with DivergedBeforeError, before loading inputs or compiling.
     retry_count = 2
     seed = luigi.IntParameter(default=0, description="seed for initial weights (and dropout noise)")
 
@@ -36,6 +41,19 @@ class _Train(ReportsProgress, CompilingTask):
         if target is None:
             raise RuntimeError(f"{self.get_task_family()}: checkpointer() needs the target run() fixed")
         return DirectoryCheckpointer(target.checkpoint_dir, target.root)
+
+    @contextlib.contextmanager
+    def building(self, target):
+        """Refuse a configuration that diverged before (its record beside ``target``); record a new divergence."""
+        record = divergence.read_record(target.path)
+        if record is not None:
+            raise divergence.refusal(self.get_task_family(), target.path, record)
+        try:
+            yield
+        except TrainingDivergedError as exc:
+            divergence.write_record(target.path, task=self.get_task_family(), fingerprint=target.path.stem,
+                                    params=self.params_dict(significant_only=True), error=exc)
+            raise
 
     def after_save(self, target) -> None:
         self.checkpointer(target).clear()

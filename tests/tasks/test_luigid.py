@@ -10,6 +10,7 @@ import email.policy
 import hashlib
 import http.server
 import json
+import logging
 import os
 import re
 import shlex
@@ -31,6 +32,7 @@ import pytest
 from luigi.task_register import Register
 
 import tasks
+from tasks.divergence import record_path
 from tests.conftest import TINY_TEXT
 from tests.tasks.conftest import ALL_TASKS
 
@@ -271,15 +273,54 @@ def test_retry_count_below_one_is_refused(pipeline):
         tasks.DownloadMNIST()
 
 
-def test_diverging_training_is_not_retried_again_and_the_worker_stops(pipeline, luigid):
+def test_diverging_training_is_not_retried_again_and_the_worker_stops(pipeline, luigid, caplog, monkeypatch):
+    """The retry that retry_count 2 allows (for a dead worker's training) finds the divergence recorded
+    by the first attempt and fails at once: it neither loads its inputs nor compiles nor trains."""
+    caplog.set_level(logging.INFO)
+    started = logging.getLogger("test.attempts")
+    loads, load_inputs = [], tasks.TrainLogReg.load_inputs
+    monkeypatch.setattr(tasks.TrainLogReg, "load_inputs", lambda self: loads.append(self.lr) or load_inputs(self))
+
+    @tasks.TrainLogReg.event_handler(luigi.Event.START)
+    def attempt(task):
+        started.info("ATTEMPT")
+
     pipeline.set("TrainLogReg", "lr", "1e38")
-    result = luigid.build(tasks.TrainLogReg())
+    try:
+        result = luigid.build(tasks.TrainLogReg())
+    finally:
+        tasks.TrainLogReg._event_callbacks[tasks.TrainLogReg][luigi.Event.START].discard(attempt)
     assert result.status.name == "FAILED", result.summary_text
     runs = [e for f, e in luigid.events() if f == "TrainLogReg" and e != "PENDING"]
     assert runs == ["RUNNING", "FAILED"] * 2  # retry_count 2: one retry, then disabled
     assert luigid.disabled("TrainLogReg") == ["TrainLogReg"]
-    assert all("TrainingDivergedError" in body(m) for m in luigid.inbox.messages)
+    record = record_path(tasks.TrainLogReg().output().path)
+    first, second = [body(m) for m in luigid.inbox.messages]
+    assert "TrainingDivergedError: TrainLogReg: training loss is nan in epoch 1" in first
+    assert "DivergedBeforeError: TrainLogReg: this configuration diverged in an earlier run (epoch 1, loss nan" in second
+    assert str(record) in second and "TrainingDivergedError" not in second
+    messages = [r.getMessage() for r in caplog.records]
+    attempts = "\n".join(messages[messages.index("ATTEMPT"):]).split("ATTEMPT")[1:]
+    assert len(attempts) == 2
+    trained = re.compile(r"^compiled |TrainLogReg epoch \d|first batch done|resuming", re.M)
+    assert trained.search(attempts[0]) and not trained.search(attempts[1]), attempts[1]
+    assert loads == [1e38]  # only the first attempt loaded its inputs
+    assert json.loads(record.read_text())["epoch"] == 1
     assert not tasks.TrainLogReg().output().path.exists()
+
+
+def test_configuration_error_is_raised_before_scheduling_and_never_retried(pipeline, luigid):
+    """A parameter out of range fails when the worker builds the task graph (the exit code is
+    ``scheduling_error``, 35): luigid gets no task to run, so there is nothing to fail, retry or disable."""
+    pipeline.set("TrainDeepMLP", "lr", "-0.1")
+    result = luigid.build(tasks.Retrain(date=DAY))
+    assert not result.scheduling_succeeded and result.status.name == "SCHEDULING_FAILED", result.summary_text
+    assert not [e for _, e in luigid.events() if e in ("RUNNING", "FAILED", "DONE")], luigid.events()
+    assert luigid.disabled("") == [] and luigid.api("task_list", status="FAILED", upstream_status="") == {}
+    assert not pipeline.root.exists()
+    (mail,) = luigid.inbox.messages  # one mail, from the worker
+    assert "Retrain(date=2026-01-30" in mail["Subject"] and "failed scheduling" in mail["Subject"]
+    assert "ValueError: [TrainDeepMLP] lr must be > 0, got -0.1" in body(mail)
 
 
 def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipeline, tmp_path, luigid):
