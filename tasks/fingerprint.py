@@ -53,6 +53,8 @@ RESULT_NEUTRAL = {
                       "scheduler: it reads results, it never changes them",
     "tasks.configcheck": "only reads the configuration and the command line and stops a run before any work "
                          "when they are wrong; a configuration it accepts reaches the stages as luigi reads it",
+    "tasks.divergence": "refuses to train again a configuration that diverged before; it decides whether a "
+                        "stage builds, never what it computes",
     "tasks.fingerprint": "computes the keys themselves: an edit that changes how they are computed changes "
                          "them by itself, and one that does not (a refactor) has nothing to rerun",
 }
