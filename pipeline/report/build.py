@@ -41,7 +41,7 @@ def figures(trained: dict[str, dict], evaluated: dict[str, dict], moons: dict,
         shown = (f"all {len(units)} of its hidden units" if len(units) == w.shape[1] else
                  f"the first {len(units)} of its {w.shape[1]} hidden units (units 1–{len(units)})")
         out[name] = (plots.first_layer_filters(w, f"{net.capitalize()}: first-layer weights"),
-                     f"First-layer weights of the {net}, {shown}: one 28×28 tile per unit, numbered above it")
+                     f"First-layer weights of the {net}, {shown}: one 28×28 tile per unit, in unit order, row by row")
     rnn = m["TrainCharRNN"]
     out["char_rnn_loss.png"] = (
         plots.char_rnn_curves(trained["TrainCharRNN"]["history"], evaluated["TrainCharRNN"]["unigram_val_loss"],
