@@ -1,8 +1,8 @@
-"""The final stage: figures, metrics.json and an HTML page under ``<artifacts root>/report/``."""
+"""The final stage: figures, metrics.json and an HTML page, published as ``<artifacts root>/report/``."""
 from __future__ import annotations
 
-import json
 import logging
+from datetime import datetime, timezone
 from pathlib import Path
 
 import luigi
@@ -19,100 +19,94 @@ EVALUATIONS = {"TrainLogReg": EvaluateLogReg, "TrainMLP": EvaluateMLP, "TrainDee
                "TrainCharRNN": EvaluateCharRNN}
 TRAININGS = {"TrainLogReg": TrainLogReg, "TrainMLP": TrainMLP, "TrainDeepMLP": TrainDeepMLP,
              "TrainCharRNN": TrainCharRNN}
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def history_path() -> Path:
+    """``<root>/history.jsonl``: one JSON line per champion decision of every scheduled retrain."""
+    return Path(artifacts().root) / "history.jsonl"
+
+
+def history_lock() -> Path:
+    """The lock held while ``history.jsonl`` is appended to or read for publishing."""
+    return Path(artifacts().root) / "history.lock"
+
+
+def history_bytes(locked: bool = True) -> bytes:
+    """The bytes of ``history.jsonl`` (none when there is no file), read while no retrain appends
+    (``locked=False``: read without taking the lock, which would create its file, e.g. for ``status``)."""
+    if locked:
+        with storage.exclusive_lock(history_lock()):
+            return history_bytes(locked=False)
+    try:
+        return history_path().read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 class FullReport(ArtifactTask):
     """Requires every model's training and evaluation; publishes ``report/`` with the results.
 
-    The artifact holds the report's files; ``report/`` is a published copy, and the
-    task is complete only when that copy was published from this fingerprint.
+    The artifact holds the report's files; ``report/`` is the one published copy, with the
+    history of scheduled retrains drawn from ``history.jsonl`` each time it is published
+    (:meth:`publish`). The task is complete only when ``report/`` was published from this
+    fingerprint and from the history as it is now: whatever ran in between, a run of it
+    republishes what is missing.
     """
 
     dpi = luigi.IntParameter(default=100, significant=False, description="resolution of the PNG figures")
-    code = ("pipeline.report.plots", "pipeline.report.summary")
+    code = ("pipeline.report.build",)
 
     def requires(self):
         return {**{f"train/{k}": t() for k, t in TRAININGS.items()},
                 **{f"eval/{k}": t() for k, t in EVALUATIONS.items()},
                 "moons": TrainMoonsMLP()}
 
-    def previous_fingerprints(self) -> dict[str, str]:
-        """Stage fingerprints of the report published before this one (empty when there is none)."""
-        try:
-            stages = json.loads((self.report_dir / "provenance.json").read_text())["stages"]
-        except (OSError, ValueError, KeyError):
-            return {}
-        return {s["task"]: s["fingerprint"] for s in stages}
-
     @property
     def report_dir(self) -> Path:
         return Path(artifacts().root) / "report"
 
+    def published_provenance(self) -> bytes:
+        """``provenance.json`` of the report published now (no bytes when there is none)."""
+        try:
+            return (self.report_dir / "provenance.json").read_bytes()
+        except OSError:
+            return b""
+
     def complete(self) -> bool:
         if not super().complete():
             return False
-        try:
-            published = json.loads((self.report_dir / "provenance.json").read_text())["fingerprint"]
-        except (OSError, ValueError, KeyError):
-            return False
-        return published == self.fingerprint()
+        from pipeline.report.build import history_digest, published_state
 
-    def after_save(self, target) -> None:
-        """Publish the artifact's files as ``report/`` (also when the artifact was already built)."""
-        storage.publish_directory(self.report_dir, target.load()["files"])
+        return published_state(self.published_provenance()) == (
+            self.fingerprint(), history_digest(history_bytes(locked=False)))
+
+    def after_save(self, target=None) -> None:
+        """Publish ``report/`` (also when the artifact was already built)."""
+        self.publish(target)
+
+    def publish(self, target=None) -> None:
+        """Replace ``report/`` by the artifact's files with the history section drawn from ``history.jsonl`` now.
+
+        The only code that writes ``report/``: this stage calls it once its artifact exists, and
+        ``Retrain`` calls it (holding this stage's lock) after adding to the history.
+        """
+        from pipeline.report.build import publish_files
+
+        target = target or self.output()
+        storage.publish_directory(self.report_dir, publish_files(target.load()["files"], history_bytes()))
         log.info("report written: %s", (self.report_dir / "index.html").resolve().as_uri())
 
     def build(self, inputs):
-        from pipeline.report import plots
-        from pipeline.report.references import CLASSIFIERS, MODELS
-        from pipeline.report.summary import metrics, render_html
+        from pipeline.report.build import build_report, code_version, stage_fingerprints
+        from pipeline.report.summary import provenance_rows
 
-        trained = {k: inputs[f"train/{k}"] for k in TRAININGS}
-        evaluated = {k: inputs[f"eval/{k}"] for k in EVALUATIONS}
-        m = metrics(trained, evaluated)
-        best = max(CLASSIFIERS, key=lambda f: m[f]["test_accuracy"])
-        best_label, best_eval = MODELS[best]["label"], evaluated[best]
-        wrong = best_eval["misclassified"]
-        figures = {
-            "learning_curves.png": (plots.learning_curves({f: trained[f]["history"] for f in CLASSIFIERS}),
-                                    "Training loss and test accuracy per epoch; crosses mark the seed's published "
-                                    "deep-net accuracy"),
-            "per_class_accuracy.png": (plots.per_class_accuracy(
-                {f: evaluated[f]["per_class_accuracy"] for f in CLASSIFIERS}), "Test accuracy per digit"),
-            "confusion_matrix.png": (plots.confusion(best_eval["confusion_matrix"], f"Confusion matrix: {best_label}"),
-                                     f"Confusion matrix of the best classifier ({best_label}) on the test set"),
-            "misclassified.png": (plots.misclassified(wrong["images"], wrong["true"], wrong["pred"],
-                                                      f"Misclassified test digits: {best_label}"),
-                                  f"The first misclassified test digits of {best_label} (true → predicted)"),
-            "filters_mlp.png": (plots.first_layer_filters(trained["TrainMLP"]["weights"]["w_h"],
-                                                          "Simple net: first-layer weights"),
-                                "First-layer weights of the simple net, one 28×28 tile per hidden unit"),
-            "filters_deep_mlp.png": (plots.first_layer_filters(trained["TrainDeepMLP"]["weights"]["w_h"],
-                                                               "Deep net: first-layer weights"),
-                                     "First-layer weights of the deep net, one 28×28 tile per hidden unit"),
-            "char_rnn_loss.png": (plots.char_rnn_curves(trained["TrainCharRNN"]["history"],
-                                                        evaluated["TrainCharRNN"]["unigram_val_loss"]),
-                                  "Char-RNN training and validation loss against the unigram baseline"),
-        }
-        moons = inputs["moons"]
-        figures["decision_boundary.png"] = (
-            plots.decision_boundary(moons["grid"]["xx"], moons["grid"]["yy"], moons["grid"]["p1"], moons["X"],
-                                    moons["y"], moons["history"]["test_accuracy"][-1]),
-            "Decision boundary of the simple sigmoid net (same model as the MNIST simple net) on generated "
-            "two-moons data; the black line is P = 0.5")
-        previous = self.previous_fingerprints()
-        provenance = []
-        for t in walk(self)[:-1]:  # every upstream stage, dependencies first (the report itself is last)
-            manifest = t.output().manifest()
-            old = previous.get(t.get_task_family())
-            change = "new" if old is None else "unchanged" if old == manifest["fingerprint"] else "rebuilt"
-            provenance.append(dict(manifest, task=t.get_task_family(), since_last_report=change))
-        rnn_eval = evaluated["TrainCharRNN"]
-        page = render_html(m, [(name, caption) for name, (_, caption) in figures.items()],
-                           rnn_eval["samples"], rnn_eval["prompt"], provenance)
-        files = {name: plots.to_png(fig, self.dpi) for name, (fig, _) in figures.items()}
-        files["index.html"] = page.encode()
-        files["metrics.json"] = json.dumps(m, indent=2, sort_keys=True).encode()
-        files["provenance.json"] = json.dumps(
-            {"fingerprint": self.fingerprint(), "stages": provenance}, indent=2, sort_keys=True).encode()
-        return {"metrics": m, "files": files}
+        manifests = [dict(t.output().manifest(), task=t.get_task_family())
+                     for t in walk(self)[:-1]]  # every upstream stage, dependencies first (the report is last)
+        return build_report(
+            trained={k: inputs[f"train/{k}"] for k in TRAININGS},
+            evaluated={k: inputs[f"eval/{k}"] for k in EVALUATIONS},
+            moons=inputs["moons"], provenance=provenance_rows(manifests, stage_fingerprints(self.published_provenance())),
+            fingerprint=self.fingerprint(), dpi=self.dpi,
+            generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            code_version=code_version(PROJECT_DIR))

@@ -13,7 +13,7 @@ from tasks import storage
 from tasks.base import ArtifactTask
 from tasks.config import artifacts
 from tasks.data import DownloadMNIST, DownloadShakespeare
-from tasks.report import EVALUATIONS, TRAININGS, FullReport
+from tasks.report import EVALUATIONS, TRAININGS, FullReport, history_bytes, history_lock, history_path
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,9 @@ class CheckSources(ArtifactTask):
 
 class Retrain(ArtifactTask):
     """The daily job: check sources, build everything (cache hits when nothing changed), then promote
-    each model that is at least as good as its family's champion and append to the history."""
+    each model that is at least as good as its family's champion, append to the history, and have
+    ``FullReport`` republish the report with it. Ends with one summary line at INFO:
+    ``Retrain 2026-12-01: TrainLogReg kept, TrainMLP promoted, ... (1 promoted, 3 kept)``."""
 
     date = luigi.DateParameter(description="the scheduled day")
     tolerance = luigi.FloatParameter(default=0.0, description="how much worse than the champion still promotes")
@@ -87,31 +89,41 @@ class Retrain(ArtifactTask):
         return {"sources": CheckSources(date=self.date), "report": FullReport(),
                 **{f"eval/{k}": t() for k, t in EVALUATIONS.items()}}
 
+    def after_save(self, target=None) -> None:
+        """Have ``FullReport`` republish the report with the history just appended, then log the summary line.
+
+        Not through the scheduler: a ``FullReport`` yielded as a dynamic dependency right after it
+        was done (two dates retrained in one run, e.g. ``RangeDaily`` catching up) is not rerun
+        for luigi's ``stable_done_cooldown_secs``, and the worker spins on this task meanwhile.
+        """
+        from pipeline.champions import summary_line
+
+        report = FullReport()
+        with storage.exclusive_lock(report.output().lock_path):  # not while FullReport builds or publishes
+            report.publish()
+        log.info("%s", summary_line(self.date.isoformat(), (target or self.output()).load()["decisions"]))
+
     def build(self, inputs):
-        from pipeline.champions import METRICS, decide
+        from pipeline.champions import METRICS, challenge
 
         champions_dir = _root() / "champions"
-        data_version = {t.get_task_family(): t.fingerprint()[:16] for t in (DownloadMNIST(), DownloadShakespeare())}
-        decisions = []
+        champions = {}
         for family in METRICS:
-            train, evaluation = TRAININGS[family](), inputs[f"eval/{family}"]
-            metric = METRICS[family][0]
-            value = float(evaluation[metric])
             path = champions_dir / f"{family}.json"
-            champion = json.loads(path.read_text()) if path.exists() else None
-            promote, reason = decide(family, value, train.fingerprint(), champion, self.tolerance)
-            record = {
-                "date": self.date.isoformat(), "model": family, "fingerprint": train.fingerprint(),
-                "metric": metric, "value": value, "data_version": data_version, "promoted": promote,
-                "reason": reason, "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-            if promote:
-                champion = {**record, "artifact": str(train.output().path),
-                            "evaluation": str(EVALUATIONS[family]().output().path)}
-                storage.atomic_write_bytes(path, json.dumps(champion, indent=2).encode())
-            log.info("%s: %s %s", family, "promoted" if promote else "not promoted", reason)
-            decisions.append(record)
-        decisions = self.append_history(decisions)
+            champions[family] = json.loads(path.read_text()) if path.exists() else None
+        records, promoted = challenge(
+            date=self.date.isoformat(), evaluations={f: inputs[f"eval/{f}"] for f in METRICS},
+            fingerprints={f: TRAININGS[f]().fingerprint() for f in METRICS}, champions=champions,
+            tolerance=self.tolerance,
+            data_version={t.get_task_family(): t.fingerprint()[:16] for t in (DownloadMNIST(), DownloadShakespeare())},
+            recorded=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            artifacts={f: {"artifact": str(TRAININGS[f]().output().path),
+                           "evaluation": str(EVALUATIONS[f]().output().path)} for f in METRICS})
+        for family, champion in promoted.items():
+            storage.atomic_write_bytes(champions_dir / f"{family}.json", json.dumps(champion, indent=2).encode())
+        for record in records:
+            log.info("%s: %s, %s", record["model"], record["outcome"], record["reason"])
+        decisions = self.append_history(records)
         return {"date": self.date.isoformat(), "decisions": decisions, "sources": inputs["sources"]["versions"]}
 
     @staticmethod
@@ -122,8 +134,8 @@ class Retrain(ArtifactTask):
         crashed after writing its history and is run again) is not written twice: the
         first record, with the decision taken then, is returned in its place.
         """
-        path = _root() / "history.jsonl"
-        with storage.exclusive_lock(_root() / "history.lock"):
+        path = history_path()
+        with storage.exclusive_lock(history_lock()):
             existing = {_history_key(r): r for r in read_history()}
             new = [r for r in records if _history_key(r) not in existing]
             if new:
@@ -138,17 +150,6 @@ class Retrain(ArtifactTask):
                     os.fsync(fh.fileno())
         return [existing.get(_history_key(r), r) for r in records]
 
-    def after_save(self, target) -> None:
-        """Republish the report with the history of all retrains added."""
-        from pipeline.report.history import add_history
-
-        report = FullReport()
-        files = dict(report.output().load()["files"])
-        records = read_history()
-        if records:
-            files.update(add_history(files["index.html"].decode(), records))
-        storage.publish_directory(report.report_dir, files)
-
 
 def _history_key(record: dict) -> tuple:
     return record.get("date"), record.get("model"), record.get("fingerprint")
@@ -156,15 +157,10 @@ def _history_key(record: dict) -> tuple:
 
 def read_history() -> list[dict]:
     """Every record of ``<root>/history.jsonl``, oldest first (an unreadable line is skipped with a warning)."""
-    path = _root() / "history.jsonl"
-    if not path.exists():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            log.warning("%s line %d is not a JSON record (cut short by a crash?); skipped", path, number)
+    from pipeline.report.history import parse_history
+
+    path = history_path()
+    records, bad = parse_history(history_bytes(locked=False).decode(errors="replace"))
+    for number in bad:
+        log.warning("%s line %d is not a JSON record (cut short by a crash?); skipped", path, number)
     return records

@@ -152,6 +152,9 @@ class TrainCharRNN(_Train):
     optimizer = luigi.ChoiceParameter(choices=["adam", "rmsprop"], description="update rule")
     lr = luigi.FloatParameter(description="learning rate")
     clip = luigi.FloatParameter(default=5.0, description="max global gradient norm (0 = no clipping)")
+    keep_best = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                    description="keep the weights of the epoch with the lowest validation loss "
+                                                "(false: the last epoch's)")
     code = ("pipeline.models.char_rnn",)
 
     def validate(self) -> None:
@@ -172,7 +175,7 @@ class TrainCharRNN(_Train):
             corpus["train_ids"], corpus["val_ids"], len(corpus["vocab"]), epochs=self.epochs,
             steps_per_epoch=self.steps_per_epoch, hidden=self.hidden, seq_len=self.seq_len,
             batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, clip=self.clip, seed=self.seed,
-            backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
+            keep_best=self.keep_best, backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
         ))
 
 

@@ -164,12 +164,15 @@ def stream_loss(rnn: CharRNN, streams: np.ndarray) -> float:
 
 
 class StreamTrainer:
-    """Truncated BPTT over the training streams; its state (weights, optimiser, position, hidden) can be saved."""
+    """Truncated BPTT over the training streams; its state (weights, optimiser, position, hidden, and the
+    best weights so far) can be saved."""
 
     def __init__(self, rnn: CharRNN, streams: np.ndarray, lr: float):
         self.rnn, self.streams, self.lr = rnn, streams, lr
         self.total = n_chunks(streams, rnn.seq_len)
         self.cursor = 0
+        self.epoch = 0
+        self.best: dict = {"epoch": None, "val_loss": float("inf"), "weights": None}
         rnn.reset_hidden()
 
     def train(self, epoch: int, steps: int) -> float:
@@ -178,6 +181,7 @@ class StreamTrainer:
         The losses are read back after the last step, so the backend is never made to
         wait for Python in between; a NaN or infinite loss still names its step.
         """
+        self.epoch = epoch
         losses = []
         for _ in range(steps):
             if self.cursor >= self.total:  # wrapped around the text: start the streams afresh
@@ -187,23 +191,33 @@ class StreamTrainer:
             self.cursor += 1
         return mean_loss(losses, model="TrainCharRNN", epoch=epoch, unit="step", lr=self.lr)
 
+    def observe(self, val_loss: float) -> float:
+        """Remember the current weights when ``val_loss`` is the lowest so far (the first of equals); return it."""
+        if val_loss < self.best["val_loss"]:
+            self.best = {"epoch": self.epoch, "val_loss": val_loss, "weights": self.rnn.weights()}
+        return val_loss
+
     def get_state(self) -> dict:
         return {**snapshot(self.rnn.params, self.rnn.optimizer_state), "cursor": self.cursor,
-                "h": np.array(self.rnn.hidden.get_value())}
+                "h": np.array(self.rnn.hidden.get_value()), "best": self.best}
 
     def set_state(self, state: dict) -> None:
         restore(self.rnn.params, self.rnn.optimizer_state, state)
         self.cursor = state["cursor"]
         self.rnn.hidden.set_value(np.array(state["h"], dtype=FLOATX))
+        self.best = state.get("best", self.best)
 
 
 def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_per_epoch: int, hidden: int,
                    seq_len: int, batch_size: int, optimizer: str, lr: float, clip: float, seed: int,
-                   backend: str, on_epoch=None, checkpointer=None):
-    """Train on ``train_ids``, tracking validation loss; return ``{"weights", "history"}``.
+                   backend: str, keep_best: bool = True, on_epoch=None, checkpointer=None):
+    """Train on ``train_ids``, tracking validation loss; return ``{"weights", "history", "kept"}``.
 
     ``steps_per_epoch == 0`` makes an epoch one pass over the training text; otherwise
     each epoch takes that many chunks, continuing where the last epoch stopped.
+    With ``keep_best`` the returned weights are those of the epoch with the lowest
+    validation loss (the first such epoch), else the last epoch's; ``kept`` names the
+    epoch and its validation loss, and ``last`` the last epoch's.
     """
     rnn = build_char_rnn(init_char_rnn(seed, vocab_size, hidden), seq_len=seq_len, batch_size=batch_size,
                          optimizer=optimizer, lr=lr, clip=clip, backend=backend)
@@ -213,6 +227,13 @@ def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_pe
     log.info("TrainCharRNN: %d steps of %dx%d characters per epoch (%d chunks in the text), %d epochs",
              steps, seq_len, batch_size, trainer.total, epochs)
     history = run_epochs(model="TrainCharRNN", epochs=epochs, train_epoch=lambda e: trainer.train(e, steps),
-                         evaluate=lambda: stream_loss(rnn, val_streams), metric="val_loss", on_epoch=on_epoch,
-                         resumable=trainer, checkpointer=checkpointer)
-    return {"weights": rnn.weights(), "history": history}
+                         evaluate=lambda: trainer.observe(stream_loss(rnn, val_streams)), metric="val_loss",
+                         on_epoch=on_epoch, resumable=trainer, checkpointer=checkpointer)
+    last = {"epoch": history["epoch"][-1], "val_loss": history["val_loss"][-1]}
+    if keep_best and trainer.best["weights"] is not None:
+        kept, weights = {"epoch": trainer.best["epoch"], "val_loss": trainer.best["val_loss"]}, trainer.best["weights"]
+        log.info("TrainCharRNN: keeping the weights of epoch %d (validation loss %.4f; last epoch %.4f)",
+                 kept["epoch"], kept["val_loss"], last["val_loss"])
+    else:
+        kept, weights = last, rnn.weights()
+    return {"weights": weights, "history": history, "kept": kept, "last": last}

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import datetime
 import html
+import json
 
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
+from pipeline.champions import outcome
 from pipeline.report.plots import to_png
 from pipeline.report.references import MODELS
 
@@ -47,17 +49,47 @@ def history_figure(records: list[dict]) -> Figure:
     return fig
 
 
+def history_order(records: list[dict]) -> list[dict]:
+    """The records newest first: by retrain date, then by when they were recorded, then model."""
+    order = {family: k for k, family in enumerate(MODELS)}
+    ranked = sorted(records, key=lambda r: (order.get(r["model"], len(order)), r["model"]))
+    return sorted(ranked, key=lambda r: (r["date"], r.get("recorded", "")), reverse=True)
+
+
+def parse_history(text: str) -> tuple[list[dict], list[int]]:
+    """The JSON records of ``history.jsonl``'s text in file order, and the numbers of lines that are not one
+    (a line cut short by a crash)."""
+    records, bad = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            bad.append(number)
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            bad.append(number)
+    return records, bad
+
+
 def add_history(page: str, records: list[dict]) -> dict[str, bytes]:
-    """``history.png`` and the page with a history section (figure plus table) in place of its marker."""
+    """``history.png`` and the page with a history section (figure plus table, newest first) in place of its
+    marker; with no records, the page without the marker and no figure."""
+    if not records:
+        return {"index.html": page.replace(HISTORY_MARKER, "").encode()}
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
             r["date"], r["model"], r["fingerprint"][:16], f"{r['metric']} {r['value']:.4f}",
-            "yes" if r["promoted"] else "no", r["reason"])) + "</tr>"
-        for r in records)
+            outcome(r), r["reason"])) + "</tr>"
+        for r in history_order(records))
     section = (
         "<h2>History of scheduled retrains</h2>"
         "<figure><img src='history.png' alt='metric per retrain'><figcaption>Each model's metric at every "
         "retrain; filled markers were promoted to champion</figcaption></figure>"
-        "<table><thead><tr><th>date</th><th>model</th><th>fingerprint</th><th>metric</th><th>promoted</th>"
-        f"<th>why</th></tr></thead><tbody>{rows}</tbody></table>")
+        f"<p>{len(records)} decisions, newest first.</p>"
+        "<div class='scroll'><table class='history'><thead><tr><th>date</th><th>model</th><th>fingerprint</th><th>metric</th>"
+        f"<th>outcome</th><th>why</th></tr></thead><tbody>{rows}</tbody></table></div>")
     return {"history.png": to_png(history_figure(records)), "index.html": page.replace(HISTORY_MARKER, section).encode()}

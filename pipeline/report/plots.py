@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -40,7 +41,7 @@ def learning_curves(histories: dict[str, dict]) -> Figure:
 
 def confusion(cm: np.ndarray, title: str) -> Figure:
     """Confusion matrix with counts in the cells."""
-    fig = Figure(figsize=(6, 5.5))
+    fig = Figure(figsize=(6, 5.5), layout="constrained")  # keeps title, axes and colour bar apart
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues")
     n = cm.shape[0]
@@ -48,8 +49,9 @@ def confusion(cm: np.ndarray, title: str) -> Figure:
         for j in range(n):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set(title=title, xlabel="predicted digit", ylabel="true digit", xticks=range(n), yticks=range(n))
-    fig.colorbar(im, ax=ax, label="test examples")
+    ax.set(xlabel="predicted digit", ylabel="true digit", xticks=range(n), yticks=range(n))
+    fig.suptitle("\n".join(textwrap.wrap(title, 45)))  # over the whole figure: never into the colour bar
+    fig.colorbar(im, ax=ax, label="test examples", shrink=0.9)
     return fig
 
 
@@ -67,7 +69,8 @@ def per_class_accuracy(per_class: dict[str, np.ndarray]) -> Figure:
     ax.set(title="Test accuracy per digit", xlabel="digit", ylabel="accuracy (fraction correct)",
            xticks=np.arange(10) + 0.4 - width / 2, xticklabels=[str(d) for d in range(10)],
            ylim=(max(0.0, lowest - 0.05), 1.0))
-    ax.legend(fontsize=8)
+    # below the axes, in one row: inside, it covered the bars of digits 6-9
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=len(families), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -87,29 +90,42 @@ def misclassified(images: np.ndarray, true: np.ndarray, pred: np.ndarray, title:
     return fig
 
 
+def filter_units(w: np.ndarray, n: int = 64) -> list[int]:
+    """Which hidden units :func:`first_layer_filters` shows: the first ``n`` (all when there are fewer)."""
+    return list(range(min(n, w.shape[1])))
+
+
 def first_layer_filters(w: np.ndarray, title: str, n: int = 64) -> Figure:
-    """The first ``n`` hidden units' input weights as 28x28 tiles (each on its own symmetric scale, zero white)."""
-    n = min(n, w.shape[1])
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(cols * 1.0, rows * 1.0 + 0.5))
+    """The input weights of hidden units ``filter_units(w, n)`` as 28x28 tiles in unit order, row by row
+    (each on its own symmetric scale, zero white); the title names the units shown."""
+    units = filter_units(w, n)
+    cols = int(np.ceil(np.sqrt(len(units))))
+    rows = int(np.ceil(len(units) / cols))
+    height = rows * 1.0 + 0.5
+    fig = Figure(figsize=(cols * 1.0, height))
+    # the title half an inch above the tiles (fixed margins: a layout engine triples the drawing time)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.5 / height, wspace=0.1, hspace=0.1)
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for k, ax in enumerate(axes):
         ax.axis("off")
-        if k < n:
-            limit = float(np.abs(w[:, k]).max()) or 1.0
-            ax.imshow(w[:, k].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit)
-    fig.suptitle(title)
+        if k < len(units):
+            limit = float(np.abs(w[:, units[k]]).max()) or 1.0
+            ax.imshow(w[:, units[k]].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit)
+    fig.suptitle(f"{title}: units {units[0] + 1}-{units[-1] + 1} of {w.shape[1]}" if units else title,
+                 y=1 - 0.15 / height)
     return fig
 
 
-def char_rnn_curves(history: dict, unigram_nats: float) -> Figure:
-    """Training and validation loss per epoch against the unigram baseline."""
+def char_rnn_curves(history: dict, unigram_nats: float, kept_epoch: int | None = None) -> Figure:
+    """Training and validation loss per epoch against the unigram baseline; a star marks the kept epoch."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
     color = MODELS["TrainCharRNN"]["color"]
     ax.plot(history["epoch"], history["train_loss"], "--", color=color, label="training loss")
     ax.plot(history["epoch"], history["val_loss"], "-o", color=color, label="validation loss")
+    if kept_epoch is not None:
+        ax.plot([kept_epoch], [history["val_loss"][history["epoch"].index(kept_epoch)]], "*", color="black",
+                markersize=14, label=f"kept weights (epoch {kept_epoch})")
     ax.axhline(unigram_nats, color="gray", linestyle=":", label=f"unigram baseline ({unigram_nats:.3f})")
     ax.set(title="Char-RNN loss on Tiny Shakespeare", xlabel="epoch", ylabel="cross-entropy (nats per character)")
     ax.grid(alpha=0.3)

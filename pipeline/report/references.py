@@ -6,6 +6,7 @@ MODELS = {
     "TrainMLP": {"label": "simple net (784-625-10, sigmoid)", "color": "tab:orange"},
     "TrainDeepMLP": {"label": "deep net (784-625-625-10, ReLU, dropout)", "color": "tab:green"},
     "TrainCharRNN": {"label": "char-RNN (tanh, scan)", "color": "tab:purple"},
+    "TrainMoonsMLP": {"label": "simple net on two moons (sigmoid)", "color": "tab:red"},
 }
 CLASSIFIERS = ("TrainLogReg", "TrainMLP", "TrainDeepMLP")
 

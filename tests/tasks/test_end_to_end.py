@@ -14,7 +14,7 @@ def test_build_rerun_and_parameter_changes(pipeline):
 
     report = pipeline.root / "report"
     metrics = json.loads((report / "metrics.json").read_text())
-    assert set(metrics) == {"TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN"}
+    assert set(metrics) == {"TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP"}
     for family in ("TrainLogReg", "TrainMLP", "TrainDeepMLP"):
         assert metrics[family]["epochs"] == 2 and 0.0 <= metrics[family]["test_accuracy"] <= 1.0
         assert metrics[family]["seconds_per_epoch"] > 0

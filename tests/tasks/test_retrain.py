@@ -1,6 +1,8 @@
 """Scheduled retraining: cache hits when nothing changed, new data flowing through, champions and history."""
 import datetime
+import hashlib
 import json
+import re
 
 import tasks
 from tasks.retrain import read_history
@@ -16,20 +18,67 @@ def champion(pipeline, family):
     return json.loads((pipeline.root / "champions" / f"{family}.json").read_text())
 
 
-def test_retrain_twice_with_nothing_changed(pipeline):
+def history_rows(report) -> list[tuple]:
+    """(date, model, fingerprint prefix) of each row of the published page's history table."""
+    page = (report / "index.html").read_text()
+    assert page.count("History of scheduled retrains") == 1
+    table = page.split("History of scheduled retrains", 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [tuple(re.findall(r"<td>(.*?)</td>", row)[:3]) for row in table.split("<tr>")[1:]]
+
+
+def assert_history_published(pipeline):
+    report = pipeline.root / "report"
+    records = read_history()
+    assert records and (report / "history.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(history_rows(report)) == sorted((r["date"], r["model"], r["fingerprint"][:16]) for r in records)
+    published = json.loads((report / "provenance.json").read_text())
+    assert published["fingerprint"] == tasks.FullReport().fingerprint()
+    assert published["history"] == {"records": len(records), "sha256": hashlib.sha256(
+        (pipeline.root / "history.jsonl").read_bytes()).hexdigest()}
+
+
+def summary_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "tasks.retrain" and r.levelname == "INFO" and r.getMessage().startswith("Retrain ")]
+
+
+def test_retrain_twice_with_nothing_changed(pipeline, caplog):
+    caplog.set_level("INFO", logger="tasks.retrain")
     assert pipeline.build(tasks.Retrain(date=DAY1)) == ALL_TASKS | {"CheckSources", "Retrain"}
     first = read_history()
     assert len(first) == 4 and all(r["promoted"] for r in first)
     assert champion(pipeline, "TrainDeepMLP")["fingerprint"] == tasks.TrainDeepMLP().fingerprint()
+    assert summary_lines(caplog) == ["Retrain 2026-01-30: TrainLogReg promoted, TrainMLP promoted, "
+                                     "TrainDeepMLP promoted, TrainCharRNN promoted (4 promoted)"]
 
+    caplog.clear()
     assert pipeline.build(tasks.Retrain(date=DAY1)) == set()          # same day: nothing at all
-    assert pipeline.build(tasks.Retrain(date=DAY2)) == {"CheckSources", "Retrain"}  # next day: no model work
+    assert summary_lines(caplog) == []
+
+    # every publish of the report carries the history: a rebuild after a configuration change ...
+    assert_history_published(pipeline)
+    pipeline.set("TrainLogReg", "epochs", "3")
+    assert pipeline.build() == {"TrainLogReg", "EvaluateLogReg", "FullReport"}
+    assert_history_published(pipeline)
+    pipeline.set("TrainLogReg", "epochs", "2")  # ... the republish of a cached report ...
+    assert pipeline.build() == {"FullReport"}
+    assert_history_published(pipeline)
+    (pipeline.root / "report").rename(pipeline.root / "report-lost")  # ... and of a lost one
+    assert pipeline.build() == {"FullReport"}
+    assert_history_published(pipeline)
+    assert pipeline.build() == set()  # published from this fingerprint and this history: complete
+    # next day: no model work; the report is republished with the new history (also when FullReport is
+    # scheduled with it, as by a catch-up of several days)
+    assert pipeline.build(tasks.FullReport(), tasks.Retrain(date=DAY2)) == {"CheckSources", "Retrain"}
     second = read_history()[4:]
     assert len(second) == 4 and not any(r["promoted"] for r in second)
     assert all("already the champion" in r["reason"] for r in second)
+    assert summary_lines(caplog) == ["Retrain 2026-01-31: TrainLogReg kept, TrainMLP kept, TrainDeepMLP kept, "
+                                     "TrainCharRNN kept (4 kept)"]
 
-    report = (pipeline.root / "report" / "index.html").read_text()
-    assert "History of scheduled retrains" in report and (pipeline.root / "report" / "history.png").exists()
+    assert_history_published(pipeline)
+    dates = [row[0] for row in history_rows(pipeline.root / "report")]
+    assert dates == [DAY2.isoformat()] * 4 + [DAY1.isoformat()] * 4  # newest first
     assert pipeline.build() == set()  # the republished report still counts as FullReport's
 
 
@@ -49,7 +98,8 @@ def test_new_data_release_reruns_the_data_stage_and_everything_downstream(pipeli
     assert versions[DAY1.isoformat()] == versions[DAY2.isoformat()] != versions[DAY3.isoformat()]
 
 
-def test_worse_challenger_is_kept_out_and_better_one_promoted(pipeline):
+def test_worse_challenger_is_kept_out_and_better_one_promoted(pipeline, caplog):
+    caplog.set_level("INFO", logger="tasks.retrain")
     pipeline.set("TrainLogReg", "lr", "0.1")
     pipeline.build(tasks.Retrain(date=DAY1))
     good = champion(pipeline, "TrainLogReg")
@@ -69,6 +119,11 @@ def test_worse_challenger_is_kept_out_and_better_one_promoted(pipeline):
     assert [r["promoted"] for r in logreg] == [True, False, True]
     assert "worse than the champion's" in logreg[1]["reason"]
     assert (pipeline.root / "history.jsonl").exists()
+    lines = summary_lines(caplog)
+    assert len(lines) == 3
+    assert lines[1].startswith("Retrain 2026-01-31: TrainLogReg kept, TrainMLP kept,") and "(4 kept)" in lines[1]
+    assert lines[2].startswith("Retrain 2026-02-01: TrainLogReg promoted, TrainMLP kept,")
+    assert lines[2].endswith("(1 promoted, 3 kept)")
 
 
 def test_retrain_rerun_after_a_crash_keeps_one_history_record_per_day(pipeline, caplog):
@@ -79,8 +134,9 @@ def test_retrain_rerun_after_a_crash_keeps_one_history_record_per_day(pipeline, 
     target.manifest_path.unlink()
     with open(pipeline.root / "history.jsonl", "a") as fh:
         fh.write('{"date": "2026-01-30", "model": "TrainL')
+    assert pipeline.will_run() == {"FullReport"}  # the published report no longer shows history.jsonl as it is
 
-    assert pipeline.build(tasks.Retrain(date=DAY1)) == {"Retrain"}
+    assert pipeline.build(tasks.Retrain(date=DAY1)) == {"FullReport", "Retrain"}
     day1 = read_history()
     assert len(day1) == 4 and all(r["promoted"] for r in day1)  # the decisions taken the first time
     assert any("not a JSON record" in r.message for r in caplog.records)
@@ -88,3 +144,5 @@ def test_retrain_rerun_after_a_crash_keeps_one_history_record_per_day(pipeline, 
 
     pipeline.build(tasks.Retrain(date=DAY2))  # the next day appends after the cut line, on a line of its own
     assert [r["date"] for r in read_history()] == [DAY1.isoformat()] * 4 + [DAY2.isoformat()] * 4
+
+

@@ -1,10 +1,13 @@
+import copy
+
 import numpy as np
 import pytensor.tensor as pt
 import pytest
 
 from pipeline.data.text import build_vocab, encode, split_train_val
 from pipeline.models.char_rnn import (PARAM_ORDER, StreamTrainer, as_streams, build_char_rnn, chunk, compile_loss,
-                                      init_char_rnn, n_chunks, sequence_loss, train_char_rnn)
+                                      init_char_rnn, n_chunks, sequence_loss, train_char_rnn,
+                                      validation_loss)
 from pipeline.models.generate import sample_text
 from tests.conftest import TINY_TEXT
 from tests.pipeline.models.helpers import check_grad
@@ -123,3 +126,34 @@ def test_trainer_carries_the_hidden_state_across_chunks_and_resets_it_on_wrap_ar
     first_again, _ = compile_loss(before, seq_len=S, batch_size=B, backend="jax").loss(
         chunk(streams, 0, S), np.zeros((B, H), np.float32))
     np.testing.assert_allclose(wrapped, float(first_again), rtol=1e-5)
+
+
+class _MemoryCheckpointer:
+    def __init__(self):
+        self.saved = None
+
+    def load_latest(self):
+        return self.saved
+
+    def save(self, epoch, checkpoint):
+        self.saved = copy.deepcopy(checkpoint)
+
+
+def test_keep_best_keeps_the_weights_with_the_lowest_validation_loss_also_across_a_resume():
+    train = np.tile(np.arange(4, dtype=np.int32), 100)  # a strict cycle ...
+    val = np.repeat(np.tile(np.arange(4, dtype=np.int32), 10), 2)  # ... that misleads on doubled characters
+    kwargs = dict(steps_per_epoch=5, hidden=8, seq_len=8, batch_size=4, optimizer="adam", lr=0.05, clip=5.0,
+                  seed=0, backend="jax")
+    checkpoints = _MemoryCheckpointer()
+    train_char_rnn(train, val, 4, epochs=2, checkpointer=checkpoints, **kwargs)
+    after_two = copy.deepcopy(checkpoints.saved)
+    resumed = train_char_rnn(train, val, 4, epochs=3, checkpointer=checkpoints, **kwargs)  # epoch 3 only
+    losses = resumed["history"]["val_loss"]
+    assert resumed["history"]["epoch"] == [1, 2, 3] and losses[0] < losses[1] < losses[2]  # it only gets worse
+    assert resumed["kept"] == {"epoch": 1, "val_loss": losses[0]} and resumed["last"] == {"epoch": 3, "val_loss": losses[2]}
+    assert validation_loss(resumed["weights"], val, seq_len=8, batch_size=4, backend="jax") == pytest.approx(losses[0])
+
+    checkpoints.saved = after_two  # replay epoch 3 without keep_best: the last weights
+    last = train_char_rnn(train, val, 4, epochs=3, keep_best=False, checkpointer=checkpoints, **kwargs)
+    assert last["kept"] == last["last"] == {"epoch": 3, "val_loss": losses[2]}
+    assert validation_loss(last["weights"], val, seq_len=8, batch_size=4, backend="jax") == pytest.approx(losses[2])
