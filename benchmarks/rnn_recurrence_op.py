@@ -1,6 +1,6 @@
 """The route the speed issue proposed for the char-RNN, measured: the recurrence as one custom PyTensor Op.
 
-    python benchmarks/rnn_recurrence_op.py [--data ../shared/data] [--steps 60] [--repeats 3] [--output FILE]
+    python benchmarks/rnn_recurrence_op.py --data DIR [--steps 60] [--repeats 3] [--output FILE]
 
 The Op's forward and backward loops run numpy per time step (one BLAS product and a
 vectorised ``tanh`` each way, the weight gradient as one product at the end), as the
@@ -29,8 +29,6 @@ from pipeline.data.text import build_vocab, encode
 from pipeline.models import char_rnn
 from pipeline.models.layers import FLOATX
 from results_file import append_results  # benchmarks/, beside this script
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def recurrence_forward(xw: np.ndarray, h0: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -120,7 +118,8 @@ def sequence_loss_with_op(ids, h0, params: dict, vocab_size: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="a directory holding tinyshakespeare.txt")
     parser.add_argument("--steps", type=int, default=60, help="training steps per measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, help="append the JSON line to this file")

@@ -1,6 +1,6 @@
 """Cold compile and warm start of each training task, as luigi runs them (one process per run).
 
-    python benchmarks/startup.py [--data ../shared/data] [--output benchmarks/results/startup-DATE.jsonl]
+    python benchmarks/startup.py --data DIR [--output benchmarks/results/startup-DATE.jsonl]
 
 For each training stage, runs ``luigi --module tasks <Task>`` twice in fresh processes
 on the real data (one epoch; the char-RNN a few steps), with the project's luigi.cfg
@@ -69,7 +69,8 @@ def load_artifact(config: Path, task: str, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="a directory holding mnist/ (the four IDX files, gzipped) and tinyshakespeare.txt")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--output", type=Path, help="append the JSON lines to this file")
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Training speed of the pipeline's own training loop against PyTorch, on the same CPU threads.
 
-    python benchmarks/train_speed.py [--data ../shared/data] [--batches 100] [--repeats 5]
+    python benchmarks/train_speed.py --data DIR [--batches 100] [--repeats 5]
 
 Times what the pipeline runs when it trains: whole epochs of
 ``pipeline.models.classifier.train_one_epoch`` (468 batches of real MNIST) for the
@@ -29,7 +29,6 @@ from pipeline.data.text import build_vocab, encode
 from pipeline.models import char_rnn, classifier, deep_mlp, logreg, mlp
 from results_file import append_results  # benchmarks/, beside this script
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCHES_PER_EPOCH = 468
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -184,7 +183,8 @@ def torch_equivalent(model: str, data, text_ids, vocab_size, n: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, required=True,
+                        help="a directory holding mnist/ (the four IDX files, gzipped) and tinyshakespeare.txt")
     parser.add_argument("--models", default="deep_mlp,mlp,log_reg,char_rnn")
     parser.add_argument("--backend", default="jax")
     parser.add_argument("--batches", type=int, default=100, help="char-RNN steps per measurement (MNIST models: one epoch)")

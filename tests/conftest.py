@@ -10,7 +10,6 @@ import pytest
 
 from pipeline.data.idx import encode_idx
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TINY_TEXT = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
     "All:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved rather to die than to famish?\n\n"

@@ -1,10 +1,10 @@
 import gzip
+import struct
 
 import numpy as np
 import pytest
 
 from pipeline.data.idx import encode_idx, maybe_gunzip, parse_idx
-from tests.conftest import SHARED_DATA
 
 
 def test_round_trip_of_every_dtype():
@@ -21,13 +21,33 @@ def test_header_layout_is_big_endian():
     assert data[4:12] == bytes([0, 0, 0, 2, 0, 0, 0, 3])
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="shared MNIST copy not present")
-def test_real_mnist_test_labels():
-    raw = (SHARED_DATA / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()
+def mnist_file(magic: int, dims: tuple[int, ...], payload: bytes) -> bytes:
+    """An MNIST-format file built byte by byte as the format's description gives it, gzipped like the mirrors'.
+
+    Independent of ``encode_idx``: a 32-bit big-endian magic number (2049 labels, 2051 images),
+    one 32-bit big-endian size per dimension, then unsigned bytes.
+    """
+    return gzip.compress(struct.pack(f">I{len(dims)}I", magic, *dims) + payload, mtime=0)
+
+
+def test_mnist_test_files_in_the_distributed_format():
+    """A t10k-shaped pair: 10000 labels with MNIST's first ten and its class counts, and 28x28 images."""
+    first_ten = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]  # the real t10k file's first labels
+    counts = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # and its class counts
+    rest = np.repeat(np.arange(10), counts).tolist()
+    for label in first_ten:
+        rest.remove(label)
+    labels_payload = bytes(first_ten + rest)
+    raw = mnist_file(2049, (10000,), labels_payload)
     labels = parse_idx(maybe_gunzip(raw, "t10k-labels"), "t10k-labels")
-    assert labels.shape == (10000,)
-    assert labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
-    assert np.bincount(labels).tolist()[:3] == [980, 1135, 1032]
+    assert labels.shape == (10000,) and labels.dtype == np.uint8
+    assert labels[:10].tolist() == first_ten
+    assert np.bincount(labels).tolist() == counts
+
+    pixels = bytes(range(256)) * (3 * 28 * 28 // 256) + bytes(3 * 28 * 28 % 256)
+    images = parse_idx(maybe_gunzip(mnist_file(2051, (3, 28, 28), pixels), "t10k-images"), "t10k-images")
+    assert images.shape == (3, 28, 28) and images.dtype == np.uint8
+    assert images[0, 0, :5].tolist() == [0, 1, 2, 3, 4] and images[0, 9, 4] == (9 * 28 + 4) % 256
 
 
 @pytest.mark.parametrize("data, problem", [

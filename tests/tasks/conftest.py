@@ -21,7 +21,7 @@ ALL_TASKS = {
 class Pipeline:
     """Luigi configured for one test: tiny data, few epochs, artifacts under a temporary root."""
 
-    def __init__(self, root, mnist, text):
+    def __init__(self, root, mnist, text, compile_cache):
         self.root = root
         self.ran: list[str] = []
         self.failures: dict[str, BaseException] = {}
@@ -29,6 +29,9 @@ class Pipeline:
         settings = {
             "core": {"local_scheduler": "true", "no_lock": "true"},
             "artifacts": {"root": str(root)},
+            # one compile cache for the whole test session: the tiny models' graphs are compiled once, not
+            # once per test (a test of the cache itself sets a relative path, inside its artifacts root)
+            "pytensor": {"compile_cache": str(compile_cache)},
             "DownloadMNIST": {"mirrors": json.dumps([str(mnist[0])]), "sha256": json.dumps(mnist[1])},
             "DownloadShakespeare": {"mirrors": json.dumps([str(text[0])]), "sha256": json.dumps(text[1])},
             "OneHotMNIST": {"train_limit": "0"},
@@ -80,12 +83,18 @@ class Pipeline:
         return set(self.ran)
 
 
+@pytest.fixture(scope="session")
+def session_compile_cache(tmp_path_factory):
+    """The JAX and rewritten-graph compile cache that every test's pipeline shares."""
+    return tmp_path_factory.mktemp("compile_cache")
+
+
 @pytest.fixture
-def pipeline(tmp_path, tiny_mnist, tiny_text, monkeypatch):
+def pipeline(tmp_path, tiny_mnist, tiny_text, session_compile_cache, monkeypatch):
     """A fresh luigi configuration (no luigi.cfg read) and artifact root for one test."""
     monkeypatch.setattr(LuigiConfigParser, "_instance", None)
     monkeypatch.setattr(LuigiConfigParser, "_config_paths", [])
-    p = Pipeline(tmp_path / "artifacts", tiny_mnist, tiny_text)
+    p = Pipeline(tmp_path / "artifacts", tiny_mnist, tiny_text, session_compile_cache)
 
     @ArtifactTask.event_handler(luigi.Event.SUCCESS)
     def record(task):

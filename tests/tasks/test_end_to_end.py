@@ -54,6 +54,7 @@ def test_build_rerun_and_parameter_changes(pipeline):
 
 
 def test_artifacts_hold_weights_history_and_parameters(pipeline):
+    pipeline.set("pytensor", "compile_cache", "compile_cache")  # the default: inside the artifacts root
     pipeline.build(tasks.EvaluateDeepMLP())
     trained = tasks.TrainDeepMLP().output().load()
     assert set(trained["weights"]) == {"w_h", "w_h2", "w_o"}
