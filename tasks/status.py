@@ -6,7 +6,6 @@ A corrupt artifact is shown as such; the run that needs it quarantines and rebui
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,13 +57,8 @@ def walk(root: ArtifactTask) -> list[ArtifactTask]:
 
 def latest_manifest(task: ArtifactTask) -> dict | None:
     """The most recently created manifest of ``task``'s family, if any."""
-    directory = task.output().path.parent
     newest = None
-    for path in directory.glob("*.json") if directory.is_dir() else []:
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
+    for manifest in task.output().family_manifests():
         if newest is None or manifest.get("created", "") > newest.get("created", ""):
             newest = manifest
     return newest

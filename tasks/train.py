@@ -28,13 +28,11 @@ class _Train(CompilingTask):
         return configured_backend()
 
     def checkpointer(self, target=None):
-        """End-of-epoch checkpoints beside ``target``, by default the artifact this run writes (``run_target``)."""
-        from tasks.checkpoints import DirectoryCheckpointer
-
+        """End-of-epoch checkpoints of ``target`` (beside it, or in its object store), by default the artifact this run writes (``run_target``)."""
         target = self.run_target if target is None else target
         if target is None:
             raise RuntimeError(f"{self.get_task_family()}: checkpointer() needs the target run() fixed")
-        return DirectoryCheckpointer(target.checkpoint_dir, target.root)
+        return target.checkpointer()
 
     def after_save(self, target) -> None:
         self.checkpointer(target).clear()
