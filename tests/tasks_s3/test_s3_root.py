@@ -145,3 +145,99 @@ def test_the_compile_cache_stays_on_local_disk_under_an_s3_root(s3pipeline, tmp_
 
     Register.clear_instance_cache()
     assert pytensor().compile_cache_dir() == tmp_path / "host" / "cache" / "compile_cache"
+
+
+def test_publish_directory_replaces_the_report_and_writes_the_provenance_last(s3pipeline):
+    store = s3pipeline.store
+    published.publish_directory({"index.html": b"<p>1</p>", "old.png": b"x", "provenance.json": b'{"fingerprint": "a"}'})
+    published.publish_directory({"index.html": b"<p>2</p>", "provenance.json": b'{"fingerprint": "b"}'})
+    assert keys(store, "report/") == {"report/index.html", "report/provenance.json"}
+    assert published.read_published("index.html") == b"<p>2</p>"
+    assert json.loads(published.read_published("provenance.json"))["fingerprint"] == "b"
+    assert published.read_published("missing.png") is None
+    assert published.report_location().endswith(f"{store.prefix}/report/")
+
+
+def test_publish_directory_on_a_local_root_is_the_atomic_directory_swap(pipeline):
+    published.publish_directory({"index.html": b"1", "provenance.json": b"{}"})
+    published.publish_directory({"index.html": b"2", "provenance.json": b"{}"})
+    assert sorted(p.name for p in (pipeline.root / "report").iterdir()) == ["index.html", "provenance.json"]
+    assert published.read_published("index.html") == b"2"
+
+
+def _history_key(record):
+    return record["date"], record["model"]
+
+
+@pytest.mark.parametrize("root", ["local", "s3"])
+def test_history_appends_once_per_key_and_champions_swap_atomically(root, pipeline, request):
+    if root == "s3":
+        request.getfixturevalue("s3pipeline")
+    first = published.append_history([{"date": "d1", "model": "M", "promoted": True}], _history_key)
+    again = published.append_history([{"date": "d1", "model": "M", "promoted": False},
+                                      {"date": "d2", "model": "M", "promoted": False}], _history_key)
+    assert first[0]["promoted"] is True and again[0]["promoted"] is True  # the first decision is kept
+    assert [(r["date"], r["promoted"]) for r in published.read_history()] == [("d1", True), ("d2", False)]
+    assert published.read_champion("M") is None
+    better = lambda value: lambda current: (  # noqa: E731
+        {"value": value} if current is None or value > current["value"] else None)
+    assert published.update_champion("M", better(0.5)) == {"value": 0.5}
+    assert published.update_champion("M", better(0.4)) == {"value": 0.5}
+    assert published.read_champion("M") == {"value": 0.5}
+
+
+def test_two_hosts_promoting_from_the_same_champion_cannot_both_win(s3pipeline):
+    from tasks.stores.cas import read_json
+
+    published.update_champion("M", lambda c: {"value": 0.5, "by": "seed"})
+    seen = []
+
+    def decide(value, by):
+        def inner(current):
+            seen.append((by, current["by"]))
+            if by == "a" and len(seen) == 1:  # host b promotes while host a is deciding
+                published.update_champion("M", decide(0.9, "b"))
+            return {"value": value, "by": by} if value > current["value"] else None
+        return inner
+
+    assert published.update_champion("M", decide(0.7, "a")) == {"value": 0.9, "by": "b"}
+    assert ("a", "b") in seen  # a decided again against b's champion, and kept it
+    assert read_json(s3pipeline.store, "champions/M.json")[0]["by"] == "b"
+
+
+def test_status_list_and_gc_on_an_s3_root(s3pipeline, capsys):
+    from tasks.__main__ import main
+
+    s3pipeline.build(tasks.OneHotMNIST())
+    Register.clear_instance_cache()
+    assert main(["status", "OneHotMNIST"]) == 0
+    out = capsys.readouterr().out
+    assert "DownloadMNIST" in out and "cached" in out and "will run" not in out
+    old = tasks.OneHotMNIST().output().stem
+    s3pipeline.set("OneHotMNIST", "train_limit", "100")
+    assert s3pipeline.will_run(tasks.OneHotMNIST()) == {"OneHotMNIST"}
+    assert main(["status", "OneHotMNIST"]) == 0
+    assert "parameter train_limit: 0 → 100" in capsys.readouterr().out
+    s3pipeline.build(tasks.OneHotMNIST())
+    new = tasks.OneHotMNIST().output().stem
+    store = s3pipeline.store
+    store.put_if_absent("OneHotMNIST/ffffffffffffffff.checkpoints/epoch-00001.joblib", b"x")  # an orphan
+    busy = "OneHotMNIST/eeeeeeeeeeeeeeee"  # a build in progress on another host: lease live, no manifest yet
+    store.put_if_absent(f"{busy}.checkpoints/epoch-00001.joblib", b"x")
+    lease = acquire_lease(store, busy, ttl=60, owner="other-host:1")
+    assert main(["artifacts", "list", "OneHotMNIST"]) == 0
+    rows = {tuple(line.split()[:2]): line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows[tuple(new.split("/"))].split()[5] == "yes" and rows[tuple(old.split("/"))].split()[5] == "no"
+    assert ("OneHotMNIST", "ffffffffffffffff") in rows and ("OneHotMNIST", "eeeeeeeeeeeeeeee") not in rows
+    published.update_champion("OneHotMNIST", lambda c: {"model": "OneHotMNIST", "fingerprint": old.split("/")[1]})
+    assert main(["artifacts", "gc", "OneHotMNIST", "--keep", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "removed OneHotMNIST/ffffffffffffffff" in out and "removed 1 artifact(s)" in out
+    published.update_champion("OneHotMNIST", lambda c: {"model": "other", "fingerprint": "x"})
+    assert main(["artifacts", "gc", "OneHotMNIST", "--keep", "0"]) == 0
+    assert f"removed {old}" in capsys.readouterr().out
+    left = keys(store, "OneHotMNIST/")
+    assert not any(k.startswith(old) for k in left) and any(k.startswith(new) for k in left)
+    assert any(k.startswith(busy) for k in left)
+    lease.release()
+    assert s3pipeline.build(tasks.OneHotMNIST()) == set()
