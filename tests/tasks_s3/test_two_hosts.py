@@ -1,0 +1,176 @@
+"""Two "hosts" against one bucket under one luigid: each worker process has its own working directory,
+verified cache and compile cache; nothing is shared but the bucket. Plus the store being unusable at start."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from luigi.task_register import Register
+
+import tasks
+from tasks.status import walk
+from tasks.store_target import STORE_ERROR_EXIT
+
+REPO = Path(tasks.__file__).resolve().parents[1]
+WRAPPER = '''import luigi
+import tasks
+
+
+class Evaluations(luigi.WrapperTask):
+    """Two independent trainings, so that both workers have work at once."""
+
+    def requires(self):
+        return [tasks.EvaluateLogReg(), tasks.EvaluateDeepMLP()]
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def luigid(tmp_path):
+    """A bare luigid on 127.0.0.1 that notices a dead worker within seconds; yields its port."""
+    if shutil.which("luigid") is None:
+        pytest.skip("luigid is not installed")
+    home, port = tmp_path / "luigid", _free_port()
+    home.mkdir()
+    (home / "luigi.cfg").write_text("[scheduler]\nretry_delay = 1\nworker_disconnect_delay = 3\n"
+                                    "prune_on_get_work = true\nrecord_task_history = false\n")
+    log = open(home / "luigid.log", "w")
+    server = subprocess.Popen([shutil.which("luigid"), "--address", "127.0.0.1", "--port", str(port),
+                               "--state-path", str(home / "state.pickle"), "--logdir", str(home)],
+                              cwd=home, env={**os.environ, "LUIGI_CONFIG_PATH": str(home / "luigi.cfg")},
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 30
+    while server.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert time.time() < deadline, (home / "luigid.log").read_text()[-2000:]
+        time.sleep(0.1)
+    yield port
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+    log.close()
+
+
+class Host:
+    """One worker "host": its own working directory (so its own .store_cache and compile cache)."""
+
+    def __init__(self, pipeline, tmp_path: Path, name: str, port: int):
+        self.directory = tmp_path / name
+        self.directory.mkdir()
+        (self.directory / "two_hosts.py").write_text(WRAPPER)
+        config = self.directory / "worker.cfg"
+        for section, key, value in [("core", "local_scheduler", "false"), ("core", "scheduler_host", "127.0.0.1"),
+                                    ("core", "scheduler_port", str(port)), ("worker", "keep_alive", "true"),
+                                    ("worker", "ping_interval", "0.5"), ("worker", "wait_interval", "0.2"),
+                                    ("worker", "wait_jitter", "0.1")]:
+            pipeline.set(section, key, value)
+        pipeline.config.remove_option("object_store", "cache_dir")  # the default: relative to this directory
+        with open(config, "w") as fh:
+            pipeline.config.write(fh)
+        self.env = {**os.environ, "LUIGI_CONFIG_PATH": str(config),
+                    "PYTHONPATH": f"{REPO}{os.pathsep}{self.directory}"}
+        self.process = None
+
+    def start(self, *args: str) -> "Host":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "luigi", "--module", "two_hosts", *args], cwd=self.directory, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        return self
+
+    def finish(self, timeout: float = 300) -> str:
+        out = self.process.communicate(timeout=timeout)[0]
+        assert self.process.returncode == 0, out[-4000:]
+        return out
+
+
+def built(*outputs: str) -> list[str]:
+    """Families whose artifact a worker published ("<Family>: wrote ..."), over all outputs."""
+    return sorted(m for out in outputs for m in re.findall(r"(\w+): wrote ", out))
+
+
+def test_two_hosts_share_only_the_bucket_and_build_each_stage_once(s3pipeline, tmp_path, luigid):
+    s3pipeline.build(tasks.OneHotMNIST())  # the shared input, up front (this process is a third host)
+    a = Host(s3pipeline, tmp_path, "host-a", luigid).start("Evaluations")
+    b = Host(s3pipeline, tmp_path, "host-b", luigid).start("Evaluations")
+    out_a, out_b = a.finish(), b.finish()
+    expected = ["EvaluateDeepMLP", "EvaluateLogReg", "TrainDeepMLP", "TrainLogReg"]
+    assert built(out_a, out_b) == expected, (out_a[-3000:], out_b[-3000:])
+    assert built(out_a) and built(out_b), "one worker did everything"  # both worked
+    Register.clear_instance_cache()
+    for task in walk(tasks.EvaluateLogReg()) + walk(tasks.EvaluateDeepMLP()):
+        assert task.output().exists(), task
+    for host in ("host-a", "host-b"):  # each host kept its own caches, on its own disk
+        assert list((tmp_path / host / ".store_cache").glob("??/*"))
+        assert (tmp_path / host / ".store_cache" / "compile_cache").is_dir()
+    assert s3pipeline.build(tasks.EvaluateLogReg(), tasks.EvaluateDeepMLP()) == set()
+
+
+def test_a_killed_host_s_training_resumes_on_the_other_from_the_stored_checkpoint(s3pipeline, tmp_path, luigid):
+    s3pipeline.set("TrainDeepMLP", "epochs", "40")  # long enough to be killed mid-way
+    s3pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")
+    s3pipeline.build(tasks.OneHotMNIST())
+    target = tasks.TrainDeepMLP().output()
+    store, prefix = s3pipeline.store, f"{target.stem}.checkpoints/"
+    doomed = Host(s3pipeline, tmp_path, "host-a", luigid).start("TrainDeepMLP")
+    deadline = time.time() + 120
+    while not any(re.search(r"epoch-000(0[2-9]|[1-9]\d)\.json$", k) for k in store.list(prefix)):
+        assert time.time() < deadline and doomed.process.poll() is None, doomed.process.communicate()[0][-3000:]
+        time.sleep(0.05)
+    survivor = Host(s3pipeline, tmp_path, "host-b", luigid).start("EvaluateDeepMLP")
+    time.sleep(1)
+    assert doomed.process.poll() is None, "the first worker finished before it could be killed"
+    os.killpg(doomed.process.pid, signal.SIGKILL)
+    doomed.process.wait()
+    assert not target.exists()  # nothing of the killed run is published
+    out = survivor.finish()
+    assert "TrainDeepMLP: resuming after epoch" in out and "taken over" in out, out[-4000:]
+    assert built(out) == ["EvaluateDeepMLP", "TrainDeepMLP"]
+    Register.clear_instance_cache()
+    resumed = tasks.TrainDeepMLP().output().load()
+    assert resumed["history"]["epoch"] == list(range(1, 41))
+    assert list(store.list(prefix)) == []  # checkpoints cleared once the artifact was published
+    # an uninterrupted run of the same stage on a local root gives the same weights
+    s3pipeline.set("artifacts", "root", str(tmp_path / "local-root"))
+    s3pipeline.set("pytensor", "compile_cache", str(tmp_path / "host-b" / ".store_cache" / "compile_cache"))
+    assert s3pipeline.build(tasks.TrainDeepMLP()) == {"DownloadMNIST", "OneHotMNIST", "TrainDeepMLP"}
+    uninterrupted = tasks.TrainDeepMLP().output().load()
+    for name, value in uninterrupted["weights"].items():
+        np.testing.assert_array_equal(np.asarray(resumed["weights"][name]), np.asarray(value))
+    assert resumed["history"]["test_accuracy"] == uninterrupted["history"]["test_accuracy"]
+
+
+@pytest.mark.parametrize("problem", ["server down", "wrong credentials"])
+def test_an_unusable_store_stops_the_run_with_one_line_and_its_exit_code(s3pipeline, tmp_path, problem):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if problem == "server down":
+        s3pipeline.set("s3", "endpoint_url", f"http://127.0.0.1:{_free_port()}")
+        expected = "cannot reach the S3 endpoint"
+    else:
+        env["AWS_SECRET_ACCESS_KEY"] = "wrong" + env["AWS_SECRET_ACCESS_KEY"]
+        expected = "refused the credentials"
+    config = tmp_path / "worker.cfg"
+    with open(config, "w") as fh:
+        s3pipeline.config.write(fh)
+    env["LUIGI_CONFIG_PATH"] = str(config)
+    run = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", "OneHotMNIST", "--local-scheduler"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == STORE_ERROR_EXIT, run.stdout[-2000:] + run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if "artifact store unusable" in line]
+    assert len(errors) == 1 and expected in errors[0], run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    assert list(s3pipeline.store.list("")) == []  # nothing written, nothing half-published
