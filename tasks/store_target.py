@@ -65,9 +65,13 @@ def configured_store() -> Store:
 
 
 def lease_seconds() -> float:
+    """``[artifacts] lease_seconds``, checked."""
     from tasks.config import artifacts
 
-    return float(artifacts().lease_seconds)
+    seconds = float(artifacts().lease_seconds)
+    if not seconds > 0:
+        raise ValueError(f"[artifacts] lease_seconds must be > 0, got {seconds}")
+    return seconds
 
 
 class StoreArtifactTarget(luigi.Target):

@@ -126,8 +126,11 @@ RUNS = {
     "pipeline.compile.internals": NOTHING, "tasks.compiling": NOTHING, "tasks.fingerprint": NOTHING,
     # the command line and garbage collection: no stage runs them
     "tasks.__main__": NOTHING, "tasks.housekeeping": NOTHING,
-    # the object-store layer: not wired into any stage yet (docs/s3.md)
-    **{f"tasks.stores{m}": NOTHING for m in ("", ".base", ".local", ".s3", ".config", ".publish", ".leases", ".cas")},
+    # the object-store layer: the artifact base class picks a directory or a store target, so every stage
+    # runs it (like tasks.storage); champions/history CAS and tasks.published: no stage runs them yet
+    "tasks.store_target": ALL,
+    **{f"tasks.stores{m}": ALL for m in ("", ".base", ".local", ".s3", ".config", ".publish", ".leases")},
+    "tasks.stores.cas": NOTHING, "tasks.published": NOTHING,
     # data
     "pipeline.data": DATA | {"TrainMoonsMLP", "CheckSources"},
     "pipeline.data.idx": DATA | {"TrainMoonsMLP", "CheckSources"},
@@ -148,7 +151,7 @@ RUNS = {
     "pipeline.models.moons": {"TrainMoonsMLP"},
     "pipeline.evaluate": EVAL,
     "pipeline.evaluate.classifier": EVAL - {"EvaluateCharRNN"}, "pipeline.evaluate.char_rnn": {"EvaluateCharRNN"},
-    "tasks.train": TRAIN, "tasks.checkpoints": TRAIN, "tasks.evaluate": EVAL,
+    "tasks.train": TRAIN, "tasks.checkpoints": ALL, "tasks.evaluate": EVAL,  # checkpoints: via the base class
     # the report and retraining
     "pipeline.report": {"FullReport", "Retrain"}, "pipeline.report.plots": {"FullReport", "Retrain"},
     "pipeline.report.history": {"FullReport", "Retrain"}, "pipeline.report.references": {"FullReport", "Retrain"},

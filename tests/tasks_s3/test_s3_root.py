@@ -2,13 +2,11 @@
 the report/champions/history helpers, status, ``artifacts list`` and ``artifacts gc``."""
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 from luigi.task_register import Register
