@@ -67,6 +67,18 @@ def test_a_replaced_object_is_detected_never_unpickled_quarantined_and_rebuilt(s
     assert tasks.OneHotMNIST().output().load()["X_train"].shape[1] == 784
 
 
+def test_an_object_replaced_by_bytes_of_the_same_size_shows_as_corrupt_by_its_etag(s3pipeline):
+    s3pipeline.build(tasks.DownloadMNIST())
+    store, target = s3pipeline.store, tasks.DownloadMNIST().output()
+    key = target.manifest()["artifact"]["key"]
+    data, info = store.get(key)
+    store.put_if_match(key, data[:-1] + bytes([data[-1] ^ 1]), info.etag)  # one bit flipped, same size
+    verdict = target.verdict()
+    assert verdict.state == "corrupt" and "ETag" in verdict.problem
+    assert s3pipeline.build(tasks.DownloadMNIST()) == {"DownloadMNIST"}
+    assert target.verdict().state == "present"
+
+
 def test_load_checks_the_sha256_before_unpickling_even_when_size_and_etag_pass(s3pipeline, tmp_path):
     s3pipeline.build(tasks.DownloadMNIST())
     target = tasks.DownloadMNIST().output()
