@@ -53,7 +53,7 @@ TINY = {
 
 def _config(path: Path, root: str, data: dict, endpoint: str) -> None:
     cfg = configparser.ConfigParser(interpolation=None)
-    sections = {"core": {"local_scheduler": "true", "no_lock": "true", "log_level": "WARNING"},
+    sections = {"core": {"local_scheduler": "true", "no_lock": "true", "log_level": "INFO"},
                 "artifacts": {"root": root, "lease_seconds": "30"}, **TINY, **data}
     if root.startswith("s3://"):
         sections["s3"] = {"endpoint_url": endpoint, "region_name": "us-east-1"}

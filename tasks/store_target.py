@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import threading
 
 import joblib
@@ -48,7 +49,9 @@ def configured_store() -> Store:
     from tasks.stores.config import object_store, s3
 
     settings = s3()
-    key = (artifacts().root, settings.endpoint_url, settings.region_name, object_store().cache_dir)
+    # per process: luigi's --workers N forks a process per task, and a client's pooled connections
+    # must not be shared across a fork
+    key = (os.getpid(), artifacts().root, settings.endpoint_url, settings.region_name, object_store().cache_dir)
     with _stores_lock:
         store = _stores.get(key)
         if store is None:

@@ -105,7 +105,7 @@ def built(*outputs: str) -> list[str]:
 
 def test_two_hosts_share_only_the_bucket_and_build_each_stage_once(s3pipeline, tmp_path, luigid):
     s3pipeline.build(tasks.OneHotMNIST())  # the shared input, up front (this process is a third host)
-    a = Host(s3pipeline, tmp_path, "host-a", luigid).start("Evaluations")
+    a = Host(s3pipeline, tmp_path, "host-a", luigid).start("Evaluations", "--workers", "2")  # forks per task
     b = Host(s3pipeline, tmp_path, "host-b", luigid).start("Evaluations")
     out_a, out_b = a.finish(), b.finish()
     expected = ["EvaluateDeepMLP", "EvaluateLogReg", "TrainDeepMLP", "TrainLogReg"]
