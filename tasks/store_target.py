@@ -202,7 +202,10 @@ class StoreArtifactTarget(luigi.Target):
                 yield
         finally:
             self.lease = None
-            lease.release()
+            try:
+                lease.release()
+            except StoreError as exc:  # e.g. the server died: keep the build's own error; the lease expires
+                log.warning("%s: could not release the lease (%s); it expires after %g s", self.location, exc, ttl)
 
     def remove_temporaries(self) -> None:
         """Nothing to do: an upload is one PUT, and an object without manifest is never taken for published."""

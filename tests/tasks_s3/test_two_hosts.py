@@ -174,3 +174,43 @@ def test_an_unusable_store_stops_the_run_with_one_line_and_its_exit_code(s3pipel
     assert len(errors) == 1 and expected in errors[0], run.stderr[-2000:]
     assert "Traceback" not in run.stderr
     assert list(s3pipeline.store.list("")) == []  # nothing written, nothing half-published
+
+
+def test_a_server_killed_during_a_run_fails_the_stage_clearly_and_leaves_nothing_published(s3pipeline, tmp_path):
+    from tests.stores.conftest import SeaweedS3
+
+    server = SeaweedS3(tmp_path / "crashable", s3pipeline.seaweed.access_key, s3pipeline.seaweed.secret_key)
+    server.start()
+    try:
+        s3pipeline.set("s3", "endpoint_url", server.endpoint)
+        s3pipeline.set("retcode", "task_failed", "30")
+        s3pipeline.set("TrainDeepMLP", "epochs", "40")
+        s3pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")
+        store = server.store(s3pipeline.store.prefix)
+        config = tmp_path / "worker.cfg"
+        with open(config, "w") as fh:
+            s3pipeline.config.write(fh)
+        env = {**os.environ, "PYTHONPATH": str(REPO), "LUIGI_CONFIG_PATH": str(config)}
+        command = [sys.executable, "-m", "luigi", "--module", "tasks", "TrainDeepMLP", "--local-scheduler"]
+        run = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+        deadline = time.time() + 120
+        while not any(k.endswith(".json") for k in store.list("TrainDeepMLP/")):  # a checkpoint: mid-training
+            assert time.time() < deadline and run.poll() is None, run.communicate()[0][-3000:]
+            time.sleep(0.05)
+        server.kill()
+        out = run.communicate(timeout=120)[0]
+        assert run.returncode == 30, out[-3000:]
+        assert f"cannot reach the S3 endpoint {server.endpoint}" in out
+        server.start()  # same data and ports, as after a reboot
+        Register.clear_instance_cache()
+        target = tasks.TrainDeepMLP().output()
+        assert target.manifest() is None and not target.exists()  # nothing half-published
+        rerun = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert "TrainDeepMLP: resuming after epoch" in rerun.stderr + rerun.stdout
+        Register.clear_instance_cache()
+        assert tasks.TrainDeepMLP().output().load()["history"]["epoch"] == list(range(1, 41))
+    finally:
+        if server.process.poll() is None:
+            server.kill()
