@@ -157,7 +157,6 @@ def test_a_killed_host_s_training_resumes_on_the_other_from_the_stored_checkpoin
         assert time.time() < deadline and doomed.process.poll() is None, doomed.process.communicate()[0][-3000:]
         time.sleep(0.05)
     survivor = Host(s3pipeline, tmp_path, "host-b", luigid).start("EvaluateDeepMLP")
-    time.sleep(1)
     assert doomed.process.poll() is None, "the first worker finished before it could be killed"
     os.killpg(doomed.process.pid, signal.SIGKILL)
     doomed.process.wait()
