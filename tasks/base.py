@@ -6,6 +6,7 @@ Manifests and verification live in :mod:`tasks.manifest` (bytes on disk in
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -15,11 +16,13 @@ import joblib
 import luigi
 from luigi.task import flatten
 
+from tasks import divergence
 from tasks import manifest as manifests
 from tasks import storage
 from tasks.config import artifacts
 from tasks.config import fingerprint as fingerprint_config
 from tasks.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
+from tasks.store_target import StoreArtifactTarget, configured_store, is_store_root
 
 log = logging.getLogger(__name__)
 FINGERPRINT_CHARS = 16
@@ -76,6 +79,35 @@ class ArtifactTarget(luigi.Target):
         if verdict.state != manifests.PRESENT:
             raise ArtifactCorruptError(f"{self.path} is missing ({verdict.problem}); rerun the pipeline")
         return joblib.load(self.path, mmap_mode="r")
+
+    @property
+    def location(self) -> str:
+        """Where the artifact is, for messages."""
+        return str(self.path)
+
+    def family_manifests(self) -> list[dict]:
+        """Every readable manifest of this artifact's family (for ``status``'s reasons)."""
+        found = []
+        for path in sorted(self.path.parent.glob("*.json")) if self.path.parent.is_dir() else []:
+            if path.name.endswith(divergence.SUFFIX):
+                continue
+            try:
+                manifest = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(manifest, dict):
+                found.append(manifest)
+        return found
+
+    def build_guard(self):
+        """Context manager: this artifact's inter-process lock (one builder on this file system)."""
+        return storage.exclusive_lock(self.lock_path)
+
+    def checkpointer(self):
+        """End-of-epoch checkpoints kept beside the artifact until it is written."""
+        from tasks.checkpoints import DirectoryCheckpointer
+
+        return DirectoryCheckpointer(self.checkpoint_dir, self.root)
 
     @property
     def lock_path(self) -> Path:
@@ -158,9 +190,14 @@ class ArtifactTask(luigi.Task):
     def output(self) -> ArtifactTarget:
         return self.target_for(self.fingerprint())
 
-    def target_for(self, fingerprint: str) -> ArtifactTarget:
-        """This stage's artifact with the given fingerprint (built now or earlier)."""
-        return ArtifactTarget(Path(artifacts().root), self.get_task_family(), fingerprint)
+    def target_for(self, fingerprint: str):
+        """This stage's artifact with the given fingerprint (built now or earlier): an
+        :class:`ArtifactTarget` in a directory, or a :class:`tasks.store_target.StoreArtifactTarget`
+        when ``[artifacts] root`` is ``s3://bucket/prefix``; both have the same methods."""
+        root = artifacts().root
+        if is_store_root(root):
+            return StoreArtifactTarget(configured_store(), self.get_task_family(), fingerprint)
+        return ArtifactTarget(Path(root), self.get_task_family(), fingerprint)
 
     def load_inputs(self):
         """The loaded artifacts of ``requires()``, in the same structure (dict, list or single)."""
@@ -176,7 +213,10 @@ class ArtifactTask(luigi.Task):
         raise NotImplementedError
 
     def run(self):
-        """Build and save the artifact under an inter-process lock, unless it is already there.
+        """Build and save the artifact under its build guard, unless it is already there.
+
+        The guard is an inter-process lock for a directory root, the stage's lease for an
+        object store (one builder across hosts; a worker that lost its lease cannot publish).
 
         The target is fixed before the build (a source edit during training must not
         relabel it); the build reaches it as :attr:`run_target`, ``after_save`` as its argument.
@@ -184,7 +224,7 @@ class ArtifactTask(luigi.Task):
         """
         inputs = self.fingerprint_inputs()
         target = self.target_for(canonical_hash(inputs))
-        with storage.exclusive_lock(target.lock_path):
+        with target.build_guard():
             if target.exists():
                 log.info("%s: artifact already present (another process built it)", self.get_task_family())
             else:
@@ -223,4 +263,4 @@ class ArtifactTask(luigi.Task):
             **environment(),
         }
         target.write(result, manifest)
-        log.info("%s: wrote %s", self.get_task_family(), target.path)
+        log.info("%s: wrote %s", self.get_task_family(), target.location)

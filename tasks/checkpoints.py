@@ -1,4 +1,4 @@
-"""End-of-epoch training checkpoints for one artifact, kept beside it until the artifact is written."""
+"""End-of-epoch training checkpoints for one artifact, kept beside it (or in its object store) until it is written."""
 from __future__ import annotations
 
 import json
@@ -52,3 +52,80 @@ class DirectoryCheckpointer:
     def clear(self) -> None:
         """Remove every checkpoint (after the final artifact is written)."""
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class StoreCheckpointer:
+    """Checkpoints in an object store: ``<prefix>epoch-00007.joblib`` plus a ``.json`` sidecar with its sha256.
+
+    A training killed on one host resumes on another from the newest checkpoint whose
+    bytes match their sidecar (checked before unpickling). With a ``lease``, each save first
+    renews it, so a worker that lost its lease stops instead of writing over its successor.
+    """
+
+    def __init__(self, store, prefix: str, keep: int = 2, lease=None):
+        self.store, self.prefix, self.keep, self.lease = store, prefix, keep, lease
+
+    def _epochs(self) -> list[int]:
+        epochs = set()
+        for key in self.store.list(self.prefix):
+            name = key[len(self.prefix):]
+            if name.startswith("epoch-") and name.endswith(".json") and name[6:-5].isdigit():
+                epochs.add(int(name[6:-5]))
+        return sorted(epochs)
+
+    def _key(self, epoch: int, suffix: str) -> str:
+        return f"{self.prefix}epoch-{epoch:05d}{suffix}"
+
+    def _put(self, key: str, data: bytes, metadata: dict | None = None) -> None:
+        from tasks.stores.base import PreconditionFailed
+
+        try:
+            self.store.put_if_absent(key, data, metadata)
+        except PreconditionFailed:  # a rerun of the same epoch (after a resume): replace it
+            info = self.store.head(key)
+            if info is None:
+                self.store.put_if_absent(key, data, metadata)
+            else:
+                self.store.put_if_match(key, data, info.etag, metadata)
+
+    def save(self, epoch: int, checkpoint: dict) -> None:
+        import io
+
+        from tasks.stores.base import sha256_bytes
+
+        if self.lease is not None:
+            self.lease.check()
+        buffer = io.BytesIO()
+        joblib.dump(checkpoint, buffer, compress=0)
+        data = buffer.getvalue()
+        sha = sha256_bytes(data)
+        self._put(self._key(epoch, ".joblib"), data, {"sha256": sha})
+        self._put(self._key(epoch, ".json"), json.dumps({"epoch": epoch, "sha256": sha}).encode())
+        for old in self._epochs()[:-self.keep]:
+            self.store.delete(self._key(old, ".json"))
+            self.store.delete(self._key(old, ".joblib"))
+
+    def load_latest(self) -> dict | None:
+        from tasks.stores.base import IntegrityError, ObjectNotFound
+
+        for epoch in reversed(self._epochs()):
+            key = self._key(epoch, ".joblib")
+            try:
+                expected = json.loads(self.store.get(self._key(epoch, ".json"))[0])["sha256"]
+                checkpoint = self.store.load_verified(key, expected)
+            except (ObjectNotFound, ValueError, KeyError, TypeError) as exc:
+                log.warning("checkpoint %s in %s is incomplete (%s); trying the one before it",
+                            key, self.store.location, exc)
+                continue
+            except IntegrityError as exc:  # never unpickled
+                log.warning("checkpoint %s failed its checksum (%s); trying the one before it", key, exc)
+                self.store.delete(self._key(epoch, ".json"))
+                continue
+            log.info("resuming from checkpoint %s in %s", key, self.store.location)
+            return checkpoint
+        return None
+
+    def clear(self) -> None:
+        """Remove every checkpoint (after the final artifact is published)."""
+        for key in self.store.list(self.prefix):
+            self.store.delete(key)

@@ -7,7 +7,10 @@ import luigi
 class artifacts(luigi.Config):  # noqa: N801 -- luigi names config sections after the class
     """``[artifacts]`` in luigi.cfg."""
 
-    root = luigi.Parameter(default="artifacts", description="directory that holds every artifact")
+    root = luigi.Parameter(default="artifacts", description="directory that holds every artifact, "
+                                                             "or s3://bucket/prefix")
+    lease_seconds = luigi.FloatParameter(
+        default=60.0, description="object-store roots: a build lease not renewed for this long is taken over")
 
 
 class pytensor(luigi.Config):  # noqa: N801
@@ -20,7 +23,8 @@ class pytensor(luigi.Config):  # noqa: N801
     compile_cache = luigi.Parameter(
         default="compile_cache",
         description="directory of the JAX backend's persistent compile cache; relative paths are taken "
-                    "inside the artifacts root; empty = no persistent cache",
+                    "inside the artifacts root (an object-store root: inside [object_store] cache_dir); "
+                    "empty = no persistent cache",
     )
     compile_cache_max_mb = luigi.IntParameter(
         default=1024, description="size limit of the compile cache (least recently used entries go first)",
@@ -37,7 +41,13 @@ class pytensor(luigi.Config):  # noqa: N801
         if not self.compile_cache.strip():
             return None
         path = Path(self.compile_cache).expanduser()
-        return path if path.is_absolute() else Path(artifacts().root) / path
+        if path.is_absolute():
+            return path
+        if "://" in artifacts().root:  # an object-store root: the compile cache stays on this host's disk
+            from tasks.stores.config import object_store
+
+            return Path(object_store().cache_dir).expanduser() / path
+        return Path(artifacts().root) / path
 
 
 class fingerprint(luigi.Config):  # noqa: N801

@@ -55,6 +55,12 @@ RESULT_NEUTRAL = {
                          "when they are wrong; a configuration it accepts reaches the stages as luigi reads it",
     "tasks.divergence": "refuses to train again a configuration that diverged before; it decides whether a "
                         "stage builds, never what it computes",
+    # moving and checking bytes: where an artifact or checkpoint is kept never changes what a stage computes
+    **{module: "stores and verifies bytes (a directory or an S3-compatible bucket): every load is checked "
+               "against the sha256 recorded when the bytes were written, and a training resumed from a "
+               "checkpoint is tested to end bit-identical to an uninterrupted one, so the storage layer cannot "
+               "change a result without failing a check"
+       for module in ("tasks.storage", "tasks.manifest", "tasks.checkpoints", "tasks.store_target", "tasks.stores")},
     "tasks.fingerprint": "computes the keys themselves: an edit that changes how they are computed changes "
                          "them by itself, and one that does not (a refactor) has nothing to rerun",
 }

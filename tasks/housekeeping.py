@@ -17,6 +17,8 @@ from tasks import divergence, storage
 from tasks.base import FINGERPRINT_CHARS, ArtifactTask
 from tasks.config import pytensor as pytensor_config
 from tasks.status import walk
+from tasks.store_target import configured_store, is_store_root
+from tasks.stores.base import StoreError
 
 log = logging.getLogger(__name__)
 NOT_FAMILIES = {"report", "_quarantine", "champions"}
@@ -44,9 +46,15 @@ class StoredArtifact:
     paths: list[Path]
     manifest: dict | None
     kept: set[str] = field(default_factory=set)
+    #: In an object store: its keys (manifest, object, checkpoints) and the store.
+    keys: list[str] = field(default_factory=list)
+    store: object = None
 
     @property
     def bytes(self) -> int:
+        if self.store is not None:
+            infos = [self.store.head(k) for k in self.keys]
+            return sum(i.size for i in infos if i is not None)
         files = [f for p in self.paths for f in ([p] if p.is_file() else p.rglob("*"))]
         return sum(f.stat().st_size for f in files if f.is_file())
 
@@ -55,9 +63,11 @@ class StoredArtifact:
         return (self.manifest or {}).get("created", "")
 
 
-def stored_artifacts(root: Path) -> list[StoredArtifact]:
-    """Every artifact (and orphaned file) under ``root``, grouped by family and fingerprint,
-    each with what refers to it (see :func:`kept_references`)."""
+def stored_artifacts(root) -> list[StoredArtifact]:
+    """Every artifact (and orphaned file) under ``root`` (a directory, or ``s3://bucket/prefix``),
+    grouped by family and fingerprint, each with what refers to it (see :func:`kept_references`)."""
+    if is_store_root(str(root)):
+        return _stored_in_store(configured_store())
     found: dict[tuple[str, str], StoredArtifact] = {}
     kept = kept_references(root)
     skip = _not_families(root)
@@ -76,6 +86,69 @@ def stored_artifacts(root: Path) -> list[StoredArtifact]:
     return list(found.values())
 
 
+def _stored_in_store(store) -> list[StoredArtifact]:
+    """:func:`stored_artifacts` of an object store: keys ``<Family>/<fp16>...`` grouped by stem.
+
+    A stage with a live build lease is left out (its checkpoints are in use, its manifest not
+    written yet): gc must not remove a build in progress on another host.
+    """
+    from tasks.stores.leases import LEASE_PREFIX, read_lease
+
+    kept = _kept_references(_StoreFiles(store), store.location)
+    found: dict[tuple[str, str], StoredArtifact] = {}
+    for key in store.list(""):
+        family, _, name = key.partition("/")
+        if not name or "/" in name.split(".checkpoints/")[0] or family in NOT_FAMILIES \
+                or key.startswith(LEASE_PREFIX):
+            continue
+        stem = name.split(".")[0]
+        item = found.setdefault((family, stem), StoredArtifact(
+            family, stem, [], None, set(kept.get((family, stem), ())), store=store))
+        item.keys.append(key)
+        if key == f"{family}/{stem}.json":
+            try:
+                item.manifest = json.loads(store.get(key)[0])
+            except (ValueError, StoreError):
+                pass
+    live = []
+    for (family, stem), item in found.items():
+        lease = read_lease(store, f"{family}/{stem}")
+        if lease is not None and not lease.expired:
+            log.info("%s/%s is being built by %s; not listed", family, stem, lease.owner)
+            continue
+        live.append(item)
+    return live
+
+
+class _LocalFiles:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def read(self, name: str) -> bytes | None:
+        path = self.root / name
+        return path.read_bytes() if path.is_file() else None
+
+    def names(self, prefix: str) -> list[str]:
+        directory = self.root / prefix
+        return [f"{prefix}/{p.name}" for p in sorted(directory.glob("*.json"))] if directory.is_dir() else []
+
+
+class _StoreFiles:
+    def __init__(self, store):
+        self.store = store
+
+    def read(self, name: str) -> bytes | None:
+        from tasks.stores.base import ObjectNotFound
+
+        try:
+            return self.store.get(name)[0]
+        except ObjectNotFound:
+            return None
+
+    def names(self, prefix: str) -> list[str]:
+        return [k for k in self.store.list(f"{prefix}/") if k.endswith(".json")]
+
+
 def used_keys(root_task: ArtifactTask) -> set[tuple[str, str]]:
     """(family, fingerprint prefix) of every stage the current configuration reaches from ``root_task``."""
     return {(t.get_task_family(), t.fingerprint()[:FINGERPRINT_CHARS]) for t in walk(root_task)}
@@ -91,10 +164,11 @@ def _path_key(path: str) -> tuple[str, str]:
     return p.parent.name, p.name.split(".")[0]
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(files, name: str, where: str) -> dict:
+    path = f"{where}/{name}"
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        data = json.loads(files.read(name))
+    except (OSError, ValueError, TypeError) as exc:
         raise ValueError(f"{path} cannot be read ({exc}); gc removes nothing while it cannot tell what "
                          f"it refers to: repair or move the file") from None
     if not isinstance(data, dict):
@@ -110,23 +184,26 @@ def kept_references(root: Path) -> dict[tuple[str, str], set[str]]:
     was built from and its own artifact. An unreadable champion or report raises
     ``ValueError`` (gc must not guess); a history line cut short by a crash is skipped.
     """
-    root = Path(root)
+    return _kept_references(_LocalFiles(Path(root)), str(root))
+
+
+def _kept_references(files, where: str) -> dict[tuple[str, str], set[str]]:
     kept: dict[tuple[str, str], set[str]] = {}
 
     def keep(key, why):
         kept.setdefault(key, set()).add(why)
 
-    champions = root / "champions"
-    for path in sorted(champions.glob("*.json")) if champions.is_dir() else []:
-        champion = _read_json(path)
+    for name in files.names("champions"):
+        champion = _read_json(files, name, where)
         for field in ("artifact", "evaluation"):
             if champion.get(field):
                 keep(_path_key(champion[field]), CHAMPION)
         if champion.get("model") and champion.get("fingerprint"):
             keep(_key(champion["model"], champion["fingerprint"]), CHAMPION)
-    history = root / "history.jsonl"
-    if history.is_file():
-        for number, line in enumerate(history.read_text(errors="replace").splitlines(), 1):
+    history_bytes = files.read("history.jsonl")
+    history = f"{where}/history.jsonl"
+    if history_bytes is not None:
+        for number, line in enumerate(history_bytes.decode(errors="replace").splitlines(), 1):
             try:
                 record = json.loads(line) if line.strip() else {}
             except ValueError:
@@ -134,9 +211,8 @@ def kept_references(root: Path) -> dict[tuple[str, str], set[str]]:
                 continue
             if isinstance(record, dict) and record.get("model") and record.get("fingerprint"):
                 keep(_key(record["model"], record["fingerprint"]), HISTORY)
-    provenance = root / "report" / "provenance.json"
-    if provenance.is_file():
-        report = _read_json(provenance)
+    if files.read("report/provenance.json") is not None:
+        report = _read_json(files, "report/provenance.json", where)
         if report.get("fingerprint"):
             keep(_key("FullReport", report["fingerprint"]), REPORT)
         for stage in report.get("stages", []):
@@ -201,6 +277,9 @@ def collect_garbage(items: list[StoredArtifact], used: set[tuple[str, str]], kee
         doomed += family_items[keep:]
     if not dry_run:
         for item in doomed:
+            # the manifest first: from then on the artifact counts as not built, whatever is left
+            for key in sorted(item.keys, key=lambda k: not k.endswith(f"{item.stem}.json")):
+                item.store.delete(key)
             for path in item.paths:
                 if path.is_dir():
                     shutil.rmtree(path, ignore_errors=True)

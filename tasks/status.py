@@ -7,7 +7,6 @@ A training whose configuration diverged before shows as ``diverged (will fail)``
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,15 +63,8 @@ def walk(root: ArtifactTask) -> list[ArtifactTask]:
 
 def latest_manifest(task: ArtifactTask) -> dict | None:
     """The most recently created manifest of ``task``'s family, if any."""
-    directory = task.output().path.parent
     newest = None
-    for path in directory.glob("*.json") if directory.is_dir() else []:
-        if path.name.endswith(divergence.SUFFIX):
-            continue
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
+    for manifest in task.output().family_manifests():
         if newest is None or manifest.get("created", "") > newest.get("created", ""):
             newest = manifest
     return newest
@@ -126,7 +118,7 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
             status.reasons = [f"artifact corrupt: {status.artifact.problem}"]
             if state == MISSING:
                 status.reasons.append("nothing that will run needs it; the run that does rebuilds it")
-        elif state != CACHED and (record := divergence.read_record(target.path)) is not None:
+        elif state != CACHED and hasattr(target, "path") and (record := divergence.read_record(target.path)):
             status.diverged = divergence.record_path(target.path)
             status.reasons = [f"diverged before ({divergence.describe(record)}): see {status.diverged}",
                               "change lr, seed or another parameter, or delete that file to retry"]

@@ -34,17 +34,21 @@ class _Train(ReportsProgress, CompilingTask):
         return configured_backend()
 
     def checkpointer(self, target=None):
-        """End-of-epoch checkpoints beside ``target``, by default the artifact this run writes (``run_target``)."""
-        from tasks.checkpoints import DirectoryCheckpointer
-
+        """End-of-epoch checkpoints of ``target`` (beside it, or in its object store), by default the artifact this run writes (``run_target``)."""
         target = self.run_target if target is None else target
         if target is None:
             raise RuntimeError(f"{self.get_task_family()}: checkpointer() needs the target run() fixed")
-        return DirectoryCheckpointer(target.checkpoint_dir, target.root)
+        return target.checkpointer()
 
     @contextlib.contextmanager
     def building(self, target):
-        """Refuse a configuration that diverged before (its record beside ``target``); record a new divergence."""
+        """Refuse a configuration that diverged before (its record beside ``target``); record a new divergence.
+
+        Records are kept beside artifacts under a directory root; an object-store root keeps none yet.
+        """
+        if not hasattr(target, "path"):
+            yield
+            return
         record = divergence.read_record(target.path)
         if record is not None:
             raise divergence.refusal(self.get_task_family(), target.path, record)

@@ -32,19 +32,19 @@ def object_key(stem: str, sha256: str, suffix: str = ".joblib") -> str:
     return f"{stem}.{sha256[:16]}{suffix}"
 
 
-def _put_object(store: Store, key: str, data: bytes, sha: str) -> None:
+def _put_object(store: Store, key: str, data: bytes, sha: str) -> str:
+    """Write the object (or reuse the same bytes already there); return its ETag."""
     try:
-        store.put_if_absent(key, data, metadata={"sha256": sha})
-        return
+        return store.put_if_absent(key, data, metadata={"sha256": sha}).etag
     except PreconditionFailed:
         pass
     existing, info = store.get(key)
     if sha256_bytes(existing) == sha:
         log.info("%s already holds the same bytes (an earlier upload); reusing it", key)
-        return
+        return info.etag
     log.warning("%s in %s holds other bytes than its name says; replacing them", key, store.location)
     store.delete(key, if_match=info.etag)
-    store.put_if_absent(key, data, metadata={"sha256": sha})
+    return store.put_if_absent(key, data, metadata={"sha256": sha}).etag
 
 
 def publish(store: Store, stem: str, data: bytes, manifest: dict | None = None, lease=None,
@@ -59,11 +59,12 @@ def publish(store: Store, stem: str, data: bytes, manifest: dict | None = None, 
     key = object_key(stem, sha, suffix)
     if lease is not None:
         lease.check()
-    _put_object(store, key, data, sha)
+    etag = _put_object(store, key, data, sha)
     if lease is not None:
         lease.check()
     body = dict(manifest or {})
-    body["artifact"] = {"key": key, "sha256": sha, "bytes": len(data)}
+    # The ETag lets a HEAD tell a replaced object from the published one without downloading it.
+    body["artifact"] = {"key": key, "sha256": sha, "bytes": len(data), "etag": etag}
     try:
         store.put_if_absent(manifest_key(stem), json.dumps(body, indent=1, sort_keys=True).encode(),
                             metadata={"sha256": sha})

@@ -121,15 +121,18 @@ NOTHING: set = set()
 REPORTING = {"FullReport", "CheckSources", "Retrain"}
 RUNS = {
     # run before or around every stage: package set-up, the artifact base class, its storage and settings
-    "pipeline": ALL, "tasks": ALL, "tasks.threads": ALL, "tasks.base": ALL, "tasks.storage": ALL, "tasks.manifest": ALL, "tasks.config": ALL,
+    "pipeline": ALL, "tasks": ALL, "tasks.threads": ALL, "tasks.base": ALL, "tasks.config": ALL,
     # result-neutral (tasks.fingerprint.RESULT_NEUTRAL)
     "pipeline.compile": NOTHING, "pipeline.compile.backend": NOTHING, "pipeline.compile.graph_cache": NOTHING,
     "pipeline.compile.internals": NOTHING, "tasks.compiling": NOTHING, "tasks.fingerprint": NOTHING,
-    "tasks.progress": NOTHING, "tasks.configcheck": NOTHING,
+    "tasks.progress": NOTHING, "tasks.configcheck": NOTHING, "tasks.divergence": NOTHING,
+    # the storage layer (directory and object store, manifests, checkpoints): result-neutral too
+    "tasks.storage": NOTHING, "tasks.manifest": NOTHING, "tasks.checkpoints": NOTHING, "tasks.store_target": NOTHING,
+    **{f"tasks.stores{m}": NOTHING for m in ("", ".base", ".local", ".s3", ".config", ".publish", ".leases", ".cas")},
     # the command line and garbage collection: no stage runs them
     "tasks.__main__": NOTHING, "tasks.housekeeping": NOTHING,
-    # the object-store layer: not wired into any stage yet (docs/s3.md)
-    **{f"tasks.stores{m}": NOTHING for m in ("", ".base", ".local", ".s3", ".config", ".publish", ".leases", ".cas")},
+    # champions, history and the report on either root (tasks.published): no stage runs it yet
+    "tasks.published": NOTHING,
     # data
     "pipeline.data": DATA | {"TrainMoonsMLP", "CheckSources"},
     "pipeline.data.idx": DATA | {"TrainMoonsMLP", "CheckSources"},
@@ -150,8 +153,7 @@ RUNS = {
     "pipeline.models.moons": {"TrainMoonsMLP"},
     "pipeline.evaluate": EVAL,
     "pipeline.evaluate.classifier": EVAL - {"EvaluateCharRNN"}, "pipeline.evaluate.char_rnn": {"EvaluateCharRNN"},
-    "tasks.train": TRAIN, "tasks.checkpoints": TRAIN, "tasks.evaluate": EVAL,
-    "tasks.divergence": NOTHING,
+    "tasks.train": TRAIN, "tasks.evaluate": EVAL,
     # the report and retraining
     # tasks.retrain (CheckSources and Retrain) imports the report's history helpers at module level
     "pipeline.report": REPORTING, "pipeline.report.plots": REPORTING,
