@@ -170,6 +170,15 @@ class RunProgress:
 RUN = RunProgress()
 
 
+def new_run() -> None:
+    """Start a fresh plan and table: for programs that call ``luigi.build`` several times in one process.
+
+    A run is otherwise told from the previous one by its events (luigi announces no run
+    start); a previous build that found everything cached leaves nothing to tell it by.
+    """
+    RUN.reset()
+
+
 def install() -> None:
     """Register the event handlers on :class:`ArtifactTask` (once per process)."""
     if getattr(install, "done", False):

@@ -9,6 +9,7 @@ from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
 import tasks
+from tasks import progress
 from tasks.base import ArtifactTask
 
 ALL_TASKS = {
@@ -69,6 +70,7 @@ class Pipeline:
         """Run ``luigi.build([task])`` expecting it to fail; return the exception of the failed stage."""
         self.failures.clear()
         Register.clear_instance_cache()
+        progress.new_run()
         result = luigi.build([task], local_scheduler=True, detailed_summary=True, workers=1)
         assert result.status.name == "FAILED", result.summary_text
         return self.failures[task.get_task_family()]
@@ -77,6 +79,7 @@ class Pipeline:
         """Run ``luigi.build``; return the families of the tasks that ran, and assert success."""
         self.ran.clear()
         Register.clear_instance_cache()
+        progress.new_run()
         result = luigi.build(list(task_list) or [tasks.FullReport()], local_scheduler=True,
                              detailed_summary=True, workers=1)
         assert result.scheduling_succeeded, result.summary_text

@@ -151,7 +151,8 @@ def luigid(pipeline, tmp_path, smtp_server):
 
 
 def test_retrain_through_luigid_leaves_history_metrics_progress_and_one_failure_mail(pipeline, luigid):
-    (pipeline.root / "history.jsonl").mkdir(parents=True)  # Retrain's last step cannot write its history
+    pipeline.root.mkdir(parents=True)
+    (pipeline.root / "champions").write_text("")  # a file where Retrain keeps its champions: it cannot promote
     result = luigid.build(tasks.Retrain(date=DAY))
     assert result.status.name == "FAILED", result.summary_text
 
@@ -161,7 +162,7 @@ def test_retrain_through_luigid_leaves_history_metrics_progress_and_one_failure_
     assert mail["Subject"].startswith("[theano-tutorials] Luigi: Retrain(date=2026-01-30")
     assert "FAILED" in mail["Subject"] and mail["To"] == "pipeline-alerts@example.com"
     text = body(mail)
-    assert "Name: Retrain" in text and "IsADirectoryError" in text and "history.jsonl" in text, text
+    assert "Name: Retrain" in text and "FileExistsError" in text and "champions" in text, text
 
     # the history database: every stage ran and finished; Retrain failed and was disabled (no retry)
     events = luigid.events()
