@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.stores.conftest import BUCKET, seaweed  # noqa: F401 -- the package's own server
-from tests.tasks.conftest import pipeline  # noqa: F401
+from tests.tasks.conftest import pipeline, session_compile_cache  # noqa: F401
 
 LEASE_SECONDS = 3
 
@@ -22,6 +22,9 @@ def s3pipeline(pipeline, seaweed, tmp_path):  # noqa: F811
     pipeline.set("s3", "endpoint_url", seaweed.endpoint)
     pipeline.set("s3", "region_name", "us-east-1")
     pipeline.set("object_store", "cache_dir", str(tmp_path / "host" / "cache"))
+    # the default, relative compile cache: on an object-store root it lies in this host's local cache, so
+    # hosts share nothing but the bucket (not the test session's shared compile cache)
+    pipeline.set("pytensor", "compile_cache", "compile_cache")
     pipeline.store = seaweed.store(prefix)
     pipeline.seaweed = seaweed
     return pipeline
