@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from tests.stores.conftest import BUCKET, seaweed  # noqa: F401 -- the package's own server
-from tests.tasks.conftest import pipeline  # noqa: F401
+from tests.tasks.conftest import pipeline, session_compile_cache  # noqa: F401
 
 LEASE_SECONDS = 3
 

@@ -153,7 +153,7 @@ def test_a_checkpoint_save_after_the_lease_was_lost_raises(s3pipeline):
 def test_the_compile_cache_stays_on_local_disk_under_an_s3_root(s3pipeline, tmp_path):
     from tasks.config import pytensor
 
-    Register.clear_instance_cache()
+    s3pipeline.set("pytensor", "compile_cache", "compile_cache")  # the default (the tests share an absolute one)
     assert pytensor().compile_cache_dir() == tmp_path / "host" / "cache" / "compile_cache"
 
 
