@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from luigi.task_register import Register
@@ -72,6 +74,8 @@ def test_full_report_and_retrain_publish_report_history_and_champions_into_the_b
 
 RACER = '''import os
 import sys
+import threading
+import time
 import time
 from pathlib import Path
 
@@ -148,3 +152,20 @@ def test_two_retrains_of_the_same_day_racing_from_two_processes_promote_each_mod
         assert {k: champion[k] for k in record} == record
     assert_published(s3pipeline.store, records=4)
     assert s3pipeline.build(tasks.FullReport()) == set()
+
+
+def test_the_report_s_guard_waits_for_a_live_holder_even_when_the_artifact_is_published(s3pipeline):
+    """A build may go on without the lease once the artifact it waits for is published; the report's publisher
+    (which writes more than the artifact) waits until it holds the lease itself."""
+    from tasks.stores.leases import acquire_lease
+
+    s3pipeline.build(tasks.DownloadMNIST())
+    s3pipeline.set("artifacts", "lease_seconds", "1")  # how long a guard waits before it looks again
+    target = tasks.DownloadMNIST().output()
+    other = acquire_lease(s3pipeline.store, target.stem, ttl=60, owner="other-host:1")  # a live holder
+    with target.build_guard():
+        assert target.lease is None  # published: no need to wait for the holder
+    started = time.monotonic()
+    threading.Timer(2.5, other.release).start()  # the holder finishes after the guard's first wait
+    with target.build_guard(exclusive=True):
+        assert target.lease is not None and time.monotonic() - started >= 2.5

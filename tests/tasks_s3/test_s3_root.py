@@ -189,6 +189,8 @@ def test_history_appends_once_per_key_and_champions_swap_atomically(root, pipeli
     assert first[0]["promoted"] is True and again[0]["promoted"] is True  # the first decision is kept
     assert [(r["date"], r["promoted"]) for r in published.read_history()] == [("d1", True), ("d2", False)]
     assert published.read_champion("M") is None
+    assert published.update_champion("M", lambda current: None) is None  # no promotion: nothing written
+    assert published.read_champion("M") is None and not published.read_published("M.json", "champions")
     better = lambda value: lambda current: (  # noqa: E731
         {"value": value} if current is None or value > current["value"] else None)
     assert published.update_champion("M", better(0.5)) == {"value": 0.5}
