@@ -2,10 +2,9 @@
 
 Starts a throwaway SeaweedFS server (``weed mini``, from the ``test`` extra) on 127.0.0.1, writes
 tiny generated data (the tests' MNIST-like digits and text), and times, as separate processes:
-a full run of every stage on tiny settings (cold compile cache), then no-op reruns (everything
-cached; interleaved). The DAG is every stage up to the evaluations and the moons net, i.e.
-FullReport's requirements: the report stage publishes its directory itself and does not use the
-object store yet. Prints a table and one JSON line (``--results FILE`` appends it).
+a full run of ``FullReport`` (every stage, and the report published under the root) on tiny
+settings (cold compile cache), then no-op reruns (everything cached and the report published;
+interleaved). Prints a table and one JSON line (``--results FILE`` appends it).
 
 Run from the project root: ``python benchmarks/s3_noop.py [--repeats 5] [--results benchmarks/results/x.jsonl]``.
 """
@@ -27,16 +26,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WRAPPER = '''import luigi
-import tasks
-
-
-class AllStages(luigi.WrapperTask):
-    """FullReport's requirements: every training and evaluation, and the moons net."""
-
-    def requires(self):
-        return tasks.FullReport().requires()
-'''
 TINY = {
     "OneHotMNIST": {"train_limit": "0"},
     "BuildCharVocab": {"val_fraction": "0.2"},
@@ -64,7 +53,7 @@ def _config(path: Path, root: str, data: dict, endpoint: str) -> None:
 
 
 def _run(directory: Path, env: dict) -> tuple[float, str]:
-    cmd = [sys.executable, "-m", "luigi", "--module", "all_stages", "AllStages"]
+    cmd = [sys.executable, "-m", "luigi", "--module", "tasks", "FullReport"]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=directory, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -105,10 +94,9 @@ def main() -> None:
             for name, root in (("local root", str(tmp / "local" / "artifacts")), ("s3 root", f"s3://{BUCKET}/bench")):
                 directory = tmp / name.split()[0]
                 directory.mkdir(exist_ok=True)
-                (directory / "all_stages.py").write_text(WRAPPER)
                 _config(directory / "luigi.cfg", root, data, server.endpoint)
                 hosts[name] = (directory, {**env, "LUIGI_CONFIG_PATH": str(directory / "luigi.cfg"),
-                                           "PYTHONPATH": f"{ROOT}{os.pathsep}{directory}"})
+                                           "PYTHONPATH": str(ROOT)})
             full = {name: _run(*host)[0] for name, host in hosts.items()}
             noop: dict[str, list[float]] = {name: [] for name in hosts}
             for _ in range(args.repeats):
@@ -127,7 +115,7 @@ def main() -> None:
     print(f"no-op on the S3 root / local root: {ratio:.2f}x (goal: at most 2x)")
     row = {"benchmark": "s3_noop", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-           "repeats": args.repeats, "dag": "FullReport's requirements (tiny settings)",
+           "repeats": args.repeats, "dag": "FullReport (tiny settings)",
            "full_local_s": round(full["local root"], 3), "full_s3_s": round(full["s3 root"], 3),
            "noop_local_s": round(statistics.median(noop["local root"]), 4),
            "noop_s3_s": round(statistics.median(noop["s3 root"]), 4), "noop_ratio": round(ratio, 3)}

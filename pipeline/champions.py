@@ -33,10 +33,35 @@ def decide(family: str, value: float, fingerprint: str, champion: dict | None, t
     return good_enough, f"{metric} {value:.4f} is {relation} the champion's {best:.4f} (tolerance {tolerance})"
 
 
+RECORD_FIELDS = ("date", "model", "fingerprint", "metric", "value", "data_version", "promoted", "reason",
+                 "recorded", "outcome")
+
+
+def judge(*, family: str, date: str, value: float, fingerprint: str, champion: dict | None, tolerance: float,
+          data_version: dict, recorded: str, artifacts: dict | None = None) -> tuple[dict, dict | None]:
+    """``(history record, new champion record or None)`` for one family's challenger against ``champion``.
+
+    A champion that this very challenger became on this same ``date`` is that day's decision
+    (a retrain of the day run again, or a second host retraining the same day at once): its
+    record is returned again, so every run of the day records the one promotion.
+    """
+    if champion is not None and champion.get("date") == date and champion.get("fingerprint") == fingerprint:
+        return {k: champion[k] for k in RECORD_FIELDS if k in champion}, None
+    metric, _ = METRICS[family]
+    value = float(value)
+    promote, reason = decide(family, value, fingerprint, champion, tolerance)
+    record = {
+        "date": date, "model": family, "fingerprint": fingerprint, "metric": metric, "value": value,
+        "data_version": data_version, "promoted": promote, "reason": reason, "recorded": recorded,
+        "outcome": PROMOTED if promote else KEPT if math.isfinite(value) else FAILED,
+    }
+    return record, ({**record, **(artifacts or {})} if promote else None)
+
+
 def challenge(*, date: str, evaluations: dict[str, dict], fingerprints: dict[str, str],
               champions: dict[str, dict | None], tolerance: float, data_version: dict, recorded: str,
               artifacts: dict[str, dict] | None = None) -> tuple[list[dict], dict[str, dict]]:
-    """Judge every family of ``METRICS`` against its champion.
+    """Judge every family of ``METRICS`` against its champion (:func:`judge`).
 
     ``evaluations[family]`` holds the metric, ``fingerprints[family]`` the challenger's
     training fingerprint, ``champions[family]`` the current champion record (or None),
@@ -46,15 +71,12 @@ def challenge(*, date: str, evaluations: dict[str, dict], fingerprints: dict[str
     """
     records, promoted = [], {}
     for family, (metric, _) in METRICS.items():
-        value = float(evaluations[family][metric])
-        promote, reason = decide(family, value, fingerprints[family], champions.get(family), tolerance)
-        record = {
-            "date": date, "model": family, "fingerprint": fingerprints[family], "metric": metric, "value": value,
-            "data_version": data_version, "promoted": promote, "reason": reason, "recorded": recorded,
-            "outcome": PROMOTED if promote else KEPT if math.isfinite(value) else FAILED,
-        }
-        if promote:
-            promoted[family] = {**record, **(artifacts or {}).get(family, {})}
+        record, champion = judge(
+            family=family, date=date, value=evaluations[family][metric], fingerprint=fingerprints[family],
+            champion=champions.get(family), tolerance=tolerance, data_version=data_version, recorded=recorded,
+            artifacts=(artifacts or {}).get(family))
+        if champion is not None:
+            promoted[family] = champion
         records.append(record)
     return records, promoted
 

@@ -99,8 +99,9 @@ class ArtifactTarget(luigi.Target):
                 found.append(manifest)
         return found
 
-    def build_guard(self):
-        """Context manager: this artifact's inter-process lock (one builder on this file system)."""
+    def build_guard(self, exclusive: bool = True):
+        """Context manager: this artifact's inter-process lock (one builder on this file system; always
+        exclusive, ``exclusive`` is for the object store's guard)."""
         return storage.exclusive_lock(self.lock_path)
 
     def checkpointer(self):
@@ -137,6 +138,9 @@ class ArtifactTask(luigi.Task):
     """
 
     code: tuple[str, ...] = ()
+    #: Whether :meth:`after_save` writes more than the artifact (and so needs the build guard even when
+    #: another process built the artifact): see ``build_guard(exclusive=...)``.
+    exclusive_after_save: bool = False
     #: The artifact the current run writes, fixed when it started (None outside :meth:`build`).
     run_target: ArtifactTarget | None = None
 
@@ -224,7 +228,7 @@ class ArtifactTask(luigi.Task):
         """
         inputs = self.fingerprint_inputs()
         target = self.target_for(canonical_hash(inputs))
-        with target.build_guard():
+        with target.build_guard(exclusive=self.exclusive_after_save):
             if target.exists():
                 log.info("%s: artifact already present (another process built it)", self.get_task_family())
             else:

@@ -39,13 +39,21 @@ def report_location(directory: str = REPORT) -> str:
     return f"{root.rstrip('/')}/{directory}/" if is_store_root(root) else str((_root() / directory).resolve())
 
 
-def publish_directory(files: dict[str, bytes], directory: str = REPORT, last: str = "provenance.json") -> None:
+def report_link(name: str = "index.html", directory: str = REPORT) -> str:
+    """A link to a published file: ``file:///.../report/index.html`` or ``s3://bucket/prefix/report/index.html``."""
+    location = report_location(directory)
+    return location + name if is_store_root(artifacts().root) else Path(location, name).as_uri()
+
+
+def publish_directory(files: dict[str, bytes], directory: str = REPORT, last: str = "provenance.json",
+                      lease=None) -> None:
     """Publish ``files`` as ``<root>/<directory>/``, replacing what was there.
 
     A directory root swaps in a fully written copy (:func:`tasks.storage.publish_directory`). An
     object store has no rename: each file is written, ``last`` (the file readers check, e.g. the
     provenance with the report's fingerprint) after all others, then files no longer published
-    are deleted.
+    are deleted. With the writer's ``lease`` (:mod:`tasks.stores.leases`), it is renewed before
+    the first file and before ``last``: a writer that lost it stops with ``LeaseLost``.
     """
     store = _store()
     if store is None:
@@ -54,6 +62,8 @@ def publish_directory(files: dict[str, bytes], directory: str = REPORT, last: st
     prefix = f"{directory}/"
     order = sorted(files, key=lambda name: (name == last, name))
     for name in order:
+        if lease is not None and name in (order[0], last):
+            lease.renew()
         _put(store, prefix + name, files[name])
     for key in list(store.list(prefix)):
         if key[len(prefix):] not in files:
@@ -101,24 +111,49 @@ def parse_history(text: str, where: str = HISTORY) -> list[dict]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
             log.warning("%s line %d is not a JSON record (cut short by a crash?); skipped", where, number)
     return records
 
 
-def read_history() -> list[dict]:
-    """Every retrain record, oldest first."""
+def history_bytes(locked: bool = True) -> bytes:
+    """The bytes of ``history.jsonl`` (none when there is none yet).
+
+    On a directory root they are read under the history's lock, so never while a retrain
+    appends (``locked=False`` reads without it: taking it creates its file, which ``status``
+    must not); an object in a store is always read whole.
+    """
     store = _store()
     if store is None:
-        path = _root() / HISTORY
-        return parse_history(path.read_text(errors="replace"), str(path)) if path.exists() else []
+        if locked:
+            with storage.exclusive_lock(_root() / "history.lock"):
+                return history_bytes(locked=False)
+        try:
+            return (_root() / HISTORY).read_bytes()
+        except FileNotFoundError:
+            return b""
     from tasks.stores.base import ObjectNotFound
 
     try:
-        return parse_history(store.get(HISTORY)[0].decode(errors="replace"), f"{store.location}/{HISTORY}")
+        return store.get(HISTORY)[0]
     except ObjectNotFound:
-        return []
+        return b""
+
+
+def history_location() -> str:
+    """Where ``history.jsonl`` is, for messages."""
+    store = _store()
+    return str(_root() / HISTORY) if store is None else f"{store.location}/{HISTORY}"
+
+
+def read_history() -> list[dict]:
+    """Every retrain record, oldest first (a line that is not a JSON record is skipped with a warning)."""
+    return parse_history(history_bytes(locked=False).decode(errors="replace"), history_location())
 
 
 def append_history(records: list[dict], key: Callable[[dict], tuple]) -> list[dict]:

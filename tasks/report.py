@@ -1,4 +1,5 @@
-"""The final stage: figures, metrics.json and an HTML page, published as ``<artifacts root>/report/``."""
+"""The final stage: figures, metrics.json and an HTML page, published as ``<artifacts root>/report/``
+(a directory, or keys under an ``s3://`` root's prefix: see :mod:`tasks.published`)."""
 from __future__ import annotations
 
 import logging
@@ -7,11 +8,12 @@ from pathlib import Path
 
 import luigi
 
-from tasks import storage
+from tasks import published
 from tasks.base import ArtifactTask
 from tasks.config import artifacts
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
 from tasks.status import walk
+from tasks.store_target import is_store_root
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
 log = logging.getLogger(__name__)
@@ -20,28 +22,6 @@ EVALUATIONS = {"TrainLogReg": EvaluateLogReg, "TrainMLP": EvaluateMLP, "TrainDee
 TRAININGS = {"TrainLogReg": TrainLogReg, "TrainMLP": TrainMLP, "TrainDeepMLP": TrainDeepMLP,
              "TrainCharRNN": TrainCharRNN}
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-
-
-def history_path() -> Path:
-    """``<root>/history.jsonl``: one JSON line per champion decision of every scheduled retrain."""
-    return Path(artifacts().root) / "history.jsonl"
-
-
-def history_lock() -> Path:
-    """The lock held while ``history.jsonl`` is appended to or read for publishing."""
-    return Path(artifacts().root) / "history.lock"
-
-
-def history_bytes(locked: bool = True) -> bytes:
-    """The bytes of ``history.jsonl`` (none when there is no file), read while no retrain appends
-    (``locked=False``: read without taking the lock, which would create its file, e.g. for ``status``)."""
-    if locked:
-        with storage.exclusive_lock(history_lock()):
-            return history_bytes(locked=False)
-    try:
-        return history_path().read_bytes()
-    except FileNotFoundError:
-        return b""
 
 
 class FullReport(ArtifactTask):
@@ -56,6 +36,8 @@ class FullReport(ArtifactTask):
 
     dpi = luigi.IntParameter(default=100, significant=False, description="resolution of the PNG figures")
     code = ("pipeline.report.build",)
+    # after_save publishes report/: under the build guard even when another process built the artifact
+    exclusive_after_save = True
 
     def requires(self):
         return {**{f"train/{k}": t() for k, t in TRAININGS.items()},
@@ -63,15 +45,14 @@ class FullReport(ArtifactTask):
                 "moons": TrainMoonsMLP()}
 
     @property
-    def report_dir(self) -> Path:
-        return Path(artifacts().root) / "report"
+    def report_dir(self) -> Path | None:
+        """The local ``report/`` directory (None on an object-store root: see :func:`tasks.published.report_location`)."""
+        root = artifacts().root
+        return None if is_store_root(root) else Path(root) / "report"
 
     def published_provenance(self) -> bytes:
         """``provenance.json`` of the report published now (no bytes when there is none)."""
-        try:
-            return (self.report_dir / "provenance.json").read_bytes()
-        except OSError:
-            return b""
+        return published.read_published("provenance.json") or b""
 
     def complete(self) -> bool:
         if not super().complete():
@@ -79,7 +60,7 @@ class FullReport(ArtifactTask):
         from pipeline.report.build import history_digest, published_state
 
         return published_state(self.published_provenance()) == (
-            self.fingerprint(), history_digest(history_bytes(locked=False)))
+            self.fingerprint(), history_digest(published.history_bytes(locked=False)))
 
     def after_save(self, target=None) -> None:
         """Publish ``report/`` (also when the artifact was already built)."""
@@ -89,13 +70,16 @@ class FullReport(ArtifactTask):
         """Replace ``report/`` by the artifact's files with the history section drawn from ``history.jsonl`` now.
 
         The only code that writes ``report/``: this stage calls it once its artifact exists, and
-        ``Retrain`` calls it (holding this stage's lock) after adding to the history.
+        ``Retrain`` calls it (holding this stage's build guard: a lock, or a lease on an object
+        store) after adding to the history. On an object store the guard's lease is renewed
+        before the first file and before ``provenance.json``, so a holder that lost it stops.
         """
         from pipeline.report.build import publish_files
 
         target = target or self.output()
-        storage.publish_directory(self.report_dir, publish_files(target.load()["files"], history_bytes()))
-        log.info("report written: %s", (self.report_dir / "index.html").resolve().as_uri())
+        files = publish_files(target.load()["files"], published.history_bytes())
+        published.publish_directory(files, lease=getattr(target, "lease", None))
+        log.info("report written: %s", published.report_link())
 
     def build(self, inputs):
         from pipeline.report.build import build_report, code_version, stage_fingerprints

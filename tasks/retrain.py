@@ -1,25 +1,18 @@
 """Scheduled retraining: a cheap source check, the full DAG, then champion/challenger and history."""
 from __future__ import annotations
 
-import json
 import logging
-import os
 from datetime import datetime, timezone
-from pathlib import Path
 
 import luigi
 
-from tasks import storage
+from tasks import published
 from tasks.base import ArtifactTask
-from tasks.config import artifacts
 from tasks.data import DownloadMNIST, DownloadShakespeare
-from tasks.report import EVALUATIONS, TRAININGS, FullReport, history_bytes, history_lock, history_path
+from tasks.published import read_history  # noqa: F401 -- the history, for callers of this module
+from tasks.report import EVALUATIONS, TRAININGS, FullReport
 
 log = logging.getLogger(__name__)
-
-
-def _root() -> Path:
-    return Path(artifacts().root)
 
 
 class CheckSources(ArtifactTask):
@@ -54,11 +47,10 @@ class CheckSources(ArtifactTask):
 
     def previous_versions(self) -> dict:
         """The versions recorded by the newest earlier check, if any."""
-        newest, directory = None, self.output().path.parent
-        for path in directory.glob("*.json") if directory.is_dir() else []:
-            manifest = json.loads(path.read_text())
-            if manifest["params"]["date"] < self.date.isoformat() and (
-                    newest is None or manifest["params"]["date"] > newest["params"]["date"]):
+        newest, today = None, self.date.isoformat()
+        for manifest in self.output().family_manifests():
+            day = (manifest.get("params") or {}).get("date")
+            if isinstance(day, str) and day < today and (newest is None or day > newest["params"]["date"]):
                 newest = manifest
         if newest is None:
             return {}
@@ -99,68 +91,52 @@ class Retrain(ArtifactTask):
         from pipeline.champions import summary_line
 
         report = FullReport()
-        with storage.exclusive_lock(report.output().lock_path):  # not while FullReport builds or publishes
-            report.publish()
+        report_target = report.output()
+        # not while FullReport builds or publishes: its lock, or its lease on an object store
+        with report_target.build_guard(exclusive=True):
+            report.publish(report_target)
         log.info("%s", summary_line(self.date.isoformat(), (target or self.output()).load()["decisions"]))
 
     def build(self, inputs):
-        from pipeline.champions import METRICS, challenge
+        from pipeline.champions import METRICS, judge
 
-        champions_dir = _root() / "champions"
-        champions = {}
-        for family in METRICS:
-            path = champions_dir / f"{family}.json"
-            champions[family] = json.loads(path.read_text()) if path.exists() else None
-        records, promoted = challenge(
-            date=self.date.isoformat(), evaluations={f: inputs[f"eval/{f}"] for f in METRICS},
-            fingerprints={f: TRAININGS[f]().fingerprint() for f in METRICS}, champions=champions,
-            tolerance=self.tolerance,
-            data_version={t.get_task_family(): t.fingerprint()[:16] for t in (DownloadMNIST(), DownloadShakespeare())},
-            recorded=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            artifacts={f: {"artifact": str(TRAININGS[f]().output().path),
-                           "evaluation": str(EVALUATIONS[f]().output().path)} for f in METRICS})
-        for family, champion in promoted.items():
-            storage.atomic_write_bytes(champions_dir / f"{family}.json", json.dumps(champion, indent=2).encode())
+        date = self.date.isoformat()
+        data_version = {t.get_task_family(): t.fingerprint()[:16] for t in (DownloadMNIST(), DownloadShakespeare())}
+        recorded = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        records = []
+        for family, (metric, _) in METRICS.items():
+            training, evaluation = TRAININGS[family](), EVALUATIONS[family]()
+            challenger = dict(family=family, date=date, value=inputs[f"eval/{family}"][metric],
+                              fingerprint=training.fingerprint(), tolerance=self.tolerance,
+                              data_version=data_version, recorded=recorded,
+                              artifacts={"artifact": published.artifact_reference(training.output()),
+                                         "evaluation": published.artifact_reference(evaluation.output())})
+            decided = {}
+
+            def decide(champion, challenger=challenger, decided=decided):
+                # pure in the champion: on an object store it is decided again when another host promoted first
+                decided["record"], new = judge(champion=champion, **challenger)
+                return new
+
+            published.update_champion(family, decide)
+            records.append(decided["record"])
         for record in records:
             log.info("%s: %s, %s", record["model"], record["outcome"], record["reason"])
         decisions = self.append_history(records)
-        return {"date": self.date.isoformat(), "decisions": decisions, "sources": inputs["sources"]["versions"]}
+        return {"date": date, "decisions": decisions, "sources": inputs["sources"]["versions"]}
 
     @staticmethod
     def append_history(records: list[dict]) -> list[dict]:
-        """Append one JSON line per record to ``<root>/history.jsonl`` (kept by ``gc``); return what it holds.
+        """Append one JSON line per record to ``history.jsonl`` (kept by ``gc``); return what it holds.
 
         A record whose date, model and fingerprint are already there (a retrain that
-        crashed after writing its history and is run again) is not written twice: the
-        first record, with the decision taken then, is returned in its place.
+        crashed after writing its history and is run again, or another host's retrain of
+        the same day) is not written twice: the first record, with the decision taken then,
+        is returned in its place. A directory root appends under a lock, an object store by
+        compare-and-swap (:func:`tasks.published.append_history`).
         """
-        path = history_path()
-        with storage.exclusive_lock(history_lock()):
-            existing = {_history_key(r): r for r in read_history()}
-            new = [r for r in records if _history_key(r) not in existing]
-            if new:
-                with open(path, "a+b") as fh:  # writes append, whatever was read
-                    if fh.tell():
-                        fh.seek(-1, os.SEEK_END)
-                        if fh.read(1) != b"\n":
-                            fh.write(b"\n")  # a line cut short by a crash stays alone on its line
-                    for record in new:
-                        fh.write((json.dumps(record, sort_keys=True) + "\n").encode())
-                    fh.flush()
-                    os.fsync(fh.fileno())
-        return [existing.get(_history_key(r), r) for r in records]
+        return published.append_history(records, key=_history_key)
 
 
 def _history_key(record: dict) -> tuple:
     return record.get("date"), record.get("model"), record.get("fingerprint")
-
-
-def read_history() -> list[dict]:
-    """Every record of ``<root>/history.jsonl``, oldest first (an unreadable line is skipped with a warning)."""
-    from pipeline.report.history import parse_history
-
-    path = history_path()
-    records, bad = parse_history(history_bytes(locked=False).decode(errors="replace"))
-    for number in bad:
-        log.warning("%s line %d is not a JSON record (cut short by a crash?); skipped", path, number)
-    return records

@@ -180,11 +180,12 @@ class StoreArtifactTarget(luigi.Target):
     # Building -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def build_guard(self):
+    def build_guard(self, exclusive: bool = False):
         """Hold this stage's lease (kept alive in a thread) for the block: one builder across hosts.
 
         Waits while a live worker holds it; takes it over once it expires (its holder died).
-        Gives up waiting, yielding without the lease, as soon as the artifact is published.
+        Gives up waiting, yielding without the lease, as soon as the artifact is published,
+        unless ``exclusive`` (the block writes more than the artifact, e.g. the report's files).
         """
         ttl = lease_seconds()
         while True:
@@ -192,7 +193,7 @@ class StoreArtifactTarget(luigi.Target):
                 lease = acquire_lease(self.store, self.stem, ttl, wait=ttl)
                 break
             except LeaseHeld as exc:
-                if self.exists():
+                if not exclusive and self.exists():
                     yield
                     return
                 log.info("%s; waiting", exc)

@@ -42,12 +42,13 @@ def update_json(store: Store, key: str, update: Callable[[Any], Any], attempts: 
     """Apply ``update(current)`` (current is None when absent) by compare-and-swap, retrying on conflict.
 
     ``update`` gets a copy and must be a pure function of it; when it returns a value equal
-    to the current one nothing is written. Returns the value now stored.
+    to the current one nothing is written (None for an absent document: it stays absent).
+    Returns the value now stored.
     """
     for attempt in range(attempts):
         current, etag = read_json(store, key)
         new = update(copy.deepcopy(current))
-        if new == current and etag is not None:
+        if new == current:
             return current
         try:
             compare_and_swap(store, key, etag, new)

@@ -49,3 +49,15 @@ def test_summary_line_of_records_written_before_outcomes_existed():
     old = [{"model": "TrainLogReg", "promoted": False, "value": 0.9}, {"model": "TrainMLP", "promoted": True,
                                                                        "value": 0.97}]
     assert summary_line("2026-01-30", old) == "Retrain 2026-01-30: TrainLogReg kept, TrainMLP promoted (1 promoted, 1 kept)"
+
+
+def test_a_champion_this_challenger_became_today_is_today_s_decision_again():
+    """A second retrain of the day (run again, or racing on another host) records the day's promotion, not
+    "already the champion"; on another day the same model is kept as itself."""
+    records, promoted = run({})
+    today = dict(promoted)
+    again, promoted_again = run(today)
+    assert again == records and promoted_again == {}
+    tomorrow, _ = challenge(date="2026-12-02", evaluations=EVALS, fingerprints=FPS, champions=today, tolerance=0.0,
+                            data_version={}, recorded="2026-12-02T03:00:00+00:00")
+    assert all(r["outcome"] == "kept" and "already the champion" in r["reason"] for r in tomorrow)

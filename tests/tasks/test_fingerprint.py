@@ -131,8 +131,9 @@ RUNS = {
     **{f"tasks.stores{m}": NOTHING for m in ("", ".base", ".local", ".s3", ".config", ".publish", ".leases", ".cas")},
     # the command line and garbage collection: no stage runs them
     "tasks.__main__": NOTHING, "tasks.housekeeping": NOTHING,
-    # champions, history and the report on either root (tasks.published): no stage runs it yet
-    "tasks.published": NOTHING,
+    # champions, history and the report on either root: the report publishes through it, tasks.retrain
+    # (CheckSources and Retrain) imports it at module level
+    "tasks.published": REPORTING,
     # data
     "pipeline.data": DATA | {"TrainMoonsMLP", "CheckSources"},
     "pipeline.data.idx": DATA | {"TrainMoonsMLP", "CheckSources"},
@@ -155,14 +156,14 @@ RUNS = {
     "pipeline.evaluate.classifier": EVAL - {"EvaluateCharRNN"}, "pipeline.evaluate.char_rnn": {"EvaluateCharRNN"},
     "tasks.train": TRAIN, "tasks.evaluate": EVAL,
     # the report and retraining
-    # tasks.retrain (CheckSources and Retrain) imports the report's history helpers at module level
-    "pipeline.report": REPORTING, "pipeline.report.plots": REPORTING,
-    "pipeline.report.history": REPORTING, "pipeline.report.references": REPORTING,
+    # the report's own (tasks.retrain reads the history through tasks.published, not pipeline.report)
+    "pipeline.report": {"FullReport"}, "pipeline.report.plots": {"FullReport"},
+    "pipeline.report.history": {"FullReport"}, "pipeline.report.references": {"FullReport"},
     "pipeline.report.summary": {"FullReport"}, "pipeline.report.build": {"FullReport"},
     "tasks.report": {"FullReport", "CheckSources", "Retrain"},  # tasks.retrain imports its stage tables
     "tasks.status": {"FullReport", "CheckSources", "Retrain"},  # the report's provenance walks the DAG with it
     "tasks.retrain": {"CheckSources", "Retrain"},
-    "pipeline.champions": REPORTING,  # the history section shows its outcomes
+    "pipeline.champions": {"FullReport", "Retrain"},  # the history section shows its outcomes
 }
 
 

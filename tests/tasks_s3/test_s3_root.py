@@ -153,7 +153,7 @@ def test_a_checkpoint_save_after_the_lease_was_lost_raises(s3pipeline):
 def test_the_compile_cache_stays_on_local_disk_under_an_s3_root(s3pipeline, tmp_path):
     from tasks.config import pytensor
 
-    Register.clear_instance_cache()
+    s3pipeline.set("pytensor", "compile_cache", "compile_cache")  # the default (the tests share an absolute one)
     assert pytensor().compile_cache_dir() == tmp_path / "host" / "cache" / "compile_cache"
 
 
@@ -189,6 +189,8 @@ def test_history_appends_once_per_key_and_champions_swap_atomically(root, pipeli
     assert first[0]["promoted"] is True and again[0]["promoted"] is True  # the first decision is kept
     assert [(r["date"], r["promoted"]) for r in published.read_history()] == [("d1", True), ("d2", False)]
     assert published.read_champion("M") is None
+    assert published.update_champion("M", lambda current: None) is None  # no promotion: nothing written
+    assert published.read_champion("M") is None and not published.read_published("M.json", "champions")
     better = lambda value: lambda current: (  # noqa: E731
         {"value": value} if current is None or value > current["value"] else None)
     assert published.update_champion("M", better(0.5)) == {"value": 0.5}
