@@ -32,7 +32,7 @@ class ArtifactCorruptError(RuntimeError):
     """An artifact is missing, or its bytes do not match the checksum in its manifest."""
 
 
-class ArtifactTarget(luigi.Target):
+class ArtifactTarget(manifests.VerifiedTarget, luigi.Target):
     """``<root>/<Family>/<fingerprint>.joblib`` plus its ``.json`` manifest.
 
     :meth:`exists` and :meth:`verdict` only read; :meth:`load` (the run that needs the
@@ -52,16 +52,8 @@ class ArtifactTarget(luigi.Target):
         """Present, missing or corrupt (and why), without changing anything on disk."""
         return manifests.verify(self.path)
 
-    def exists(self) -> bool:
-        return self.verdict().state == manifests.PRESENT
-
-    def quarantine_if_corrupt(self) -> bool:
-        """Move a corrupt artifact and its manifest to ``<root>/_quarantine``; True when it did."""
-        verdict = self.verdict()
-        if verdict.state != manifests.CORRUPT:
-            return False
-        manifests.quarantine(self.path, self.root, verdict.problem)
-        return True
+    def _quarantine(self, problem: str) -> None:
+        manifests.quarantine(self.path, self.root, problem)  # to <root>/_quarantine
 
     def load(self):
         """Unpickle the artifact, after checking its bytes against the manifest.

@@ -29,6 +29,28 @@ class Verdict:
     problem: str = ""
 
 
+class VerifiedTarget:
+    """What both artifact targets (directory, object store) derive from their :meth:`verdict`."""
+
+    def verdict(self) -> Verdict:
+        raise NotImplementedError
+
+    def _quarantine(self, problem: str) -> None:
+        """Move the corrupt artifact (and its manifest) aside, where it is kept but never used."""
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        return self.verdict().state == PRESENT
+
+    def quarantine_if_corrupt(self) -> bool:
+        """Quarantine a corrupt artifact; True when it did (the run that needs the artifact calls this)."""
+        verdict = self.verdict()
+        if verdict.state != CORRUPT:
+            return False
+        self._quarantine(verdict.problem)
+        return True
+
+
 def manifest_path(path: Path) -> Path:
     """The manifest beside artifact ``path``."""
     return Path(path).with_suffix(".json")

@@ -105,19 +105,12 @@ def read_published(name: str, directory: str = REPORT) -> bytes | None:
 # History ------------------------------------------------------------------------------------------
 
 def parse_history(text: str, where: str = HISTORY) -> list[dict]:
-    """The records of a history.jsonl text, oldest first (a line cut short by a crash is skipped)."""
-    records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if isinstance(record, dict):
-            records.append(record)
-        else:
-            log.warning("%s line %d is not a JSON record (cut short by a crash?); skipped", where, number)
+    """The records of a history.jsonl text, oldest first (a line cut short by a crash is skipped, with a warning)."""
+    from pipeline.report.history import parse_history as parse
+
+    records, bad = parse(text)
+    for number in bad:
+        log.warning("%s line %d is not a JSON record (cut short by a crash?); skipped", where, number)
     return records
 
 

@@ -77,7 +77,7 @@ def lease_seconds() -> float:
     return seconds
 
 
-class StoreArtifactTarget(luigi.Target):
+class StoreArtifactTarget(manifests.VerifiedTarget, luigi.Target):
     """One stage's artifact in an object store: manifest, object, checkpoints and build lease."""
 
     def __init__(self, store: Store, family: str, fingerprint: str):
@@ -136,16 +136,8 @@ class StoreArtifactTarget(luigi.Target):
             return manifests.Verdict(manifests.CORRUPT, "object replaced since it was published (ETag changed)")
         return manifests.Verdict(manifests.PRESENT)
 
-    def exists(self) -> bool:
-        return self.verdict().state == manifests.PRESENT
-
-    def quarantine_if_corrupt(self) -> bool:
-        """Move a corrupt artifact under ``_quarantine/`` in the store; True when it did."""
-        verdict = self.verdict()
-        if verdict.state != manifests.CORRUPT:
-            return False
-        publishing.quarantine(self.store, self.stem, verdict.problem)
-        return True
+    def _quarantine(self, problem: str) -> None:
+        publishing.quarantine(self.store, self.stem, problem)  # under _quarantine/ in the store
 
     def load(self):
         """Unpickle the artifact only after its bytes matched the manifest's sha256; quarantine it if not."""

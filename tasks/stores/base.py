@@ -10,11 +10,11 @@ import abc
 import hashlib
 import io
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from tasks.storage import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class Store(abc.ABC):
             raise IntegrityError(
                 f"{self.location}: object {key} has sha256 {actual}, expected {sha256}; not loaded")
         if cached is not None:
-            _write_file_atomically(cached, data)
+            atomic_write_bytes(cached, data)
         return data
 
     def load_verified(self, key: str, sha256: str):
@@ -152,17 +152,3 @@ class Store(abc.ABC):
         import joblib
 
         return joblib.load(io.BytesIO(self.read_verified(key, sha256)))
-
-
-def _write_file_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

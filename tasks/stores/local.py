@@ -19,20 +19,13 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from tasks.storage import fsync_dir
 from tasks.stores.base import ObjectInfo, ObjectNotFound, PreconditionFailed, Store, StoreUnavailable, \
     check_key, sha256_bytes
 
 log = logging.getLogger(__name__)
 STORE_DIR = ".store"
 TMP_PREFIX = ".tmp-"
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256_file(path: Path) -> str:
@@ -173,7 +166,7 @@ class LocalStore(Store):
                         raise PreconditionFailed(
                             f"{self.location}: {key} changed (ETag {current and current.etag} != {etag})")
                     os.replace(tmp, path)
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
                 self._write_meta(key, path, new_etag, metadata)
                 return self._info(key, path, path.stat(), etag=new_etag)
         finally:
