@@ -106,7 +106,7 @@ def read_published(name: str, directory: str = REPORT) -> bytes | None:
 
 def parse_history(text: str, where: str = HISTORY) -> list[dict]:
     """The records of a history.jsonl text, oldest first (a line cut short by a crash is skipped, with a warning)."""
-    from pipeline.report.history import parse_history as parse
+    from pipeline.report.records import parse_history as parse
 
     records, bad = parse(text)
     for number in bad:

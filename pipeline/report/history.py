@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import datetime
 import html
-import json
 
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
 from pipeline.champions import outcome
 from pipeline.report.plots import to_png
+from pipeline.report.records import parse_history  # noqa: F401 -- part of this module's interface
 from pipeline.report.references import MODELS
 
 HISTORY_MARKER = "<!-- history -->"
@@ -54,25 +54,6 @@ def history_order(records: list[dict]) -> list[dict]:
     order = {family: k for k, family in enumerate(MODELS)}
     ranked = sorted(records, key=lambda r: (order.get(r["model"], len(order)), r["model"]))
     return sorted(ranked, key=lambda r: (r["date"], r.get("recorded", "")), reverse=True)
-
-
-def parse_history(text: str) -> tuple[list[dict], list[int]]:
-    """The JSON records of ``history.jsonl``'s text in file order, and the numbers of lines that are not one
-    (a line cut short by a crash)."""
-    records, bad = [], []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            bad.append(number)
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-        else:
-            bad.append(number)
-    return records, bad
 
 
 def add_history(page: str, records: list[dict]) -> dict[str, bytes]:

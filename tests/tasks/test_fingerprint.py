@@ -157,7 +157,8 @@ RUNS = {
     "tasks.train": TRAIN, "tasks.evaluate": EVAL,
     # the report and retraining
     # the report's own (tasks.retrain reads the history through tasks.published, not pipeline.report)
-    "pipeline.report": {"FullReport"}, "pipeline.report.plots": {"FullReport"},
+    "pipeline.report": REPORTING, "pipeline.report.records": REPORTING,  # tasks.published parses the history
+    "pipeline.report.plots": {"FullReport"},
     "pipeline.report.history": {"FullReport"}, "pipeline.report.references": {"FullReport"},
     "pipeline.report.summary": {"FullReport"}, "pipeline.report.build": {"FullReport"},
     "tasks.report": {"FullReport", "CheckSources", "Retrain"},  # tasks.retrain imports its stage tables
