@@ -222,7 +222,7 @@ class ArtifactTask(luigi.Task):
         target = self.target_for(canonical_hash(inputs))
         with target.build_guard(exclusive=self.exclusive_after_save):
             if target.exists():
-                log.info("%s: artifact already present (another process built it)", self.get_task_family())
+                log.info("%s: artifact already present (built earlier, or by another process meanwhile)", self.get_task_family())
             else:
                 if target.quarantine_if_corrupt():
                     log.warning("%s: the stored artifact was corrupt; rebuilding it", self.get_task_family())

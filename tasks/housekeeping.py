@@ -23,6 +23,13 @@ from tasks.stores.base import StoreError
 log = logging.getLogger(__name__)
 NOT_FAMILIES = {"report", "_quarantine", "champions"}
 CHAMPION, HISTORY, REPORT = "champion", "history", "report"
+# A dated stage's artifact is the record that its day ran: without it `RangeDaily --of Retrain`
+# would run that day again (and decide champions anew), so gc keeps every one (a few KiB each).
+SCHEDULED_DAY, DATED_FAMILIES = "scheduled day", frozenset({"Retrain", "CheckSources"})
+
+
+def _why_kept(kept: dict, family: str, stem: str) -> set[str]:
+    return set(kept.get((family, stem), ())) | ({SCHEDULED_DAY} if family in DATED_FAMILIES else set())
 
 
 def _not_families(root: Path) -> set[str]:
@@ -76,7 +83,7 @@ def stored_artifacts(root) -> list[StoredArtifact]:
         for path in sorted(directory.iterdir()):  # artifact, manifest, lock, checkpoint directory
             stem = path.name.split(".")[0] if not path.name.startswith(storage.TMP_PREFIX) else path.name
             item = found.setdefault((directory.name, stem), StoredArtifact(
-                directory.name, stem, [], None, set(kept.get((directory.name, stem), ()))))
+                directory.name, stem, [], None, _why_kept(kept, directory.name, stem)))
             item.paths.append(path)
             if path.name == f"{stem}.json":  # the manifest (not a divergence record, <stem>.diverged.json)
                 try:
@@ -103,7 +110,7 @@ def _stored_in_store(store) -> list[StoredArtifact]:
             continue
         stem = name.split(".")[0]
         item = found.setdefault((family, stem), StoredArtifact(
-            family, stem, [], None, set(kept.get((family, stem), ())), store=store))
+            family, stem, [], None, _why_kept(kept, family, stem), store=store))
         item.keys.append(key)
         if key == f"{family}/{stem}.json":
             try:

@@ -87,6 +87,9 @@ def test_gc_keeps_what_champions_history_and_the_report_refer_to(pipeline, capsy
         assert path.exists() and path.with_suffix(".json").exists()
     assert f"FullReport/{first_report.stem}" in removed  # no longer the published one
     assert pipeline.build() == set()  # the current DAG is intact
+    # the record that a scheduled day ran stays: without it RangeDaily would retrain that day again
+    assert not any(r.startswith(("Retrain/", "CheckSources/")) for r in removed), removed
+    assert list((pipeline.root / "Retrain").glob("*.joblib")) and list((pipeline.root / "CheckSources").glob("*.joblib"))
 
     # a gc rooted elsewhere still keeps every stage of the published report
     main(["artifacts", "gc", "TrainMLP", "--keep", "0", "--dry-run"])
