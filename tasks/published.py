@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -158,30 +157,24 @@ def append_history(records: list[dict], key: Callable[[dict], tuple]) -> list[di
     store = _store()
     if store is None:
         return _append_local(records, key)
-    from tasks.stores.base import ObjectNotFound, PreconditionFailed, StoreError
+    from tasks.stores.cas import update_object
 
-    for attempt in range(50):
-        try:
-            data, info = store.get(HISTORY)
-            text, etag = data.decode(errors="replace"), info.etag
-        except ObjectNotFound:
-            text, etag = "", None
+    stored: dict[tuple, dict] = {}
+
+    def appended(data: bytes | None) -> bytes | None:
+        text = (data or b"").decode(errors="replace")
         existing = {key(r): r for r in parse_history(text)}
+        stored.clear()
+        stored.update(existing)
         new = [r for r in records if key(r) not in existing]
-        if new:
-            if text and not text.endswith("\n"):
-                text += "\n"
-            text += "".join(json.dumps(r, sort_keys=True) + "\n" for r in new)
-            try:
-                if etag is None:
-                    store.put_if_absent(HISTORY, text.encode())
-                else:
-                    store.put_if_match(HISTORY, text.encode(), etag)
-            except PreconditionFailed:
-                time.sleep(0.01 * (attempt + 1))
-                continue
-        return [existing.get(key(r), r) for r in records]
-    raise StoreError(f"{store.location}: {HISTORY} kept changing; gave up appending")
+        if not new:
+            return None
+        if text and not text.endswith("\n"):
+            text += "\n"
+        return (text + "".join(json.dumps(r, sort_keys=True) + "\n" for r in new)).encode()
+
+    update_object(store, HISTORY, appended)
+    return [stored.get(key(r), r) for r in records]
 
 
 def _append_local(records: list[dict], key: Callable[[dict], tuple]) -> list[dict]:

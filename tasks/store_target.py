@@ -100,19 +100,7 @@ class StoreArtifactTarget(manifests.VerifiedTarget, luigi.Target):
 
     def _raw_manifest(self) -> tuple[dict | None, str]:
         """(manifest, problem): the manifest when readable and complete, else None and why."""
-        try:
-            data, _ = self.store.get(self.manifest_key)
-        except ObjectNotFound:
-            return None, "no manifest"
-        try:
-            body = json.loads(data)
-            artifact = body["artifact"]
-            if not (isinstance(artifact["key"], str) and isinstance(artifact["sha256"], str)
-                    and isinstance(artifact["bytes"], int)):
-                raise TypeError("artifact key, sha256 and bytes")
-        except (ValueError, KeyError, TypeError):
-            return None, f"manifest {self.manifest_key} is unreadable or records no checksum"
-        return body, ""
+        return publishing.manifest_or_problem(self.store, self.stem)
 
     def manifest(self) -> dict | None:
         """The manifest, or None when it is missing or unreadable."""

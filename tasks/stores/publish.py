@@ -74,20 +74,29 @@ def publish(store: Store, stem: str, data: bytes, manifest: dict | None = None, 
     return body
 
 
-def read_manifest(store: Store, stem: str) -> dict | None:
-    """The manifest of ``stem``, or None when it is missing or unreadable (= not published)."""
+def manifest_or_problem(store: Store, stem: str) -> tuple[dict | None, str]:
+    """(manifest, "") when ``stem``'s manifest is readable and names its object's key, sha256 and size;
+    else (None, why): ``"no manifest"``, or what is wrong with it."""
     try:
         data, _ = store.get(manifest_key(stem))
     except ObjectNotFound:
-        return None
+        return None, "no manifest"
     try:
         body = json.loads(data)
         artifact = body["artifact"]
-        if not (isinstance(artifact["key"], str) and isinstance(artifact["sha256"], str)):
-            raise TypeError("artifact key and sha256 must be strings")
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("manifest %s in %s is unreadable (%s)", manifest_key(stem), store.location, exc)
-        return None
+        if not (isinstance(artifact["key"], str) and isinstance(artifact["sha256"], str)
+                and isinstance(artifact["bytes"], int)):
+            raise TypeError("artifact key, sha256 and bytes")
+    except (ValueError, KeyError, TypeError):
+        return None, f"manifest {manifest_key(stem)} is unreadable or records no checksum"
+    return body, ""
+
+
+def read_manifest(store: Store, stem: str) -> dict | None:
+    """The manifest of ``stem``, or None when it is missing or unreadable (= not published)."""
+    body, problem = manifest_or_problem(store, stem)
+    if body is None and problem != "no manifest":
+        log.warning("%s in %s", problem, store.location)
     return body
 
 
