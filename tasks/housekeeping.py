@@ -16,6 +16,8 @@ from pathlib import Path
 from tasks import divergence, storage
 from tasks.base import FINGERPRINT_CHARS, ArtifactTask
 from tasks.config import pytensor as pytensor_config
+from tasks.published import HISTORY as HISTORY_FILE
+from tasks.published import parse_history
 from tasks.status import walk
 from tasks.store_target import configured_store, is_store_root
 from tasks.stores.base import StoreError
@@ -207,16 +209,10 @@ def _kept_references(files, where: str) -> dict[tuple[str, str], set[str]]:
                 keep(_path_key(champion[field]), CHAMPION)
         if champion.get("model") and champion.get("fingerprint"):
             keep(_key(champion["model"], champion["fingerprint"]), CHAMPION)
-    history_bytes = files.read("history.jsonl")
-    history = f"{where}/history.jsonl"
+    history_bytes = files.read(HISTORY_FILE)
     if history_bytes is not None:
-        for number, line in enumerate(history_bytes.decode(errors="replace").splitlines(), 1):
-            try:
-                record = json.loads(line) if line.strip() else {}
-            except ValueError:
-                log.warning("%s line %d is not a JSON record; skipped", history, number)
-                continue
-            if isinstance(record, dict) and record.get("model") and record.get("fingerprint"):
+        for record in parse_history(history_bytes.decode(errors="replace"), f"{where}/{HISTORY_FILE}"):
+            if record.get("model") and record.get("fingerprint"):
                 keep(_key(record["model"], record["fingerprint"]), HISTORY)
     if files.read("report/provenance.json") is not None:
         report = _read_json(files, "report/provenance.json", where)
