@@ -10,10 +10,10 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
-import time
 from datetime import datetime, timezone
+
+from results_file import timed_run  # benchmarks/, beside this script
 
 COMMANDS = {
     "import luigi": [sys.executable, "-c", "import luigi"],
@@ -23,12 +23,7 @@ COMMANDS = {
 
 
 def _run(cmd: list[str]) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-2000:]}")
-    return elapsed, out.stdout + out.stderr
+    return timed_run(cmd)
 
 
 def main() -> None:

@@ -16,10 +16,8 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,13 +51,9 @@ def _config(path: Path, root: str, data: dict, endpoint: str) -> None:
 
 
 def _run(directory: Path, env: dict) -> tuple[float, str]:
-    cmd = [sys.executable, "-m", "luigi", "--module", "tasks", "FullReport"]
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=directory, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if out.returncode != 0:
-        raise SystemExit(f"{directory.name}: {' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return elapsed, out.stdout + out.stderr
+    from results_file import timed_run  # benchmarks/, beside this script
+
+    return timed_run([sys.executable, "-m", "luigi", "--module", "tasks", "FullReport"], cwd=directory, env=env)
 
 
 def main() -> None:

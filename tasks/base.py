@@ -72,9 +72,16 @@ class ArtifactTarget(manifests.VerifiedTarget, luigi.Target):
             raise ArtifactCorruptError(f"{self.path} is missing ({verdict.problem}); rerun the pipeline")
         return joblib.load(self.path, mmap_mode="r")
 
+    #: Divergence records (:mod:`tasks.divergence`) are kept beside artifacts in a directory.
+    keeps_divergence_records = True
+
     @property
     def location(self) -> str:
         """Where the artifact is, for messages."""
+        return str(self.path)
+
+    def reference(self) -> str:
+        """How a champion names this artifact (``artifacts gc`` reads it back): its path."""
         return str(self.path)
 
     def family_manifests(self) -> list[dict]:

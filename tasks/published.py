@@ -236,11 +236,3 @@ def update_champion(family: str, decide: Callable[[dict | None], dict | None]) -
         return current if new is None else new
 
     return update_json(store, champion_key(family), update)
-
-
-def artifact_reference(target) -> str:
-    """How a champion names an artifact (``.../<Family>/<fp16>....joblib``; ``artifacts gc`` reads it back)."""
-    manifest = target.manifest() if hasattr(target, "stem") else None
-    if manifest is not None:
-        return manifest["artifact"]["key"]
-    return str(getattr(target, "path", getattr(target, "stem", target)))

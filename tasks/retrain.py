@@ -109,8 +109,8 @@ class Retrain(ArtifactTask):
             challenger = dict(family=family, date=date, value=inputs[f"eval/{family}"][metric],
                               fingerprint=training.fingerprint(), tolerance=self.tolerance,
                               data_version=data_version, recorded=recorded,
-                              artifacts={"artifact": published.artifact_reference(training.output()),
-                                         "evaluation": published.artifact_reference(evaluation.output())})
+                              artifacts={"artifact": training.output().reference(),
+                                         "evaluation": evaluation.output().reference()})
             decided = {}
 
             def decide(champion, challenger=challenger, decided=decided):

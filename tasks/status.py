@@ -118,7 +118,7 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
             status.reasons = [f"artifact corrupt: {status.artifact.problem}"]
             if state == MISSING:
                 status.reasons.append("nothing that will run needs it; the run that does rebuilds it")
-        elif state != CACHED and hasattr(target, "path") and (record := divergence.read_record(target.path)):
+        elif state != CACHED and target.keeps_divergence_records and (record := divergence.read_record(target.path)):
             status.diverged = divergence.record_path(target.path)
             status.reasons = [f"diverged before ({divergence.describe(record)}): see {status.diverged}",
                               "change lr, seed or another parameter, or delete that file to retry"]

@@ -88,10 +88,19 @@ class StoreArtifactTarget(manifests.VerifiedTarget, luigi.Target):
         #: The lease held while this target is being built here (None otherwise).
         self.lease = None
 
+    #: Divergence records (:mod:`tasks.divergence`) are not kept in an object store yet (docs/s3.md).
+    keeps_divergence_records = False
+
     @property
     def location(self) -> str:
         """Where the artifact is, for messages."""
         return f"{self.store.location}: {self.stem}"
+
+    def reference(self) -> str:
+        """How a champion names this artifact (``artifacts gc`` reads it back): its object's key once
+        published, else its stem."""
+        manifest = self.manifest()
+        return manifest["artifact"]["key"] if manifest is not None else self.stem
 
     def __str__(self) -> str:
         return self.location

@@ -44,9 +44,9 @@ class _Train(ReportsProgress, CompilingTask):
     def building(self, target):
         """Refuse a configuration that diverged before (its record beside ``target``); record a new divergence.
 
-        Records are kept beside artifacts under a directory root; an object-store root keeps none yet.
+        Only targets that keep such records do (a directory root; an object store keeps none yet).
         """
-        if not hasattr(target, "path"):
+        if not target.keeps_divergence_records:
             yield
             return
         record = divergence.read_record(target.path)
