@@ -49,6 +49,9 @@ RESULT_NEUTRAL = {
                         "did to the last bit; the jax and numba backends train the same model)",
     "tasks.compiling": "opens the compile layer's caches for a stage and collects its compile records: "
                        "compile machinery, like pipeline.compile",
+    "tasks.console": "formats luigi's console lines (adds the time): output only",
+    "tasks.childevents": "carries worker processes' stage starts and ends to the scheduling process for "
+                         "tasks.progress: output only",
     "tasks.progress": "logs the plan, stage and epoch lines and the final table, and forwards progress to the "
                       "scheduler: it reads results, it never changes them",
     "tasks.configcheck": "only reads the configuration and the command line and stops a run before any work "

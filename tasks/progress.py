@@ -5,18 +5,21 @@ Luigi's events drive it, so it works the same under ``luigi --module tasks`` and
 the first stage start logs the plan with an estimate from the stages' earlier manifests;
 each start and end logs ``stage k/N``; once every stage to run has ended (or cannot run
 because one it needs failed), a table lists stage, result and seconds, and the report's
-link. The plan and the table come from the scheduling process; with ``--workers N`` the
-stages run in child processes, which log their ``stage k/N`` lines only.
+link. With ``--workers N`` the stages run in forked child processes: they send their
+starts and ends to the scheduling process (:mod:`tasks.childevents`), which logs all of it.
 """
 from __future__ import annotations
 
 import logging
-import os
+import threading
 import time
 
 import luigi
+from luigi.task_register import Register
 
 from tasks.base import ArtifactTask
+from tasks.childevents import ChildEvents, spawned_child
+from tasks.console import timestamp_luigis_lines
 from tasks.status import latest_manifest
 
 log = logging.getLogger(__name__)
@@ -46,10 +49,10 @@ class RunProgress:
     """The state of one run, fed by luigi's events (see :func:`install`)."""
 
     def __init__(self):
+        self.lock = threading.RLock()  # events come from luigi's thread and from the child-event reader
         self.reset()
 
     def reset(self) -> None:
-        self.pid = os.getpid()
         self.tasks: dict[str, ArtifactTask] = {}  # every stage scheduling met, in that order
         self.cached: list[str] = []
         self.deps: dict[str, list[str]] = {}
@@ -60,12 +63,20 @@ class RunProgress:
     # -- scheduling (luigi fires DEPENDENCY_PRESENT for each complete stage it meets, and
     # DEPENDENCY_DISCOVERED for each dependency of an incomplete one) ---------------------------
     def present(self, task: ArtifactTask) -> None:
+        with self.lock:
+            self._present(task)
+
+    def discovered(self, task: ArtifactTask, dep) -> None:
+        with self.lock:
+            self._discovered(task, dep)
+
+    def _present(self, task: ArtifactTask) -> None:
         if self.stages is not None or task.task_id in self.cached:
             self.reset()  # a new run in this process
         self.tasks.setdefault(task.task_id, task)
         self.cached.append(task.task_id)
 
-    def discovered(self, task: ArtifactTask, dep) -> None:
+    def _discovered(self, task: ArtifactTask, dep) -> None:
         if self.stages is not None or task.task_id in self.cached:
             self.reset()
         for t in (task, dep):
@@ -90,6 +101,8 @@ class RunProgress:
         return order
 
     def _label(self, task_id: str) -> str:
+        if spawned_child():
+            return f"stage {self.tasks[task_id].get_task_family()}"
         stages = self.stages or []
         k = stages.index(task_id) + 1 if task_id in stages else "?"
         return f"stage {k}/{len(stages)}: {self.tasks[task_id].get_task_family()}"
@@ -114,31 +127,56 @@ class RunProgress:
         if self.cached:
             log.info("  cached: %s", ", ".join(self.tasks[t].get_task_family() for t in self.cached))
 
-    # -- running ----------------------------------------------------------------------------
+    # -- running: luigi fires these where the stage runs; a forked worker process sends them on --
     def start(self, task: ArtifactTask) -> None:
+        self._event("start", task)
+
+    def success(self, task: ArtifactTask) -> None:
+        self._event("success", task)
+
+    def failure(self, task: ArtifactTask, exception: BaseException | str) -> None:
+        self._event("failure", task)
+
+    def _event(self, event: str, task: ArtifactTask) -> None:
+        if CHILD_EVENTS.in_child():
+            CHILD_EVENTS.send({"event": event, "task_id": task.task_id, "family": task.get_task_family(),
+                               "params": task.to_str_params(), "time": time.time()})
+            return
+        with self.lock:
+            getattr(self, f"_{event}")(task, time.time())
+
+    def from_child(self, message: dict) -> None:
+        """A worker process's event (see :mod:`tasks.childevents`), in the scheduling process."""
+        with self.lock:
+            task = self.tasks.get(message["task_id"])
+            if task is None:  # a root without dependencies: scheduling met it without an event
+                task = Register.get_task_cls(message["family"]).from_str_params(message["params"])
+            getattr(self, f"_{message['event']}")(task, message["time"])
+
+    def _start(self, task: ArtifactTask, now: float) -> None:
         if self.stages is None:
             self.tasks.setdefault(task.task_id, task)  # a root without dependencies fires no scheduling event
             self.stages = self._order()
-            if os.getpid() == self.pid:
+            if not spawned_child():  # a spawned worker process knows nothing of the run's plan
                 self._log_plan()
         if task.task_id not in self.stages:  # another such root of the same run
             self.tasks[task.task_id] = task
             self.stages.append(task.task_id)
-        self.started[task.task_id] = time.time()
+        self.started[task.task_id] = now
         log.info("%s started", self._label(task.task_id))
 
-    def _elapsed(self, task: ArtifactTask) -> float | None:
+    def _elapsed(self, task: ArtifactTask, now: float) -> float | None:
         started = self.started.get(task.task_id)
-        return None if started is None else time.time() - started
+        return None if started is None else now - started
 
-    def success(self, task: ArtifactTask) -> None:
-        seconds = self._elapsed(task)
+    def _success(self, task: ArtifactTask, now: float) -> None:
+        seconds = self._elapsed(task, now)
         self.outcome[task.task_id] = ("ran", seconds)
         log.info("%s done in %s", self._label(task.task_id), duration(seconds or 0))
         self._maybe_finish()
 
-    def failure(self, task: ArtifactTask, exception: BaseException) -> None:
-        seconds = self._elapsed(task)
+    def _failure(self, task: ArtifactTask, now: float) -> None:
+        seconds = self._elapsed(task, now)
         self.outcome[task.task_id] = ("failed", seconds)
         log.info("%s failed after %s", self._label(task.task_id), duration(seconds or 0))
         blocked = {task.task_id}
@@ -149,7 +187,7 @@ class RunProgress:
         self._maybe_finish()
 
     def _maybe_finish(self) -> None:
-        if os.getpid() != self.pid or self.stages is None or any(t not in self.outcome for t in self.stages):
+        if spawned_child() or self.stages is None or any(t not in self.outcome for t in self.stages):
             return
         rows = [(self.tasks[t].get_task_family(), "cached", "") for t in self.cached]
         rows += [(self.tasks[t].get_task_family(), self.outcome[t][0],
@@ -168,6 +206,7 @@ class RunProgress:
 
 
 RUN = RunProgress()
+CHILD_EVENTS = ChildEvents(RUN.from_child)
 
 
 def new_run() -> None:
@@ -176,7 +215,13 @@ def new_run() -> None:
     A run is otherwise told from the previous one by its events (luigi announces no run
     start); a previous build that found everything cached leaves nothing to tell it by.
     """
-    RUN.reset()
+    with RUN.lock:
+        RUN.reset()
+
+
+def settle(timeout: float = 5.0) -> bool:
+    """Wait until the events of finished worker processes have been logged (``luigi.build`` callers)."""
+    return CHILD_EVENTS.settle(timeout)
 
 
 def install() -> None:
@@ -184,11 +229,16 @@ def install() -> None:
     if getattr(install, "done", False):
         return
     install.done = True
+    timestamp_luigis_lines()
+    CHILD_EVENTS.open()
     ArtifactTask.event_handler(luigi.Event.DEPENDENCY_PRESENT)(RUN.present)
     ArtifactTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(RUN.discovered)
     ArtifactTask.event_handler(luigi.Event.START)(RUN.start)
     ArtifactTask.event_handler(luigi.Event.SUCCESS)(RUN.success)
     ArtifactTask.event_handler(luigi.Event.FAILURE)(RUN.failure)
+    # luigi fires these two in the scheduling process when a worker process dies or times out
+    ArtifactTask.event_handler(luigi.Event.PROCESS_FAILURE)(RUN.failure)
+    ArtifactTask.event_handler(luigi.Event.TIMEOUT)(RUN.failure)
 
 
 install()

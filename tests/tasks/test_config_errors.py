@@ -79,6 +79,11 @@ def test_a_line_without_equals_sign(tmp_path):
     assert code == CONFIG_ERROR_EXIT, out
     assert out.strip() == (f"configuration error: {cfg}:{_line(cfg, 'epochs 50')}: [TrainDeepMLP] cannot read 'epochs 50': expected "
                            "'key = value' (is the '=' missing?), a [section] header, or a comment starting with #")
+    # luigi reads its configuration when it is imported, before it loads `--module tasks`:
+    # docs/cli.md says that the luigi command stops with exit 1, its last line naming file and line
+    code, out = _run(tmp_path, cfg, "-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler")
+    assert code == 1, out
+    assert str(cfg) in out and f"[line  {_line(cfg, 'epochs 50')}]: 'epochs 50" in out.strip().splitlines()[-1], out
 
 
 def test_a_misspelt_task_on_luigis_command_line(tmp_path):

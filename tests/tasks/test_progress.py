@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 import tasks
 
@@ -84,22 +90,40 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     assert table[4] == f"report: {(tmp_path / 'report' / 'index.html').resolve().as_uri()}"
 
 
-def test_luigis_command_line_logs_timestamped_progress(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def _luigi(tmp_path, *args: str):
+    """``python -m luigi --module tasks ARGS`` in ``tmp_path`` with the repository's luigi.cfg,
+    artifacts in ``tmp_path`` and the packaged Tiny Shakespeare as the mirror."""
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "luigi.cfg").write_text((repo / "luigi.cfg").read_text())
     cfg = tmp_path / "test.cfg"
     cfg.write_text(f'[artifacts]\nroot = {tmp_path / "artifacts"}\n[DownloadShakespeare]\nmirrors = ["package:tinyshakespeare"]\n')
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(repo)}
-    done = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", "DownloadShakespeare"],
+    done = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: tasks.progress: "
-    for line in (r"plan: 1 stage\(s\) to run, 0 cached; no earlier runs to estimate from",
-                 "stage 1/1: DownloadShakespeare started", r"stage 1/1: DownloadShakespeare done in [\d.]+s",
-                 "summary of this run:", r"  DownloadShakespeare  ran +[\d.]+"):
-        assert re.search(f"^{stamp}{line}$", done.stderr, re.M), (line, done.stderr[-3000:])
+    return done
+
+
+@pytest.mark.parametrize("root, workers", [("DownloadShakespeare", 1), ("BuildCharVocab", 2), ("DownloadShakespeare", 2)])
+def test_luigis_command_line_logs_timestamped_progress(tmp_path, root, workers):
+    """Luigi's lines and ours carry the time; with --workers N the stages run in forked
+    processes and the scheduling process still logs the plan, every stage and the table."""
+    done = _luigi(tmp_path, root, "--workers", str(workers))
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: "
+    stages = ["DownloadShakespeare", "BuildCharVocab"][:2 if root == "BuildCharVocab" else 1]
+    n = len(stages)
+    lines = [rf"tasks.progress: plan: {n} stage\(s\) to run, 0 cached; no earlier runs to estimate from"]
+    for k, family in enumerate(stages, 1):
+        lines += [f"tasks.progress: stage {k}/{n}: {family} started",
+                  rf"tasks.progress: stage {k}/{n}: {family} done in [\d.]+s"]
+    lines += ["tasks.progress: summary of this run:"] + [rf"tasks.progress:   {f} +ran +[\d.]+" for f in stages]
+    lines += [f"Running Worker with {workers} process", "Done scheduling tasks"]  # luigi's own lines
+    for line in lines:
+        assert re.search(f"^{stamp}{line}", done.stderr, re.M), (line, done.stderr[-3000:])
+    assert done.stderr.count("summary of this run:") == 1
+
+
+def test_log_level_warning_quiets_luigis_lines_and_the_pipelines(tmp_path):
+    done = _luigi(tmp_path, "BuildCharVocab", "--log-level", "WARNING")
+    assert " INFO: " not in done.stderr, done.stderr[-3000:]
+    assert list((tmp_path / "artifacts" / "BuildCharVocab").glob("*.joblib"))  # it ran, quietly
