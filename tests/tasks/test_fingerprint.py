@@ -125,7 +125,7 @@ RUNS = {
     # result-neutral (tasks.fingerprint.RESULT_NEUTRAL)
     "pipeline.compile": NOTHING, "pipeline.compile.backend": NOTHING, "pipeline.compile.graph_cache": NOTHING,
     "pipeline.compile.internals": NOTHING, "tasks.compiling": NOTHING, "tasks.fingerprint": NOTHING,
-    "tasks.progress": NOTHING, "tasks.console": NOTHING, "tasks.childevents": NOTHING, "tasks.configcheck": NOTHING, "tasks.divergence": NOTHING,
+    "tasks.progress": NOTHING, "tasks.console": NOTHING, "tasks.childevents": NOTHING, **{f"tasks.configcheck{m}": NOTHING for m in ("", ".errors", ".files")}, "tasks.divergence": NOTHING,
     # the storage layer (directory and object store, manifests, checkpoints): result-neutral too
     "tasks.storage": NOTHING, "tasks.manifest": NOTHING, "tasks.checkpoints": NOTHING, "tasks.store_target": NOTHING,
     **{f"tasks.stores{m}": NOTHING for m in ("", ".base", ".local", ".s3", ".config", ".publish", ".leases", ".cas")},
