@@ -44,8 +44,14 @@ class ChildEvents:
         atexit.register(self.settle)
 
     def in_child(self) -> bool:
-        """True in a forked worker process of the scheduling process that opened the pipe."""
-        return self.owner is not None and os.getpid() != self.owner
+        """True in a worker process that luigi forked from the process that opened the pipe.
+
+        Another forked child (one that runs a ``luigi.build`` of its own) reports its own run.
+        """
+        from luigi.worker import TaskProcess
+
+        return (self.owner is not None and os.getpid() != self.owner
+                and isinstance(multiprocessing.current_process(), TaskProcess))
 
     def send(self, message: dict) -> None:
         """Write one message (from a child, or a flush marker from the owner)."""

@@ -2,10 +2,11 @@
 
 Luigi's events drive it, so it works the same under ``luigi --module tasks`` and
 ``luigi.build``: scheduling reports each stage as present (cached) or missing (to run);
-the first stage start logs the plan with an estimate from the stages' earlier manifests;
-each start and end logs ``stage k/N``; once every stage to run has ended (or cannot run
-because one it needs failed), a table lists stage, result and seconds, and the report's
-link. With ``--workers N`` the stages run in forked child processes: they send their
+the first stage start logs the plan (the stages to run, dependencies first) with an
+estimate from their earlier manifests; each start and end logs ``stage k/N``, k counting
+the stages in the order luigi starts them; once every stage to run has ended (or cannot
+run because one it needs failed), a table lists stage, result and seconds in that order,
+and the report's link. With ``--workers N`` the stages run in forked child processes: they send their
 starts and ends to the scheduling process (:mod:`tasks.childevents`), which logs all of it.
 """
 from __future__ import annotations
@@ -58,6 +59,7 @@ class RunProgress:
         self.deps: dict[str, list[str]] = {}
         self.stages: list[str] | None = None  # the stages to run, dependencies first; set at the first start
         self.started: dict[str, float] = {}
+        self.numbers: dict[str, int] = {}  # k of `stage k/N`, given as stages start
         self.outcome: dict[str, tuple[str, float | None]] = {}
 
     # -- scheduling (luigi fires DEPENDENCY_PRESENT for each complete stage it meets, and
@@ -101,11 +103,12 @@ class RunProgress:
         return order
 
     def _label(self, task_id: str) -> str:
+        """``stage k/N: Family``, k counting the stages in the order they start (luigi picks that order)."""
+        family = self.tasks[task_id].get_task_family()
         if spawned_child():
-            return f"stage {self.tasks[task_id].get_task_family()}"
-        stages = self.stages or []
-        k = stages.index(task_id) + 1 if task_id in stages else "?"
-        return f"stage {k}/{len(stages)}: {self.tasks[task_id].get_task_family()}"
+            return f"stage {family}"
+        number = self.numbers.setdefault(task_id, len(self.numbers) + 1)
+        return f"stage {number}/{len(self.stages or [])}: {family}"
 
     def _log_plan(self) -> None:
         estimates = {}
@@ -120,9 +123,10 @@ class RunProgress:
         else:
             estimate = "no earlier runs to estimate from"
         log.info("plan: %d stage(s) to run, %d cached; %s", len(self.stages), len(self.cached), estimate)
+        width = max(len(self.tasks[t].get_task_family()) for t in self.stages)
         for task_id in self.stages:
             seconds = estimates[task_id]
-            log.info("  %s  %s", self._label(task_id),
+            log.info("  %-*s  %s", width, self.tasks[task_id].get_task_family(),
                      f"~{duration(seconds)} last time" if seconds is not None else "never built before")
         if self.cached:
             log.info("  cached: %s", ", ".join(self.tasks[t].get_task_family() for t in self.cached))
@@ -190,8 +194,9 @@ class RunProgress:
         if spawned_child() or self.stages is None or any(t not in self.outcome for t in self.stages):
             return
         rows = [(self.tasks[t].get_task_family(), "cached", "") for t in self.cached]
+        in_start_order = sorted(self.stages, key=lambda t: self.numbers.get(t, len(self.stages) + 1))
         rows += [(self.tasks[t].get_task_family(), self.outcome[t][0],
-                  "" if self.outcome[t][1] is None else f"{self.outcome[t][1]:.1f}") for t in self.stages]
+                  "" if self.outcome[t][1] is None else f"{self.outcome[t][1]:.1f}") for t in in_start_order]
         width = max(len(r[0]) for r in rows + [("STAGE", "", "")])
         result_width = max(len(r[1]) for r in rows + [("", "RESULT", "")])
         log.info("summary of this run:")

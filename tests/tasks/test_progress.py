@@ -24,7 +24,7 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     lines = _messages(caplog, "tasks.progress")
     stages = ["DownloadMNIST", "OneHotMNIST", "TrainLogReg", "EvaluateLogReg"]
     assert lines[:5] == ["plan: 4 stage(s) to run, 0 cached; no earlier runs to estimate from"] \
-        + [f"  stage {k}/4: {family}  never built before" for k, family in enumerate(stages, 1)]
+        + [f"  {family:<14}  never built before" for family in stages]
     for k, family in enumerate(stages, 1):
         assert f"stage {k}/4: {family} started" in lines
         assert any(re.fullmatch(rf"stage {k}/4: {family} done in [\d.]+s", m) for m in lines), lines
@@ -40,7 +40,7 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     pipeline.build(tasks.EvaluateLogReg())
     lines = _messages(caplog, "tasks.progress")
     assert re.fullmatch(r"plan: 2 stage\(s\) to run, 1 cached; estimate [\d.]+s from earlier runs", lines[0]), lines[0]
-    assert re.fullmatch(r"  stage 1/2: TrainLogReg  ~[\d.]+s last time", lines[1]), lines[1]
+    assert re.fullmatch(r"  TrainLogReg     ~[\d.]+s last time", lines[1]), lines[1]
     assert lines[3] == "  cached: OneHotMNIST"
     table = lines[lines.index("summary of this run:") + 2:]
     assert [row.split()[:2] for row in table] == [["OneHotMNIST", "cached"], ["TrainLogReg", "ran"],
@@ -74,17 +74,21 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     run.discovered(report, right)
     run.discovered(left, data)
     run.discovered(right, data)
-    run.start(left)
-    run.failure(left, RuntimeError("boom"))
-    assert "summary of this run:" not in _messages(caplog, "tasks.progress")  # Right may still run
     run.start(right)
     run.success(right)
+    assert "summary of this run:" not in _messages(caplog, "tasks.progress")  # Left has still to run
+    run.start(left)
+    run.failure(left, RuntimeError("boom"))
     lines = _messages(caplog, "tasks.progress")
     assert lines[:5] == ["plan: 3 stage(s) to run, 1 cached; estimate 36s from earlier runs",
-                         "  stage 1/3: Left  ~12s last time", "  stage 2/3: Right  ~12s last time",
-                         "  stage 3/3: Report  ~12s last time", "  cached: Data"]
+                         "  Left    ~12s last time", "  Right   ~12s last time",
+                         "  Report  ~12s last time", "  cached: Data"]
+    # k counts starts: Right started first although the plan lists Left first
+    assert [m for m in lines if m.startswith("stage ")] == [
+        "stage 1/3: Right started", "stage 1/3: Right done in 0.0s",
+        "stage 2/3: Left started", "stage 2/3: Left failed after 0.0s"]
     table = lines[lines.index("summary of this run:") + 2:]
-    assert [row.split()[:2] for row in table[:4]] == [["Data", "cached"], ["Left", "failed"], ["Right", "ran"],
+    assert [row.split()[:2] for row in table[:4]] == [["Data", "cached"], ["Right", "ran"], ["Left", "failed"],
                                                        ["Report", "not"]]
     assert "not run: needs a failed stage" in table[3]
     assert table[4] == f"report: {(tmp_path / 'report' / 'index.html').resolve().as_uri()}"
@@ -127,3 +131,24 @@ def test_log_level_warning_quiets_luigis_lines_and_the_pipelines(tmp_path):
     done = _luigi(tmp_path, "BuildCharVocab", "--log-level", "WARNING")
     assert " INFO: " not in done.stderr, done.stderr[-3000:]
     assert list((tmp_path / "artifacts" / "BuildCharVocab").glob("*.joblib"))  # it ran, quietly
+
+
+def _report_in_child(queue):
+    from tasks import progress
+
+    queue.put(progress.CHILD_EVENTS.in_child())
+
+
+def test_only_luigis_worker_processes_send_their_events_to_the_scheduling_process():
+    """A process forked for other work (which may run a luigi.build of its own) logs its own run."""
+    import multiprocessing
+
+    from tasks import progress
+
+    assert progress.CHILD_EVENTS.owner is not None and not progress.CHILD_EVENTS.in_child()
+    fork = multiprocessing.get_context("fork")
+    queue = fork.Queue()
+    child = fork.Process(target=_report_in_child, args=(queue,))
+    child.start()
+    child.join(30)
+    assert queue.get(timeout=5) is False
