@@ -139,6 +139,8 @@ def _report_in_child(queue):
     queue.put(progress.CHILD_EVENTS.in_child())
 
 
+# JAX (imported by earlier tests in this process) warns at any fork; the child only reads a flag.
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 def test_only_luigis_worker_processes_send_their_events_to_the_scheduling_process():
     """A process forked for other work (which may run a luigi.build of its own) logs its own run."""
     import multiprocessing
