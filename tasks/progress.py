@@ -11,6 +11,7 @@ starts and ends to the scheduling process (:mod:`tasks.childevents`), which logs
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from luigi.task_register import Register
 
 from tasks.base import ArtifactTask
 from tasks.childevents import ChildEvents, spawned_child
+from tasks.configcheck import entry_point
 from tasks.console import timestamp_luigis_lines
 from tasks.status import latest_manifest
 
@@ -203,11 +205,23 @@ class RunProgress:
         log.info("  %-*s  %-*s  %8s", width, "STAGE", result_width, "RESULT", "SECONDS")
         for family, result, seconds in rows:
             log.info("  %-*s  %-*s  %8s", width, family, result_width, result, seconds)
+        self._log_report_link()
+
+    def _log_report_link(self) -> None:
         for task in self.tasks.values():
             page = getattr(task, "report_dir", None)
             if page is not None and (page / "index.html").is_file():
                 log.info("report: %s", (page / "index.html").resolve().as_uri())
                 break
+
+    def log_up_to_date(self) -> None:
+        """Say so when the run found every task it was asked for complete (luigi fires no event then)."""
+        with self.lock:
+            if self.stages is not None or not self.cached or self.deps or spawned_child():
+                return
+            families = ", ".join(self.tasks[t].get_task_family() for t in self.cached)
+            log.info("nothing to run: %s %s up to date", families, "is" if len(self.cached) == 1 else "are")
+            self._log_report_link()
 
 
 RUN = RunProgress()
@@ -235,6 +249,8 @@ def install() -> None:
         return
     install.done = True
     timestamp_luigis_lines()
+    if entry_point() == "luigi":  # the command ends with the process; luigi.build callers get no exit line
+        atexit.register(RUN.log_up_to_date)
     CHILD_EVENTS.open()
     ArtifactTask.event_handler(luigi.Event.DEPENDENCY_PRESENT)(RUN.present)
     ArtifactTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(RUN.discovered)

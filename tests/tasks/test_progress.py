@@ -154,3 +154,11 @@ def test_only_luigis_worker_processes_send_their_events_to_the_scheduling_proces
     child.start()
     child.join(30)
     assert queue.get(timeout=5) is False
+
+
+def test_a_run_with_nothing_to_do_says_so(tmp_path):
+    _luigi(tmp_path, "DownloadShakespeare")
+    again = _luigi(tmp_path, "DownloadShakespeare")
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: tasks.progress: nothing to run: DownloadShakespeare is up to date$",
+                     again.stderr, re.M), again.stderr[-3000:]
+    assert "summary of this run:" not in again.stderr and "plan:" not in again.stderr
