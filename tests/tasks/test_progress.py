@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import tasks
+from tests.tasks.conftest import luigi_process
 
 
 def _messages(caplog, logger: str) -> list[str]:
@@ -94,25 +91,19 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     assert table[4] == f"report: {(tmp_path / 'report' / 'index.html').resolve().as_uri()}"
 
 
-def _luigi(tmp_path, *args: str):
-    """``python -m luigi --module tasks ARGS`` in ``tmp_path`` with the repository's luigi.cfg,
-    artifacts in ``tmp_path`` and the packaged Tiny Shakespeare as the mirror."""
-    repo = Path(__file__).resolve().parents[2]
-    (tmp_path / "luigi.cfg").write_text((repo / "luigi.cfg").read_text())
-    cfg = tmp_path / "test.cfg"
-    cfg.write_text(f'[artifacts]\nroot = {tmp_path / "artifacts"}\n[DownloadShakespeare]\nmirrors = ["package:tinyshakespeare"]\n')
-    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(repo)}
-    done = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", *args],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+def _luigi(pipeline, tmp_path, *args: str) -> str:
+    """What ``luigi --module tasks ARGS`` (a subprocess, the test's configuration) printed; it must succeed."""
+    process = luigi_process(pipeline, tmp_path, *args)
+    out = process.communicate(timeout=120)[0]
+    assert process.returncode == 0, out[-3000:]
+    return out
 
 
 @pytest.mark.parametrize("root, workers", [("DownloadShakespeare", 1), ("BuildCharVocab", 2), ("DownloadShakespeare", 2)])
-def test_luigis_command_line_logs_timestamped_progress(tmp_path, root, workers):
+def test_luigis_command_line_logs_timestamped_progress(pipeline, tmp_path, root, workers):
     """Luigi's lines and ours carry the time; with --workers N the stages run in forked
     processes and the scheduling process still logs the plan, every stage and the table."""
-    done = _luigi(tmp_path, root, "--workers", str(workers))
+    out = _luigi(pipeline, tmp_path, root, "--workers", str(workers))
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: "
     stages = ["DownloadShakespeare", "BuildCharVocab"][:2 if root == "BuildCharVocab" else 1]
     n = len(stages)
@@ -123,14 +114,14 @@ def test_luigis_command_line_logs_timestamped_progress(tmp_path, root, workers):
     lines += ["tasks.progress: summary of this run:"] + [rf"tasks.progress:   {f} +ran +[\d.]+" for f in stages]
     lines += [f"Running Worker with {workers} process", "Done scheduling tasks"]  # luigi's own lines
     for line in lines:
-        assert re.search(f"^{stamp}{line}", done.stderr, re.M), (line, done.stderr[-3000:])
-    assert done.stderr.count("summary of this run:") == 1
+        assert re.search(f"^{stamp}{line}", out, re.M), (line, out[-3000:])
+    assert out.count("summary of this run:") == 1
 
 
-def test_log_level_warning_quiets_luigis_lines_and_the_pipelines(tmp_path):
-    done = _luigi(tmp_path, "BuildCharVocab", "--log-level", "WARNING")
-    assert " INFO: " not in done.stderr, done.stderr[-3000:]
-    assert list((tmp_path / "artifacts" / "BuildCharVocab").glob("*.joblib"))  # it ran, quietly
+def test_log_level_warning_quiets_luigis_lines_and_the_pipelines(pipeline, tmp_path):
+    out = _luigi(pipeline, tmp_path, "BuildCharVocab", "--log-level", "WARNING")
+    assert " INFO: " not in out, out[-3000:]
+    assert list((pipeline.root / "BuildCharVocab").glob("*.joblib"))  # it ran, quietly
 
 
 def _report_in_child(queue):
@@ -156,9 +147,22 @@ def test_only_luigis_worker_processes_send_their_events_to_the_scheduling_proces
     assert queue.get(timeout=5) is False
 
 
-def test_a_run_with_nothing_to_do_says_so(tmp_path):
-    _luigi(tmp_path, "DownloadShakespeare")
-    again = _luigi(tmp_path, "DownloadShakespeare")
+def test_a_run_with_nothing_to_do_says_so(pipeline, tmp_path):
+    _luigi(pipeline, tmp_path, "DownloadShakespeare")
+    again = _luigi(pipeline, tmp_path, "DownloadShakespeare")
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: tasks.progress: nothing to run: DownloadShakespeare is up to date$",
-                     again.stderr, re.M), again.stderr[-3000:]
-    assert "summary of this run:" not in again.stderr and "plan:" not in again.stderr
+                     again, re.M), again[-3000:]
+    assert "summary of this run:" not in again and "plan:" not in again
+
+
+def test_settle_returns_once_every_event_sent_before_it_is_delivered():
+    """What ``progress.settle()`` promises ``luigi.build`` callers: the pipe is drained, in order."""
+    from tasks.childevents import ChildEvents
+
+    delivered = []
+    events = ChildEvents(delivered.append)
+    events.open()
+    for n in range(200):
+        events.send({"event": "start", "n": n})
+    assert events.settle(timeout=10)
+    assert [m["n"] for m in delivered] == list(range(200))
