@@ -13,7 +13,8 @@ from tasks.stores import StoreAccessDenied, StoreError, StoreConfigError, StoreU
     store_from_config
 from tasks.stores.local import LocalStore
 from tasks.stores.s3 import S3Store, check_conditional_support
-from tests.stores.conftest import BUCKET, free_ports
+from tests.services import free_ports
+from tests.stores.conftest import BUCKET
 
 
 def test_the_server_enforces_if_none_match_and_if_match(seaweed):

@@ -120,7 +120,8 @@ def write_config(pipeline: Pipeline, path) -> None:
 
 
 def luigi_process(pipeline: Pipeline, tmp_path, *args: str):
-    """Start ``luigi --module tasks ARGS`` as a subprocess with the test's configuration."""
+    """Start ``luigi --module tasks ARGS`` as a subprocess with the test's configuration (which
+    names the scheduler: the test's own, ``[core] local_scheduler = true``, unless it set luigid's)."""
     import os
     import subprocess
     import sys
@@ -130,6 +131,6 @@ def luigi_process(pipeline: Pipeline, tmp_path, *args: str):
     write_config(pipeline, cfg)
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(root)}
-    return subprocess.Popen([sys.executable, "-m", "luigi", "--module", "tasks", *args, "--local-scheduler"],
+    return subprocess.Popen([sys.executable, "-m", "luigi", "--module", "tasks", *args],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

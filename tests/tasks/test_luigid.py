@@ -16,11 +16,9 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -34,16 +32,11 @@ from luigi.task_register import Register
 import tasks
 from tasks.divergence import record_path
 from tests.conftest import TINY_TEXT
-from tests.tasks.conftest import ALL_TASKS
+from tests.services import free_port, running_luigid
+from tests.tasks.conftest import ALL_TASKS, luigi_process
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DAY = datetime.date(2026, 1, 30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Inbox:
@@ -63,7 +56,7 @@ def smtp_server():
     from aiosmtpd.controller import Controller
 
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller.port, inbox
     controller.stop()
@@ -111,43 +104,22 @@ def luigid(pipeline, tmp_path, smtp_server):
     winning: the deploy file is luigid's ``luigi.cfg`` (a link to it), and the test overrides only
     the database path and the delays (``--state-path`` and ``--logdir`` take the other paths).
     """
-    if shutil.which("luigid") is None:
-        pytest.skip("luigid is not installed")
-    port, home = _free_port(), tmp_path / "luigid"
+    home = tmp_path / "luigid"
     home.mkdir()
     (home / "logs").mkdir()  # luigid does not create its --logdir (systemd: LogsDirectory=)
     (home / "luigi.cfg").symlink_to(DEPLOY / "luigid.cfg")
     db = home / "task-history.db"
     (home / "test-overrides.cfg").write_text(
         f"[scheduler]\nretry_delay = 1\nworker_disconnect_delay = 3\n\n[task_history]\ndb_connection = sqlite:///{db}\n")
-    log = open(home / "stderr.log", "w")
-    server = subprocess.Popen(
-        [shutil.which("luigid"), "--address", "127.0.0.1", "--port", str(port),
-         "--state-path", str(home / "state.pickle"), "--logdir", str(home / "logs")],
-        cwd=home, env={**os.environ, "LUIGI_CONFIG_PATH": str(home / "test-overrides.cfg")},
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 30
-    while time.time() < deadline and server.poll() is None:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    else:
-        server.kill()
-        log.close()
-        pytest.fail("luigid did not start:\n" + (home / "stderr.log").read_text()[-3000:])
-
-    pipeline.config.read(DEPLOY / "retrain.cfg")
-    smtp_port, inbox = smtp_server
-    for section, key, value in [("core", "scheduler_port", str(port)), ("smtp", "port", str(smtp_port)),
-                                ("email", "force_send", "true"),  # mail even when pytest -s leaves a tty
-                                ("worker", "ping_interval", "0.5"), ("worker", "wait_interval", "0.2"),
-                                ("worker", "wait_jitter", "0.1")]:
-        pipeline.set(section, key, value)
-    yield Luigid(port, db, home / "logs", inbox)
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=30)
-    log.close()
+    with running_luigid(home, home / "test-overrides.cfg", home / "logs") as port:
+        pipeline.config.read(DEPLOY / "retrain.cfg")
+        smtp_port, inbox = smtp_server
+        for section, key, value in [("core", "scheduler_port", str(port)), ("smtp", "port", str(smtp_port)),
+                                    ("email", "force_send", "true"),  # mail even when pytest -s leaves a tty
+                                    ("worker", "ping_interval", "0.5"), ("worker", "wait_interval", "0.2"),
+                                    ("worker", "wait_jitter", "0.1")]:
+            pipeline.set(section, key, value)
+        yield Luigid(port, db, home / "logs", inbox)
 
 
 def test_retrain_through_luigid_leaves_history_metrics_progress_and_one_failure_mail(pipeline, luigid):
@@ -329,16 +301,7 @@ def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipelin
     pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")
     pipeline.build(tasks.OneHotMNIST())  # shared input, built up front (local scheduler in this process)
     target = tasks.TrainDeepMLP().output()
-    cfg = tmp_path / "worker.cfg"
-    with open(cfg, "w") as fh:
-        pipeline.config.write(fh)
-    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(tasks.__file__.rsplit("/tasks/", 1)[0])}
-
-    def worker(*args):
-        return subprocess.Popen([sys.executable, "-m", "luigi", "--module", "tasks", *args], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-    doomed = worker("TrainDeepMLP")
+    doomed = luigi_process(pipeline, tmp_path, "TrainDeepMLP")  # scheduled by luigid: the fixture set retrain.cfg
     deadline = time.time() + 120
     while not (target.checkpoint_dir / "epoch-00002.json").exists():
         assert time.time() < deadline and doomed.poll() is None, doomed.communicate()[0][-3000:]
@@ -351,7 +314,7 @@ def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipelin
     # finds the first worker dead (no ping for worker_disconnect_delay, checked at each request for work:
     # prune_on_get_work) it fails the task, and after retry_delay the second worker runs it again, from
     # the checkpoint (retry_count 2 of training stages)
-    survivor = worker("EvaluateDeepMLP", "--workers", "2")
+    survivor = luigi_process(pipeline, tmp_path, "EvaluateDeepMLP", "--workers", "2")
     out = survivor.communicate(timeout=600)[0]
     assert survivor.returncode == 0, out[-4000:]
     assert target.exists()

@@ -7,9 +7,7 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,42 +20,21 @@ from luigi.task_register import Register
 import tasks
 from tasks.status import walk
 from tasks.store_target import STORE_ERROR_EXIT
+from tests.services import free_port, running_luigid
 from tests.tasks.conftest import ALL_TASKS
 
 REPO = Path(tasks.__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def luigid(tmp_path):
     """A bare luigid on 127.0.0.1 that notices a dead worker within seconds; yields its port."""
-    if shutil.which("luigid") is None:
-        pytest.skip("luigid is not installed")
-    home, port = tmp_path / "luigid", _free_port()
+    home = tmp_path / "luigid"
     home.mkdir()
     (home / "luigi.cfg").write_text("[scheduler]\nretry_delay = 1\nworker_disconnect_delay = 3\n"
                                     "prune_on_get_work = true\nrecord_task_history = false\n")
-    log = open(home / "luigid.log", "w")
-    server = subprocess.Popen([shutil.which("luigid"), "--address", "127.0.0.1", "--port", str(port),
-                               "--state-path", str(home / "state.pickle"), "--logdir", str(home)],
-                              cwd=home, env={**os.environ, "LUIGI_CONFIG_PATH": str(home / "luigi.cfg")},
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 30
-    while server.poll() is None:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert time.time() < deadline, (home / "luigid.log").read_text()[-2000:]
-        time.sleep(0.1)
-    yield port
-    os.killpg(server.pid, signal.SIGKILL)
-    server.wait()
-    log.close()
+    with running_luigid(home, home / "luigi.cfg", home) as port:
+        yield port
 
 
 class Host:
@@ -179,7 +156,7 @@ def test_a_killed_host_s_training_resumes_on_the_other_from_the_stored_checkpoin
 def test_an_unusable_store_stops_the_run_with_one_line_and_its_exit_code(s3pipeline, tmp_path, problem):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     if problem == "server down":
-        s3pipeline.set("s3", "endpoint_url", f"http://127.0.0.1:{_free_port()}")
+        s3pipeline.set("s3", "endpoint_url", f"http://127.0.0.1:{free_port()}")
         expected = "cannot reach the S3 endpoint"
     else:
         env["AWS_SECRET_ACCESS_KEY"] = "wrong" + env["AWS_SECRET_ACCESS_KEY"]
