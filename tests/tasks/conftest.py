@@ -11,6 +11,7 @@ from luigi.task_register import Register
 import tasks
 from tasks import progress
 from tasks.base import ArtifactTask
+from tests.tasks.luigid_server import luigid, smtp_server  # noqa: F401 -- fixtures for tests/tasks
 
 ALL_TASKS = {
     "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
