@@ -1,30 +1,29 @@
-"""Luigi wiring of the pipeline: one task per stage. Run ``luigi --module tasks FullReport``."""
-import logging
+"""This pipeline's DAG on the stagecache engine: one luigi task per stage. Run ``luigi --module tasks FullReport``.
 
-from tasks.configcheck import check_luigi_command_line, exit_on_config_error
+Everything this package sets up when luigi imports it happens here, in this order: the project
+is declared to the engine, luigi reads the configuration (a file it cannot parse is one line and
+exit code 3), thread limits are set before numpy or JAX load, the stages are registered, the
+console and progress lines are switched on, and the configuration and command line are checked.
+"""
+from stagecache import configcheck
+from stagecache.project import declare
+from tasks.project import PROJECT
 
-with exit_on_config_error():  # a luigi.cfg that luigi cannot parse: one line and exit code 3, no traceback
+declare(PROJECT)
+
+with configcheck.exit_on_config_error():
     import luigi  # noqa: F401 -- reads every luigi.cfg in effect
 
-from tasks.threads import limit_threads
+from stagecache import console, progress  # noqa: E402
+from tasks.threads import limit_threads  # noqa: E402
 
 limit_threads()  # before anything imports numpy or JAX
 
-from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHotMNIST
-from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
-from tasks.report import FullReport
-from tasks.retrain import CheckSources, Retrain
-from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
-from tasks import progress  # noqa: F401,E402 -- plan, stage k/N lines and the final table (event handlers)
-
-# luigi configures only its own logger; give the library's progress lines (epochs, ETA,
-# downloads, artifacts written) a console handler too, unless the application set up logging.
-if not logging.getLogger().handlers:
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s: %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
-    for _name in ("pipeline", "tasks"):
-        logging.getLogger(_name).addHandler(_handler)
-        logging.getLogger(_name).setLevel(logging.INFO)
+from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHotMNIST  # noqa: E402
+from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP  # noqa: E402
+from tasks.report import FullReport  # noqa: E402
+from tasks.retrain import CheckSources, Retrain  # noqa: E402
+from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP  # noqa: E402
 
 __all__ = [
     "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
@@ -33,6 +32,6 @@ __all__ = [
     "CheckSources", "Retrain",
 ]
 
-# `luigi --module tasks ...` imports this package before it schedules anything: check the
-# configuration and the command line here (one line per problem and exit code 3).
-check_luigi_command_line()
+console.log_to_console()  # the pipeline's lines (epochs, ETA, downloads, artifacts written) on the console
+progress.install()  # the plan, stage k/N lines and the final table
+configcheck.check_luigi_command_line()  # under `luigi --module tasks`: one line per mistake and exit code 3

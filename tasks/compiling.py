@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 
-from tasks.base import ArtifactTask
+from stagecache.task import ArtifactTask
 from tasks.config import pytensor as pytensor_config
 
 log = logging.getLogger(__name__)

@@ -1,16 +1,10 @@
-"""Settings that are not any one stage's hyperparameters."""
+"""This pipeline's settings that are not any one stage's hyperparameters (the engine's are in
+:mod:`stagecache.config`)."""
 from __future__ import annotations
 
 import luigi
 
-
-class artifacts(luigi.Config):  # noqa: N801 -- luigi names config sections after the class
-    """``[artifacts]`` in luigi.cfg."""
-
-    root = luigi.Parameter(default="artifacts", description="directory that holds every artifact, "
-                                                             "or s3://bucket/prefix")
-    lease_seconds = luigi.FloatParameter(
-        default=60.0, description="object-store roots: a build lease not renewed for this long is taken over")
+from stagecache.roots import host_local_dir
 
 
 class pytensor(luigi.Config):  # noqa: N801
@@ -43,20 +37,7 @@ class pytensor(luigi.Config):  # noqa: N801
         path = Path(self.compile_cache).expanduser()
         if path.is_absolute():
             return path
-        if "://" in artifacts().root:  # an object-store root: the compile cache stays on this host's disk
-            from tasks.stores.config import object_store
-
-            return Path(object_store().cache_dir).expanduser() / path
-        return Path(artifacts().root) / path
-
-
-class fingerprint(luigi.Config):  # noqa: N801
-    """``[fingerprint]`` in luigi.cfg."""
-
-    include_library_versions = luigi.BoolParameter(
-        default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
-        description="let library versions (numpy, pytensor, jax, ...) change fingerprints",
-    )
+        return host_local_dir(path)
 
 
 class threads(luigi.Config):  # noqa: N801

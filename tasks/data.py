@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import luigi
 
-from tasks.base import ArtifactTask
+from stagecache.task import ArtifactTask
 
 from pipeline.data.mnist import MNIST_SHA256
 

@@ -5,7 +5,7 @@ import importlib
 
 import luigi
 
-from tasks.base import ArtifactTask
+from stagecache.task import ArtifactTask
 from tasks.compiling import CompilingTask
 from tasks.data import BuildCharVocab, OneHotMNIST
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import luigi
 
+from stagecache.status import walk
+from stagecache.task import ArtifactTask
 from tasks import published
-from tasks.base import ArtifactTask
-from tasks.config import artifacts
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
-from tasks.status import walk
-from tasks.store_target import is_store_root
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
 log = logging.getLogger(__name__)
@@ -44,11 +42,11 @@ class FullReport(ArtifactTask):
                 **{f"eval/{k}": t() for k, t in EVALUATIONS.items()},
                 "moons": TrainMoonsMLP()}
 
-    @property
-    def report_dir(self) -> Path | None:
-        """The local ``report/`` directory (None on an object-store root: see :func:`tasks.published.report_location`)."""
-        root = artifacts().root
-        return None if is_store_root(root) else Path(root) / "report"
+    def result_link(self) -> str | None:
+        """The published report's page, once there is one."""
+        if published.read_published("index.html") is None:
+            return None
+        return published.report_link()
 
     def published_provenance(self) -> bytes:
         """``provenance.json`` of the report published now (no bytes when there is none)."""
@@ -60,7 +58,7 @@ class FullReport(ArtifactTask):
         from pipeline.report.build import history_digest, published_state
 
         return published_state(self.published_provenance()) == (
-            self.fingerprint(), history_digest(published.history_bytes(locked=False)))
+            self.fingerprint(), history_digest(published.history_bytes()))
 
     def after_save(self, target=None) -> None:
         """Publish ``report/`` (also when the artifact was already built)."""

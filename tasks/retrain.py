@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import luigi
 
+from stagecache.task import ArtifactTask
 from tasks import published
-from tasks.base import ArtifactTask
 from tasks.data import DownloadMNIST, DownloadShakespeare
 from tasks.published import read_history  # noqa: F401 -- the history, for callers of this module
 from tasks.report import EVALUATIONS, TRAININGS, FullReport

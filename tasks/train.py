@@ -6,10 +6,10 @@ import contextlib
 import luigi
 
 from pipeline.training import TrainingDivergedError
-from tasks import divergence
+from stagecache import divergence
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
-from tasks.progress import ReportsProgress
+from stagecache.progress import ReportsProgress
 
 
 def _positive(task, **values) -> None:
@@ -42,20 +42,14 @@ class _Train(ReportsProgress, CompilingTask):
 
     @contextlib.contextmanager
     def building(self, target):
-        """Refuse a configuration that diverged before (its record beside ``target``); record a new divergence.
-
-        Only targets that keep such records do (a directory root; an object store keeps none yet).
-        """
-        if not target.keeps_divergence_records:
-            yield
-            return
-        record = divergence.read_record(target.path)
+        """Refuse a configuration that diverged before (its record beside ``target``); record a new divergence."""
+        record = target.read_divergence()
         if record is not None:
-            raise divergence.refusal(self.get_task_family(), target.path, record)
+            raise divergence.refusal(self.get_task_family(), target, record)
         try:
             yield
         except TrainingDivergedError as exc:
-            divergence.write_record(target.path, task=self.get_task_family(), fingerprint=target.path.stem,
+            divergence.write_record(target, task=self.get_task_family(),
                                     params=self.params_dict(significant_only=True), error=exc)
             raise
 

@@ -1,23 +1,99 @@
 """Project rules that are easy to break silently."""
 import ast
 import configparser
+import re
 from pathlib import Path
 
 import luigi
 
 import tasks
+from stagecache import config as engine_config
 from tasks import config as task_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_pipeline_imports_neither_luigi_nor_joblib():
-    for path in (ROOT / "pipeline").rglob("*.py"):
+def _imports(path: Path) -> set[str]:
+    """Top-level packages a source file imports, anywhere in it (absolute imports; relative ones stay inside)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add((node.module or "").split(".")[0])
+    return found
+
+
+# package -> the packages it must never import (imports go one way: tasks -> stagecache, tasks -> pipeline)
+IMPORT_RULES = {
+    "stagecache": {"tasks", "pipeline"},  # the engine knows no DAG and no model
+    "pipeline": {"luigi", "joblib", "stagecache", "tasks"},  # the work: plain functions over arrays and graphs
+    "tasks": set(),  # the DAG may use both
+}
+
+
+def test_imports_go_one_way():
+    for package, forbidden in IMPORT_RULES.items():
+        files = sorted((ROOT / package).rglob("*.py"))
+        assert len(files) >= 5, f"{package}/ has too few modules to check: {files}"  # never passes on an empty glob
+        for path in files:
+            bad = _imports(path) & forbidden
+            assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_the_import_rules_catch_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from tasks.report import FullReport\n    import joblib\n")
+    assert _imports(bad) & IMPORT_RULES["stagecache"] == {"tasks"}
+    assert _imports(bad) & IMPORT_RULES["pipeline"] == {"tasks", "joblib"}
+
+
+def test_the_engine_names_no_task_family_and_no_pipeline_module():
+    names = re.compile(r"(?<![\w.])(" + "|".join([*tasks.__all__, r"pipeline\.\w", r"tasks\.\w"]) + ")")
+    files = sorted((ROOT / "stagecache").rglob("*.py"))
+    assert files
+    for path in files:
+        named = set(names.findall(path.read_text()))
+        assert not named, f"{path.relative_to(ROOT)} names {sorted(named)}"
+
+
+def test_no_import_circle():
+    """Module-level and function-level imports alike, between the project's own modules."""
+    graph: dict[str, set[str]] = {}
+    files = [p for package in IMPORT_RULES for p in (ROOT / package).rglob("*.py")]
+    assert len(files) > 30
+    for path in files:
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        edges = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            for name in names:
-                assert name.split(".")[0] not in ("luigi", "joblib"), f"{path} imports {name}"
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            edges.update(name for name in names if name.split(".")[0] in IMPORT_RULES and _is_module(name))
+        graph[module] = edges - {module}
+    # parents import their children's names through them, which is no circle: drop edges to a package's own parents
+    for module, edges in graph.items():
+        graph[module] = {e for e in edges if not module.startswith(e + ".")}
+    seen, on_path = set(), []
+
+    def visit(module):
+        if module in on_path:
+            raise AssertionError("import circle: " + " -> ".join(on_path[on_path.index(module):] + [module]))
+        if module in seen or module not in graph:
+            return
+        on_path.append(module)
+        for dep in sorted(graph[module]):
+            visit(dep)
+        on_path.pop()
+        seen.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def test_every_luigi_cfg_key_is_a_declared_parameter():
@@ -25,8 +101,8 @@ def test_every_luigi_cfg_key_is_a_declared_parameter():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "luigi.cfg")
     classes = {name: getattr(tasks, name) for name in tasks.__all__}
-    classes.update(artifacts=task_config.artifacts, pytensor=task_config.pytensor,
-                   fingerprint=task_config.fingerprint, threads=task_config.threads)
+    classes.update(artifacts=engine_config.artifacts, pytensor=task_config.pytensor,
+                   fingerprint=engine_config.fingerprint, threads=task_config.threads)
     for section in cfg.sections():
         if section in ("core", "retcode"):
             continue

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import tasks
+from stagecache import config as engine_config
 from tasks import config as task_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +18,7 @@ def test_every_smoke_key_is_a_declared_parameter_with_a_valid_value():
     cfg = configparser.ConfigParser()
     cfg.read(SMOKE)
     classes = {name: getattr(tasks, name) for name in tasks.__all__}
-    classes.update(artifacts=task_config.artifacts, pytensor=task_config.pytensor)
+    classes.update(artifacts=engine_config.artifacts, pytensor=task_config.pytensor)
     assert cfg.sections()
     for section in cfg.sections():
         assert section in classes, f"[{section}] is not a task or config class"
@@ -29,7 +30,7 @@ def test_every_smoke_key_is_a_declared_parameter_with_a_valid_value():
 
 def test_luigi_reads_the_smoke_file_after_luigi_cfg():
     """As README runs it: ``LUIGI_CONFIG_PATH=configs/smoke.cfg`` from the project root."""
-    code = ("import json, tasks; from tasks.config import artifacts; "
+    code = ("import json, tasks; from stagecache.config import artifacts; "
             "r = tasks.TrainCharRNN(); d = tasks.TrainDeepMLP(); "
             "print(json.dumps([artifacts().root, r.epochs, r.steps_per_epoch, r.hidden, r.lr, d.epochs, d.hidden]))")
     env = {**os.environ, "LUIGI_CONFIG_PATH": "configs/smoke.cfg"}

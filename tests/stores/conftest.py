@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.stores.local import LocalStore
-from tasks.stores.s3 import S3Store
+from stagecache.stores.local import LocalStore
+from stagecache.stores.s3 import S3Store
 from tests.services import free_ports
 
 BUCKET = "artifacts"

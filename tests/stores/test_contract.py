@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.stores import ObjectNotFound, PreconditionFailed
-from tasks.stores.base import check_key
+from stagecache.stores import ObjectNotFound, PreconditionFailed
+from stagecache.stores.base import check_key
 
 
 def test_put_if_absent_creates_once_and_never_overwrites(store):

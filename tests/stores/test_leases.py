@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tasks.stores.leases import LeaseHeld, LeaseLost, acquire_lease, read_lease
-from tasks.stores.publish import load, publish, read_manifest
+from stagecache.stores.leases import LeaseHeld, LeaseLost, acquire_lease, read_lease
+from stagecache.stores.publish import load, publish, read_manifest
 from tests.stores.workers import hold_lease, spec_of
 
 CTX = multiprocessing.get_context("forkserver")

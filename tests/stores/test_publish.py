@@ -9,8 +9,8 @@ import joblib
 import numpy as np
 import pytest
 
-from tasks.stores import IntegrityError, ObjectNotFound
-from tasks.stores.publish import AlreadyPublished, load, manifest_key, object_key, publish, quarantine, \
+from stagecache.stores import IntegrityError, ObjectNotFound
+from stagecache.stores.publish import AlreadyPublished, load, manifest_key, object_key, publish, quarantine, \
     read_manifest
 
 
@@ -59,7 +59,7 @@ def test_an_object_without_manifest_is_not_published_and_does_not_block_a_retry(
 
 def test_garbage_at_the_object_key_is_replaced_on_publish(store):
     data = dumped("good")
-    from tasks.stores.base import sha256_bytes
+    from stagecache.stores.base import sha256_bytes
 
     store.put_if_absent(object_key("S/y", sha256_bytes(data)), b"half an upload")
     publish(store, "S/y", data)

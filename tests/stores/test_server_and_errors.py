@@ -9,10 +9,10 @@ import pytest
 from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
-from tasks.stores import StoreAccessDenied, StoreError, StoreConfigError, StoreUnavailable, open_store, parse_root, \
+from stagecache.stores import StoreAccessDenied, StoreError, StoreConfigError, StoreUnavailable, open_store, parse_root, \
     store_from_config
-from tasks.stores.local import LocalStore
-from tasks.stores.s3 import S3Store, check_conditional_support
+from stagecache.stores.local import LocalStore
+from stagecache.stores.s3 import S3Store, check_conditional_support
 from tests.services import free_ports
 from tests.stores.conftest import BUCKET
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 import time
 
-from tasks.stores.base import PreconditionFailed
-from tasks.stores.cas import compare_and_swap, read_json, update_json
-from tasks.stores.leases import acquire_lease
-from tasks.stores.local import LocalStore
-from tasks.stores.s3 import S3Store
+from stagecache.stores.base import PreconditionFailed
+from stagecache.stores.cas import compare_and_swap, read_json, update_json
+from stagecache.stores.leases import acquire_lease
+from stagecache.stores.local import LocalStore
+from stagecache.stores.s3 import S3Store
 
 
 def spec_of(store) -> tuple:
@@ -69,6 +69,6 @@ def hold_lease(spec, name, ttl, ready):
 
 
 # Load botocore's S3 model once here, so that a fork server that preloads this module hands it to each child.
-from tasks.stores.s3 import _new_session  # noqa: E402
+from stagecache.stores.s3 import _new_session  # noqa: E402
 
 _new_session().client("s3", region_name="us-east-1")

@@ -9,8 +9,8 @@ from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
 import tasks
-from tasks import progress
-from tasks.base import ArtifactTask
+from stagecache import progress
+from stagecache.task import ArtifactTask
 from tests.tasks.luigid_server import luigid, smtp_server  # noqa: F401 -- fixtures for tests/tasks
 
 ALL_TASKS = {
@@ -62,7 +62,7 @@ class Pipeline:
 
     def will_run(self, task=None) -> set[str]:
         """Families that ``python -m tasks status`` says will run."""
-        from tasks.status import WILL_RUN, plan
+        from stagecache.status import WILL_RUN, plan
 
         Register.clear_instance_cache()
         return {s.family for s in plan(task or tasks.FullReport()) if s.state == WILL_RUN}

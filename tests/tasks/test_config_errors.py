@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.configcheck import CONFIG_ERROR_EXIT
+from stagecache.configcheck import CONFIG_ERROR_EXIT
 
 REPO = Path(__file__).resolve().parents[2]
 

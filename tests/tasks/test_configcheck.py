@@ -5,7 +5,7 @@ import pytest
 from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
-from tasks.configcheck import check_files, config_files, locate
+from stagecache.configcheck import check_files, config_files, locate
 
 
 @pytest.fixture

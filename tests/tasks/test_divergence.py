@@ -10,9 +10,11 @@ import pytest
 
 import tasks
 from pipeline.training import TrainingDivergedError
-from tasks.divergence import DivergedBeforeError, record_path
-from tasks.housekeeping import collect_garbage, list_table, stored_artifacts, used_keys
-from tasks.status import format_plan, plan
+from stagecache.divergence import DivergedBeforeError
+from stagecache.gc import collect_garbage, stored_artifacts, used_keys
+from stagecache.listing import list_table
+from stagecache.roots import configured_root
+from stagecache.status import format_plan, plan
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def test_a_diverged_configuration_is_refused_at_once_until_it_changes(pipeline, 
     error = pipeline.build_failing(tasks.TrainLogReg())
     assert isinstance(error, TrainingDivergedError)
     target = tasks.TrainLogReg().output()
-    record = record_path(target.path)
+    record = target.divergence_path
     assert record.name == f"{target.path.stem}.diverged.json" and record.parent == target.path.parent
     saved = json.loads(record.read_text())
     assert saved["task"] == "TrainLogReg" and saved["fingerprint"] == target.path.stem
@@ -55,20 +57,20 @@ def test_a_diverged_configuration_is_refused_at_once_until_it_changes(pipeline, 
     message = str(error)
     assert "\n" not in message
     assert message.startswith("TrainLogReg: this configuration diverged in an earlier run (epoch 1, loss nan, ")
-    assert f"recorded in {record}" in message and "change lr, seed" in message and "delete that file" in message
+    assert f"recorded in {record}" in message and "change lr, seed" in message and "delete that record" in message
     assert spied == [1e38] and compiled(caplog) == []
 
     # status shows it (and changes nothing); gc keeps the record of the configuration in use
     before = record.read_bytes(), record.stat().st_mtime_ns
     (stage,) = [s for s in plan(tasks.TrainLogReg()) if s.family == "TrainLogReg"]
-    assert stage.label == "diverged (will fail)" and stage.diverged == record
+    assert stage.label == "diverged (will fail)" and stage.diverged == str(record)
     assert str(record) in stage.reasons[0] and "epoch 1, loss nan" in stage.reasons[0]
     assert "diverged (will fail)" in format_plan(plan(tasks.TrainLogReg()))
     assert (record.read_bytes(), record.stat().st_mtime_ns) == before
-    items = stored_artifacts(pipeline.root)
+    items = stored_artifacts(configured_root())
     (item,) = [i for i in items if i.family == "TrainLogReg"]
-    assert item.stem == target.path.stem and record in item.paths and item.manifest is None
-    assert collect_garbage(items, used_keys(tasks.TrainLogReg()), keep=0, dry_run=False) == []
+    assert item.stem == target.path.stem and f"TrainLogReg/{record.name}" in item.names and item.manifest is None
+    assert collect_garbage(configured_root(), items, used_keys(tasks.TrainLogReg()), keep=0, dry_run=False) == ([], [])
     assert record.exists()
 
     # deleting the record allows one more try, which trains (and diverges and records) again
@@ -82,21 +84,22 @@ def test_a_diverged_configuration_is_refused_at_once_until_it_changes(pipeline, 
     assert (stage.label, stage.reasons) == ("will run", ["never built"])  # a record is not a manifest
     assert pipeline.build(tasks.TrainLogReg()) == {"TrainLogReg"}
     fresh = tasks.TrainLogReg().output()
-    assert fresh.exists() and fresh.path != target.path and not record_path(fresh.path).exists()
+    assert fresh.exists() and fresh.path != target.path and not fresh.divergence_path.exists()
     assert spied == [1e38, 1e38, 0.1]
     assert [s.label for s in plan(tasks.TrainLogReg()) if s.family == "TrainLogReg"] == ["cached"]
 
-    # the old record goes with the rest of its fingerprint's files once no configuration uses it
-    items = stored_artifacts(pipeline.root)
+    # gc never removes a divergence record, even once no configuration uses it: it is what stops a retry
+    items = stored_artifacts(configured_root())
     assert "diverged" in list_table(items, used_keys(tasks.TrainLogReg()))
-    removed = collect_garbage(items, used_keys(tasks.TrainLogReg()), keep=5, dry_run=False)
-    assert [(i.family, i.stem) for i in removed] == [("TrainLogReg", target.path.stem)]
-    assert not record.exists() and fresh.exists()
+    removed, _ = collect_garbage(configured_root(), items, used_keys(tasks.TrainLogReg()), keep=0, dry_run=True)
+    assert removed == []
+    removed, _ = collect_garbage(configured_root(), items, used_keys(tasks.TrainLogReg()), keep=0, dry_run=False)
+    assert removed == [] and record.exists() and fresh.exists()
 
 
 def test_an_unreadable_record_still_refuses(pipeline, spied):
     pipeline.set("TrainLogReg", "lr", "1e38")
-    record = record_path(tasks.TrainLogReg().output().path)
+    record = tasks.TrainLogReg().output().divergence_path
     record.parent.mkdir(parents=True)
     record.write_text("{not json")
     error = pipeline.build_failing(tasks.TrainLogReg())

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 import tasks
-from tasks.__main__ import main
-from tasks.housekeeping import CHAMPION, HISTORY, REPORT, kept_references
-from tasks.manifest import CORRUPT, PRESENT
-from tasks.status import CACHED, MISSING, WILL_RUN, plan
+from stagecache.cli import main
+from stagecache.roots.directory import DirectoryRoot
+from tasks.project import CHAMPION, HISTORY, REPORT, references
+from stagecache.manifest import CORRUPT, PRESENT
+from stagecache.status import CACHED, MISSING, WILL_RUN, plan
 
 DAY1 = datetime.date(2026, 1, 30)
 
@@ -111,7 +112,7 @@ def test_kept_references_reads_each_source(tmp_path, caplog):
                                         + '{"model": "TrainL\n')
     (root / "report" / "provenance.json").write_text(json.dumps({
         "fingerprint": "d" * 64, "stages": [{"task": "OneHotMNIST", "fingerprint": "e" * 64}]}))
-    assert kept_references(root) == {
+    assert references(DirectoryRoot(root)) == {
         ("TrainMLP", "a" * 16): {CHAMPION}, ("EvaluateMLP", "b" * 16): {CHAMPION},
         ("TrainMLP", "c" * 16): {HISTORY}, ("FullReport", "d" * 16): {REPORT}, ("OneHotMNIST", "e" * 16): {REPORT},
     }
@@ -119,4 +120,4 @@ def test_kept_references_reads_each_source(tmp_path, caplog):
 
     (root / "champions" / "TrainMLP.json").write_text('{"model": ')
     with pytest.raises(ValueError, match="TrainMLP.json cannot be read .*gc removes nothing"):
-        kept_references(root)
+        references(DirectoryRoot(root))

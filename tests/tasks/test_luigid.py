@@ -15,7 +15,6 @@ import time
 import luigi
 
 import tasks
-from tasks.divergence import record_path
 from tests.tasks.conftest import ALL_TASKS, luigi_process
 from tests.tasks.luigid_server import body
 
@@ -87,7 +86,7 @@ def test_diverging_training_is_not_retried_again_and_the_worker_stops(pipeline, 
     runs = [e for f, e in luigid.events() if f == "TrainLogReg" and e != "PENDING"]
     assert runs == ["RUNNING", "FAILED"] * 2  # retry_count 2: one retry, then disabled
     assert luigid.disabled("TrainLogReg") == ["TrainLogReg"]
-    record = record_path(tasks.TrainLogReg().output().path)
+    record = tasks.TrainLogReg().output().divergence_path
     first, second = [body(m) for m in luigid.inbox.messages]
     assert "TrainingDivergedError: TrainLogReg: training loss is nan in epoch 1" in first
     assert "DivergedBeforeError: TrainLogReg: this configuration diverged in an earlier run (epoch 1, loss nan" in second

@@ -18,7 +18,7 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     pipeline.set("TrainLogReg", "epochs", "30")
     caplog.set_level(logging.INFO)
     pipeline.build(tasks.EvaluateLogReg())
-    lines = _messages(caplog, "tasks.progress")
+    lines = _messages(caplog, "stagecache.progress")
     stages = ["DownloadMNIST", "OneHotMNIST", "TrainLogReg", "EvaluateLogReg"]
     assert lines[:5] == ["plan: 4 stage(s) to run, 0 cached; no earlier runs to estimate from"] \
         + [f"  {family:<14}  never built before" for family in stages]
@@ -35,7 +35,7 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     caplog.clear()
     pipeline.set("TrainLogReg", "lr", "0.2")
     pipeline.build(tasks.EvaluateLogReg())
-    lines = _messages(caplog, "tasks.progress")
+    lines = _messages(caplog, "stagecache.progress")
     assert re.fullmatch(r"plan: 2 stage\(s\) to run, 1 cached; estimate [\d.]+s from earlier runs", lines[0]), lines[0]
     assert re.fullmatch(r"  TrainLogReg     ~[\d.]+s last time", lines[1]), lines[1]
     assert lines[3] == "  cached: OneHotMNIST"
@@ -48,16 +48,18 @@ class _Stage:
     """Just what the progress tracker reads of a task."""
 
     def __init__(self, family, report_dir=None):
-        self.task_id, self.family = family, family
-        if report_dir is not None:
-            self.report_dir = report_dir
+        self.task_id, self.family, self.report_dir = family, family, report_dir
 
     def get_task_family(self):
         return self.family
 
+    def result_link(self):
+        page = None if self.report_dir is None else self.report_dir / "index.html"
+        return page.resolve().as_uri() if page is not None and page.is_file() else None
+
 
 def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_link(tmp_path, caplog, monkeypatch):
-    from tasks import progress
+    from stagecache import progress
 
     monkeypatch.setattr(progress, "latest_manifest", lambda task: {"duration_s": 12.0})
     (tmp_path / "report").mkdir()
@@ -65,7 +67,7 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     data, left, right, report = (_Stage("Data"), _Stage("Left"), _Stage("Right"),
                                  _Stage("Report", report_dir=tmp_path / "report"))
     run = progress.RunProgress()
-    caplog.set_level(logging.INFO, logger="tasks.progress")
+    caplog.set_level(logging.INFO, logger="stagecache.progress")
     run.present(data)
     run.discovered(report, left)
     run.discovered(report, right)
@@ -73,10 +75,10 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     run.discovered(right, data)
     run.start(right)
     run.success(right)
-    assert "summary of this run:" not in _messages(caplog, "tasks.progress")  # Left has still to run
+    assert "summary of this run:" not in _messages(caplog, "stagecache.progress")  # Left has still to run
     run.start(left)
     run.failure(left, RuntimeError("boom"))
-    lines = _messages(caplog, "tasks.progress")
+    lines = _messages(caplog, "stagecache.progress")
     assert lines[:5] == ["plan: 3 stage(s) to run, 1 cached; estimate 36s from earlier runs",
                          "  Left    ~12s last time", "  Right   ~12s last time",
                          "  Report  ~12s last time", "  cached: Data"]
@@ -107,11 +109,11 @@ def test_luigis_command_line_logs_timestamped_progress(pipeline, tmp_path, root,
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: "
     stages = ["DownloadShakespeare", "BuildCharVocab"][:2 if root == "BuildCharVocab" else 1]
     n = len(stages)
-    lines = [rf"tasks.progress: plan: {n} stage\(s\) to run, 0 cached; no earlier runs to estimate from"]
+    lines = [rf"stagecache.progress: plan: {n} stage\(s\) to run, 0 cached; no earlier runs to estimate from"]
     for k, family in enumerate(stages, 1):
-        lines += [f"tasks.progress: stage {k}/{n}: {family} started",
-                  rf"tasks.progress: stage {k}/{n}: {family} done in [\d.]+s"]
-    lines += ["tasks.progress: summary of this run:"] + [rf"tasks.progress:   {f} +ran +[\d.]+" for f in stages]
+        lines += [f"stagecache.progress: stage {k}/{n}: {family} started",
+                  rf"stagecache.progress: stage {k}/{n}: {family} done in [\d.]+s"]
+    lines += ["stagecache.progress: summary of this run:"] + [rf"stagecache.progress:   {f} +ran +[\d.]+" for f in stages]
     lines += [f"Running Worker with {workers} process", "Done scheduling tasks"]  # luigi's own lines
     for line in lines:
         assert re.search(f"^{stamp}{line}", out, re.M), (line, out[-3000:])
@@ -125,7 +127,7 @@ def test_log_level_warning_quiets_luigis_lines_and_the_pipelines(pipeline, tmp_p
 
 
 def _report_in_child(queue):
-    from tasks import progress
+    from stagecache import progress
 
     queue.put(progress.CHILD_EVENTS.in_child())
 
@@ -136,7 +138,7 @@ def test_only_luigis_worker_processes_send_their_events_to_the_scheduling_proces
     """A process forked for other work (which may run a luigi.build of its own) logs its own run."""
     import multiprocessing
 
-    from tasks import progress
+    from stagecache import progress
 
     assert progress.CHILD_EVENTS.owner is not None and not progress.CHILD_EVENTS.in_child()
     fork = multiprocessing.get_context("fork")
@@ -150,14 +152,14 @@ def test_only_luigis_worker_processes_send_their_events_to_the_scheduling_proces
 def test_a_run_with_nothing_to_do_says_so(pipeline, tmp_path):
     _luigi(pipeline, tmp_path, "DownloadShakespeare")
     again = _luigi(pipeline, tmp_path, "DownloadShakespeare")
-    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: tasks.progress: nothing to run: DownloadShakespeare is up to date$",
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: stagecache.progress: nothing to run: DownloadShakespeare is up to date$",
                      again, re.M), again[-3000:]
     assert "summary of this run:" not in again and "plan:" not in again
 
 
 def test_settle_returns_once_every_event_sent_before_it_is_delivered():
     """What ``progress.settle()`` promises ``luigi.build`` callers: the pipe is drained, in order."""
-    from tasks.childevents import ChildEvents
+    from stagecache.childevents import ChildEvents
 
     delivered = []
     events = ChildEvents(delivered.append)

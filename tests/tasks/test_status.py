@@ -11,9 +11,10 @@ import pytest
 from luigi.task import flatten
 
 import tasks
-from tasks import fingerprint
-from tasks.housekeeping import collect_garbage, stored_artifacts, used_keys
-from tasks.status import CACHED, MISSING, WILL_RUN, format_plan, plan, walk
+from stagecache import fingerprint
+from stagecache.gc import collect_garbage, stored_artifacts, used_keys
+from stagecache.roots import configured_root
+from stagecache.status import CACHED, MISSING, WILL_RUN, format_plan, plan, walk
 from tests.tasks.conftest import ALL_TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,9 +66,9 @@ COSMETIC = [("DownloadMNIST", "mirrors", '["/nowhere"]'), ("DownloadMNIST", "tim
 @pytest.fixture
 def pipeline_copy(tmp_path, monkeypatch):
     """Fingerprint the code of a copy of ``pipeline/`` (returned) and ``tasks/`` (beside it) that the test may edit."""
-    for package, attr in (("pipeline", "PIPELINE_ROOT"), ("tasks", "TASKS_ROOT")):
+    for package in ("pipeline", "tasks"):
         shutil.copytree(ROOT / package, tmp_path / "src" / package, ignore=shutil.ignore_patterns("__pycache__"))
-        monkeypatch.setattr(fingerprint, attr, tmp_path / "src" / package)
+        monkeypatch.setitem(fingerprint.SOURCE_ROOTS, package, tmp_path / "src" / package)
     fingerprint.clear_code_cache()
     yield tmp_path / "src" / "pipeline"
     fingerprint.clear_code_cache()
@@ -156,7 +157,7 @@ def test_code_edits(pipeline, pipeline_copy):
     covered = set().union(*(fingerprint.stage_code_hashes(t) for t in stages))
     loaded = {m for m in sys.modules if m.split(".")[0] in ("pipeline", "tasks")}
     # (other tests in this process may have loaded the command-line and store modules that no stage runs)
-    not_run = ("tasks.housekeeping", "tasks.__main__", "tasks.stores")
+    not_run = ("stagecache.housekeeping", "stagecache.cli", "stagecache.stores")
     assert {m for m in loaded - covered
             if not fingerprint.is_result_neutral(m) and not m.startswith(not_run)} == set()
 
@@ -239,18 +240,19 @@ def test_gc_keeps_everything_reachable(pipeline, session_compile_cache):
     pipeline.build()
     (pipeline.root / "TrainMLP" / ".tmp-leftover.joblib.x").write_bytes(b"partial")
     used = used_keys(tasks.FullReport())
-    items = stored_artifacts(pipeline.root)
+    items = stored_artifacts(configured_root())
 
-    dry = collect_garbage(items, used, keep=1, dry_run=True)
+    dry, busy = collect_garbage(configured_root(), items, used, keep=1, dry_run=True)
+    assert busy == []
     # unused: two older TrainLogReg/EvaluateLogReg/FullReport builds each; keep=1 keeps the newest one
     assert sorted(i.family for i in dry) == ["EvaluateLogReg", "FullReport", "TrainLogReg", "TrainMLP"]
-    assert all(p.exists() for i in dry for p in i.paths)
+    assert all((pipeline.root / n).exists() for i in dry for n in i.names)
 
-    removed = collect_garbage(stored_artifacts(pipeline.root), used, keep=0, dry_run=False)
+    removed, _ = collect_garbage(configured_root(), stored_artifacts(configured_root()), used, keep=0, dry_run=False)
     assert sorted(i.family for i in removed) == ["EvaluateLogReg", "EvaluateLogReg", "FullReport", "FullReport",
                                                  "TrainLogReg", "TrainLogReg", "TrainMLP"]
-    assert all(not p.exists() for i in removed for p in i.paths)
-    assert {(i.family, i.stem) for i in stored_artifacts(pipeline.root)} == used
+    assert all(not (pipeline.root / n).exists() for i in removed for n in i.names if not n.endswith(".lock"))
+    assert {(i.family, i.stem) for i in stored_artifacts(configured_root())} == used
     assert any((pipeline.root / "compile_cache").glob("*-cache"))  # not an artifact: gc leaves it alone
     assert pipeline.build() == set()
 
@@ -260,7 +262,8 @@ def test_status_command_imports_no_heavy_library(tmp_path):
     cfg.write_text(f"[artifacts]\nroot = {tmp_path / 'artifacts'}\n")
     code = textwrap.dedent("""
         import sys
-        from tasks.__main__ import main
+        import tasks
+        from stagecache.cli import main
         main(["status"])
         main(["artifacts", "list"])
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pytensor", "matplotlib", "jax"))

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from tasks import storage
-from tasks.base import ArtifactCorruptError, ArtifactTarget, ArtifactTask
+from stagecache import localfs as storage
+from stagecache.roots.directory import DirectoryRoot
+from stagecache.task import ArtifactCorruptError, ArtifactTask
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -21,7 +22,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 
 
 def test_target_round_trip_and_manifest(tmp_path):
-    target = ArtifactTarget(tmp_path, "Fam", "ab" * 32)
+    target = DirectoryRoot(tmp_path).target("Fam", "ab" * 32)
     assert not target.exists()
     target.write({"w": [1, 2, 3]}, {"task": "Fam"})
     assert target.path.name == "abababababababab.joblib"
@@ -31,7 +32,7 @@ def test_target_round_trip_and_manifest(tmp_path):
 
 
 def test_artifact_without_manifest_is_not_complete(tmp_path):
-    target = ArtifactTarget(tmp_path, "Fam", "cd" * 32)
+    target = DirectoryRoot(tmp_path).target("Fam", "cd" * 32)
     target.write({"x": 1}, {})
     target.manifest_path.unlink()
     assert not target.exists()
@@ -44,7 +45,7 @@ class Exploder:
 
 def test_tampered_artifact_is_quarantined_and_never_unpickled(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    target = ArtifactTarget(tmp_path, "Fam", "ef" * 32)
+    target = DirectoryRoot(tmp_path).target("Fam", "ef" * 32)
     target.write({"x": 1}, {})
     import joblib
     joblib.dump(Exploder(), target.path)  # same path, different bytes: the manifest no longer matches
@@ -65,9 +66,9 @@ def test_publish_directory_replaces_whole(tmp_path):
 
 
 def test_verifying_a_corrupt_artifact_moves_nothing_and_quarantine_is_explicit(tmp_path):
-    from tasks.manifest import CORRUPT, MISSING, PRESENT
+    from stagecache.manifest import CORRUPT, MISSING, PRESENT
 
-    target = ArtifactTarget(tmp_path, "Fam", "12" * 32)
+    target = DirectoryRoot(tmp_path).target("Fam", "12" * 32)
     assert target.verdict().state == MISSING
     target.write({"x": 1}, {})
     assert target.verdict().state == PRESENT
@@ -90,9 +91,9 @@ def test_verifying_a_corrupt_artifact_moves_nothing_and_quarantine_is_explicit(t
 
 
 def test_unreadable_manifest_is_corrupt_and_a_lost_artifact_missing(tmp_path):
-    from tasks.manifest import CORRUPT, MISSING
+    from stagecache.manifest import CORRUPT, MISSING
 
-    target = ArtifactTarget(tmp_path, "Fam", "34" * 32)
+    target = DirectoryRoot(tmp_path).target("Fam", "34" * 32)
     target.write({"x": 1}, {})
     target.manifest_path.write_text('{"task": "Fa')
     assert target.verdict().state == CORRUPT

@@ -12,10 +12,11 @@ import pytest
 from luigi.task_register import Register
 
 import tasks
+from stagecache.roots import ArtifactCorruptError
 from tasks import published
-from tasks.checkpoints import StoreCheckpointer
-from tasks.store_target import StoreArtifactTarget
-from tasks.stores.leases import LeaseLost, acquire_lease, lease_key, read_lease
+from stagecache.checkpoints import StoreCheckpointer
+from stagecache.roots.bucket import BucketTarget
+from stagecache.stores.leases import LeaseLost, acquire_lease, lease_key, read_lease
 
 
 class Booby:
@@ -38,7 +39,7 @@ def test_an_s3_root_publishes_each_stage_and_reuses_it(s3pipeline, tmp_path):
     store = s3pipeline.store
     for task in (tasks.DownloadMNIST(), tasks.OneHotMNIST()):
         target = task.output()
-        assert isinstance(target, StoreArtifactTarget)
+        assert isinstance(target, BucketTarget)
         manifest = json.loads(store.get(f"{target.stem}.json")[0])
         assert manifest["fingerprint"] == task.fingerprint()
         assert manifest["artifact"]["key"] in keys(store, target.stem)
@@ -92,7 +93,7 @@ def test_load_checks_the_sha256_before_unpickling_even_when_size_and_etag_pass(s
                                       "bytes": len(evil), "etag": s3pipeline.store.head("DownloadMNIST/evil.joblib").etag})
     info = s3pipeline.store.head(target.manifest_key)
     s3pipeline.store.put_if_match(target.manifest_key, json.dumps(forged).encode(), info.etag)
-    with pytest.raises(tasks.base.ArtifactCorruptError, match="checksum"):
+    with pytest.raises(ArtifactCorruptError, match="checksum"):
         target.load()
     assert not marker.exists()
     assert target.manifest() is None  # quarantined: the stage counts as not built
@@ -199,7 +200,7 @@ def test_history_appends_once_per_key_and_champions_swap_atomically(root, pipeli
 
 
 def test_two_hosts_promoting_from_the_same_champion_cannot_both_win(s3pipeline):
-    from tasks.stores.cas import read_json
+    from stagecache.stores.cas import read_json
 
     published.update_champion("M", lambda c: {"value": 0.5, "by": "seed"})
     seen = []
@@ -218,7 +219,7 @@ def test_two_hosts_promoting_from_the_same_champion_cannot_both_win(s3pipeline):
 
 
 def test_status_list_and_gc_on_an_s3_root(s3pipeline, capsys):
-    from tasks.__main__ import main
+    from stagecache.cli import main
 
     s3pipeline.build(tasks.OneHotMNIST())
     Register.clear_instance_cache()
@@ -240,11 +241,13 @@ def test_status_list_and_gc_on_an_s3_root(s3pipeline, capsys):
     assert main(["artifacts", "list", "OneHotMNIST"]) == 0
     rows = {tuple(line.split()[:2]): line for line in capsys.readouterr().out.splitlines()[1:]}
     assert rows[tuple(new.split("/"))].split()[5] == "yes" and rows[tuple(old.split("/"))].split()[5] == "no"
-    assert ("OneHotMNIST", "ffffffffffffffff") in rows and ("OneHotMNIST", "eeeeeeeeeeeeeeee") not in rows
+    assert ("OneHotMNIST", "ffffffffffffffff") in rows
+    assert rows[("OneHotMNIST", "eeeeeeeeeeeeeeee")].endswith("being built by other-host:1")  # listed, never removed
     published.update_champion("OneHotMNIST", lambda c: {"model": "OneHotMNIST", "fingerprint": old.split("/")[1]})
     assert main(["artifacts", "gc", "OneHotMNIST", "--keep", "0"]) == 0
     out = capsys.readouterr().out
-    assert "removed OneHotMNIST/ffffffffffffffff" in out and "removed 1 artifact(s)" in out
+    assert "removed OneHotMNIST/ffffffffffffffff" in out and "removed 1 artifact(s); skipped 1 in use" in out
+    assert f"skipped {busy}: being built by other-host:1" in out
     published.update_champion("OneHotMNIST", lambda c: {"model": "other", "fingerprint": "x"})
     assert main(["artifacts", "gc", "OneHotMNIST", "--keep", "0"]) == 0
     assert f"removed {old}" in capsys.readouterr().out

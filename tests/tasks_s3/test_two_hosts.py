@@ -18,8 +18,8 @@ import pytest
 from luigi.task_register import Register
 
 import tasks
-from tasks.status import walk
-from tasks.store_target import STORE_ERROR_EXIT
+from stagecache.status import walk
+from stagecache.roots import STORE_ERROR_EXIT
 from tests.services import free_port, running_luigid
 from tests.tasks.conftest import ALL_TASKS
 

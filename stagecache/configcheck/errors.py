@@ -1,5 +1,5 @@
 """What a configuration mistake is: :class:`ConfigError`, its exit code, and the lines for a file
-that :mod:`configparser` cannot read at all. Standard library only (see :mod:`tasks.configcheck`)."""
+that :mod:`configparser` cannot read at all. Standard library only (see :mod:`stagecache.configcheck`)."""
 from __future__ import annotations
 
 import ast

@@ -8,13 +8,13 @@ A training whose configuration diverged before shows as ``diverged (will fail)``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from luigi.task import flatten
 
-from tasks import divergence
-from tasks.base import ArtifactTask
-from tasks.manifest import CORRUPT, Verdict
+from stagecache import divergence
+from stagecache.task import ArtifactTask
+from stagecache.fingerprint import module_file
+from stagecache.manifest import CORRUPT, Verdict
 
 CACHED, WILL_RUN, MISSING = "cached", "will run", "missing"
 
@@ -28,7 +28,7 @@ class StageStatus:
     fingerprint: str
     reasons: list[str] = field(default_factory=list)
     artifact: Verdict = Verdict("")  # the stored artifact at this fingerprint: present, missing or corrupt
-    diverged: Path | None = None  # the divergence record at this fingerprint: a run of this stage fails at once
+    diverged: str | None = None  # where the divergence record is at this fingerprint: a run of this stage fails at once
 
     @property
     def family(self) -> str:
@@ -79,6 +79,12 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
         if old != new:
             reasons.append(f"parameter {key}: {old} → {new}")
     old_code = previous.get("code", {})
+    if "stagecache" not in (previous.get("libraries") or {}):  # built before the engine left the fingerprints
+        engine = [m for m in old_code if m not in inputs["code"] and module_file(m) is None]
+        if engine:
+            reasons.append(f"built before the engine became a library: its modules ({', '.join(sorted(engine))}) "
+                           "no longer count in fingerprints; this rebuild happens once")
+            old_code = {m: h for m, h in old_code.items() if m not in engine}
     for module in sorted(set(old_code) | set(inputs["code"])):
         if old_code.get(module) != inputs["code"].get(module):
             what = "added" if module not in old_code else "removed" if module not in inputs["code"] else "changed"
@@ -118,10 +124,10 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
             status.reasons = [f"artifact corrupt: {status.artifact.problem}"]
             if state == MISSING:
                 status.reasons.append("nothing that will run needs it; the run that does rebuilds it")
-        elif state != CACHED and target.keeps_divergence_records and (record := divergence.read_record(target.path)):
-            status.diverged = divergence.record_path(target.path)
+        elif state != CACHED and (record := target.read_divergence()):
+            status.diverged = target.divergence_location
             status.reasons = [f"diverged before ({divergence.describe(record)}): see {status.diverged}",
-                              "change lr, seed or another parameter, or delete that file to retry"]
+                              "change lr, seed or another parameter, or delete that record to retry"]
         elif state == WILL_RUN:
             previous = latest_manifest(task)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
@@ -142,7 +148,3 @@ def format_plan(statuses: list[StageStatus]) -> str:
         lines += [f"{'':<{width}}  {'':<{state_width}}  {'':<16}  {r}" for r in reasons[1:]]
     return "\n".join(lines)
 
-
-def artifact_root(task: ArtifactTask) -> Path:
-    """The artifact directory a task writes under."""
-    return task.output().root

@@ -1,7 +1,7 @@
-"""The one artifact base class: a stage's fingerprinted target, and its build under a lock.
+"""The one artifact base class: a stage's fingerprinted target, and its build under its root's guard.
 
-Manifests and verification live in :mod:`tasks.manifest` (bytes on disk in
-:mod:`tasks.storage`), fingerprints and environment metadata in :mod:`tasks.fingerprint`.
+Targets and roots (a directory or an object store) live in :mod:`stagecache.roots`,
+fingerprints and environment metadata in :mod:`stagecache.fingerprint`.
 """
 from __future__ import annotations
 
@@ -10,128 +10,20 @@ import json
 import logging
 import time
 from datetime import datetime, timezone
-from pathlib import Path
-
-import joblib
 import luigi
 from luigi.task import flatten
 
-from tasks import divergence
-from tasks import manifest as manifests
-from tasks import storage
-from tasks.config import artifacts
-from tasks.config import fingerprint as fingerprint_config
-from tasks.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
-from tasks.store_target import StoreArtifactTarget, configured_store, is_store_root
+from stagecache.config import fingerprint as fingerprint_config
+from stagecache.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
+from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_root
 
 log = logging.getLogger(__name__)
-FINGERPRINT_CHARS = 16
-
-
-class ArtifactCorruptError(RuntimeError):
-    """An artifact is missing, or its bytes do not match the checksum in its manifest."""
-
-
-class ArtifactTarget(manifests.VerifiedTarget, luigi.Target):
-    """``<root>/<Family>/<fingerprint>.joblib`` plus its ``.json`` manifest.
-
-    :meth:`exists` and :meth:`verdict` only read; :meth:`load` (the run that needs the
-    artifact) quarantines a corrupt one before raising.
-    """
-
-    def __init__(self, root: Path, family: str, fingerprint: str):
-        self.root = Path(root)
-        self.path = self.root / family / f"{fingerprint[:FINGERPRINT_CHARS]}.joblib"
-        self.manifest_path = manifests.manifest_path(self.path)
-
-    def manifest(self) -> dict | None:
-        """The manifest, or None when it is missing or unreadable."""
-        return manifests.read_manifest(self.path)
-
-    def verdict(self) -> manifests.Verdict:
-        """Present, missing or corrupt (and why), without changing anything on disk."""
-        return manifests.verify(self.path)
-
-    def _quarantine(self, problem: str) -> None:
-        manifests.quarantine(self.path, self.root, problem)  # to <root>/_quarantine
-
-    def load(self):
-        """Unpickle the artifact, after checking its bytes against the manifest.
-
-        A corrupt artifact is quarantined and never unpickled. Numpy arrays come back
-        memory-mapped read-only: loading MNIST's 200 MB takes milliseconds instead of a
-        copy, and the file never changes once written (a rebuild writes a new file and
-        renames it into place).
-        """
-        verdict = self.verdict()
-        if verdict.state == manifests.CORRUPT:
-            manifests.quarantine(self.path, self.root, verdict.problem)
-            raise ArtifactCorruptError(f"{self.path} failed its checksum ({verdict.problem}); it was quarantined, "
-                                       f"rerun the pipeline")
-        if verdict.state != manifests.PRESENT:
-            raise ArtifactCorruptError(f"{self.path} is missing ({verdict.problem}); rerun the pipeline")
-        return joblib.load(self.path, mmap_mode="r")
-
-    #: Divergence records (:mod:`tasks.divergence`) are kept beside artifacts in a directory.
-    keeps_divergence_records = True
-
-    @property
-    def location(self) -> str:
-        """Where the artifact is, for messages."""
-        return str(self.path)
-
-    def reference(self) -> str:
-        """How a champion names this artifact (``artifacts gc`` reads it back): its path."""
-        return str(self.path)
-
-    def family_manifests(self) -> list[dict]:
-        """Every readable manifest of this artifact's family (for ``status``'s reasons)."""
-        found = []
-        for path in sorted(self.path.parent.glob("*.json")) if self.path.parent.is_dir() else []:
-            if path.name.endswith(divergence.SUFFIX):
-                continue
-            try:
-                manifest = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(manifest, dict):
-                found.append(manifest)
-        return found
-
-    def build_guard(self, exclusive: bool = True):
-        """Context manager: this artifact's inter-process lock (one builder on this file system; always
-        exclusive, ``exclusive`` is for the object store's guard)."""
-        return storage.exclusive_lock(self.lock_path)
-
-    def checkpointer(self):
-        """End-of-epoch checkpoints kept beside the artifact until it is written."""
-        from tasks.checkpoints import DirectoryCheckpointer
-
-        return DirectoryCheckpointer(self.checkpoint_dir, self.root)
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path.with_suffix(".lock")
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.path.with_suffix(".checkpoints")
-
-    def remove_temporaries(self) -> None:
-        """Delete what interrupted writes of this artifact left behind (call while holding its lock)."""
-        for name in (self.path.name, self.manifest_path.name):
-            storage.remove_stale_temporaries(self.path.parent, name)
-
-    def write(self, obj, manifest: dict) -> None:
-        """Atomically write ``obj`` with joblib, then its manifest."""
-        manifests.write(self.path, lambda fh: joblib.dump(obj, fh, compress=0), manifest)
-
 
 class ArtifactTask(luigi.Task):
     """A pipeline stage whose output is one fingerprinted joblib artifact.
 
     Subclasses may set ``code`` (modules the stage runs that its imports do not show:
-    :mod:`tasks.fingerprint` follows the rest), declare
+    :mod:`stagecache.fingerprint` follows the rest), declare
     ``requires()`` and implement ``build(inputs)``, which returns the object to store;
     ``inputs`` mirrors ``requires()`` with each artifact loaded.
     """
@@ -193,14 +85,9 @@ class ArtifactTask(luigi.Task):
     def output(self) -> ArtifactTarget:
         return self.target_for(self.fingerprint())
 
-    def target_for(self, fingerprint: str):
-        """This stage's artifact with the given fingerprint (built now or earlier): an
-        :class:`ArtifactTarget` in a directory, or a :class:`tasks.store_target.StoreArtifactTarget`
-        when ``[artifacts] root`` is ``s3://bucket/prefix``; both have the same methods."""
-        root = artifacts().root
-        if is_store_root(root):
-            return StoreArtifactTarget(configured_store(), self.get_task_family(), fingerprint)
-        return ArtifactTarget(Path(root), self.get_task_family(), fingerprint)
+    def target_for(self, fingerprint: str) -> ArtifactTarget:
+        """This stage's artifact with the given fingerprint (built now or earlier), in the configured root."""
+        return configured_root().target(self.get_task_family(), fingerprint)
 
     def load_inputs(self):
         """The loaded artifacts of ``requires()``, in the same structure (dict, list or single)."""
@@ -249,6 +136,11 @@ class ArtifactTask(luigi.Task):
         refuse to build here, or record how a build failed."""
         return contextlib.nullcontext()
 
+    def result_link(self) -> str | None:
+        """A link to what a run of this stage published for people to read (a report page), once it exists;
+        the run's last line names it. None for most stages."""
+        return None
+
     def after_save(self, target: ArtifactTarget) -> None:
         """Runs under the lock once ``target`` (this run's artifact) exists: subclasses publish or clean up here."""
 
@@ -267,3 +159,6 @@ class ArtifactTask(luigi.Task):
         }
         target.write(result, manifest)
         log.info("%s: wrote %s", self.get_task_family(), target.location)
+
+
+__all__ = ["ArtifactCorruptError", "ArtifactTask", "ArtifactTarget"]

@@ -7,7 +7,7 @@ estimate from their earlier manifests; each start and end logs ``stage k/N``, k 
 the stages in the order luigi starts them; once every stage to run has ended (or cannot
 run because one it needs failed), a table lists stage, result and seconds in that order,
 and the report's link. With ``--workers N`` the stages run in forked child processes: they send their
-starts and ends to the scheduling process (:mod:`tasks.childevents`), which logs all of it.
+starts and ends to the scheduling process (:mod:`stagecache.childevents`), which logs all of it.
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ import time
 import luigi
 from luigi.task_register import Register
 
-from tasks.base import ArtifactTask
-from tasks.childevents import ChildEvents, spawned_child
-from tasks.configcheck import entry_point
-from tasks.console import timestamp_luigis_lines
-from tasks.status import latest_manifest
+from stagecache.task import ArtifactTask
+from stagecache.childevents import ChildEvents, spawned_child
+from stagecache.configcheck import entry_point
+from stagecache.console import timestamp_luigis_lines
+from stagecache.status import latest_manifest
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class RunProgress:
             getattr(self, f"_{event}")(task, time.time())
 
     def from_child(self, message: dict) -> None:
-        """A worker process's event (see :mod:`tasks.childevents`), in the scheduling process."""
+        """A worker process's event (see :mod:`stagecache.childevents`), in the scheduling process."""
         with self.lock:
             task = self.tasks.get(message["task_id"])
             if task is None:  # a root without dependencies: scheduling met it without an event
@@ -209,9 +209,9 @@ class RunProgress:
 
     def _log_report_link(self) -> None:
         for task in self.tasks.values():
-            page = getattr(task, "report_dir", None)
-            if page is not None and (page / "index.html").is_file():
-                log.info("report: %s", (page / "index.html").resolve().as_uri())
+            link = task.result_link()
+            if link is not None:
+                log.info("report: %s", link)
                 break
 
     def log_up_to_date(self) -> None:
@@ -244,7 +244,7 @@ def settle(timeout: float = 5.0) -> bool:
 
 
 def install() -> None:
-    """Register the event handlers on :class:`ArtifactTask` (once per process)."""
+    """Register the event handlers on :class:`ArtifactTask` (once per process; the DAG module calls it)."""
     if getattr(install, "done", False):
         return
     install.done = True
@@ -261,5 +261,3 @@ def install() -> None:
     ArtifactTask.event_handler(luigi.Event.PROCESS_FAILURE)(RUN.failure)
     ArtifactTask.event_handler(luigi.Event.TIMEOUT)(RUN.failure)
 
-
-install()

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 
-from tasks.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError, sha256_bytes
+from stagecache.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError, sha256_bytes
 
 log = logging.getLogger(__name__)
 QUARANTINE_PREFIX = "_quarantine/"
@@ -51,7 +51,7 @@ def publish(store: Store, stem: str, data: bytes, manifest: dict | None = None, 
             suffix: str = ".joblib") -> dict:
     """Write ``data`` and then the manifest of ``stem``; return the manifest.
 
-    With a ``lease`` (see :mod:`tasks.stores.leases`), it is renewed before each write, so a
+    With a ``lease`` (see :mod:`stagecache.stores.leases`), it is renewed before each write, so a
     worker whose lease was taken over gets ``LeaseLost`` instead of publishing. Raises
     :class:`AlreadyPublished` when another writer's manifest got there first.
     """

@@ -13,7 +13,29 @@ import logging
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 LUIGI_FORMAT = "%(asctime)s %(levelname)s: %(message)s"
-PIPELINE_LOGGERS = ("pipeline", "tasks")  # given a console handler by the tasks package
+LINE_FORMAT = "%(asctime)s %(levelname)s: %(name)s: %(message)s"
+
+
+def project_loggers() -> tuple[str, ...]:
+    """The engine's logger and the project's (declared in its :class:`stagecache.project.Project`)."""
+    from stagecache.project import declared
+
+    project = declared()
+    return ("stagecache", *(project.loggers if project is not None else ()))
+
+
+def log_to_console() -> None:
+    """Give the engine's and the project's loggers a console handler at INFO (epochs, downloads,
+    artifacts written), unless the application set up logging itself. Luigi configures only its own."""
+    if logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LINE_FORMAT, TIME_FORMAT))
+    for name in project_loggers():
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
 
 
 def timestamp_luigis_lines() -> None:
@@ -32,7 +54,7 @@ def timestamp_luigis_lines() -> None:
             if handler not in before:
                 handler.setFormatter(logging.Formatter(LUIGI_FORMAT, TIME_FORMAT))
         level = getattr(logging, str(opts.log_level).upper(), None)
-        for name in PIPELINE_LOGGERS:  # the pipeline's console lines follow the same --log-level
+        for name in project_loggers():  # the pipeline's console lines follow the same --log-level
             if isinstance(level, int) and logging.getLogger(name).handlers:
                 logging.getLogger(name).setLevel(level)
         return configured

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from tasks.storage import fsync_dir
-from tasks.stores.base import ObjectInfo, ObjectNotFound, PreconditionFailed, Store, StoreUnavailable, \
+from stagecache.localfs import fsync_dir
+from stagecache.stores.base import ObjectInfo, ObjectNotFound, PreconditionFailed, Store, StoreUnavailable, \
     check_key, sha256_bytes
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from tasks.stores.base import ObjectInfo, ObjectNotFound, PreconditionFailed, Store, StoreAccessDenied, \
+from stagecache.stores.base import ObjectInfo, ObjectNotFound, PreconditionFailed, Store, StoreAccessDenied, \
     StoreError, StoreUnavailable, check_key
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import joblib
 
-from tasks import storage
+from stagecache import localfs as storage
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class StoreCheckpointer:
         return f"{self.prefix}epoch-{epoch:05d}{suffix}"
 
     def _put(self, key: str, data: bytes, metadata: dict | None = None) -> None:
-        from tasks.stores.base import PreconditionFailed
+        from stagecache.stores.base import PreconditionFailed
 
         try:
             self.store.put_if_absent(key, data, metadata)
@@ -91,7 +91,7 @@ class StoreCheckpointer:
     def save(self, epoch: int, checkpoint: dict) -> None:
         import io
 
-        from tasks.stores.base import sha256_bytes
+        from stagecache.stores.base import sha256_bytes
 
         if self.lease is not None:
             self.lease.check()
@@ -106,7 +106,7 @@ class StoreCheckpointer:
             self.store.delete(self._key(old, ".joblib"))
 
     def load_latest(self) -> dict | None:
-        from tasks.stores.base import IntegrityError, ObjectNotFound
+        from stagecache.stores.base import IntegrityError, ObjectNotFound
 
         for epoch in reversed(self._epochs()):
             key = self._key(epoch, ".joblib")

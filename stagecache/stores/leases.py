@@ -8,7 +8,7 @@
 * release: delete with If-Match.
 
 A holder that lost its lease gets :class:`LeaseLost` from ``renew``/``check`` and so from
-:func:`tasks.stores.publish.publish`, which renews before each of its two writes.
+:func:`stagecache.stores.publish.publish`, which renews before each of its two writes.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from tasks.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError
+from stagecache.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError
 
 log = logging.getLogger(__name__)
 LEASE_PREFIX = "_leases/"

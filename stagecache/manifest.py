@@ -1,6 +1,6 @@
 """An artifact file and its JSON manifest: written artifact first, read, and verified without side effects.
 
-Part of the storage layer (:mod:`tasks.storage` holds the byte-level helpers). The
+Part of the storage layer (:mod:`stagecache.localfs` holds the byte-level helpers). The
 manifest is written last and records the artifact's sha256 and size, so an artifact
 counts as present only when both files exist and agree. Verifying reads and never
 moves anything: a dry run (``python -m tasks status``) may verify every artifact;
@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks import storage
+from stagecache import localfs as storage
 
 PRESENT, MISSING, CORRUPT = "present", "missing", "corrupt"
 

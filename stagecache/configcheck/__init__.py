@@ -20,22 +20,28 @@ import sys
 import traceback
 from contextlib import contextmanager
 
-from tasks.configcheck.errors import CONFIG_ERROR_EXIT, ConfigError, syntax_error
-from tasks.configcheck.files import check_files, config_files, locate, suggest
+from stagecache.configcheck.errors import CONFIG_ERROR_EXIT, ConfigError, syntax_error
+from stagecache.configcheck.files import check_files, config_files, locate, suggest
+from stagecache.project import current
 
 __all__ = ["CONFIG_ERROR_EXIT", "ConfigError", "check_files", "check_luigi_command_line", "checked_task",
            "config_files", "entry_point", "exit_on_config_error", "locate"]
 
 
 def entry_point() -> str | None:
-    """``"tasks"`` under ``python -m tasks``, ``"luigi"`` under ``luigi --module tasks``, else None."""
+    """``"module"`` under ``python -m <module>``, ``"luigi"`` under ``luigi --module <module>`` (the declared
+    project's DAG module), else None."""
     argv = sys.argv
-    if argv and argv[0] == "-m":  # set so by Python while it imports the package of `python -m tasks`
-        return "tasks"
+    if argv and argv[0] == "-m":  # set so by Python while it imports the package of `python -m <module>`
+        return "module"
     if argv and (os.path.basename(argv[0]) == "luigi" or argv[0].endswith(os.path.join("luigi", "__main__.py"))):
         modules = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--module"]
         modules += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--module=")]
-        if any(m == "tasks" or m.startswith("tasks.") for m in modules):
+        from stagecache.project import declared
+
+        project = declared()
+        dag = project.module if project is not None else None
+        if dag is not None and any(m == dag or m.startswith(dag + ".") for m in modules):
             return "luigi"
     return None
 
@@ -83,7 +89,9 @@ def check_task_name(name: str) -> None:
     cls = reg.get(name)
     if isinstance(cls, type) and issubclass(cls, luigi.Task) and not issubclass(cls, luigi.Config):
         return
-    from tasks import __all__ as ours
+    from stagecache.project import current
+
+    ours = current().task_names()
 
     raise ConfigError([f"unknown task {name!r}{suggest(name, ours)} (tasks: {', '.join(ours)})"])
 
@@ -91,13 +99,13 @@ def check_task_name(name: str) -> None:
 def check_dag(make_root, task_args: list[str] = ()) -> object:
     """Build the root task and, for a pipeline stage, its DAG (each stage checks its parameters' ranges).
 
-    A root of luigi's own (``RangeDaily --of Retrain``) is only built: its ``requires()``
+    A root of luigi's own (``RangeDaily --of Daily``) is only built: its ``requires()``
     asks which days are complete, work that luigi's scheduling does anyway.
     """
     from luigi.parameter import MissingParameterException
 
-    from tasks.base import ArtifactTask
-    from tasks.status import walk
+    from stagecache.task import ArtifactTask
+    from stagecache.status import walk
 
     try:
         root = make_root()
@@ -113,7 +121,7 @@ def checked_task(task_args: list[str]):
     """The whole check for a luigi-style ``TASK [--param value ...]`` list; yields the root task.
 
     Raises ConfigError. The root task is built by luigi's own command-line parser, which
-    stays in effect inside the block: ``--date 2026-12-01`` and ``--TrainDeepMLP-epochs 3``
+    stays in effect inside the block: ``--date 2026-12-01`` and ``--Train-epochs 3``
     work as on luigi's command line, for the DAG built here and for what the block does.
     """
     from luigi.cmdline_parser import CmdlineParser
@@ -128,13 +136,13 @@ def checked_task(task_args: list[str]):
     if problems:
         raise ConfigError(problems)
     if not known.root_task:
-        raise ConfigError(["no task given (e.g. FullReport)"])
+        raise ConfigError([f"no task given (e.g. {current().default_task})"])
     with CmdlineParser.global_instance(task_args, allow_override=True) as parser:
         yield check_dag(parser.get_task_obj, task_args)
 
 
 def check_luigi_command_line() -> None:
-    """The check for ``luigi --module tasks ...``, run when luigi imports the package."""
+    """The check for ``luigi --module <module> ...``, run by the DAG module when luigi imports it."""
     if entry_point() != "luigi":
         return
     with exit_on_config_error(), checked_task(sys.argv[1:]):

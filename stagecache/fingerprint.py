@@ -1,29 +1,26 @@
-"""Fingerprints: a hash of what an artifact depends on, including the code it runs.
+"""Fingerprints: a hash of what an artifact depends on, including the project code it runs.
 
-What a stage's code hash covers (``stage_code_hashes``), module by module:
+The project's code is the packages it declares (:attr:`stagecache.project.Project.code_packages`,
+``pipeline`` and ``tasks`` here); everything else is a library, the engine included, and enters a
+fingerprint only through its version with ``[fingerprint] include_library_versions``. What a
+stage's code hash covers (:func:`stage_code_hashes`), module by module:
 
-1. The module that defines the stage's Task class, and the modules of its base classes
-   (``tasks.train`` for ``TrainLogReg``, ``tasks.base`` for every stage), plus any modules
-   the stage names in its ``code`` attribute (needed only for imports the source does not
-   show, such as ``importlib.import_module``).
-2. Whatever those modules import from ``pipeline`` or ``tasks``, at module level or
-   inside functions and methods, transitively, and the parent packages of every module
-   (their ``__init__`` runs first: ``pipeline.models`` sets floatX, ``tasks`` sets thread
-   limits).
-3. Other stages are covered by their own fingerprints, which reach a dependent stage
-   through its upstream fingerprints, not through its code. So a module that defines
-   several stages is hashed, for each stage, without the bodies of the other stage
-   classes in it (editing ``TrainMLP`` does not rerun ``TrainLogReg``), and an import
-   whose every name is a stage class (``from tasks.data import OneHotMNIST``) is wiring
-   and is not followed. A stage must therefore require every stage whose behaviour it
-   uses (reading another stage's parameters is fine).
-4. Result-neutral modules (:data:`RESULT_NEUTRAL`, each with its reason) are not hashed,
-   and neither is what only they import: a module that cannot change a result cannot pass
-   one on (``tasks.progress`` imports ``tasks.status`` to plan; the report, which uses
-   ``tasks.status`` for its provenance, imports it itself and so hashes it).
+1. The project modules that define the stage's class and its base classes (the module of a stage
+   class and of its base classes), plus any modules the stage names in its ``code`` attribute (for imports the
+   source does not show, such as ``importlib.import_module``).
+2. Whatever those modules import from the project, at module level or inside functions,
+   transitively, and the parent packages of every module (their ``__init__`` runs first).
+3. Other stages are covered by their own fingerprints, which reach a dependent stage through
+   its upstream fingerprints, not through its code. So a module that defines several stages is
+   hashed, for each stage, without the bodies of the other stage classes in it, and an import
+   whose every name is a stage class (``from project.data import DownloadData``) is wiring and is
+   not followed. A stage must therefore require every stage whose behaviour it uses.
+4. Result-neutral project modules (declared with their reasons in the project) are not hashed,
+   and neither is what only they import.
 
-Sources are normalised through the AST, so comments, docstrings and formatting do not
-count; any other edit does.
+Sources are normalised through the AST: comments, docstrings, formatting, help text
+(``description=`` of a parameter) and import lines that name only unhashed modules (a library,
+the engine, a result-neutral module) do not count; any other edit does.
 """
 from __future__ import annotations
 
@@ -31,47 +28,45 @@ import ast
 import functools
 import hashlib
 import importlib
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
-PIPELINE_PACKAGE = "pipeline"
-TASKS_PACKAGE = "tasks"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PIPELINE_ROOT = PROJECT_ROOT / PIPELINE_PACKAGE
-TASKS_ROOT = PROJECT_ROOT / TASKS_PACKAGE
 
-# The one place that declares code result-neutral: left out of every fingerprint, with the reason.
-RESULT_NEUTRAL = {
-    "pipeline.compile": "chooses how graphs are compiled (the [pytensor] backend, itself a cosmetic setting), "
-                        "caches compiled work (JAX's XLA executables, PyTensor's rewritten graphs, both checked "
-                        "before use) and records what compiling cost; the numbers a model computes are defined "
-                        "by the model modules' graphs, not by it (tests: a warm start computes what a cold one "
-                        "did to the last bit; the jax and numba backends train the same model)",
-    "tasks.compiling": "opens the compile layer's caches for a stage and collects its compile records: "
-                       "compile machinery, like pipeline.compile",
-    "tasks.console": "formats luigi's console lines (adds the time): output only",
-    "tasks.childevents": "carries worker processes' stage starts and ends to the scheduling process for "
-                         "tasks.progress: output only",
-    "tasks.progress": "logs the plan, stage and epoch lines and the final table, and forwards progress to the "
-                      "scheduler: it reads results, it never changes them",
-    "tasks.configcheck": "only reads the configuration and the command line and stops a run before any work "
-                         "when they are wrong; a configuration it accepts reaches the stages as luigi reads it",
-    "tasks.divergence": "refuses to train again a configuration that diverged before; it decides whether a "
-                        "stage builds, never what it computes",
-    # moving and checking bytes: where an artifact or checkpoint is kept never changes what a stage computes
-    **{module: "stores and verifies bytes (a directory or an S3-compatible bucket): every load is checked "
-               "against the sha256 recorded when the bytes were written, and a training resumed from a "
-               "checkpoint is tested to end bit-identical to an uninterrupted one, so the storage layer cannot "
-               "change a result without failing a check"
-       for module in ("tasks.storage", "tasks.manifest", "tasks.checkpoints", "tasks.store_target", "tasks.stores")},
-    "tasks.fingerprint": "computes the keys themselves: an edit that changes how they are computed changes "
-                         "them by itself, and one that does not (a refactor) has nothing to rerun",
-}
+
+def _project():
+    from stagecache.project import current
+
+    return current()
+
+
+def result_neutral() -> dict[str, str]:
+    """The project's result-neutral modules, each with its reason (declared once, in its :class:`Project`)."""
+    return dict(_project().result_neutral)
 
 
 def is_result_neutral(module: str) -> bool:
-    """True when ``module`` is, or is inside, a package of :data:`RESULT_NEUTRAL`."""
-    return any(module == name or module.startswith(name + ".") for name in RESULT_NEUTRAL)
+    """True when ``module`` is, or is inside, a package the project declared result-neutral."""
+    return any(module == name or module.startswith(name + ".") for name in _project().result_neutral)
+
+
+#: Where a code package's sources are read from, when not where Python imports it from (tests hash edited copies).
+SOURCE_ROOTS: dict[str, Path] = {}
+
+
+def _package_dir(package: str) -> Path | None:
+    if package in SOURCE_ROOTS:
+        return SOURCE_ROOTS[package]
+    return _imported_package_dir(package)
+
+
+@functools.lru_cache(maxsize=None)
+def _imported_package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def canonical_hash(obj) -> str:
@@ -81,9 +76,11 @@ def canonical_hash(obj) -> str:
 
 
 def module_file(module: str) -> Path | None:
-    """Source file of a ``pipeline...`` or ``tasks...`` module, or None when there is none."""
+    """Source file of a module of the project's code packages, or None (a library's, or none at all)."""
     parts = module.split(".")
-    root = {PIPELINE_PACKAGE: PIPELINE_ROOT, TASKS_PACKAGE: TASKS_ROOT}.get(parts[0])
+    if parts[0] not in _project().code_packages:
+        return None
+    root = _package_dir(parts[0])
     if root is None:
         return None
     base = root.joinpath(*parts[1:])
@@ -91,6 +88,54 @@ def module_file(module: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+#: Keyword arguments that are help text, never behaviour (luigi's ``Parameter(description=...)``).
+HELP_KEYWORDS = frozenset({"description"})
+
+
+def _strip_help(tree: ast.AST) -> ast.AST:
+    """Drop help-text keyword arguments (:data:`HELP_KEYWORDS`) from every call."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            node.keywords = [k for k in node.keywords if k.arg not in HELP_KEYWORDS]
+    return tree
+
+
+def _is_hashed(module: str) -> bool:
+    return module_file(module) is not None and not is_result_neutral(module)
+
+
+def _strip_unhashed_imports(tree: ast.AST, module: str, is_package: bool) -> ast.AST:
+    """Drop import lines that name only modules no fingerprint hashes (libraries, the engine, result-neutral
+    project modules): adding or moving such an import changes nothing a stage computes by itself."""
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        kept = []
+        for stmt in body:
+            if isinstance(stmt, ast.Import):
+                names = [alias.name for alias in stmt.names]
+            elif isinstance(stmt, ast.ImportFrom):
+                origin = _origin(stmt, package)
+                names = [origin] + [f"{origin}.{alias.name}" for alias in stmt.names]
+            else:
+                kept.append(stmt)
+                continue
+            if any(_is_hashed(name) for name in names):
+                kept.append(stmt)
+        node.body = kept or [ast.Pass()]  # type: ignore[attr-defined]
+    return tree
+
+
+def _origin(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module an ``from ... import`` line reads from."""
+    if not node.level:
+        return node.module or ""
+    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+    return f"{base}.{node.module}" if node.module else base
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -103,15 +148,18 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-@functools.lru_cache(maxsize=None)
 def stage_classes(module: str) -> frozenset[str]:
-    """Names of the stage classes (luigi tasks, not configuration) defined in a ``tasks`` module."""
-    if module.split(".")[0] != TASKS_PACKAGE:
+    """Names of the stage classes (luigi tasks, not configuration) defined in a project module.
+
+    Only an imported module can define a stage in use (a stage's class is imported to be run), so
+    a module not imported yet is not imported here: ``status`` must not load what no stage needs.
+    """
+    loaded = sys.modules.get(module)
+    if loaded is None or module_file(module) is None:
         return frozenset()
     import luigi
 
-    namespace = vars(importlib.import_module(module))
-    return frozenset(name for name, obj in namespace.items()
+    return frozenset(name for name, obj in vars(loaded).items()
                      if isinstance(obj, type) and issubclass(obj, luigi.Task) and not issubclass(obj, luigi.Config)
                      and obj.__module__ == module)
 
@@ -124,11 +172,7 @@ def _imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
-                origin = f"{base}.{node.module}" if node.module else base
-            else:
-                origin = node.module or ""
+            origin = _origin(node, package)
             names = [alias.name for alias in node.names]
             if module_file(origin) and set(names) <= stage_classes(origin):
                 continue  # wiring: those stages are in their own fingerprints
@@ -159,7 +203,7 @@ def _module_digest(module: str, keep: frozenset[str] = frozenset()) -> tuple[str
     """Hash and imports of ``module``, without the stage classes in it other than ``keep`` (read once per process)."""
     path = module_file(module)
     if path is None:
-        raise ValueError(f"no source file for module {module!r} under {PROJECT_ROOT}")
+        raise ValueError(f"no source file for module {module!r} in the project's code packages")
     return _source_digest(module, keep, path.read_text(encoding="utf-8"), path.name == "__init__.py", str(path))
 
 
@@ -172,7 +216,8 @@ def _source_digest(module: str, keep: frozenset[str], source: str, is_package: b
     deps = _imported_modules(tree, module, is_package)
     parts = module.split(".")
     deps.update(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages run first
-    normalised = ast.dump(_strip_docstrings(tree), annotate_fields=False, include_attributes=False)
+    tree = _strip_unhashed_imports(_strip_help(_strip_docstrings(tree)), module, is_package)
+    normalised = ast.dump(tree, annotate_fields=False, include_attributes=False)
     return hashlib.sha256(normalised.encode()).hexdigest(), frozenset(deps - {module})
 
 
@@ -192,7 +237,7 @@ def _closure(starts: dict[str, frozenset[str]]) -> dict[str, str]:
 def code_hashes(modules) -> dict[str, str]:
     """``{module: hash}`` for ``modules`` and every project module they import, transitively.
 
-    Result-neutral modules are left out (:data:`RESULT_NEUTRAL`).
+    Result-neutral modules are left out (the project's :attr:`~stagecache.project.Project.result_neutral`).
     """
     return _closure({m: frozenset() for m in modules})
 
@@ -202,7 +247,7 @@ def stage_code_hashes(task) -> dict[str, str]:
     and what they import (the rules are in this module's docstring)."""
     starts: dict[str, frozenset[str]] = {m: frozenset() for m in task.code}
     for cls in type(task).__mro__:
-        if cls.__module__.split(".")[0] in (PIPELINE_PACKAGE, TASKS_PACKAGE):
+        if module_file(cls.__module__) is not None:
             starts[cls.__module__] = starts.get(cls.__module__, frozenset()) | {cls.__name__}
     return _closure(starts)
 
@@ -221,7 +266,9 @@ def library_versions() -> dict[str, str | None]:
     """Installed versions of the libraries the results depend on (None where one is not installed)."""
     from importlib import metadata
 
-    out = {}
+    from stagecache import __version__
+
+    out: dict[str, str | None] = {"stagecache": __version__}
     for name in RECORDED_LIBRARIES:
         try:
             out[name] = metadata.version(name)

@@ -1,11 +1,12 @@
-"""``[s3]`` and ``[object_store]`` in luigi.cfg, and the store an ``[artifacts] root`` names."""
+"""The store an ``[artifacts] root`` names, opened with ``[s3]`` and ``[object_store]`` (:mod:`stagecache.config`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import luigi
 
-from tasks.stores.base import Store
+from stagecache.config import artifacts, object_store, s3
+from stagecache.stores.base import Store
 
 #: Keys of ``[s3]`` that luigi's own S3 client accepts but this project refuses: secrets stay out of luigi.cfg.
 CREDENTIAL_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token",
@@ -14,21 +15,6 @@ CREDENTIAL_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_to
 
 class StoreConfigError(ValueError):
     """A wrong ``[artifacts] root`` or ``[s3]`` setting."""
-
-
-class s3(luigi.Config):  # noqa: N801 -- luigi names config sections after the class
-    """``[s3]``: read as luigi's own S3 client reads it (``endpoint_url``, ``region_name``)."""
-
-    endpoint_url = luigi.Parameter(default="", description="S3-compatible endpoint; empty = AWS")
-    region_name = luigi.Parameter(default="", description="region; empty = the AWS chain's default")
-
-
-class object_store(luigi.Config):  # noqa: N801
-    """``[object_store]``: host-local settings of an object-store artifact root."""
-
-    cache_dir = luigi.Parameter(
-        default=".store_cache",
-        description="this host's verified download cache (relative = from the working directory)")
 
 
 def parse_root(root: str) -> tuple[str, str, str]:
@@ -53,10 +39,10 @@ def open_store(root: str, *, endpoint_url: str = "", region_name: str = "",
     """The store for ``root``: an :class:`S3Store` for ``s3://bucket/prefix``, else a :class:`LocalStore`."""
     kind, where, prefix = parse_root(root)
     if kind == "local":
-        from tasks.stores.local import LocalStore
+        from stagecache.stores.local import LocalStore
 
         return LocalStore(Path(where).expanduser())
-    from tasks.stores.s3 import S3Store
+    from stagecache.stores.s3 import S3Store
 
     try:
         return S3Store(where, prefix, endpoint_url=endpoint_url, region_name=region_name, cache_dir=cache_dir)
@@ -66,8 +52,6 @@ def open_store(root: str, *, endpoint_url: str = "", region_name: str = "",
 
 def store_from_config() -> Store:
     """The store of ``[artifacts] root``, with ``[s3]`` and ``[object_store]`` applied."""
-    from tasks.config import artifacts
-
     parser = luigi.configuration.get_config()
     leaked = [k for k in CREDENTIAL_KEYS if parser.has_option("s3", k)]
     if leaked:

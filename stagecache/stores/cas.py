@@ -13,7 +13,7 @@ import random
 import time
 from typing import Any, Callable
 
-from tasks.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError
+from stagecache.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The object-store interface: conditional writes, ETags, and verified reads.
 
-Keys are relative, ``/``-separated names (``TrainMLP/0123abcd.json``). Every write is
+Keys are relative, ``/``-separated names (``Family/0123abcd.json``). Every write is
 conditional: ``put_if_absent`` (S3 ``If-None-Match: *``) or ``put_if_match`` (S3
 ``If-Match: <etag>``); a lost condition raises :class:`PreconditionFailed`.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from tasks.storage import atomic_write_bytes
+from stagecache.localfs import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,80 @@
+"""What a root stores, what refers to it, and removing what the configuration no longer uses (``artifacts gc``).
+
+Never removed, whatever ``keep`` says: an artifact the configuration uses, one the project's
+published files refer to (:attr:`stagecache.project.Project.references`), one of a family the
+project always keeps, a divergence record (it stops a diverged configuration from training
+again), and anything a live build holds (its lock or lease; gc takes the same lock while it removes).
+"""
+from __future__ import annotations
+
+import logging
+
+from stagecache.project import current
+from stagecache.roots import Root, StoredArtifact
+from stagecache.roots.base import FINGERPRINT_CHARS
+from stagecache.status import walk
+
+log = logging.getLogger(__name__)
+DIVERGED = "diverged (a retry would train it again)"
+
+
+def stored_artifacts(root: Root) -> list[StoredArtifact]:
+    """Every artifact (and leftover) under ``root``, each with what refers to it.
+
+    Raises ``ValueError`` when a published file that refers to artifacts cannot be read: gc
+    must not guess what it refers to.
+    """
+    project = current()
+    kept = project.references(root) if project.references is not None else {}
+    items = root.inventory(set(project.not_families()))
+    for item in items:
+        item.kept |= set(kept.get((item.family, item.stem), ()))
+        if item.family in project.always_kept:
+            item.kept.add(project.always_kept[item.family])
+        if item.diverged:
+            item.kept.add(DIVERGED)
+    return items
+
+
+def used_keys(root_task) -> set[tuple[str, str]]:
+    """(family, fingerprint prefix) of every stage the current configuration reaches from ``root_task``."""
+    return {(t.get_task_family(), t.fingerprint()[:FINGERPRINT_CHARS]) for t in walk(root_task)}
+
+
+def collect_garbage(root: Root, items: list[StoredArtifact], used: set[tuple[str, str]], keep: int,
+                    dry_run: bool) -> tuple[list[StoredArtifact], list[StoredArtifact]]:
+    """Remove artifacts the configuration does not use, keeping the newest ``keep`` per family.
+
+    Incomplete leftovers (no manifest) go unless a build holds them. Returns what was (or, with
+    ``dry_run``, would be) removed, and what was skipped because a live build holds it.
+    """
+    if keep < 0:
+        raise ValueError(f"keep must be >= 0, got {keep}")
+    doomed: list[StoredArtifact] = []
+    by_family: dict[str, list[StoredArtifact]] = {}
+    for item in items:
+        if (item.family, item.stem) in used or item.kept:
+            continue
+        if item.manifest is None:
+            doomed.append(item)
+        else:
+            by_family.setdefault(item.family, []).append(item)
+    for family_items in by_family.values():
+        family_items.sort(key=lambda i: i.created, reverse=True)
+        doomed += family_items[keep:]
+    removed, busy = [], []
+    for item in doomed:
+        if item.busy:
+            busy.append(item)
+            continue
+        if dry_run:
+            removed.append(item)
+            continue
+        with root.holding(item) as free:
+            if not free:
+                item.busy = item.busy or "a run is building it"
+                busy.append(item)
+                continue
+            root.remove(item)
+            removed.append(item)
+    return removed, busy
