@@ -6,6 +6,7 @@ without any cache computes, warn once naming the damaged file (never for damage 
 does not matter), and leave the cache so that the next process loads everything
 from it without a warning.
 """
+import contextlib
 import json
 import random
 import shutil
@@ -183,17 +184,33 @@ def _read_only_mount(directory: Path):
     return [unshare, "-m", "sh", "-c", f'{mount} && exec "$@"', "sh"]
 
 
-def test_a_read_only_cache_directory_turns_the_cache_off_with_one_warning(written_cache, without_cache):
+@contextlib.contextmanager
+def _immutable(directory: Path):
+    """``directory`` made immutable (``chattr +i``: nothing can be created in it, even by root), or None."""
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(directory)], capture_output=True).returncode != 0:
+        yield None
+        return
+    try:
+        yield []
+    finally:
+        subprocess.run([chattr, "-i", str(directory)], check=True)
+
+
+@pytest.mark.parametrize("way", ["read-only mount", "immutable directory"])
+def test_a_cache_directory_that_cannot_be_written_turns_the_cache_off_with_one_warning(
+        written_cache, without_cache, way):
     cache = written_cache
-    wrap = _read_only_mount(cache)
-    if wrap is None:
-        pytest.skip("cannot mount a directory read-only here (needs unshare and mount in a mount namespace)")
     before = sorted((p.relative_to(cache), p.stat().st_mtime_ns) for p in cache.rglob("*"))
     assert before
-
-    result = run(cache, wrap)
+    with contextlib.ExitStack() as stack:
+        wrap = _read_only_mount(cache) if way == "read-only mount" else stack.enter_context(_immutable(cache))
+        if wrap is None:
+            pytest.skip(f"cannot make a {way} here")
+        result = run(cache, wrap)
     assert result["computed"] == without_cache
     assert set(result["xla"].values()) == {"off"} and set(result["graph"].values()) == {"off"}
     (warning,) = result["warnings"]
-    assert str(cache) in warning and "Read-only file system" in warning
+    assert str(cache) in warning and "cannot create or write to" in warning
+    assert ("Read-only file system" if way == "read-only mount" else "Operation not permitted") in warning
     assert sorted((p.relative_to(cache), p.stat().st_mtime_ns) for p in cache.rglob("*")) == before
