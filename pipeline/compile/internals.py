@@ -255,7 +255,7 @@ def _checked_read(read):
     def get_executable_and_time(cache_key, *args, **kwargs):
         try:
             return read(cache_key, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - a cache entry must never stop a compile
+        except Exception as exc:  # a cache entry must never stop a compile (re-raised when not ours)
             directory = _xla_dir
             if directory is None:
                 raise  # not a cache of ours: JAX warns as usual

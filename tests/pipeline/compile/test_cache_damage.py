@@ -8,6 +8,7 @@ from it without a warning.
 """
 import contextlib
 import json
+import logging
 import random
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.compile.backend import GRAPH_CACHE_SUBDIR
@@ -55,7 +57,7 @@ ALL_HIT = {"log_reg_train": "hit", "log_reg_predict": "hit"}
 def run(cache, wrap=()):
     """Train and predict in a fresh process with the compile cache ``cache`` (None: no cache)."""
     command = [*wrap, sys.executable, "-c", SCRIPT, str(cache) if cache is not None else "none"]
-    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -155,9 +157,9 @@ def test_damage_costs_at_most_a_compile_and_one_warning_once(written_cache, with
     else:
         (warning,) = first["warnings"]
         assert str(damaged) in warning and warning.startswith("pipeline.compile.")
-        if file.startswith("XLA entry") or file.startswith("XLA access"):
+        if file.startswith(("XLA entry", "XLA access")):
             assert first["xla"]["log_reg_train"] == "miss"  # compiled instead
-        if file.startswith("graph entry") or file.startswith("graph sha256"):
+        if file.startswith(("graph entry", "graph sha256")):
             assert first["graph"]["log_reg_train"] == "miss"
 
     second = run(cache)  # repaired: everything from the cache, nothing to warn about
@@ -177,7 +179,7 @@ def _read_only_mount(directory: Path):
         return None
     mount = f"mount --bind -o ro {directory} {directory}"
     probe = subprocess.run([unshare, "-m", "sh", "-c", f"{mount} && ! touch {directory}/.probe 2>/dev/null"],
-                           capture_output=True)
+                           capture_output=True, check=False)
     (directory / ".probe").unlink(missing_ok=True)
     if probe.returncode != 0:
         return None
@@ -188,7 +190,7 @@ def _read_only_mount(directory: Path):
 def _immutable(directory: Path):
     """``directory`` made immutable (``chattr +i``: nothing can be created in it, even by root), or None."""
     chattr = shutil.which("chattr")
-    if chattr is None or subprocess.run([chattr, "+i", str(directory)], capture_output=True).returncode != 0:
+    if chattr is None or subprocess.run([chattr, "+i", str(directory)], capture_output=True, check=False).returncode != 0:
         yield None
         return
     try:
@@ -214,3 +216,26 @@ def test_a_cache_directory_that_cannot_be_written_turns_the_cache_off_with_one_w
     assert str(cache) in warning and "cannot create or write to" in warning
     assert ("Read-only file system" if way == "read-only mount" else "Operation not permitted") in warning
     assert sorted((p.relative_to(cache), p.stat().st_mtime_ns) for p in cache.rglob("*")) == before
+
+
+def test_an_unwritable_graph_cache_directory_turns_that_cache_off_once(tmp_path, caplog):
+    """In one process: the first function warns, the later ones compile without the cache and say nothing."""
+    from pipeline.compile.graph_cache import cached_function
+    from tests.pipeline.models.test_graph_cache import sgd_graph
+
+    graphs = tmp_path / GRAPH_CACHE_SUBDIR
+    graphs.mkdir()
+    with _immutable(graphs) as made:
+        if made is None:
+            pytest.skip("cannot make an immutable directory here")
+        statuses = []
+        with caplog.at_level(logging.WARNING, logger="pipeline.compile.graph_cache"):
+            for scale in (2.0, 3.0):
+                _, inputs, out, updates = sgd_graph(scale)
+                f, status = cached_function(inputs, out, updates=updates, mode="JAX", name="sgd", directory=graphs)
+                statuses.append(status)
+                assert float(f(np.ones(3, dtype=np.float32))) == pytest.approx(scale * 3)
+    assert statuses == ["off", "off"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(graphs) in warning and "cannot create or write to" in warning
+    assert list(graphs.iterdir()) == []
