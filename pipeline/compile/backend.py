@@ -22,7 +22,7 @@ from typing import Callable
 
 import pytensor
 
-from pipeline.compile import internals
+from pipeline.compile import cachefiles, internals
 from pipeline.compile.graph_cache import cached_function
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,11 @@ def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_
     used entries evicted) makes JAX guard each read and write of the cache with a file
     lock, so several processes can compile into one directory at once without one
     reading another's half-written entry. PyTensor's rewritten graphs are kept in a
-    subdirectory unless ``graph_cache`` is False. A directory that cannot be created, or
-    a JAX version outside the tested range (:mod:`pipeline.compile.internals`), leaves the
-    cache off, with a warning. Returns the directory in use (None when off).
+    subdirectory unless ``graph_cache`` is False. A directory that cannot be created or
+    written to (a read-only filesystem, say), or a JAX version outside the tested range
+    (:mod:`pipeline.compile.internals`), leaves the cache off, with one warning; damaged
+    entries cost a compile and a warning, and are removed (see the internals module).
+    Returns the directory in use (None when off).
     """
     global _cache_dir, _listening, _graph_cache_on
 
@@ -90,8 +92,10 @@ def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_
     if path is not None:
         try:
             path.mkdir(parents=True, exist_ok=True)
+            cachefiles.check_writable(path)  # JAX would fail every compile on its lock file otherwise
         except OSError as exc:  # a cache is an optimisation: without one, everything still compiles
-            log.warning("no persistent compile cache: cannot create %s (%s); compiling from scratch", path, exc)
+            log.warning("no persistent compile cache: cannot create or write to %s (%s); compiling from scratch",
+                        path, exc)
             path = None
     if not internals.configure_xla_cache(path, max_bytes):
         path = None
@@ -173,11 +177,7 @@ class CompiledFunction:
             return self.function(*args)
         hits, requests = _cache_events["hit"], _cache_events["request"]
         t0 = time.perf_counter()
-        if self.backend == "jax" and _cache_dir is not None:
-            with internals.repairing_xla_cache(_cache_dir):
-                out = self.function(*args)
-        else:
-            out = self.function(*args)
+        out = self.function(*args)
         if self.backend == "jax":  # JAX returns before the work is done; the record counts until it is
             import jax
 

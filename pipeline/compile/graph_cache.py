@@ -11,7 +11,9 @@ Nothing unverified is unpickled: each entry's sha256 is recorded in a ``.sha256`
 file written (atomically) after the entry, as an artifact's manifest is, and the
 bytes are checked against it before they are unpickled. An entry without a record,
 or whose bytes do not match it, is deleted unread and the function compiled and
-cached anew.
+cached anew; so is one whose record cannot be read, or one of either that is not a
+file. A cache directory that cannot be written to turns this cache off for the
+process, with one warning.
 
 A hit is never taken on trust either: the file name is a digest of the graph's
 structure, and a loaded entry is used only if PyTensor's own ``equal_computations``
@@ -38,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pytensor
 
-from pipeline.compile import internals
+from pipeline.compile import cachefiles, internals
 
 log = logging.getLogger(__name__)
 
@@ -144,27 +146,41 @@ def _digest_path(path: Path) -> Path:
 
 
 def _remove(path: Path) -> None:
-    """Delete an entry and its digest record."""
+    """Delete an entry and its digest record, whatever they are (a directory where a file should be, too)."""
     for p in (path, _digest_path(path)):
         with contextlib.suppress(OSError):
-            p.unlink()
+            cachefiles.remove(p)
+
+
+def _recorded_digest(path: Path) -> tuple[str | None, str | None]:
+    """``(digest, None)`` from the entry's record, or ``(None, what is wrong with the record)``."""
+    record = _digest_path(path)
+    if not cachefiles.exists(record):
+        return None, "has no sha256 record"
+    try:
+        text = record.read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"has an unreadable sha256 record {record} ({type(exc).__name__}: {exc})"
+    return text, None
 
 
 def _verified_bytes(path: Path, name: str) -> bytes | None:
-    """The entry's bytes if they match the sha256 recorded for them; otherwise None (and the entry is deleted)."""
+    """The entry's bytes if they match the sha256 recorded for them; otherwise None (and the entry is deleted).
+
+    Whatever is wrong (the entry or its record garbled, empty, cut short, missing, or
+    a directory), the entry is deleted unread with one warning naming it.
+    """
+    if not cachefiles.exists(path):
+        return None
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        return None
     except OSError as exc:
-        log.warning("%s: cannot read rewritten-graph cache entry %s (%s); rewriting", name, path, exc)
-        return None
-    try:
-        recorded = _digest_path(path).read_text().strip()
-    except OSError:
-        recorded = None
-    if recorded != hashlib.sha256(data).hexdigest():
-        problem = "has no sha256 record" if recorded is None else "does not match its sha256 record"
+        data, problem = None, f"cannot be read ({type(exc).__name__}: {exc})"
+    else:
+        recorded, problem = _recorded_digest(path)
+        if problem is None and recorded != hashlib.sha256(data).hexdigest():
+            problem = f"does not match its sha256 record {_digest_path(path)}"
+    if problem is not None:
         log.warning("%s: rewritten-graph cache entry %s %s; deleting it unread and rewriting", name, path, problem)
         _remove(path)
         return None
@@ -204,6 +220,9 @@ def _store(path: Path, graph: _Graph, function, name: str) -> None:
         _Pickler(buffer, values).dump({"format": FORMAT, "graph": (graph.inputs, graph.outputs, graph.updates),
                                        "maker": internals.function_maker(function)})
         data = zlib.compress(buffer.getbuffer(), 1)  # constant-folded zeros: MBs -> KBs
+        for p in (path, _digest_path(path)):  # a directory (or other non-file) there would refuse the rename
+            if cachefiles.exists(p) and not cachefiles.is_regular_file(p):
+                cachefiles.remove(p)
         _write_atomically(path, data)
         _write_atomically(_digest_path(path), hashlib.sha256(data).hexdigest().encode())  # last: the entry is whole
     except Exception as exc:  # noqa: BLE001 - caching is an optimisation; the function is fine
@@ -239,6 +258,32 @@ def _prune(directory: Path) -> None:
                 record.unlink()
 
 
+_unusable: set[Path] = set()  # directories found unusable by this process (warned about once)
+
+
+def _usable(directory: Path, name: str) -> bool:
+    """Make ``directory`` if needed and check it can be written to; False (warned once per process) if not.
+
+    Something other than a directory in its place (it is the cache's own
+    subdirectory) is removed first.
+    """
+    if directory in _unusable:
+        return False
+    try:
+        if cachefiles.exists(directory) and not directory.is_dir():
+            log.warning("%s: %s is not a directory; removing it to keep the rewritten-graph cache there",
+                        name, directory)
+            cachefiles.remove(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        cachefiles.check_writable(directory)
+    except OSError as exc:
+        log.warning("%s: no rewritten-graph cache: cannot create or write to %s (%s); compiling from scratch",
+                    name, directory, exc)
+        _unusable.add(directory)
+        return False
+    return True
+
+
 def cached_function(inputs, outputs, *, updates, mode, name: str, directory: Path | None):
     """``pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)``, rewritten graph cached.
 
@@ -253,10 +298,7 @@ def cached_function(inputs, outputs, *, updates, mode, name: str, directory: Pat
 
     if directory is None or not internals.support().graph_cache:
         return compile_here(), "off"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        log.warning("%s: no rewritten-graph cache: cannot create %s (%s)", name, directory, exc)
+    if not _usable(directory, name):
         return compile_here(), "off"
     try:
         graph = _Graph(inputs, outputs if isinstance(outputs, (list, tuple)) else [outputs], updates)

@@ -1,8 +1,8 @@
 """Every use of PyTensor's or JAX's internals, behind one version check.
 
 The compile caches lean on things neither library promises to keep: JAX's
-persistent-cache module and its monitoring event names, the name and messages of
-the logger its cache reads go through, PyTensor's ``FunctionMaker`` (a compiled
+persistent-cache module (its reader, which is wrapped to repair damaged entries, its
+decompressor, its file layout and lock file) and its monitoring event names, PyTensor's ``FunctionMaker`` (a compiled
 function's ``maker`` and ``maker.create``) and its graph-traversal helpers. They are
 all here, and nowhere else in the project.
 
@@ -19,10 +19,11 @@ import contextlib
 import functools
 import logging
 import re
-import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+from pipeline.compile import cachefiles
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,12 @@ SUPPORTED = {"pytensor": ("3.0.7", "4"), "jax": ("0.10.2", "1")}
 # JAX: names its persistent compile cache uses internally
 CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 CACHE_REQUEST_EVENT = "/jax/compilation_cache/compile_requests_use_cache"
-CACHE_LOGGER = "jax._src.lru_cache"
-CACHE_HIT_PREFIX = "Cache hit for key: "
-UNREADABLE_ENTRY = "Error reading persistent compilation cache entry"
-ENTRY_SUFFIXES = ("-cache", "-atime")
+ENTRY_SUFFIXES = ("-cache", "-atime")  # an entry's executable and the record of its last use
+ATIME_BYTES = 8  # the last use, in nanoseconds, little-endian
 LOCK_FILE = ".lockfile"
+LOCK_TIMEOUT_S = 10  # what JAX waits for its lock
+
+_xla_dir: Path | None = None  # the directory JAX's cache is pointed at (by configure_xla_cache)
 
 
 def installed_version(name: str) -> str | None:
@@ -111,84 +113,173 @@ def listen_to_cache_events(callback) -> bool:
 
 
 def configure_xla_cache(path: Path | None, max_bytes: int) -> bool:
-    """Point JAX's persistent cache at ``path`` (None: off), every compilation cached; False when it is off."""
+    """Point JAX's persistent cache at ``path`` (None: off), every compilation cached; False when it is off.
+
+    The directory is tidied first (:func:`tidy_xla_cache`) and JAX's reads are
+    checked (:func:`_checked_read`), so that a damaged entry costs one compile and
+    one warning, once. ``path`` must exist and be writable.
+    """
+    global _xla_dir
     import jax
 
     try:
+        from jax._src import compilation_cache as jax_cache
         from jax.experimental.compilation_cache import compilation_cache
 
         compilation_cache.reset_cache()  # JAX opens its cache once per process; this lets it reopen elsewhere
+        _xla_dir = None
         if path is None:
             jax.config.update("jax_compilation_cache_dir", None)
             jax.config.update("jax_enable_compilation_cache", False)
             return False
+        if not getattr(jax_cache.get_executable_and_time, "checked_by_pipeline", False):
+            jax_cache.get_executable_and_time = _checked_read(jax_cache.get_executable_and_time)
+        jax_cache.decompress_executable, jax_cache.extract_executable_and_time  # noqa: B018 - both needed
+    except (ImportError, AttributeError) as exc:
+        unavailable("JAX's compilation cache", exc)
+        with contextlib.suppress(Exception):
+            jax.config.update("jax_enable_compilation_cache", False)
+        return False
+    try:
+        tidy_xla_cache(path)
+    except OSError as exc:
+        log.warning("no persistent compile cache: cannot lock %s (%s); compiling from scratch", path, exc)
+        jax.config.update("jax_compilation_cache_dir", None)
+        jax.config.update("jax_enable_compilation_cache", False)
+        return False
+    try:
         jax.config.update("jax_enable_compilation_cache", True)
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         # a size limit makes JAX take a file lock around each read and write of the cache
         jax.config.update("jax_compilation_cache_max_size", int(max_bytes))
-        return True
-    except (ImportError, AttributeError) as exc:
+    except AttributeError as exc:
         unavailable("JAX's compilation cache", exc)
         with contextlib.suppress(Exception):
             jax.config.update("jax_enable_compilation_cache", False)
         return False
+    _xla_dir = path
+    return True
 
 
-class _CacheReads(logging.Handler):
-    """Collects the keys of the entries JAX's cache reads (it logs each hit at debug level)."""
+def _locked(directory: Path):
+    """JAX's own inter-process lock on ``directory`` (the one it holds around each read and write)."""
+    import filelock
 
-    def __init__(self, logger: logging.Logger, shown_from: int):
-        super().__init__(logging.DEBUG)
-        self.keys: list[str] = []
-        self.logger, self.shown_from = logger, shown_from
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith(CACHE_HIT_PREFIX):
-            self.keys.append(message[len(CACHE_HIT_PREFIX):].strip("'\""))
-        if record.levelno >= self.shown_from and self.logger.parent is not None:
-            self.logger.parent.handle(record)  # what would have been shown without us is still shown
+    return filelock.FileLock(directory / LOCK_FILE, timeout=LOCK_TIMEOUT_S)
 
 
-@contextlib.contextmanager
-def repairing_xla_cache(directory: Path):
-    """Run a first call; if JAX could not read a cache entry, delete that entry so that it is written anew.
+def _entry_files(directory: Path, key: str) -> tuple[Path, Path]:
+    return directory / f"{key}{ENTRY_SUFFIXES[0]}", directory / f"{key}{ENTRY_SUFFIXES[1]}"
 
-    JAX writes an entry in place, so a process killed mid-write leaves a truncated
-    entry. JAX then warns, compiles instead, and never replaces the entry: without
-    this repair every later process would compile that function again.
-    """
-    logger = logging.getLogger(CACHE_LOGGER)
-    level, propagate = logger.level, logger.propagate
-    reads = _CacheReads(logger, shown_from=logger.getEffectiveLevel())
-    logger.addHandler(reads)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
+
+def _discard(files, problem: str) -> None:
+    """Delete a damaged entry's files, with one warning naming the entry and what was wrong with it."""
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    finally:
-        logger.removeHandler(reads)
-        logger.setLevel(level)
-        logger.propagate = propagate
-    broken = False
-    for warning in caught:
-        if UNREADABLE_ENTRY in str(warning.message):
-            broken = True
-        else:  # pass every other warning on as it would have been shown
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    if broken:
-        import filelock
+        for path in files:
+            cachefiles.remove(path)
+    except OSError as exc:
+        log.warning("compile cache entry %s %s; cannot remove it (%s); compiling without it", files[0], problem, exc)
+        return
+    log.warning("compile cache entry %s %s; removed it, compiling instead (the next compilation writes it anew)",
+                files[0], problem)
 
-        with filelock.FileLock(directory / LOCK_FILE):
-            for key in reads.keys:
-                for suffix in ENTRY_SUFFIXES:
-                    (directory / f"{key}{suffix}").unlink(missing_ok=True)
-        log.warning("removed unreadable compile cache entries %s from %s (a process killed while writing "
-                    "them?); they are written again by the next compilation", ", ".join(reads.keys), directory)
+
+def _structural_problem(entry: Path, atime: Path) -> str | None:
+    """What is wrong with an entry's files, short of reading the entry (None: nothing found)."""
+    if not cachefiles.is_regular_file(entry):
+        return "is not a file"
+    if not cachefiles.exists(atime):
+        return f"has no access-time record {atime.name} (a writer killed between the two?)"
+    if not cachefiles.is_regular_file(atime):
+        return f"has an access-time record {atime} that is not a file"
+    if atime.stat().st_size != ATIME_BYTES:
+        return f"has an access-time record {atime} of {atime.stat().st_size} bytes, not {ATIME_BYTES}"
+    return None
+
+
+def _entry_problem(entry: Path, atime: Path) -> str | None:
+    """What is wrong with an entry (None: it reads, decompresses and has a record), read as JAX would."""
+    from jax._src import compilation_cache as jax_cache
+
+    if not cachefiles.exists(entry):
+        return None  # gone meanwhile (another process repaired it)
+    problem = _structural_problem(entry, atime)
+    if problem is not None:
+        return problem
+    try:
+        data = entry.read_bytes()
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    try:
+        jax_cache.extract_executable_and_time(jax_cache.decompress_executable(data))
+    except Exception as exc:  # noqa: BLE001 - whatever the decompressor says, the bytes are damaged
+        return f"is damaged ({type(exc).__name__}: {exc})" if data else "is empty"
+    return None
+
+
+def tidy_xla_cache(directory: Path) -> None:
+    """Before JAX opens ``directory``: remove what it would trip over in every later process.
+
+    A lock file that is not a file, an entry that is not a file, or one without an
+    intact access-time record (which makes every one of JAX's writes to the directory
+    fail) is removed with one warning. Entries' bytes are checked when JAX reads them
+    (:func:`_checked_read`), not here. Raises ``OSError`` when the lock cannot be taken.
+    """
+    lock = directory / LOCK_FILE
+    if cachefiles.exists(lock) and not cachefiles.is_regular_file(lock):
+        _discard([lock], "(JAX's lock file) is not a file")
+    with _locked(directory):
+        for entry in sorted(directory.glob(f"*{ENTRY_SUFFIXES[0]}")):
+            atime = _entry_files(directory, entry.name[: -len(ENTRY_SUFFIXES[0])])[1]
+            problem = _structural_problem(entry, atime)
+            if problem is not None:
+                _discard([entry, atime], problem)
+        for atime in directory.glob(f"*{ENTRY_SUFFIXES[1]}"):  # left by an entry removed by hand: harmless
+            if not cachefiles.exists(_entry_files(directory, atime.name[: -len(ENTRY_SUFFIXES[1])])[0]):
+                with contextlib.suppress(OSError):
+                    cachefiles.remove(atime)
+
+
+def _checked_read(read):
+    """Wrap JAX's ``get_executable_and_time``: an entry it cannot use is removed, and compiled anew.
+
+    JAX catches a failed read itself, warns and compiles, but never replaces the entry
+    (it writes only under a name that is free), so the warning and the compile would
+    come back in every process. Here the failure is taken before JAX sees it: under
+    JAX's lock the entry is checked as JAX reads it and, if damaged, removed, with one
+    warning naming it; ``(None, None)`` then tells JAX to compile and write it anew.
+    """
+    @functools.wraps(read)
+    def get_executable_and_time(cache_key, *args, **kwargs):
+        try:
+            return read(cache_key, *args, **kwargs)
+        except Exception as exc:  # a cache entry must never stop a compile (re-raised when not ours)
+            directory = _xla_dir
+            if directory is None:
+                raise  # not a cache of ours: JAX warns as usual
+            _repair(directory, cache_key, exc)
+            return None, None
+
+    get_executable_and_time.checked_by_pipeline = True
+    return get_executable_and_time
+
+
+def _repair(directory: Path, key: str, error: Exception) -> None:
+    entry, atime = _entry_files(directory, key)
+    try:
+        with _locked(directory):
+            problem = _entry_problem(entry, atime)
+            if problem is not None:
+                _discard([entry, atime], problem)
+                return
+    except OSError as exc:
+        log.warning("compile cache entry %s could not be read (%s: %s) nor checked (%s); compiling without it",
+                    entry, type(error).__name__, error, exc)
+        return
+    log.warning("compile cache entry %s could not be used (%s: %s); compiling without it", entry,
+                type(error).__name__, error)
 
 
 # ---------------------------------------------------------------------------------------------
