@@ -55,6 +55,8 @@ class ChildEvents:
 
     def send(self, message: dict) -> None:
         """Write one message (from a child, or a flush marker from the owner)."""
+        if self.write_fd is None:  # never opened: no scheduling process listens
+            return
         try:
             os.write(self.write_fd, (json.dumps(message) + "\n").encode())
         except OSError as exc:  # the scheduling process is gone: nobody is left to tell

@@ -59,5 +59,5 @@ def timestamp_luigis_lines() -> None:
                 logging.getLogger(name).setLevel(level)
         return configured
 
-    _default.timestamps = True
-    InterfaceLogging._default = classmethod(_default)
+    _default.timestamps = True  # type: ignore[attr-defined]
+    InterfaceLogging._default = classmethod(_default)  # type: ignore[method-assign,assignment]

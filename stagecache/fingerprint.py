@@ -166,7 +166,7 @@ def stage_classes(module: str) -> frozenset[str]:
 
 def _imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     """Names of the project modules that ``tree`` imports (absolute or relative), stage wiring left out."""
-    found = set()
+    found: set[str] = set()
     package = module if is_package else module.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -216,8 +216,8 @@ def _source_digest(module: str, keep: frozenset[str], source: str, is_package: b
     deps = _imported_modules(tree, module, is_package)
     parts = module.split(".")
     deps.update(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages run first
-    tree = _strip_unhashed_imports(_strip_help(_strip_docstrings(tree)), module, is_package)
-    normalised = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    normalised_tree = _strip_unhashed_imports(_strip_help(_strip_docstrings(tree)), module, is_package)
+    normalised = ast.dump(normalised_tree, annotate_fields=False, include_attributes=False)
     return hashlib.sha256(normalised.encode()).hexdigest(), frozenset(deps - {module})
 
 

@@ -33,7 +33,7 @@ class Project:
     #: Loggers of the project that get the console handler and follow ``--log-level``.
     loggers: tuple[str, ...] = ()
     #: Names directly under the artifact root that hold no artifact family (published files, caches).
-    not_families: Callable[[], set[str]] = frozenset
+    not_families: Callable[[], set[str]] = set
     #: Reads what the project publishes under a root (champions, histories, reports) and returns what it refers to.
     references: Callable[[Root], KeptArtifacts] | None = None
     #: Families gc keeps whatever ``--keep`` says (each artifact is the record that something happened), with why.

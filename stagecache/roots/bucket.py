@@ -25,7 +25,7 @@ from stagecache.roots.directory import parse_record
 from stagecache.stores import publish as publishing
 from stagecache.stores.base import IntegrityError, ObjectNotFound, PreconditionFailed, Store, StoreError
 from stagecache.stores.cas import update_object
-from stagecache.stores.leases import LEASE_PREFIX, LeaseHeld, acquire_lease, read_lease
+from stagecache.stores.leases import LEASE_PREFIX, Lease, LeaseHeld, acquire_lease, read_lease
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class BucketTarget(ArtifactTarget):
         self.lease_seconds = root.lease_seconds
         self.manifest_key = publishing.manifest_key(self.stem)
         #: The lease held while this target is being built here (None otherwise).
-        self.lease = None
+        self.lease: Lease | None = None
 
     @property
     def location(self) -> str:
@@ -48,7 +48,7 @@ class BucketTarget(ArtifactTarget):
     def reference(self) -> str:
         """Its object's key once published, else its stem."""
         manifest = self.manifest()
-        return manifest["artifact"]["key"] if manifest is not None else self.stem
+        return str(manifest["artifact"]["key"]) if manifest is not None else self.stem
 
     # Reading --------------------------------------------------------------------------------
     def _raw_manifest(self) -> tuple[dict | None, str]:
@@ -77,7 +77,10 @@ class BucketTarget(ArtifactTarget):
         publishing.quarantine(self.store, self.stem, problem)  # under _quarantine/ in the store
 
     def _load_verified(self):
-        artifact = self.manifest()["artifact"]
+        manifest = self.manifest()
+        if manifest is None:
+            raise ArtifactCorruptError(f"{self.location}: the manifest vanished")
+        artifact = manifest["artifact"]
         try:
             return self.store.load_verified(artifact["key"], artifact["sha256"])
         except (IntegrityError, ObjectNotFound) as exc:

@@ -25,7 +25,7 @@ CREDENTIALS_HINT = ("credentials come only from the AWS chain: AWS_ACCESS_KEY_ID
                     "or AWS_PROFILE with ~/.aws/credentials (never from luigi.cfg)")
 
 
-_LOADER = []
+_LOADER: list = []
 
 
 def _new_session():
@@ -170,9 +170,10 @@ class S3Store(Store):
     def list(self, prefix: str = "") -> Iterator[str]:
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
-        keys, token = [], None
+        keys: list[str] = []
+        token = None
         while True:
-            extra = {"ContinuationToken": token} if token else {}
+            extra: dict[str, str] = {"ContinuationToken": token} if token else {}
             response = self._call("list_objects_v2", prefix or None, Prefix=full, **extra)
             keys.extend(item["Key"][strip:] for item in response.get("Contents", []))
             if not response.get("IsTruncated"):

@@ -1,6 +1,7 @@
 import ast
 import datetime
 import importlib
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -283,3 +284,62 @@ def test_model_modules_hold_the_math_only():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline.compile"):
                 assert [a.name for a in node.names] == ["compile_function"], path
+
+
+def test_the_engine_is_a_library_no_stage_hashes_it(pipeline):
+    """An edit of any engine module reruns nothing: no stage's code hash names one, and its version is
+    recorded in every manifest but counts only with ``[fingerprint] include_library_versions``."""
+    stages = all_stages()
+    code = {m for t in stages for m in fingerprint.stage_code_hashes(t)}
+    assert code and not {m for m in code if m.split(".")[0] not in ("pipeline", "tasks")}
+    engine = sorted((ROOT / "stagecache").rglob("*.py"))
+    assert len(engine) > 20 and all(fingerprint.module_file(module_name(ROOT, p)) is None for p in engine)
+    import stagecache
+
+    assert fingerprint.library_versions()["stagecache"] == stagecache.__version__
+    inputs = tasks.TrainLogReg().fingerprint_inputs()
+    assert "libraries" not in inputs
+    pipeline.set("fingerprint", "include_library_versions", "true")
+    assert tasks.TrainLogReg().fingerprint_inputs()["libraries"]["stagecache"] == stagecache.__version__
+
+
+def test_help_text_and_imports_of_unhashed_modules_do_not_count(pipeline, project_copy):
+    """Editing a parameter's ``description=`` or adding an import line that names only a library, the
+    engine or a result-neutral module changes no code hash; a real import of project code does."""
+    stages = all_stages()
+    before = code_of(stages)
+    config = project_copy / "tasks" / "config.py"
+    text = config.read_text()
+    old = 'description="BLAS/OpenMP/XLA threads per process (0 = all)"'
+    assert old in text
+    assert changed_by(config, text.replace(old, 'description="threads for each worker process"'), stages,
+                      before) == set()
+    train = project_copy / "tasks" / "train.py"
+    text = train.read_text()
+    head, sep, rest = text.partition("\nimport ")
+    assert sep
+    for line in ("import json", "from stagecache import localfs", "from tasks.compiling import configured_backend",
+                 "import luigi.util"):
+        assert changed_by(train, head + f"\n{line}" + sep + rest, stages, before) == set(), line
+    edited = head + "\nfrom pipeline.data import moons" + sep + rest
+    assert changed_by(train, edited, stages, before) == TRAIN | {"TrainMoonsMLP"}
+
+
+def test_status_explains_the_one_rebuild_when_the_engine_left_the_fingerprints(pipeline):
+    """A manifest written before the engine became a library names engine modules in its code hashes and
+    no stagecache version: status says why everything rebuilds, once."""
+    from stagecache.status import plan
+
+    pipeline.build(tasks.OneHotMNIST())
+    target = tasks.OneHotMNIST().output()
+    manifest = target.manifest()
+    old = dict(manifest, fingerprint="0" * 64, code={**manifest["code"], "tasks.base": "1" * 64,
+                                                      "tasks.storage": "2" * 64},
+               libraries={k: v for k, v in manifest["libraries"].items() if k != "stagecache"},
+               created="2020-01-01T00:00:00+00:00")
+    (target.path.parent / f"{'0' * 16}.json").write_text(json.dumps(old))
+    target.manifest_path.unlink()  # as if only the old build existed
+    (status,) = [s for s in plan(tasks.OneHotMNIST()) if s.family == "OneHotMNIST"]
+    assert status.state == "will run"
+    assert status.reasons == ["built before the engine became a library: its modules (tasks.base, tasks.storage) "
+                              "no longer count in fingerprints; this rebuild happens once"]
