@@ -13,6 +13,7 @@ from stagecache.project import current
 from stagecache.roots import Root, StoredArtifact
 from stagecache.roots.base import FINGERPRINT_CHARS
 from stagecache.status import walk
+from stagecache.stores.leases import default_owner
 
 log = logging.getLogger(__name__)
 DIVERGED = "diverged (a retry would train it again)"
@@ -27,13 +28,22 @@ def stored_artifacts(root: Root) -> list[StoredArtifact]:
     project = current()
     kept = project.references(root) if project.references is not None else {}
     items = root.inventory(set(project.not_families()))
+    in_use = {stem: owner for owner, stems in _others_claims(root).items() for stem in stems}
     for item in items:
         item.kept |= set(kept.get((item.family, item.stem), ()))
+        if not item.busy and (item.family, item.stem) in in_use:
+            item.busy = f"in use by the run {in_use[(item.family, item.stem)]}"
         if item.family in project.always_kept:
             item.kept.add(project.always_kept[item.family])
         if item.diverged:
             item.kept.add(DIVERGED)
     return items
+
+
+def _others_claims(root: Root) -> dict[str, set[tuple[str, str]]]:
+    """Live runs' claims, but this process's own (a program that built and now collects is not building)."""
+    me = default_owner()
+    return {owner: stems for owner, stems in root.live_claims().items() if owner != me}
 
 
 def used_keys(root_task) -> set[tuple[str, str]]:
@@ -71,6 +81,9 @@ def collect_garbage(root: Root, items: list[StoredArtifact], used: set[tuple[str
             removed.append(item)
             continue
         with root.holding(item) as free:
+            claimed = {s for stems in _others_claims(root).values() for s in stems}
+            if (item.family, item.stem) in claimed:  # a run that started since the inventory uses it
+                free, item.busy = False, "in use by a run that started meanwhile"
             if not free:
                 item.busy = item.busy or "a run is building it"
                 busy.append(item)

@@ -14,7 +14,8 @@ declare(PROJECT)
 with configcheck.exit_on_config_error():
     import luigi  # noqa: F401 -- reads every luigi.cfg in effect
 
-from stagecache import console, progress  # noqa: E402
+from stagecache import claims, console, progress  # noqa: E402
+from stagecache.task import ArtifactTask  # noqa: E402
 from tasks.threads import limit_threads  # noqa: E402
 
 limit_threads()  # before anything imports numpy or JAX
@@ -34,4 +35,5 @@ __all__ = [
 
 console.log_to_console()  # the pipeline's lines (epochs, ETA, downloads, artifacts written) on the console
 progress.install()  # the plan, stage k/N lines and the final table
+claims.install(ArtifactTask)  # what a run uses, artifacts gc leaves alone while it lives
 configcheck.check_luigi_command_line()  # under `luigi --module tasks`: one line per mistake and exit code 3

@@ -203,6 +203,16 @@ class Root(abc.ABC):
     def remove(self, item: StoredArtifact) -> None:
         """Delete what ``item`` holds, the manifest first (from then on it counts as not built)."""
 
+    # Runs' claims on what they use -------------------------------------------------------------------
+    @abc.abstractmethod
+    def claim(self, owner: str, stems: set[tuple[str, str]]) -> None:
+        """Record that the live run ``owner`` uses (builds or reads) these (family, fingerprint prefix) pairs;
+        the claim lives as long as the run's process (see :mod:`stagecache.claims`)."""
+
+    @abc.abstractmethod
+    def live_claims(self) -> dict[str, set[tuple[str, str]]]:
+        """What each live run claims, by owner; claims of runs that ended are dropped."""
+
     @contextlib.contextmanager
     def holding(self, item: StoredArtifact) -> Iterator[bool]:
         """Keep builds off ``item`` while it is removed; yields False when a live build holds it."""

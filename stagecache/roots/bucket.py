@@ -14,6 +14,8 @@ import contextlib
 import io
 import json
 import logging
+import threading
+import time
 from typing import Callable
 
 import joblib
@@ -28,6 +30,23 @@ from stagecache.stores.cas import update_object
 from stagecache.stores.leases import LEASE_PREFIX, Lease, LeaseHeld, acquire_lease, read_lease
 
 log = logging.getLogger(__name__)
+RUNS_PREFIX = "_runs/"
+_claims_lock = threading.Lock()
+_claim_bodies: dict[tuple[int, str], tuple[Store, str, bytes]] = {}
+_renewer: list[threading.Thread] = []
+
+
+def _renew_claims(every: float) -> None:
+    """Rewrite this process's claims while it lives (a daemon thread; a claim left unrenewed expires)."""
+    while True:
+        time.sleep(every)
+        with _claims_lock:
+            claims = list(_claim_bodies.values())
+        for store, key, body in claims:
+            try:
+                update_object(store, key, lambda _old, body=body: body)
+            except StoreError as exc:
+                log.warning("could not renew the run's claim %s: %s", key, exc)
 
 
 class BucketTarget(ArtifactTarget):
@@ -251,6 +270,36 @@ class BucketRoot(Root):
     def link(self, name: str) -> str:
         return f"{self.url}/{name}"
 
+    # Runs' claims -----------------------------------------------------------------------------------
+    def claim(self, owner: str, stems: set[tuple[str, str]]) -> None:
+        """``_runs/<owner>.json`` lists the stems; a thread rewrites it every third of ``lease_seconds`` while
+        the process lives, and a claim older than ``lease_seconds`` (by the store's clock) counts as ended."""
+        body = json.dumps({"owner": owner, "stems": sorted(f"{f}/{s}" for f, s in stems)}).encode()
+        key = f"{RUNS_PREFIX}{owner.replace('/', '-').replace(':', '-')}.json"
+        update_object(self.store, key, lambda _old: body)
+        with _claims_lock:
+            _claim_bodies[(id(self.store), key)] = (self.store, key, body)
+            if not _renewer:
+                thread = threading.Thread(target=_renew_claims, args=(self.lease_seconds / 3,), daemon=True,
+                                          name="stagecache-claims")
+                thread.start()
+                _renewer.append(thread)
+
+    def live_claims(self) -> dict[str, set[tuple[str, str]]]:
+        claims: dict[str, set[tuple[str, str]]] = {}
+        for key in self.store.list(RUNS_PREFIX):
+            info = self.store.head(key)
+            if info is None:
+                continue
+            if info.age > self.lease_seconds + self.store.time_resolution:
+                self.store.delete(key)  # not renewed: the run ended or died
+                continue
+            body = parse_record(lambda key=key: self.store.get(key)[0]) or {}
+            stems = body.get("stems") if isinstance(body.get("stems"), list) else []
+            claims[str(body.get("owner", key))] = {
+                tuple(s.split("/", 1)) for s in stems if isinstance(s, str) and "/" in s}  # type: ignore[misc]
+        return claims
+
     # Inventory -------------------------------------------------------------------------------------
     def inventory(self, not_families: set[str]) -> list[StoredArtifact]:
         """Keys ``<Family>/<fp16>...`` grouped by stem; a stage with a live build lease is marked busy
@@ -259,7 +308,7 @@ class BucketRoot(Root):
         for key in self.store.list(""):
             family, _, name = key.partition("/")
             if not name or "/" in name.split(".checkpoints/")[0] or family in not_families \
-                    or key.startswith(LEASE_PREFIX) or key.startswith(publishing.QUARANTINE_PREFIX):
+                    or key.startswith((LEASE_PREFIX, RUNS_PREFIX, publishing.QUARANTINE_PREFIX)):
                 continue
             stem = name.split(".")[0]
             item = found.setdefault((family, stem), StoredArtifact(family, stem, [], None))

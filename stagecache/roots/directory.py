@@ -23,6 +23,7 @@ from stagecache.roots.base import DIVERGED_SUFFIX, ArtifactCorruptError, Artifac
     iter_json_manifests
 
 LOCKS = ".locks"
+RUNS = ".runs"
 QUARANTINE = "_quarantine"
 
 
@@ -121,6 +122,10 @@ class DirectoryTarget(ArtifactTarget):
         return self.divergence_location
 
 
+#: Claim lock files this process holds, kept open (and so locked) until it exits.
+_claim_locks: dict[Path, object] = {}
+
+
 def _held_by_another(lock: Path) -> bool:
     """Whether another process holds ``flock`` on ``lock`` now (a build in progress). Creates nothing."""
     try:
@@ -207,6 +212,35 @@ class DirectoryRoot(Root):
 
     def local_path(self, name: str) -> Path:
         return self._file(name)
+
+    # Runs' claims -----------------------------------------------------------------------------------
+    def claim(self, owner: str, stems: set[tuple[str, str]]) -> None:
+        """``.runs/<owner>.json`` lists the stems; ``.runs/<owner>.lock`` is held (``flock``) for the process's
+        life, by the file it keeps open: the claim is live exactly while a process of the run holds it."""
+        name = owner.replace("/", "-").replace(":", "-")
+        lock = self.path / RUNS / f"{name}.lock"
+        if lock not in _claim_locks:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(lock, "a+b")  # noqa: SIM115 -- held open on purpose until the process ends
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            _claim_locks[lock] = fh
+        body = {"owner": owner, "stems": sorted(f"{f}/{s}" for f, s in stems)}
+        localfs.atomic_write_bytes(lock.with_suffix(".json"), json.dumps(body).encode())
+
+    def live_claims(self) -> dict[str, set[tuple[str, str]]]:
+        claims: dict[str, set[tuple[str, str]]] = {}
+        folder = self.path / RUNS
+        for record in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            lock = record.with_suffix(".lock")
+            if lock in _claim_locks or _held_by_another(lock):
+                body = parse_record(record.read_bytes) or {}
+                stems = body.get("stems") if isinstance(body.get("stems"), list) else []
+                claims[str(body.get("owner", record.stem))] = {
+                    tuple(s.split("/", 1)) for s in stems if isinstance(s, str) and "/" in s}  # type: ignore[misc]
+            else:  # the run ended (or was killed): its claim goes
+                record.unlink(missing_ok=True)
+                lock.unlink(missing_ok=True)
+        return claims
 
     # Inventory -------------------------------------------------------------------------------------
     def inventory(self, not_families: set[str]) -> list[StoredArtifact]:

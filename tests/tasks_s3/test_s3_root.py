@@ -256,3 +256,29 @@ def test_status_list_and_gc_on_an_s3_root(s3pipeline, capsys):
     assert any(k.startswith(busy) for k in left)
     lease.release()
     assert s3pipeline.build(tasks.OneHotMNIST()) == set()
+
+
+def test_a_live_runs_claim_keeps_what_it_uses_from_gc_until_it_expires(s3pipeline, capsys):
+    """A run on another host claims its stages in the bucket (``_runs/<owner>.json``, renewed while it
+    lives): gc skips them and says so; once the claim is not renewed for ``lease_seconds`` it is dropped."""
+    from stagecache.cli import main
+    from stagecache.roots import configured_root
+    from stagecache.roots import bucket
+
+    s3pipeline.build(tasks.OneHotMNIST())
+    stem = tasks.OneHotMNIST().output().stem
+    root = configured_root()
+    root.claim("other-host:7", {tuple(stem.split("/"))})
+    assert root.live_claims()["other-host:7"] == {tuple(stem.split("/"))}
+    s3pipeline.set("OneHotMNIST", "train_limit", "100")  # gc's configuration no longer uses it
+    assert main(["artifacts", "gc", "OneHotMNIST", "--keep", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {stem}: in use by the run other-host:7" in out and f"removed {stem}" not in out
+    # the other host died: its claim is no longer renewed, and expires
+    with bucket._claims_lock:
+        bucket._claim_bodies.clear()
+    s3pipeline.set("artifacts", "lease_seconds", "1")
+    time.sleep(2.5)
+    assert "other-host:7" not in configured_root().live_claims()
+    assert main(["artifacts", "gc", "OneHotMNIST", "--keep", "0"]) == 0
+    assert f"removed {stem}" in capsys.readouterr().out

@@ -1,0 +1,68 @@
+"""``artifacts gc`` while a run trains: it skips what the run uses, and the run, or its rerun after a kill,
+never loses a finished epoch and builds nothing twice (tests/tasks/test_reliability.py has the other faults)."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+import tasks
+from stagecache.cli import main
+from tests.tasks.conftest import luigi_process
+from tests.tasks.test_reliability import _wait_for
+
+EPOCHS = "200"  # long enough for gc to run while it trains; the plain configuration (gc's) trains 2
+
+
+def _gc(capsys) -> str:
+    assert main(["artifacts", "gc", "--keep", "0"]) == 0
+    return capsys.readouterr().out
+
+
+def test_gc_during_a_run_skips_what_it_uses_and_a_killed_run_resumes(pipeline, tmp_path, capsys, caplog):
+    pipeline.build(tasks.OneHotMNIST())
+    # the run's configuration: its own prepared data (which it built and will read again) and a long training
+    pipeline.set("OneHotMNIST", "train_limit", "200")
+    pipeline.set("TrainMLP", "epochs", EPOCHS)
+    data, training = tasks.OneHotMNIST().output(), tasks.TrainMLP().output()
+    proc = luigi_process(pipeline, tmp_path, "EvaluateMLP")
+    try:
+        assert _wait_for(lambda: (training.checkpoint_dir / "epoch-00003.json").exists()), \
+            proc.communicate()[0][-3000:]
+        # gc's own configuration (the plain one) uses neither the run's data nor its training
+        pipeline.set("OneHotMNIST", "train_limit", "0")
+        pipeline.set("TrainMLP", "epochs", "2")
+        out = _gc(capsys)
+        assert f"skipped {data.stem}: in use by the run " in out, out  # written, unlocked: only the claim protects it
+        assert f"skipped {training.stem}: " in out, out  # being built: its lock, and the claim
+        assert "removed" in out and data.stem not in out.replace(f"skipped {data.stem}", "")
+        assert training.checkpoint_dir.is_dir() and training.lock_path.exists() and data.exists()
+        dry = main(["artifacts", "gc", "--keep", "0", "--dry-run"]) == 0 and capsys.readouterr().out
+        assert training.stem not in dry.replace(f"skipped {training.stem}", "")
+        epochs_done = max(int(p.stem.split("-")[1]) for p in training.checkpoint_dir.glob("epoch-*.json"))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not training.exists() and training.checkpoint_dir.is_dir()  # killed mid-training, checkpoints kept
+
+    # the rerun of the same configuration resumes where the killed run stopped, and builds each stage once
+    pipeline.set("OneHotMNIST", "train_limit", "200")
+    pipeline.set("TrainMLP", "epochs", EPOCHS)
+    caplog.set_level(logging.INFO, logger="pipeline")
+    assert pipeline.build(tasks.EvaluateMLP()) == {"TrainMLP", "EvaluateMLP"}  # its data was kept: not rebuilt
+    resumed = [r.getMessage() for r in caplog.records if "resuming after epoch" in r.getMessage()]
+    assert resumed and int(resumed[0].split("resuming after epoch ")[1].split()[0]) >= epochs_done
+    assert training.load()["history"]["epoch"] == list(range(1, int(EPOCHS) + 1))
+    assert pipeline.build(tasks.EvaluateMLP()) == set()
+
+
+def test_gc_of_a_finished_run_removes_what_no_configuration_uses(pipeline, tmp_path, capsys):
+    """Once the run has ended its claim goes with it: the same gc removes its artifacts."""
+    pipeline.build(tasks.OneHotMNIST())
+    pipeline.set("TrainLogReg", "epochs", "3")
+    proc = luigi_process(pipeline, tmp_path, "TrainLogReg")
+    assert proc.wait(timeout=300) == 0, proc.communicate()[0][-3000:]
+    stem = tasks.TrainLogReg().output().stem
+    pipeline.set("TrainLogReg", "epochs", "2")
+    out = _gc(capsys)
+    assert f"removed {stem}" in out and "skipped" not in out, out
