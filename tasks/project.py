@@ -91,9 +91,9 @@ def references(root: Root) -> KeptArtifacts:
 def not_families() -> set[str]:
     """Names under the root that hold no artifacts: the published report and champions, the compile cache."""
     from tasks.config import pytensor
-    from tasks.published import CHAMPIONS, REPORT as REPORT_DIR
+    from tasks.published import CHAMPIONS, REPORT as REPORT_DIR, REPORTS
 
-    names = {REPORT_DIR, CHAMPIONS}
+    names = {REPORT_DIR, REPORTS, CHAMPIONS}
     cache = pytensor().compile_cache_dir()
     if cache is not None:
         names.add(Path(cache).name)

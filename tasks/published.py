@@ -13,6 +13,7 @@ from stagecache.roots.base import jsonl_lines
 log = logging.getLogger(__name__)
 HISTORY = "history.jsonl"
 REPORT = "report"
+REPORTS = "reports"
 CHAMPIONS = "champions"
 PROVENANCE = "provenance.json"
 
@@ -25,6 +26,11 @@ def report_link(name: str = "index.html", directory: str = REPORT) -> str:
 def report_location(directory: str = REPORT) -> str:
     """Where the report is published (a local directory or ``s3://bucket/prefix/report/``), for messages."""
     return configured_root().link(directory) + "/"
+
+
+def own_report_directory(fingerprint: str) -> str:
+    """``reports/<fingerprint16>``: where one configuration's report is published, whatever runs after it."""
+    return f"{REPORTS}/{fingerprint[:16]}"
 
 
 def publish_directory(files: dict[str, bytes], directory: str = REPORT, last: str = PROVENANCE,

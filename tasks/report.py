@@ -42,32 +42,38 @@ class FullReport(ArtifactTask):
                 **{f"eval/{k}": t() for k, t in EVALUATIONS.items()},
                 "moons": TrainMoonsMLP()}
 
+    def own_directory(self) -> str:
+        """``reports/<fingerprint>``: this configuration's own copy of the report, which no other run replaces."""
+        return published.own_report_directory(self.fingerprint())
+
     def result_link(self) -> str | None:
-        """The published report's page, once there is one."""
-        if published.read_published("index.html") is None:
+        """This configuration's report page, once published (``report/`` may meanwhile show another's)."""
+        if published.read_published("index.html", self.own_directory()) is None:
             return None
-        return published.report_link()
+        return published.report_link(directory=self.own_directory())
 
     def published_provenance(self) -> bytes:
-        """``provenance.json`` of the report published now (no bytes when there is none)."""
-        return published.read_published("provenance.json") or b""
+        """``provenance.json`` of the report published now in ``report/`` (no bytes when there is none)."""
+        return published.read_published(published.PROVENANCE) or b""
 
     def complete(self) -> bool:
         if not super().complete():
             return False
         from pipeline.report.build import history_digest, published_state
 
-        return published_state(self.published_provenance()) == (
-            self.fingerprint(), history_digest(published.history_bytes()))
+        expected = (self.fingerprint(), history_digest(published.history_bytes()))
+        own = published.read_published(published.PROVENANCE, self.own_directory()) or b""
+        return published_state(own) == expected and published_state(self.published_provenance()) == expected
 
     def after_save(self, target=None) -> None:
         """Publish ``report/`` (also when the artifact was already built)."""
         self.publish(target)
 
     def publish(self, target=None) -> None:
-        """Replace ``report/`` by the artifact's files with the history section drawn from ``history.jsonl`` now.
+        """Publish the artifact's files, with the history section drawn from ``history.jsonl`` now, as this
+        configuration's own ``reports/<fingerprint>/`` and then as ``report/`` (the latest run's).
 
-        The only code that writes ``report/``: this stage calls it once its artifact exists, and
+        The only code that writes them: this stage calls it once its artifact exists, and
         ``Retrain`` calls it (holding this stage's build guard: a lock, or a lease on an object
         store) after adding to the history. On an object store the guard's lease is renewed
         before the first file and before ``provenance.json``, so a holder that lost it stops.
@@ -76,8 +82,11 @@ class FullReport(ArtifactTask):
 
         target = target or self.output()
         files = publish_files(target.load()["files"], published.history_bytes())
-        published.publish_directory(files, lease=getattr(target, "lease", None))
-        log.info("report written: %s", published.report_link())
+        lease = getattr(target, "lease", None)
+        published.publish_directory(files, directory=self.own_directory(), lease=lease)
+        published.publish_directory(files, lease=lease)
+        log.info("report written: %s (latest: %s)", published.report_link(directory=self.own_directory()),
+                 published.report_link())
 
     def build(self, inputs):
         from pipeline.report.build import build_report, code_version, stage_fingerprints

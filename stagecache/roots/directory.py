@@ -174,7 +174,8 @@ class DirectoryRoot(Root):
         return [f"{directory}/{p.name}" for p in sorted(folder.iterdir()) if p.is_file() and p.name.endswith(suffix)]
 
     def publish_directory(self, directory: str, files: dict[str, bytes], last: str = "", lease=None) -> None:
-        localfs.publish_directory(self._file(directory), files)  # swapped in whole: `last` needs no order here
+        with self._lock(directory):  # two writers of different builds (say, two configurations) swap in turn
+            localfs.publish_directory(self._file(directory), files)  # swapped in whole: no order needed
 
     def update_file(self, name: str, update: Callable[[bytes | None], bytes | None]) -> bytes | None:
         with self._lock(name):

@@ -66,3 +66,31 @@ def test_gc_of_a_finished_run_removes_what_no_configuration_uses(pipeline, tmp_p
     pipeline.set("TrainLogReg", "epochs", "2")
     out = _gc(capsys)
     assert f"removed {stem}" in out and "skipped" not in out, out
+
+
+def test_two_configurations_at_once_on_one_root_each_keep_their_own_report(pipeline, tmp_path):
+    """Two commands with different configurations, at the same time: each run's closing link names its own
+    report (``reports/<fingerprint>/``), whose provenance is its configuration; ``report/`` is the latest."""
+    import json
+    from pathlib import Path
+
+    pipeline.build(tasks.FullReport())
+    runs = {}
+    for epochs in ("3", "4"):
+        pipeline.set("TrainLogReg", "epochs", epochs)
+        (tmp_path / epochs).mkdir()
+        runs[epochs] = (tasks.FullReport().fingerprint(), luigi_process(pipeline, tmp_path / epochs, "FullReport"))
+    pipeline.set("TrainLogReg", "epochs", "2")
+    for epochs, (fingerprint, proc) in runs.items():
+        out = proc.communicate(timeout=600)[0]
+        assert proc.returncode == 0, out[-3000:]
+        links = [line.split("report: ", 1)[1] for line in out.splitlines() if "INFO: stagecache.progress: report: " in line]
+        assert links, out[-3000:]
+        own = pipeline.root.resolve() / "reports" / fingerprint[:16] / "index.html"
+        assert links[-1] == own.as_uri(), (epochs, links)
+        provenance = json.loads((own.parent / "provenance.json").read_text())
+        assert provenance["fingerprint"] == fingerprint
+        assert {s["task"]: s["params"]["epochs"] for s in provenance["stages"] if s["task"] == "TrainLogReg"} \
+            == {"TrainLogReg": epochs}
+    latest = json.loads(Path(pipeline.root / "report" / "provenance.json").read_text())["fingerprint"]
+    assert latest in {fp for fp, _ in runs.values()}
