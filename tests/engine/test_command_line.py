@@ -2,6 +2,7 @@
 ``python -m toydag status``, on an edited copy of the toy's code, of the engine, and on an s3:// root."""
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 
@@ -80,3 +81,31 @@ def test_the_command_lines_on_an_s3_root(seaweed, tmp_path):
     assert luigi_run(tmp_path, cfg, "--MakeNumbers-count", "9") == FAMILIES
     out = run(["-m", "toydag", "artifacts", "gc", "--keep", "0"], tmp_path, cfg)
     assert "removed 2 artifact(s)" in out  # the first Square and Total; the first MakeNumbers is always kept
+
+
+SOLO = '''import luigi
+from stagecache.project import Project, declare
+from stagecache.task import ArtifactTask
+
+declare(Project(module="solo", default_task="Answer", code_packages=("solo",)))
+
+
+class Answer(ArtifactTask):
+    def build(self, inputs):
+        return 42
+'''
+
+
+def test_a_project_of_one_module_hashes_that_module(tmp_path):
+    """``code_packages`` may name a single module: its code counts (it once hashed nothing, silently)."""
+    (tmp_path / "solo.py").write_text(SOLO)
+    cfg = write_cfg(tmp_path / "luigi.cfg", "artifacts")
+    code = "import json, solo; from stagecache.fingerprint import stage_code_hashes as h; print(json.dumps(h(solo.Answer())))"
+
+    def hashes() -> dict:
+        return json.loads(run(["-c", code], tmp_path, cfg, (tmp_path,)).splitlines()[-1])
+
+    before = hashes()
+    assert set(before) == {"solo"}
+    edit(tmp_path / "solo.py", "return 42", "return 43")
+    assert hashes()["solo"] != before["solo"]
