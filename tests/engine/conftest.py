@@ -43,6 +43,14 @@ def toydag():
     return package
 
 
+@pytest.fixture(autouse=True)
+def _declared_project_put_back():
+    """Each test here leaves declared whatever project was declared before it (``tasks`` in a full run)."""
+    before = project.declared()
+    yield
+    assert project.declared() is before, "a test left another project declared"
+
+
 class Toy:
     """Luigi configured for one test (no luigi.cfg read): the toy pipeline on a fresh root."""
 
