@@ -69,6 +69,13 @@ def _imported_package_dir(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+@functools.lru_cache(maxsize=None)
+def _imported_module_file(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    origin = Path(spec.origin) if spec is not None and spec.origin else None
+    return origin if origin is not None and origin.suffix == ".py" and origin.is_file() else None
+
+
 def canonical_hash(obj) -> str:
     """sha256 of the canonical JSON of ``obj`` (sorted keys, no whitespace)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -81,8 +88,8 @@ def module_file(module: str) -> Path | None:
     if parts[0] not in _project().code_packages:
         return None
     root = _package_dir(parts[0])
-    if root is None:
-        return None
+    if root is None:  # a project of one module (``code_packages=("solo",)`` for solo.py) hashes that file
+        return _imported_module_file(module) if len(parts) == 1 else None
     base = root.joinpath(*parts[1:])
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():

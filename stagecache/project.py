@@ -26,7 +26,8 @@ class Project:
     module: str
     #: The task that ``status`` and ``artifacts`` take when none is named.
     default_task: str
-    #: Top-level packages whose source is hashed into fingerprints (the project's code, not libraries).
+    #: Top-level packages (or single top-level modules) whose source is hashed into fingerprints (the project's
+    #: code, not libraries).
     code_packages: tuple[str, ...]
     #: Project modules (or packages) left out of every fingerprint, each with the reason it cannot change a result.
     result_neutral: Mapping[str, str] = field(default_factory=dict)

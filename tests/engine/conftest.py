@@ -1,0 +1,182 @@
+"""The toy pipeline (``toydag``) run in this process with a test's own luigi configuration, or in a
+subprocess; on a directory root or on an ``s3://`` root of the real SeaweedFS server of tests/stores.
+
+One process serves one declared project, and the test session's may be ``tasks``: the ``toy``
+fixtures declare ``toydag`` for one test and put back whatever was declared before.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import luigi
+import pytest
+from luigi.configuration import LuigiConfigParser
+from luigi.task_register import Register
+
+from stagecache import progress, project
+from stagecache.task import ArtifactTask
+from tests.stores.conftest import BUCKET, seaweed  # noqa: F401 -- the one S3 server kind of the suite
+
+ENGINE_TESTS = Path(__file__).resolve().parent
+REPO = ENGINE_TESTS.parents[1]
+TOYDAG = ENGINE_TESTS / "toydag"
+FAMILIES = {"MakeNumbers", "Square", "Total"}
+
+
+@pytest.fixture(scope="session")
+def toydag():
+    """The toy package, imported once per process (it declares itself on import: undone at once)."""
+    before = project.declared()
+    sys.path.insert(0, str(ENGINE_TESTS))
+    try:
+        import toydag as package
+    finally:
+        sys.path.remove(str(ENGINE_TESTS))
+        project._declared = before
+    return package
+
+
+@pytest.fixture(autouse=True)
+def _declared_project_put_back():
+    """Each test here leaves declared whatever project was declared before it (``tasks`` in a full run)."""
+    before = project.declared()
+    yield
+    assert project.declared() is before, "a test left another project declared"
+
+
+class Toy:
+    """Luigi configured for one test (no luigi.cfg read): the toy pipeline on a fresh root."""
+
+    def __init__(self, package, kind: str, root: str):
+        self.package = package
+        self.kind = kind
+        self.root_setting = root
+        self.ran: list[str] = []
+        self.config = LuigiConfigParser.instance()
+        self.set("core", "local_scheduler", "true")
+        self.set("core", "no_lock", "true")
+        self.set("artifacts", "root", root)
+
+    def set(self, section: str, key: str, value: str) -> None:
+        if not self.config.has_section(section):
+            self.config.add_section(section)
+        self.config.set(section, key, value)
+        Register.clear_instance_cache()
+
+    def build(self, *stages) -> set[str]:
+        """Run ``luigi.build`` (the toy's Total unless told); the families that ran."""
+        self.ran.clear()
+        Register.clear_instance_cache()
+        progress.new_run()
+        result = luigi.build(list(stages) or [self.package.Total()], local_scheduler=True,
+                             detailed_summary=True, workers=1)
+        assert result.scheduling_succeeded, result.summary_text
+        return set(self.ran)
+
+    def plan(self, stage=None) -> dict:
+        """``{family: StageStatus}`` as ``status`` computes it."""
+        from stagecache.status import plan
+
+        Register.clear_instance_cache()
+        return {s.family: s for s in plan(stage or self.package.Total())}
+
+    def cli(self, *argv: str) -> str:
+        """``python -m toydag ARGV`` in this process; its standard output (exit code 0 asserted)."""
+        from stagecache.cli import main
+
+        Register.clear_instance_cache()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(list(argv), prog="python -m toydag") == 0
+        return out.getvalue()
+
+    def root(self):
+        from stagecache.roots import configured_root
+
+        return configured_root()
+
+    def output(self, stage):
+        Register.clear_instance_cache()
+        return stage.output()
+
+    def stored(self) -> set[tuple[str, str]]:
+        """(family, fingerprint prefix) of every stored artifact that has a manifest."""
+        return {(i.family, i.stem) for i in self.root().inventory({"published"}) if i.manifest is not None}
+
+
+def _toy(request, kind: str, toydag, tmp_path, monkeypatch) -> Toy:
+    monkeypatch.setattr(LuigiConfigParser, "_instance", None)
+    monkeypatch.setattr(LuigiConfigParser, "_config_paths", [])
+    monkeypatch.setattr(project, "_declared", toydag.PROJECT)  # put back after the test
+    if kind == "directory":
+        toy = Toy(toydag, kind, str(tmp_path / "artifacts"))
+    else:
+        server = request.getfixturevalue("seaweed")
+        prefix = uuid.uuid4().hex[:12]
+        toy = Toy(toydag, kind, f"s3://{BUCKET}/{prefix}")
+        toy.set("s3", "endpoint_url", server.endpoint)
+        toy.set("s3", "region_name", "us-east-1")
+        toy.set("object_store", "cache_dir", str(tmp_path / "cache"))
+        toy.store = server.store(prefix)
+
+    @ArtifactTask.event_handler(luigi.Event.SUCCESS)
+    def record(task):
+        toy.ran.append(task.get_task_family())
+
+    request.addfinalizer(lambda: ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.SUCCESS].discard(record))
+    request.addfinalizer(Register.clear_instance_cache)
+    return toy
+
+
+@pytest.fixture(params=["directory", "s3"])
+def toy(request, toydag, tmp_path, monkeypatch) -> Toy:
+    """The toy pipeline, declared for this test, on each kind of root (empty)."""
+    return _toy(request, request.param, toydag, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def toy_dir(request, toydag, tmp_path, monkeypatch) -> Toy:
+    """The toy pipeline, declared for this test, on an empty directory root."""
+    return _toy(request, "directory", toydag, tmp_path, monkeypatch)
+
+
+# --- Subprocesses ---------------------------------------------------------------------------------
+
+def write_cfg(path: Path, root: str, **sections: dict[str, str]) -> Path:
+    """A luigi.cfg with a local scheduler, the artifact root and ``sections``."""
+    lines = ["[core]", "local_scheduler = true", "no_lock = true", "[artifacts]", f"root = {root}"]
+    for section, values in sections.items():
+        lines += [f"[{section}]", *(f"{k} = {v}" for k, v in values.items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(args: list[str], cwd: Path, cfg: Path, paths: tuple[Path, ...] = (ENGINE_TESTS,)) -> str:
+    """``python ARGS`` with ``paths`` then the repository first on the path; its output (exit 0 asserted)."""
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg),
+           "PYTHONPATH": os.pathsep.join([*map(str, paths), str(REPO)])}
+    done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    return output
+
+
+def ran_in(output: str) -> set[str]:
+    """The families luigi's execution summary says ran successfully."""
+    match = re.search(r"ran successfully:\n((?:    - .*\n)+)", output)
+    return set() if match is None else set(re.findall(r"- \d+ (\w+)", match.group(1)))
+
+
+def luigi_run(cwd: Path, cfg: Path, *args: str, paths: tuple[Path, ...] = (ENGINE_TESTS,)) -> set[str]:
+    """``luigi --module toydag Total ARGS`` in a subprocess; the families that ran (and a summary asserted)."""
+    output = run(["-m", "luigi", "--module", "toydag", "Total", *args], cwd, cfg, paths)
+    assert "Luigi Execution Summary" in output, output
+    return ran_in(output)

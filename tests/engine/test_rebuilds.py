@@ -1,0 +1,88 @@
+"""Reruns build exactly the stages whose fingerprint changed: parameters, upstream artifacts and the
+toy's own code count; insignificant parameters, help text, result-neutral modules and the engine do not."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from stagecache import fingerprint
+from tests.engine.conftest import FAMILIES, TOYDAG
+
+
+def test_a_first_build_builds_all_three_and_a_rerun_builds_nothing(toy):
+    assert toy.build() == FAMILIES
+    assert {family for family, _ in toy.stored()} == FAMILIES
+    assert toy.output(toy.package.Total()).load() == int((toy.output(toy.package.Square()).load()).sum())
+    assert toy.build() == set()
+    assert len(toy.stored()) == 3
+
+
+def test_a_significant_parameter_reruns_exactly_its_stage_and_what_depends_on_it(toy):
+    toy.build()
+    toy.set("Square", "power", "3")
+    assert toy.build() == {"Square", "Total"}
+    toy.set("MakeNumbers", "count", "7")
+    assert toy.build() == FAMILIES
+    assert len(toy.output(toy.package.Square()).load()) == 7
+    toy.set("Square", "power", "2")  # back to an earlier Square configuration, with other numbers
+    assert toy.build() == {"Square", "Total"}
+
+
+def test_an_insignificant_parameter_reruns_nothing(toy):
+    toy.build()
+    toy.set("MakeNumbers", "label", "renamed")
+    assert toy.build() == set()
+
+
+@pytest.fixture
+def toy_source(tmp_path, monkeypatch):
+    """A copy of toydag/ that fingerprints read instead of the imported one (the test edits it)."""
+    copy = tmp_path / "src" / "toydag"
+    shutil.copytree(TOYDAG, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setitem(fingerprint.SOURCE_ROOTS, "toydag", copy)
+    fingerprint.clear_code_cache()
+    yield copy
+    fingerprint.clear_code_cache()
+
+
+def edit(path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+    fingerprint.clear_code_cache()
+
+
+@pytest.mark.parametrize("module, old, new, rerun", [
+    ("total.py", "int(squares.sum())", "int(squares.sum()) + 0", {"Total"}),
+    ("arith.py", "** power", "** int(power)", {"Square", "Total"}),
+    ("square.py", "powers(numbers, self.power)", "powers(list(numbers), self.power)", {"Square", "Total"}),
+    ("make.py", "size=self.count)", "size=int(self.count))", FAMILIES),
+    ("__init__.py", '__all__ = [', 'ALL = __all__ = [', FAMILIES),  # the parent package runs before each stage
+    # what cannot change a result
+    ("make.py", 'description="how many numbers to draw"', 'description="how many integers"', set()),
+    ("project.py", '"the numbers drawn"', '"the numbers the toy drew"', set()),  # declared result-neutral
+    ("total.py", '"""The sum of Square', '# a comment\n    """The total of Square', set()),
+    ("square.py", "import luigi\n", "import luigi\nimport json  # noqa\n", set()),  # a library import line
+], ids=["total", "arith", "square", "make", "package", "help-text", "result-neutral", "docstring",
+        "library-import"])
+def test_a_code_edit_reruns_exactly_the_stages_that_run_that_code(toy_dir, toy_source, module, old, new, rerun):
+    toy_dir.build()
+    edit(toy_source / module, old, new)
+    plan = toy_dir.plan()
+    assert {f for f, s in plan.items() if s.state == "will run"} == rerun
+    if module == "total.py" and rerun:
+        assert plan["Total"].reasons == ["code changed: toydag.total"]
+    assert toy_dir.build() == rerun
+
+
+def test_no_engine_module_enters_a_fingerprint(toy_dir):
+    """The engine is a library: stagecache's modules are in no code hash, only the toy's own."""
+    toy_dir.build()
+    for stage in (toy_dir.package.MakeNumbers(), toy_dir.package.Square(), toy_dir.package.Total()):
+        code = fingerprint.stage_code_hashes(stage)
+        assert code and all(m.startswith("toydag") for m in code), code
+        assert "toydag.project" not in code  # result-neutral
+        assert toy_dir.output(stage).manifest()["code"] == code
+    assert set(fingerprint.stage_code_hashes(toy_dir.package.Total())) == {"toydag", "toydag.total"}
+    assert set(fingerprint.stage_code_hashes(toy_dir.package.Square())) == {"toydag", "toydag.square", "toydag.arith"}

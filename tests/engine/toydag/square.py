@@ -1,0 +1,18 @@
+"""Stage 2: each number to a power."""
+import luigi
+
+from stagecache.task import ArtifactTask
+from toydag.arith import powers
+from toydag.make import MakeNumbers
+
+
+class Square(ArtifactTask):
+    """The numbers of MakeNumbers raised to ``power``."""
+
+    power = luigi.IntParameter(default=2, description="exponent")
+
+    def requires(self):
+        return MakeNumbers()
+
+    def build(self, numbers):
+        return powers(numbers, self.power)
