@@ -47,5 +47,5 @@ def refusal(task: str, target: ArtifactTarget, record: dict) -> DivergedBeforeEr
     """The one-line error that a retry of a diverged configuration fails with."""
     return DivergedBeforeError(
         f"{task}: this configuration diverged in an earlier run ({describe(record)}; "
-        f"recorded in {target.divergence_location}); not training it again: change lr, seed or another "
-        f"parameter, or delete that record to force a retry")
+        f"recorded in {target.divergence_location}); not building it again: change a significant parameter "
+        f"(or the code it runs), or delete that record to force a retry")

@@ -124,10 +124,10 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
             status.reasons = [f"artifact corrupt: {status.artifact.problem}"]
             if state == MISSING:
                 status.reasons.append("nothing that will run needs it; the run that does rebuilds it")
-        elif state != CACHED and (record := target.read_divergence()):
+        elif state != CACHED and task.divergence_errors and (record := target.read_divergence()):
             status.diverged = target.divergence_location
             status.reasons = [f"diverged before ({divergence.describe(record)}): see {status.diverged}",
-                              "change lr, seed or another parameter, or delete that record to retry"]
+                              "change a significant parameter (or the code it runs), or delete that record to retry"]
         elif state == WILL_RUN:
             previous = latest_manifest(task)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)

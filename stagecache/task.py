@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import luigi
 from luigi.task import flatten
 
+from stagecache import divergence
 from stagecache.config import fingerprint as fingerprint_config
 from stagecache.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
 from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_root
@@ -32,6 +33,9 @@ class ArtifactTask(luigi.Task):
     #: Whether :meth:`after_save` writes more than the artifact (and so needs the build guard even when
     #: another process built the artifact): see ``build_guard(exclusive=...)``.
     exclusive_after_save: bool = False
+    #: Failures that the same configuration would repeat (a diverging loss): recorded beside the artifact, and a
+    #: later run of that configuration fails at once (:mod:`stagecache.divergence`). Empty: nothing is recorded.
+    divergence_errors: tuple[type[BaseException], ...] = ()
     #: The artifact the current run writes, fixed when it started (None outside :meth:`build`).
     run_target: ArtifactTarget | None = None
 
@@ -131,10 +135,25 @@ class ArtifactTask(luigi.Task):
                 self.save(result, started, inputs, target)
             self.after_save(target)
 
+    @contextlib.contextmanager
     def building(self, target: ArtifactTarget):
-        """Context around loading the inputs and building ``target``, under its lock: subclasses may
-        refuse to build here, or record how a build failed."""
-        return contextlib.nullcontext()
+        """Context around loading the inputs and building ``target``, under its build guard.
+
+        A configuration that failed with one of :attr:`divergence_errors` before (its record beside
+        ``target``) is refused at once; such a failure now is recorded. Subclasses may add to this.
+        """
+        if not self.divergence_errors:
+            yield
+            return
+        record = target.read_divergence()
+        if record is not None:
+            raise divergence.refusal(self.get_task_family(), target, record)
+        try:
+            yield
+        except self.divergence_errors as exc:
+            divergence.write_record(target, task=self.get_task_family(),
+                                    params=self.params_dict(significant_only=True), error=exc)
+            raise
 
     def result_link(self) -> str | None:
         """A link to what a run of this stage published for people to read (a report page), once it exists;

@@ -1,12 +1,10 @@
 """Training stages: one task per model, each calling one ``train_*`` function."""
 from __future__ import annotations
 
-import contextlib
 
 import luigi
 
 from pipeline.training import TrainingDivergedError
-from stagecache import divergence
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
 from stagecache.progress import ReportsProgress
@@ -27,6 +25,7 @@ class _Train(ReportsProgress, CompilingTask):
     # divergence is deterministic: it is recorded beside the artifact (``building``), and the retry
     # fails at once with DivergedBeforeError, before loading inputs or compiling.
     retry_count = 2
+    divergence_errors = (TrainingDivergedError,)
     seed = luigi.IntParameter(default=0, description="seed for initial weights (and dropout noise)")
 
     def backend(self) -> str:
@@ -39,19 +38,6 @@ class _Train(ReportsProgress, CompilingTask):
         if target is None:
             raise RuntimeError(f"{self.get_task_family()}: checkpointer() needs the target run() fixed")
         return target.checkpointer()
-
-    @contextlib.contextmanager
-    def building(self, target):
-        """Refuse a configuration that diverged before (its record beside ``target``); record a new divergence."""
-        record = target.read_divergence()
-        if record is not None:
-            raise divergence.refusal(self.get_task_family(), target, record)
-        try:
-            yield
-        except TrainingDivergedError as exc:
-            divergence.write_record(target, task=self.get_task_family(),
-                                    params=self.params_dict(significant_only=True), error=exc)
-            raise
 
     def after_save(self, target) -> None:
         self.checkpointer(target).clear()

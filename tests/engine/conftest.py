@@ -87,6 +87,21 @@ class Toy:
         Register.clear_instance_cache()
         return {s.family: s for s in plan(stage or self.package.Total())}
 
+    def build_failing(self, *stages) -> str:
+        """Run ``luigi.build`` expecting one stage to fail; the family that failed."""
+        Register.clear_instance_cache()
+        progress.new_run()
+        failed: list[str] = []
+        handler = ArtifactTask.event_handler(luigi.Event.FAILURE)(lambda task, exc: failed.append(task.get_task_family()))
+        try:
+            result = luigi.build(list(stages) or [self.package.Total()], local_scheduler=True,
+                                 detailed_summary=True, workers=1)
+        finally:
+            ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.FAILURE].discard(handler)
+        assert result.status.name == "FAILED", result.summary_text
+        assert len(failed) == 1, failed
+        return failed[0]
+
     def cli(self, *argv: str) -> str:
         """``python -m toydag ARGV`` in this process; its standard output (exit code 0 asserted)."""
         from stagecache.cli import main

@@ -6,7 +6,6 @@ import math
 
 from stagecache import divergence
 from tests.engine.conftest import FAMILIES
-from tests.engine.test_status import Diverged
 
 
 def stems(toy, *stages) -> dict[str, tuple[str, str]]:
@@ -14,6 +13,7 @@ def stems(toy, *stages) -> dict[str, tuple[str, str]]:
 
 
 def test_gc_keeps_what_is_used_pinned_always_kept_or_diverged(toy):
+    from toydag.arith import Diverged
     from toydag.project import DRAWN, PINNED, PINS
 
     pkg = toy.package

@@ -49,15 +49,27 @@ def test_status_of_a_stage_nothing_needs_says_so(toy):
     assert toy.build() == set()
 
 
-class Diverged(RuntimeError):
-    """What a training stage raises when its loss stops being finite."""
+def test_a_divergence_is_recorded_shown_by_status_and_refused_next_time(toy):
+    """The engine records a failure of a stage's ``divergence_errors`` beside its artifact, status shows it,
+    and the next run of that configuration fails at once without building."""
+    import toydag.arith
 
-    def __init__(self, epoch: int, loss: float):
-        super().__init__(f"loss {loss} at epoch {epoch}")
-        self.epoch, self.loss = epoch, loss
+    toy.build()
+    toy.set("Square", "power", "9")
+    calls = len(toydag.arith.CALLS)
+    assert toy.build_failing() == "Square"
+    assert toydag.arith.CALLS[calls:] == [9]
+    record = toy.output(toy.package.Square()).read_divergence()
+    assert record is not None and record["loss"] == "inf" and record["params"]["power"] == "9"
+    assert toy.plan()["Square"].label == "diverged (will fail)"
+    assert toy.build_failing() == "Square" and toydag.arith.CALLS[calls:] == [9]  # refused: not built again
+    toy.set("Square", "power", "3")
+    assert toy.build() == {"Square", "Total"}
 
 
 def test_a_divergence_record_is_read_back_and_shown_by_status(toy):
+    from toydag.arith import Diverged
+
     toy.build()
     toy.set("Square", "power", "9")
     target = toy.output(toy.package.Square())

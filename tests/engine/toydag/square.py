@@ -2,7 +2,7 @@
 import luigi
 
 from stagecache.task import ArtifactTask
-from toydag.arith import powers
+from toydag.arith import Diverged, powers
 from toydag.make import MakeNumbers
 
 
@@ -10,6 +10,7 @@ class Square(ArtifactTask):
     """The numbers of MakeNumbers raised to ``power``."""
 
     power = luigi.IntParameter(default=2, description="exponent")
+    divergence_errors = (Diverged,)  # the same power overflows again: recorded, and refused next time
 
     def requires(self):
         return MakeNumbers()
