@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import luigi
 
+from stagecache.manifest import valid_manifests
 from stagecache.task import ArtifactTask
 from tasks import published
 from tasks.data import DownloadMNIST, DownloadShakespeare
@@ -48,7 +49,7 @@ class CheckSources(ArtifactTask):
     def previous_versions(self) -> dict:
         """The versions recorded by the newest earlier check, if any."""
         newest, today = None, self.date.isoformat()
-        for manifest in self.output().family_manifests():
+        for manifest in valid_manifests(self.output().family_manifests()):
             day = (manifest.get("params") or {}).get("date")
             if isinstance(day, str) and day < today and (newest is None or day > newest["params"]["date"]):
                 newest = manifest
