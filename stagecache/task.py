@@ -37,7 +37,10 @@ class ArtifactTask(luigi.Task):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.validate()
+        try:
+            self.validate()
+        except (TypeError, ArithmeticError) as exc:  # a value of a type no check foresaw: still a config error
+            raise ValueError(f"[{self.get_task_family()}] invalid configuration: {exc}") from exc
 
     @classmethod
     def get_param_values(cls, params, args, kwargs):
@@ -48,7 +51,8 @@ class ArtifactTask(luigi.Task):
             raise ValueError(f"[{cls.get_task_family()}] invalid configuration: {exc}{detail}") from exc
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming section, key and value when a parameter is out of range."""
+        """Raise ``ValueError`` naming section, key and value when a parameter is out of range or of the
+        wrong type (see :mod:`stagecache.ranges`)."""
 
     def params_dict(self, significant_only: bool = False) -> dict[str, str]:
         """Resolved parameters, serialised as luigi writes them on the command line."""

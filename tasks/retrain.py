@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import luigi
 
+from stagecache import ranges
 from stagecache.manifest import valid_manifests
 from stagecache.task import ArtifactTask
 from tasks import published
@@ -70,8 +71,7 @@ class Retrain(ArtifactTask):
     code = ("pipeline.champions",)
 
     def validate(self) -> None:
-        if self.tolerance < 0:
-            raise ValueError(f"[Retrain] tolerance must be >= 0, got {self.tolerance}")
+        ranges.at_least(self, 0, integer=False, tolerance=self.tolerance)
 
     @classmethod
     def bulk_complete(cls, parameter_tuples):
