@@ -171,6 +171,11 @@ class RunProgress:
         self.started[task.task_id] = now
         log.info("%s started", self._label(task.task_id))
 
+    def running(self) -> list[ArtifactTask]:
+        """The stages that started in this run and have not ended (what a stop interrupts), in start order."""
+        with self.lock:
+            return [self.tasks[t] for t in self.started if t not in self.outcome and t in self.tasks]
+
     def _elapsed(self, task: ArtifactTask, now: float) -> float | None:
         started = self.started.get(task.task_id)
         return None if started is None else now - started

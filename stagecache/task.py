@@ -16,6 +16,7 @@ from luigi.task import flatten
 from stagecache.config import fingerprint as fingerprint_config
 from stagecache.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
 from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_root
+from stagecache.signals import critical
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,10 @@ class ArtifactTask(luigi.Task):
                         result = self.build(self.load_inputs())
                 finally:
                     self.run_target = None
-                self.save(result, started, inputs, target)
-            self.after_save(target)
+                with critical():  # a stop (SIGTERM) arriving now waits until the artifact is saved
+                    self.save(result, started, inputs, target)
+            with critical():
+                self.after_save(target)
 
     def building(self, target: ArtifactTarget):
         """Context around loading the inputs and building ``target``, under its lock: subclasses may
