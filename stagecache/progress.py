@@ -21,6 +21,7 @@ import luigi
 from luigi.task_register import Register
 
 from stagecache.task import ArtifactTask
+from stagecache import signals
 from stagecache.childevents import ChildEvents, spawned_child
 from stagecache.configcheck import entry_point
 from stagecache.console import timestamp_luigis_lines
@@ -325,6 +326,7 @@ def install() -> None:
     if entry_point() == "luigi":  # the command ends with the process; luigi.build callers get no exit line
         atexit.register(RUN.log_up_to_date)
     CHILD_EVENTS.open()
+    signals.report_running_with(RUN.running)  # a stop's line names the stages running
     ArtifactTask.event_handler(luigi.Event.DEPENDENCY_PRESENT)(RUN.present)
     ArtifactTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(RUN.discovered)
     ArtifactTask.event_handler(luigi.Event.START)(RUN.start)

@@ -36,15 +36,19 @@ def _scheduler_class():
             super().__init__(*args, **kwargs)
             self.owner = os.getpid()
             self.lost: str | None = None
+            self.answered = False  # whether luigid answered any request of this run
             self.finished: dict[str, str] = {}  # family -> DONE/FAILED, for the stages that ended offline
             self._lost_lock = threading.Lock()
 
         def _request(self, url, data, attempts=3, allow_null=True):
             if self.lost is None:
                 try:
-                    return super()._request(url, data, attempts=attempts, allow_null=allow_null)
+                    response = super()._request(url, data, attempts=attempts, allow_null=allow_null)
                 except RPCError as exc:
                     self._lose(exc)
+                else:
+                    self.answered = True
+                    return response
             return self._offline(url, data)
 
         def _lose(self, exc: Exception) -> None:
@@ -75,7 +79,8 @@ def _scheduler_class():
         def summary(self) -> str:
             ended = ", ".join(f"{family} {'done (saved)' if status == 'DONE' else 'failed'}"
                               for family, status in self.finished.items())
-            return (f"central scheduler {self._url} stopped answering during the run: "
+            what = "stopped answering during the run" if self.answered else "did not answer"
+            return (f"central scheduler {self._url} {what}: "
                     + (f"{ended} after it did; " if ended else "")
                     + f"no other stage was started; rerun once it answers again (exit {SCHEDULER_LOST_EXIT})")
 

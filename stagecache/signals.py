@@ -36,6 +36,13 @@ _owner: int | None = None  # the pid that installed the handlers (the scheduling
 _depth = threading.local()  # how deep the current thread is in critical()
 _pending: list[int] = []  # a signal that arrived inside critical(), handled when it is left
 _stopping = False
+_running = list  # what returns the stages running now (set by stagecache.progress.install)
+
+
+def report_running_with(provider) -> None:
+    """Name the function that lists the stages running now (each with ``output().checkpointer()``)."""
+    global _running
+    _running = provider
 
 
 def install() -> None:
@@ -115,10 +122,8 @@ def _stop_workers() -> None:
 
 def stop_line(name: str, code: int) -> str:
     """``stopped by SIGTERM: TrainX keeps its checkpoint after epoch 3 (...); rerun to resume (exit 143)``."""
-    from stagecache.progress import RUN
-
     stages = []
-    for task in RUN.running():
+    for task in _running():
         try:
             epoch, where = task.output().checkpointer().latest()
         except Exception as exc:  # noqa: BLE001 -- the line must be written whatever the root's state
