@@ -9,6 +9,7 @@ from pathlib import Path
 import joblib
 
 from stagecache import localfs as storage
+from stagecache.signals import critical
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,18 @@ class DirectoryCheckpointer:
 
     def save(self, epoch: int, checkpoint: dict) -> None:
         path = self.directory / f"epoch-{epoch:05d}.joblib"
-        storage.atomic_write(path, lambda fh: joblib.dump(checkpoint, fh, compress=0))
-        sidecar = {"epoch": epoch, "sha256": storage.sha256_file(path)}
-        storage.atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar).encode())
-        for old in self._files()[:-self.keep]:
-            old.unlink(missing_ok=True)
-            old.with_suffix(".json").unlink(missing_ok=True)
+        with critical():  # a stop (SIGTERM) waits until the checkpoint and its sidecar are written
+            storage.atomic_write(path, lambda fh: joblib.dump(checkpoint, fh, compress=0))
+            sidecar = {"epoch": epoch, "sha256": storage.sha256_file(path)}
+            storage.atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar).encode())
+            for old in self._files()[:-self.keep]:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".json").unlink(missing_ok=True)
+
+    def latest(self) -> tuple[int | None, str]:
+        """(epoch of the newest checkpoint with a sidecar, or None; where the checkpoints are). Reads names only."""
+        epochs = [int(p.stem[6:]) for p in self._files() if p.stem[6:].isdigit() and p.with_suffix(".json").exists()]
+        return (max(epochs) if epochs else None), str(self.directory)
 
     def load_latest(self) -> dict | None:
         storage.remove_stale_temporaries(self.directory)
@@ -99,11 +106,17 @@ class StoreCheckpointer:
         joblib.dump(checkpoint, buffer, compress=0)
         data = buffer.getvalue()
         sha = sha256_bytes(data)
-        self._put(self._key(epoch, ".joblib"), data, {"sha256": sha})
-        self._put(self._key(epoch, ".json"), json.dumps({"epoch": epoch, "sha256": sha}).encode())
-        for old in self._epochs()[:-self.keep]:
-            self.store.delete(self._key(old, ".json"))
-            self.store.delete(self._key(old, ".joblib"))
+        with critical():  # a stop (SIGTERM) waits until the checkpoint and its sidecar are written
+            self._put(self._key(epoch, ".joblib"), data, {"sha256": sha})
+            self._put(self._key(epoch, ".json"), json.dumps({"epoch": epoch, "sha256": sha}).encode())
+            for old in self._epochs()[:-self.keep]:
+                self.store.delete(self._key(old, ".json"))
+                self.store.delete(self._key(old, ".joblib"))
+
+    def latest(self) -> tuple[int | None, str]:
+        """(epoch of the newest checkpoint with a sidecar, or None; where the checkpoints are). Lists keys only."""
+        epochs = self._epochs()
+        return (epochs[-1] if epochs else None), f"{self.store.location}: {self.prefix}"
 
     def load_latest(self) -> dict | None:
         from stagecache.stores.base import IntegrityError, ObjectNotFound

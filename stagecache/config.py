@@ -12,6 +12,11 @@ class artifacts(luigi.Config):  # noqa: N801 -- luigi names config sections afte
     lease_seconds = luigi.FloatParameter(
         default=60.0, description="object-store roots: a build lease not renewed for this long is taken over")
 
+    def validate(self) -> None:
+        from stagecache import ranges
+
+        ranges.positive(self, lease_seconds=self.lease_seconds)
+
 
 class fingerprint(luigi.Config):  # noqa: N801
     """``[fingerprint]`` in luigi.cfg."""

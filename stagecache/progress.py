@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 
@@ -20,6 +21,7 @@ import luigi
 from luigi.task_register import Register
 
 from stagecache.task import ArtifactTask
+from stagecache import signals
 from stagecache.childevents import ChildEvents, spawned_child
 from stagecache.configcheck import entry_point
 from stagecache.console import timestamp_luigis_lines
@@ -28,16 +30,83 @@ from stagecache.status import latest_manifest
 log = logging.getLogger(__name__)
 
 
+class ProgressSender:
+    """Sends progress reports to the scheduler from a daemon thread, best effort.
+
+    A training never waits for the scheduler: :meth:`submit` hands the newest report over and
+    returns; a report not yet sent when a newer one comes is dropped (only the latest matters).
+    A scheduler that does not answer (luigid gone: luigi's client retries for about a minute)
+    delays only this thread, and its error is logged once, never raised.
+    """
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.pending: list | None = None
+        self.busy = False
+        self.pid: int | None = None  # the process whose thread runs (a forked child starts its own)
+        self.warned = False
+
+    def submit(self, calls: list) -> None:
+        """Send ``[(function, argument), ...]`` (the forwarded ``set_*`` of luigi's status reporter) soon."""
+        with self.cond:
+            if self.pid != os.getpid():
+                self.pid, self.pending, self.busy = os.getpid(), None, False
+                threading.Thread(target=self._run, name="progress-to-scheduler", daemon=True).start()
+            self.pending = calls
+            self.cond.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until the reports submitted so far were sent (or failed)."""
+        with self.cond:
+            if self.pid != os.getpid():
+                return True
+            return self.cond.wait_for(lambda: self.pending is None and not self.busy, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                self.cond.wait_for(lambda: self.pending is not None)
+                calls, self.pending, self.busy = self.pending, None, True
+            for function, argument in calls:
+                try:
+                    function(argument)
+                except Exception as exc:  # noqa: BLE001 -- progress is best effort: never fail a training
+                    if not self.warned:
+                        self.warned = True
+                        log.warning("progress not reported to the scheduler (%s); training goes on",
+                                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
+
+
+PROGRESS = ProgressSender()
+#: Seconds a training's end waits for its last progress report (so that luigid shows 100%).
+FLUSH_SECONDS = 5.0
+
+
 class ReportsProgress:
-    """Mixin for training stages: forward each epoch's record to luigi's scheduler."""
+    """Mixin for training stages: forward each epoch's record to luigi's scheduler, best effort
+    (:class:`ProgressSender`: never blocking or failing the training)."""
 
     def report_progress(self, record: dict) -> None:
         """Set luigi's progress percentage and status message (progress bar and status line)."""
         done, total = record["epoch"], record["epochs"]
-        self.set_progress_percentage(round(100.0 * done / total, 1))
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
                             if k not in ("epoch", "epochs") and isinstance(v, float))
-        self.set_status_message(f"epoch {done}/{total}: {metrics}")
+        # luigi forwards these to the task only while it runs: take them now, the thread calls them later
+        percentage = getattr(self, "set_progress_percentage", None)
+        message = getattr(self, "set_status_message", None)
+        calls = [(percentage, round(100.0 * done / total, 1)), (message, f"epoch {done}/{total}: {metrics}")]
+        calls = [(f, a) for f, a in calls if callable(f)]
+        if calls:
+            PROGRESS.submit(calls)
+
+    def run(self):
+        try:
+            return super().run()
+        finally:
+            PROGRESS.flush(FLUSH_SECONDS)
 
 
 def duration(seconds: float) -> str:
@@ -171,6 +240,11 @@ class RunProgress:
         self.started[task.task_id] = now
         log.info("%s started", self._label(task.task_id))
 
+    def running(self) -> list[ArtifactTask]:
+        """The stages that started in this run and have not ended (what a stop interrupts), in start order."""
+        with self.lock:
+            return [self.tasks[t] for t in self.started if t not in self.outcome and t in self.tasks]
+
     def _elapsed(self, task: ArtifactTask, now: float) -> float | None:
         started = self.started.get(task.task_id)
         return None if started is None else now - started
@@ -252,6 +326,7 @@ def install() -> None:
     if entry_point() == "luigi":  # the command ends with the process; luigi.build callers get no exit line
         atexit.register(RUN.log_up_to_date)
     CHILD_EVENTS.open()
+    signals.report_running_with(RUN.running)  # a stop's line names the stages running
     ArtifactTask.event_handler(luigi.Event.DEPENDENCY_PRESENT)(RUN.present)
     ArtifactTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(RUN.discovered)
     ArtifactTask.event_handler(luigi.Event.START)(RUN.start)

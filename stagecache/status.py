@@ -14,7 +14,7 @@ from luigi.task import flatten
 from stagecache import divergence
 from stagecache.task import ArtifactTask
 from stagecache.fingerprint import module_file
-from stagecache.manifest import CORRUPT, Verdict
+from stagecache.manifest import CORRUPT, Verdict, valid_manifests
 
 CACHED, WILL_RUN, MISSING = "cached", "will run", "missing"
 
@@ -62,9 +62,9 @@ def walk(root: ArtifactTask) -> list[ArtifactTask]:
 
 
 def latest_manifest(task: ArtifactTask) -> dict | None:
-    """The most recently created manifest of ``task``'s family, if any."""
+    """The most recently created manifest of ``task``'s family, if any (invalid ones are passed over)."""
     newest = None
-    for manifest in task.output().family_manifests():
+    for manifest in valid_manifests(task.output().family_manifests()):
         if newest is None or manifest.get("created", "") > newest.get("created", ""):
             newest = manifest
     return newest

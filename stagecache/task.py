@@ -17,6 +17,7 @@ from stagecache import divergence
 from stagecache.config import fingerprint as fingerprint_config
 from stagecache.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
 from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_root
+from stagecache.signals import critical
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ class ArtifactTask(luigi.Task):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.validate()
+        try:
+            self.validate()
+        except (TypeError, ArithmeticError) as exc:  # a value of a type no check foresaw: still a config error
+            raise ValueError(f"[{self.get_task_family()}] invalid configuration: {exc}") from exc
 
     @classmethod
     def get_param_values(cls, params, args, kwargs):
@@ -52,7 +56,8 @@ class ArtifactTask(luigi.Task):
             raise ValueError(f"[{cls.get_task_family()}] invalid configuration: {exc}{detail}") from exc
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming section, key and value when a parameter is out of range."""
+        """Raise ``ValueError`` naming section, key and value when a parameter is out of range or of the
+        wrong type (see :mod:`stagecache.ranges`)."""
 
     def params_dict(self, significant_only: bool = False) -> dict[str, str]:
         """Resolved parameters, serialised as luigi writes them on the command line."""
@@ -132,8 +137,10 @@ class ArtifactTask(luigi.Task):
                         result = self.build(self.load_inputs())
                 finally:
                     self.run_target = None
-                self.save(result, started, inputs, target)
-            self.after_save(target)
+                with critical():  # a stop (SIGTERM) arriving now waits until the artifact is saved
+                    self.save(result, started, inputs, target)
+            with critical():
+                self.after_save(target)
 
     @contextlib.contextmanager
     def building(self, target: ArtifactTarget):

@@ -3,7 +3,9 @@
 Everything this package sets up when luigi imports it happens here, in this order: the project
 is declared to the engine, luigi reads the configuration (a file it cannot parse is one line and
 exit code 3), thread limits are set before numpy or JAX load, the stages are registered, the
-console and progress lines are switched on, and the configuration and command line are checked.
+console and progress lines are switched on (and, under ``luigi --module tasks``, SIGTERM and SIGINT
+handling, :mod:`stagecache.signals`, and tolerance of a central scheduler that stops answering,
+:mod:`stagecache.schedulerloss`), and the configuration and command line are checked.
 """
 from stagecache import configcheck
 from stagecache.project import declare
@@ -14,7 +16,7 @@ declare(PROJECT)
 with configcheck.exit_on_config_error():
     import luigi  # noqa: F401 -- reads every luigi.cfg in effect
 
-from stagecache import claims, console, progress  # noqa: E402
+from stagecache import claims, console, progress, schedulerloss, signals  # noqa: E402
 from stagecache.task import ArtifactTask  # noqa: E402
 from tasks.threads import limit_threads  # noqa: E402
 
@@ -36,4 +38,7 @@ __all__ = [
 console.log_to_console()  # the pipeline's lines (epochs, ETA, downloads, artifacts written) on the console
 progress.install()  # the plan, stage k/N lines and the final table
 claims.install(ArtifactTask)  # what a run uses, artifacts gc leaves alone while it lives
+if configcheck.entry_point() == "luigi":
+    signals.install()  # SIGTERM/SIGINT: one line, worker processes stopped too, exit 143/130
+    schedulerloss.install()  # luigid gone mid-run: running stages finish and are saved, exit 45
 configcheck.check_luigi_command_line()  # under `luigi --module tasks`: one line per mistake and exit code 3

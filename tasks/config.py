@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import luigi
 
+from stagecache import ranges
 from stagecache.roots import host_local_dir
 
 
@@ -28,6 +29,9 @@ class pytensor(luigi.Config):  # noqa: N801
         description="keep PyTensor's rewritten graphs (sha256-verified) in the compile cache",
     )
 
+    def validate(self) -> None:
+        ranges.positive(self, integer=True, compile_cache_max_mb=self.compile_cache_max_mb)
+
     def compile_cache_dir(self):
         """The compile cache directory as a Path (None when disabled)."""
         from pathlib import Path
@@ -44,3 +48,6 @@ class threads(luigi.Config):  # noqa: N801
     """``[threads]`` in luigi.cfg (applied by :func:`tasks.threads.limit_threads`)."""
 
     per_process = luigi.IntParameter(default=0, description="BLAS/OpenMP/XLA threads per process (0 = all)")
+
+    def validate(self) -> None:
+        ranges.at_least(self, 0, per_process=self.per_process)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import luigi
 
+from stagecache import ranges
 from stagecache.task import ArtifactTask
 
 from pipeline.data.mnist import MNIST_SHA256
@@ -32,10 +33,13 @@ class _Download(ArtifactTask):
                                      description="failures (within disable_window) before the scheduler gives up")
 
     def validate(self) -> None:
-        if not self.timeout > 0:
-            raise ValueError(f"[{self.get_task_family()}] timeout must be > 0, got {self.timeout}")
-        if self.retry_count < 1:
-            raise ValueError(f"[{self.get_task_family()}] retry_count must be >= 1, got {self.retry_count}")
+        ranges.positive(self, timeout=self.timeout)
+        ranges.at_least(self, 1, retry_count=self.retry_count)
+        ranges.strings(self, "mirrors", self.mirrors)
+        for name, digest in self.sha256.items():
+            if not (isinstance(digest, str) and digest and set(digest) <= set("0123456789abcdef")):
+                raise ValueError(f"[{self.get_task_family()}] sha256 of {name!r} must be lowercase hex digits, "
+                                 f"got {digest!r}")
 
     def requires(self):
         return []
@@ -72,8 +76,7 @@ class OneHotMNIST(ArtifactTask):
         return DownloadMNIST()
 
     def validate(self) -> None:
-        if self.train_limit < 0:
-            raise ValueError(f"[OneHotMNIST] train_limit must be >= 0, got {self.train_limit}")
+        ranges.at_least(self, 0, train_limit=self.train_limit)
 
     def build(self, inputs):
         from pipeline.data.mnist import prepare_mnist
@@ -88,8 +91,7 @@ class BuildCharVocab(ArtifactTask):
     code = ("pipeline.data.text",)
 
     def validate(self) -> None:
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"[BuildCharVocab] val_fraction must lie in (0, 1), got {self.val_fraction}")
+        ranges.check(self, "val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
 
     def requires(self):
         return DownloadShakespeare()

@@ -5,6 +5,7 @@ import importlib
 
 import luigi
 
+from stagecache import ranges
 from stagecache.task import ArtifactTask
 from tasks.compiling import CompilingTask
 from tasks.data import BuildCharVocab, OneHotMNIST
@@ -21,6 +22,9 @@ class _EvaluateClassifier(CompilingTask):
     @property
     def code(self):
         return ("pipeline.evaluate.classifier", self.model_module)
+
+    def validate(self) -> None:
+        ranges.check(self, "n_misclassified", self.n_misclassified, integer=True, low=0, high=10000)
 
     def requires(self):
         return {"model": self.train_task(), "data": OneHotMNIST()}
@@ -59,10 +63,9 @@ class EvaluateCharRNN(CompilingTask):
     code = ("pipeline.evaluate.char_rnn",)
 
     def validate(self) -> None:
-        if any(not t > 0 for t in self.temperatures):
-            raise ValueError(f"[EvaluateCharRNN] temperatures must be > 0, got {list(self.temperatures)}")
-        if self.sample_length < 0:
-            raise ValueError(f"[EvaluateCharRNN] sample_length must be >= 0, got {self.sample_length}")
+        ranges.each(self, "temperatures", self.temperatures, nonempty=True, low=0, low_open=True)
+        ranges.at_least(self, 0, sample_length=self.sample_length)
+        ranges.seed(self, "sample_seed", self.sample_seed)
 
     def requires(self):
         return {"model": TrainCharRNN(), "corpus": BuildCharVocab()}

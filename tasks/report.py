@@ -8,6 +8,7 @@ from pathlib import Path
 
 import luigi
 
+from stagecache import ranges
 from stagecache.status import walk
 from stagecache.task import ArtifactTask
 from tasks import published
@@ -36,6 +37,9 @@ class FullReport(ArtifactTask):
     code = ("pipeline.report.build",)
     # after_save publishes report/: under the build guard even when another process built the artifact
     exclusive_after_save = True
+
+    def validate(self) -> None:
+        ranges.check(self, "dpi", self.dpi, integer=True, low=10, high=1200)
 
     def requires(self):
         return {**{f"train/{k}": t() for k, t in TRAININGS.items()},

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 import luigi
 
+from stagecache import ranges
+from stagecache.manifest import valid_manifests
 from stagecache.task import ArtifactTask
 from tasks import published
 from tasks.data import DownloadMNIST, DownloadShakespeare
@@ -48,7 +50,7 @@ class CheckSources(ArtifactTask):
     def previous_versions(self) -> dict:
         """The versions recorded by the newest earlier check, if any."""
         newest, today = None, self.date.isoformat()
-        for manifest in self.output().family_manifests():
+        for manifest in valid_manifests(self.output().family_manifests()):
             day = (manifest.get("params") or {}).get("date")
             if isinstance(day, str) and day < today and (newest is None or day > newest["params"]["date"]):
                 newest = manifest
@@ -69,8 +71,7 @@ class Retrain(ArtifactTask):
     code = ("pipeline.champions",)
 
     def validate(self) -> None:
-        if self.tolerance < 0:
-            raise ValueError(f"[Retrain] tolerance must be >= 0, got {self.tolerance}")
+        ranges.at_least(self, 0, integer=False, tolerance=self.tolerance)
 
     @classmethod
     def bulk_complete(cls, parameter_tuples):

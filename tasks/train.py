@@ -5,15 +5,10 @@ from __future__ import annotations
 import luigi
 
 from pipeline.training import TrainingDivergedError
+from stagecache import ranges
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
 from stagecache.progress import ReportsProgress
-
-
-def _positive(task, **values) -> None:
-    for key, value in values.items():
-        if not value > 0:
-            raise ValueError(f"[{task.get_task_family()}] {key} must be > 0, got {value}")
 
 
 class _Train(ReportsProgress, CompilingTask):
@@ -27,6 +22,10 @@ class _Train(ReportsProgress, CompilingTask):
     retry_count = 2
     divergence_errors = (TrainingDivergedError,)
     seed = luigi.IntParameter(default=0, description="seed for initial weights (and dropout noise)")
+
+    def validate(self) -> None:
+        ranges.positive(self, integer=True, epochs=self.epochs)
+        ranges.seed(self, "seed", self.seed)
 
     def backend(self) -> str:
         """The resolved compile backend (``jax`` or ``numba``, ...)."""
@@ -60,7 +59,9 @@ class _TrainClassifier(_Train):
         return OneHotMNIST()
 
     def validate(self) -> None:
-        _positive(self, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size)
+        super().validate()
+        ranges.positive(self, lr=self.lr)
+        ranges.positive(self, integer=True, batch_size=self.batch_size)
 
 
 class TrainLogReg(_TrainClassifier):
@@ -85,7 +86,7 @@ class TrainMLP(_TrainClassifier):
 
     def validate(self) -> None:
         super().validate()
-        _positive(self, hidden=self.hidden)
+        ranges.positive(self, integer=True, hidden=self.hidden)
 
     def build(self, data):
         from pipeline.models.mlp import train_mlp
@@ -108,13 +109,11 @@ class TrainDeepMLP(_TrainClassifier):
 
     def validate(self) -> None:
         super().validate()
-        if len(self.hidden) != 2:
-            raise ValueError(f"[TrainDeepMLP] hidden must list two layer sizes, got {list(self.hidden)}")
-        _positive(self, **{f"hidden[{i}]": h for i, h in enumerate(self.hidden)})
-        _positive(self, rho=self.rho, eps=self.eps)
+        ranges.each(self, "hidden", self.hidden, length=2, integer=True, low=0, low_open=True)
+        ranges.positive(self, eps=self.eps)
+        ranges.check(self, "rho", self.rho, low=0, high=1, low_open=True, high_open=True)
         for key in ("p_drop_input", "p_drop_hidden"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ValueError(f"[TrainDeepMLP] {key} must lie in [0, 1), got {getattr(self, key)}")
+            ranges.check(self, key, getattr(self, key), low=0, high=1, high_open=True)
 
     def build(self, data):
         from pipeline.models.deep_mlp import train_deep_mlp
@@ -142,12 +141,11 @@ class TrainCharRNN(_Train):
     code = ("pipeline.models.char_rnn",)
 
     def validate(self) -> None:
-        _positive(self, epochs=self.epochs, hidden=self.hidden, seq_len=self.seq_len,
-                  batch_size=self.batch_size, lr=self.lr)
-        if self.steps_per_epoch < 0:
-            raise ValueError(f"[TrainCharRNN] steps_per_epoch must be >= 0, got {self.steps_per_epoch}")
-        if self.clip < 0:
-            raise ValueError(f"[TrainCharRNN] clip must be >= 0, got {self.clip}")
+        super().validate()
+        ranges.positive(self, integer=True, hidden=self.hidden, seq_len=self.seq_len, batch_size=self.batch_size)
+        ranges.positive(self, lr=self.lr)
+        ranges.at_least(self, 0, steps_per_epoch=self.steps_per_epoch)
+        ranges.at_least(self, 0, integer=False, clip=self.clip)
 
     def requires(self):
         return BuildCharVocab()
@@ -175,10 +173,11 @@ class TrainMoonsMLP(_Train):
     code = ("pipeline.models.moons",)
 
     def validate(self) -> None:
-        _positive(self, epochs=self.epochs, n_train=self.n_train, n_test=self.n_test, hidden=self.hidden,
-                  lr=self.lr, batch_size=self.batch_size)
-        if self.noise < 0:
-            raise ValueError(f"[TrainMoonsMLP] noise must be >= 0, got {self.noise}")
+        super().validate()
+        ranges.positive(self, integer=True, n_train=self.n_train, n_test=self.n_test, hidden=self.hidden,
+                        batch_size=self.batch_size)
+        ranges.positive(self, lr=self.lr)
+        ranges.at_least(self, 0, integer=False, noise=self.noise)
 
     def requires(self):
         return []

@@ -27,6 +27,10 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+#: The luigid process of each port that :func:`running_luigid` started (a test may kill it mid-run).
+LUIGID_PROCESSES: dict[int, subprocess.Popen] = {}
+
+
 @contextmanager
 def running_luigid(home: Path, config: Path, logdir: Path):
     """luigid on a free port of 127.0.0.1, started in ``home`` (it reads ``home/luigi.cfg``, if any,
@@ -49,11 +53,14 @@ def running_luigid(home: Path, config: Path, logdir: Path):
                 if server.poll() is not None or time.time() > deadline:
                     pytest.fail("luigid did not start:\n" + output.read_text()[-3000:])
                 time.sleep(0.1)
+            LUIGID_PROCESSES[port] = server
             yield port
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+            LUIGID_PROCESSES.pop(port, None)
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(server.pid, signal.SIGKILL)
+                    server.wait()

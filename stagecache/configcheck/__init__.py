@@ -20,6 +20,7 @@ import sys
 import traceback
 from contextlib import contextmanager
 
+from stagecache.configcheck.cmdline import check_command_line
 from stagecache.configcheck.errors import CONFIG_ERROR_EXIT, ConfigError, syntax_error
 from stagecache.configcheck.files import check_files, config_files, locate, suggest
 from stagecache.project import current
@@ -96,6 +97,16 @@ def check_task_name(name: str) -> None:
     raise ConfigError([f"unknown task {name!r}{suggest(name, ours)} (tasks: {', '.join(ours)})"])
 
 
+def check_config_classes() -> None:
+    """Run ``validate()`` of every registered config class that has one (``[threads] per_process >= 0``, ...)."""
+    import luigi
+    from luigi.task_register import Register
+
+    for cls in Register._get_reg().values():
+        if isinstance(cls, type) and issubclass(cls, luigi.Config) and callable(getattr(cls, "validate", None)):
+            cls().validate()
+
+
 def check_dag(make_root, task_args: list[str] = ()) -> object:
     """Build the root task and, for a pipeline stage, its DAG (each stage checks its parameters' ranges).
 
@@ -108,10 +119,11 @@ def check_dag(make_root, task_args: list[str] = ()) -> object:
     from stagecache.status import walk
 
     try:
+        check_config_classes()
         root = make_root()
         if isinstance(root, ArtifactTask):
             walk(root)
-    except (MissingParameterException, ValueError) as exc:
+    except (MissingParameterException, ValueError, TypeError) as exc:  # TypeError: a value no check foresaw
         raise ConfigError([locate(str(exc).splitlines()[0], task_args)]) from exc
     return root
 
@@ -133,6 +145,7 @@ def checked_task(task_args: list[str]):
             check_task_name(known.root_task)
         except ConfigError as exc:
             problems += exc.problems
+    problems += check_command_line(task_args)
     if problems:
         raise ConfigError(problems)
     if not known.root_task:

@@ -183,19 +183,19 @@ def _check_value(cls, section: str, key: str, config) -> str | None:
 def locate(message: str, task_args: list[str] = (), paths: list[str] | None = None) -> str:
     """Prefix a stage's ``[Section] key ...`` message with where the key was set.
 
-    That is the command line when ``task_args`` (luigi-style, root task first) set it,
-    else the file and line of the configuration that did.
+    That is the command-line flag when ``task_args`` (luigi-style, root task first) set it
+    (``--Task-epochs: [Task] epochs must be > 0, got 0``), else the file and
+    line of the configuration that did.
     """
     paths = config_files() if paths is None else paths
     match = _RANGE_MESSAGE.match(message) or _MISSING_MESSAGE.match(message)
     if not match:
         return message
     section, key = match.group("section"), match.group("key")
-    flags = {f"--{section}-{key}".replace("_", "-")}
-    if list(task_args[:1]) == [section]:  # the root task's own flags
-        flags.add(f"--{key}".replace("_", "-"))
-    if any(arg.split("=", 1)[0] in flags for arg in task_args):
-        return f"command line: {message}"
+    if task_args:
+        flag = flag_for(section, key, list(task_args))
+        if flag is not None:
+            return f"{flag}: {message}"
     where = None
     for path in paths:
         for entry in scan(path):
@@ -209,3 +209,34 @@ def locate(message: str, task_args: list[str] = (), paths: list[str] | None = No
     return f"{where.where}: {message}" if where else message
 
 
+def flag_values(task_args: list[str]) -> list[tuple[str, str, str, object, object]]:
+    """``(flag, section, key, param, raw value)`` for each parameter set in the luigi-style ``task_args``."""
+    from luigi.cmdline_parser import CmdlineParser
+    from luigi.task_register import Register
+
+    known, _ = CmdlineParser._build_parser().parse_known_args(task_args)
+    root = known.root_task
+    args, _ = CmdlineParser._build_parser(root_task=root).parse_known_args(task_args)
+    found = []
+    for task_name, without_section, param_name, param in Register.get_all_params():
+        global_flag = "--" + (param_name if without_section else f"{task_name}_{param_name}").replace("_", "-")
+        raw = getattr(args, param._parser_global_dest(param_name, task_name), None)
+        if raw is not None:
+            found.append((global_flag, task_name, param_name, param, raw))
+        if task_name == root:
+            raw = getattr(args, param_name, None)
+            if raw is not None:
+                found.append(("--" + param_name.replace("_", "-"), task_name, param_name, param, raw))
+    return found
+
+
+def flag_for(section: str, key: str, task_args: list[str]) -> str | None:
+    """The flag of ``task_args`` that set ``[section] key``, if one did."""
+    try:
+        values = flag_values(list(task_args))
+    except SystemExit:  # argparse gave up on the arguments: the caller reports them otherwise
+        return None
+    for flag, task_name, param_name, _param, _raw in values:
+        if task_name == section and param_name == key:
+            return flag
+    return None

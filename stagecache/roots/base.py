@@ -241,8 +241,8 @@ def jsonl_lines(records: list[dict]) -> bytes:
 
 
 def iter_json_manifests(items: Iterator[tuple[str, bytes]]) -> list[dict]:
-    """The readable manifests among ``(name, bytes)`` pairs (divergence records and others skipped)."""
-    found = []
+    """The valid manifests among ``(name, bytes)`` pairs (divergence records, unreadable and invalid ones skipped)."""
+    found: list[dict] = []
     for name, data in items:
         if name.endswith(DIVERGED_SUFFIX):
             continue
@@ -252,4 +252,4 @@ def iter_json_manifests(items: Iterator[tuple[str, bytes]]) -> list[dict]:
             continue
         if isinstance(manifest, dict):
             found.append(manifest)
-    return found
+    return manifests.valid_manifests(found)

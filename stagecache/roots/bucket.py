@@ -317,9 +317,10 @@ class BucketRoot(Root):
             item.bytes += info.size if info is not None else 0
             if key == f"{family}/{stem}.json":
                 try:
-                    item.manifest = json.loads(self.store.get(key)[0])
+                    manifest = json.loads(self.store.get(key)[0])
                 except (ValueError, StoreError):
-                    pass
+                    continue
+                item.manifest = manifests.valid_manifests([manifest])[0] if manifests.valid_manifests([manifest]) else None
         for (family, stem), item in found.items():
             lease = read_lease(self.store, f"{family}/{stem}")
             if lease is not None and not lease.expired:

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 
+from stagecache.manifest import manifest_problem
 from stagecache.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError, sha256_bytes
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ def publish(store: Store, stem: str, data: bytes, manifest: dict | None = None, 
 
 
 def manifest_or_problem(store: Store, stem: str) -> tuple[dict | None, str]:
-    """(manifest, "") when ``stem``'s manifest is readable and names its object's key, sha256 and size;
+    """(manifest, "") when ``stem``'s manifest is readable and valid (:func:`stagecache.manifest.manifest_problem`,
+    the one schema of every root: its object's key, sha256 and size, and every other field's type and range);
     else (None, why): ``"no manifest"``, or what is wrong with it."""
     try:
         data, _ = store.get(manifest_key(stem))
@@ -83,12 +85,11 @@ def manifest_or_problem(store: Store, stem: str) -> tuple[dict | None, str]:
         return None, "no manifest"
     try:
         body = json.loads(data)
-        artifact = body["artifact"]
-        if not (isinstance(artifact["key"], str) and isinstance(artifact["sha256"], str)
-                and isinstance(artifact["bytes"], int)):
-            raise TypeError("artifact key, sha256 and bytes")
-    except (ValueError, KeyError, TypeError):
-        return None, f"manifest {manifest_key(stem)} is unreadable or records no checksum"
+    except ValueError as exc:
+        return None, f"manifest {manifest_key(stem)} is unreadable ({str(exc).splitlines()[0]})"
+    problem = manifest_problem(body, location=("key", "etag"), optional=("etag",))
+    if problem:
+        return None, f"manifest {manifest_key(stem)}: {problem}"
     return body, ""
 
 

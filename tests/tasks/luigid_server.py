@@ -15,7 +15,7 @@ import luigi
 import pytest
 from luigi.task_register import Register
 
-from tests.services import free_port, running_luigid
+from tests.services import LUIGID_PROCESSES, free_port, running_luigid
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -70,6 +70,15 @@ class Luigid:
     def disabled(self, family: str) -> list[str]:
         """Names of the tasks of ``family`` that luigid has disabled (after too many failures)."""
         return [t["name"] for t in self.api("task_list", status="DISABLED", upstream_status="", search=family).values()]
+
+    def kill(self) -> None:
+        """SIGKILL luigid (and wait for it): the central scheduler dies mid-run."""
+        import os
+        import signal
+
+        server = LUIGID_PROCESSES[self.port]
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
     def build(self, *task_list):
         """``luigi.build`` in this process, scheduled by luigid; the detailed result."""

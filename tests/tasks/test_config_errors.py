@@ -103,7 +103,7 @@ def test_status_takes_any_task_with_its_parameters(tmp_path):
     # luigi's --Task-param overrides reach every stage of the DAG
     code, out = _run(tmp_path, cfg, "-m", "tasks", "status", "FullReport", "--TrainDeepMLP-epochs", "0")
     assert code == CONFIG_ERROR_EXIT, out
-    assert out.strip() == "configuration error: command line: [TrainDeepMLP] epochs must be > 0, got 0"
+    assert out.strip() == "configuration error: --TrainDeepMLP-epochs: [TrainDeepMLP] epochs must be > 0, got 0"
 
 
 def test_log_level_debug_adds_the_traceback(tmp_path):
@@ -111,3 +111,76 @@ def test_log_level_debug_adds_the_traceback(tmp_path):
     code, out = _run(tmp_path, cfg, "-m", "tasks", "status", "FullReport", "--log-level", "DEBUG")
     assert code == CONFIG_ERROR_EXIT, out
     assert "Traceback" in out and "[TrainDeepMLP] epochs must be > 0, got -1" in out
+
+
+ENTRY_POINTS = {"python -m tasks": ("-m", "tasks", "status", "FullReport"),
+                "luigi --module tasks": ("-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler")}
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("flag, value, message", [
+    ("--TrainCharRNN-optimizer", "sgdd", "'sgdd' is not valid: expected one of adam, rmsprop"),
+    ("--TrainDeepMLP-epochs", "nan", "'nan' is not valid: expected an integer"),
+    ("--TrainDeepMLP-epochs", "2.5", "'2.5' is not valid: expected an integer"),
+    ("--TrainDeepMLP-epochs", "0", "[TrainDeepMLP] epochs must be > 0, got 0"),
+    ("--TrainDeepMLP-hidden", '[625, "a"]', "[TrainDeepMLP] hidden[1] must be an integer > 0, got 'a'"),
+    ("--TrainDeepMLP-hidden", "[625]", "[TrainDeepMLP] hidden must be a list of 2 items, got [625]"),
+    ("--TrainDeepMLP-lr", "nan", "[TrainDeepMLP] lr must be a finite number > 0, got nan"),
+    ("--FullReport-dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
+    ("--dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
+    ("--EvaluateLogReg-n-misclassified", "-1", "[EvaluateLogReg] n_misclassified must lie in [0, 10000], got -1"),
+    ("--EvaluateCharRNN-temperatures", '[0.5, "hot"]', "[EvaluateCharRNN] temperatures[1] must be a finite number > 0"),
+    ("--threads-per-process", "-2", "[threads] per_process must be >= 0, got -2"),
+])
+def test_a_bad_command_line_value_names_its_flag_before_any_work(tmp_path, entry, flag, value, message):
+    """Issue 24 item 8: never blamed on luigi.cfg, never a traceback, always exit 3, nothing run."""
+    code, out = _run(tmp_path, _config(tmp_path), *ENTRY_POINTS[entry], flag, value)
+    assert code == CONFIG_ERROR_EXIT, (entry, out)
+    assert out.strip().startswith(f"configuration error: {flag}: {message}"), (entry, out)
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out and "luigi.cfg" not in out, out
+    assert not (tmp_path / "artifacts").exists()
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_bad_list_element_in_a_file_names_file_and_line(tmp_path, entry):
+    line = 'hidden = [625, "a"]'
+    cfg = _config(tmp_path, f"[TrainDeepMLP]\n{line}\n")
+    code, out = _run(tmp_path, cfg, *ENTRY_POINTS[entry])
+    assert code == CONFIG_ERROR_EXIT, out
+    assert out.strip() == (f"configuration error: {cfg}:{_line(cfg, line)}: "
+                           "[TrainDeepMLP] hidden[1] must be an integer > 0, got 'a'")
+
+
+def _numeric_parameters():
+    """(section, key, parameter) of every number parameter of this project's stages and config classes."""
+    import luigi
+    from luigi.task_register import Register
+
+    import tasks  # noqa: F401 -- registers the stages
+
+    found = []
+    for name, cls in sorted(Register._get_reg().items()):
+        if name.startswith("_") or not isinstance(cls, type) or not cls.__module__.startswith(("tasks", "stagecache")):
+            continue
+        found += [(name, key, param) for key, param in cls.get_params()
+                  if isinstance(param, (luigi.IntParameter, luigi.FloatParameter))]
+    return found
+
+
+@pytest.mark.parametrize("section, key", [(s, k) for s, k, _ in _numeric_parameters()])
+def test_every_number_parameter_has_its_range(pipeline, section, key):
+    """-1 (and for floats nan and inf) is out of range for every number parameter; the error names it."""
+    import luigi
+
+    from stagecache.configcheck import ConfigError, checked_task
+
+    param = {(s, k): p for s, k, p in _numeric_parameters()}[(section, key)]
+    values = ["-1"] + (["nan", "inf"] if isinstance(param, luigi.FloatParameter) else [])
+    for value in values:
+        pipeline.set(section, key, value)
+        with pytest.raises(ConfigError) as err:
+            with checked_task(["Retrain", "--date", "2026-01-30"]):
+                pass
+        assert err.value.problems[0].startswith(f"[{section}] {key} must "), (value, err.value.problems)
+        pipeline.config.remove_option(section, key)
+

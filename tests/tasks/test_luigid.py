@@ -146,3 +146,47 @@ def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipelin
     assert runs == ["RUNNING", "RUNNING", "DONE"]  # luigid fails a dead worker's task without a history event,
     assert 'luigi_task_failed_total{family="TrainDeepMLP"} 1.0' in luigid.get("/metrics")  # but counts it
     assert "by disconnected worker" in (luigid.logdir / "luigi-server.log").read_text()  # and logs it
+
+
+TRAININGS = ("TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP")
+
+
+def test_a_scheduler_killed_mid_run_lets_the_running_trainings_finish_and_save(pipeline, tmp_path, luigid):
+    """Issue 24 item 6: luigid SIGKILLed while two trainings run under --workers 2. Their progress
+    reports never block them, they finish and save their artifacts, no other stage starts, and the
+    worker ends with one line and exit 45; the rerun finds both stages done."""
+    from stagecache.schedulerloss import SCHEDULER_LOST_EXIT
+
+    for family in ("TrainLogReg", "TrainMLP", "TrainDeepMLP"):
+        pipeline.set(family, "epochs", "400")  # seconds each: two of them are mid-way when luigid dies
+    pipeline.set("core", "rpc_retry_wait", "3")  # luigi's client gives up on luigid after ~6 s, not 60 s
+    pipeline.build(tasks.OneHotMNIST(), tasks.BuildCharVocab())  # shared inputs, local scheduler in this process
+    targets = {family: getattr(tasks, family)().output() for family in TRAININGS}
+
+    def training_now():  # mid-way: at least its second checkpoint written (the newest two are kept)
+        return [f for f, t in targets.items()
+                if len(list(t.checkpoint_dir.glob("epoch-*.json")) if t.checkpoint_dir.is_dir() else []) >= 2]
+
+    proc = luigi_process(pipeline, tmp_path, "FullReport", "--workers", "2")
+    deadline = time.time() + 300
+    while len(training_now()) < 2:
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
+        time.sleep(0.02)
+    running = training_now()
+    killed_at = time.time()
+    luigid.kill()
+    out = proc.communicate(timeout=600)[0]
+    assert proc.returncode == SCHEDULER_LOST_EXIT == 45, out[-4000:]
+    assert time.time() - killed_at < 120, "the trainings stalled on the dead scheduler"
+    for family in running:
+        assert targets[family].exists(), (family, out[-4000:])  # finished and saved
+        assert not targets[family].checkpoint_dir.exists()
+    (line,) = [line for line in out.splitlines() if "stopped answering during the run" in line]
+    assert line.endswith("no other stage was started; rerun once it answers again (exit 45)"), line
+    for family in running:
+        assert f"{family} done (saved)" in line, line
+    assert "RPCError" not in out.split("stopped answering")[-1] and "Traceback" not in out, out[-4000:]
+    assert not (pipeline.root / "FullReport").exists()  # nothing after the loss
+
+    # the rerun (local scheduler) finds both stages done
+    assert not {*running} & pipeline.build(*(getattr(tasks, f)() for f in running))

@@ -1,0 +1,137 @@
+"""SIGTERM and SIGINT stop a run cleanly: one line naming each stage stopped and the checkpoint it
+keeps, every worker process stopped with it, and a documented exit code (:data:`STOP_EXIT`).
+
+Installed once, by the DAG module, in the process ``luigi --module <dag>`` runs in (never under
+``luigi.build`` in someone else's program, whose signals are its own). With ``--workers N``
+luigi forks a process per running stage; they inherit the handler. What each process does:
+
+- a worker process (forked by luigi) exits at once, quietly, with the same code: its last
+  checkpoint is on disk (written atomically), its build lock is released with the process;
+- the scheduling process stops its worker processes (SIGTERM, then SIGKILL after
+  :data:`GRACE_SECONDS`), so that none keeps writing under PID 1, logs the line and exits.
+
+A stop that arrives while a process writes a checkpoint or saves an artifact waits until that
+write is done (:func:`critical`): a rerun then finds the checkpoint, or the stage done.
+Nothing else is needed for the rerun: it resumes after the last checkpoint as after a kill.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+#: Exit code of a run stopped by each signal: 128 + the signal's number, as shells report it.
+STOP_EXIT = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
+#: Seconds a worker process gets to exit after SIGTERM before it is killed.
+GRACE_SECONDS = 10.0
+
+_owner: int | None = None  # the pid that installed the handlers (the scheduling process)
+_depth = threading.local()  # how deep the current thread is in critical()
+_pending: list[int] = []  # a signal that arrived inside critical(), handled when it is left
+_stopping = False
+_running = list  # what returns the stages running now (set by stagecache.progress.install)
+
+
+def report_running_with(provider) -> None:
+    """Name the function that lists the stages running now (each with ``output().checkpointer()``)."""
+    global _running
+    _running = provider
+
+
+def install() -> None:
+    """Handle SIGTERM and SIGINT in this process and the worker processes it forks (once)."""
+    global _owner
+    if _owner is not None or threading.current_thread() is not threading.main_thread():
+        return
+    _owner = os.getpid()
+    for signum in STOP_EXIT:
+        signal.signal(signum, _handle)
+
+
+def installed() -> bool:
+    return _owner is not None
+
+
+@contextlib.contextmanager
+def critical():
+    """A block that a stop does not cut short (a checkpoint or artifact being written): a signal
+    that arrives inside it takes effect when the outermost such block ends."""
+    _depth.n = getattr(_depth, "n", 0) + 1
+    try:
+        yield
+    finally:
+        _depth.n -= 1
+        if _depth.n == 0 and _pending and threading.current_thread() is threading.main_thread():
+            _stop(_pending[0])
+
+
+def _handle(signum, frame) -> None:
+    if getattr(_depth, "n", 0) > 0:  # signal handlers run in the main thread, between two bytecodes
+        if not _pending:
+            _pending.append(signum)
+        return
+    _stop(signum)
+
+
+def _exit(code: int) -> None:
+    for handler in logging.getLogger().handlers + logging.getLogger("luigi-interface").handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def _stop(signum: int) -> None:
+    global _stopping
+    code = STOP_EXIT.get(signum, 128 + signum)
+    if os.getpid() != _owner:  # a worker process: the scheduling process reports
+        _exit(code)
+    if _stopping:
+        return
+    _stopping = True
+    _stop_workers()
+    log.warning("%s", stop_line(signal.Signals(signum).name, code))
+    _exit(code)
+
+
+def _stop_workers() -> None:
+    """SIGTERM to every worker process luigi forked, SIGKILL to any still there after the grace period."""
+    from luigi.worker import TaskProcess
+
+    workers = [p for p in multiprocessing.active_children() if isinstance(p, TaskProcess)]
+    for process in workers:
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for process in workers:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            with contextlib.suppress(OSError):
+                process.kill()
+            process.join(5)
+
+
+def stop_line(name: str, code: int) -> str:
+    """``stopped by SIGTERM: TrainX keeps its checkpoint after epoch 3 (...); rerun to resume (exit 143)``."""
+    stages = []
+    for task in _running():
+        try:
+            epoch, where = task.output().checkpointer().latest()
+        except Exception as exc:  # noqa: BLE001 -- the line must be written whatever the root's state
+            stages.append(f"{task.get_task_family()} (its checkpoints could not be listed: {exc})")
+            continue
+        family = task.get_task_family()
+        stages.append(f"{family} keeps its checkpoint after epoch {epoch} ({where})" if epoch is not None
+                      else f"{family} had no checkpoint yet (it restarts from the beginning)")
+    if not stages:
+        return f"stopped by {name}: no stage was running; rerun to continue (exit {code})"
+    return f"stopped by {name}: {'; '.join(stages)}; rerun to resume (exit {code})"

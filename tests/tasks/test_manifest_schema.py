@@ -1,0 +1,122 @@
+"""Manifests are validated by one schema before any field is used (issue 24, item 5).
+
+Each case gives one field of a real manifest (on a directory root) a value of the wrong
+type or range: ``status`` shows the stage as ``corrupt (will rebuild)`` naming the field,
+the real run quarantines the artifact and rebuilds it, and the next status finds it cached.
+The object-store side (``manifest_or_problem``) shares the validator: checked on a local store.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tasks
+from stagecache.manifest import manifest_problem
+from stagecache.status import format_plan, plan
+from tests.tasks.conftest import write_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+# (field, wrong value); "artifact.x" is a field of the manifest's "artifact" object
+WRONG = [
+    ("artifact.sha256", ["x"]),
+    ("artifact.sha256", "abc"),
+    ("artifact.bytes", "SIZE"),  # the right size, as a string
+    ("artifact.bytes", -1),
+    ("artifact.bytes", True),
+    ("artifact.bytes", 1.5),
+    ("artifact.file", 7),
+    ("artifact", "x"),
+    ("task", 1),
+    ("fingerprint", ["x"]),
+    ("params", []),
+    ("params", {"epochs": 3}),
+    ("significant_params", "x"),
+    ("upstream", 3),
+    ("code", None),
+    ("created", 5),
+    ("created", "yesterday"),
+    ("duration_s", "1.5"),
+    ("duration_s", -2),
+    ("host", 1),
+    ("python", 3.11),
+    ("platform", []),
+    ("libraries", "x"),
+]
+
+
+def _spoil(manifest: dict, field: str, value) -> dict:
+    where, _, name = field.rpartition(".")
+    holder = manifest[where] if where else manifest
+    if value == "SIZE":
+        value = str(holder["bytes"])
+    holder[name] = value
+    return manifest
+
+
+@pytest.mark.parametrize("field, value", WRONG, ids=[f"{f}={json.dumps(v)}" for f, v in WRONG])
+def test_a_manifest_field_of_the_wrong_type_is_corrupt_in_status_and_rebuilt_by_the_run(pipeline, tmp_path, field,
+                                                                                          value):
+    assert pipeline.build(tasks.TrainMoonsMLP()) == {"TrainMoonsMLP"}
+    target = tasks.TrainMoonsMLP().output()
+    manifest = json.loads(target.manifest_path.read_text())
+    target.manifest_path.write_text(json.dumps(_spoil(manifest, field, value)))
+
+    (status,) = plan(tasks.TrainMoonsMLP())
+    assert status.label == "corrupt (will rebuild)"
+    assert status.reasons[0].startswith(f"artifact corrupt: manifest {target.manifest_path.name}: {field} ")
+    assert "TrainMoonsMLP  corrupt (will rebuild)" in format_plan([status])
+
+    assert pipeline.build(tasks.TrainMoonsMLP()) == {"TrainMoonsMLP"}
+    quarantined = sorted(p.name.rsplit(".", 1)[0] for p in (pipeline.root / "_quarantine").rglob("*") if p.is_file())
+    stem = target.path.stem
+    assert quarantined == [f"TrainMoonsMLP-{stem}.joblib", f"TrainMoonsMLP-{stem}.json"], quarantined
+    assert not manifest_problem(json.loads(target.manifest_path.read_text()))
+    (status,) = plan(tasks.TrainMoonsMLP())
+    assert status.label == "cached"
+
+
+@pytest.mark.parametrize("field, value", [("artifact.sha256", ["x"]), ("artifact.bytes", "SIZE")])
+def test_the_status_command_and_a_luigi_run_on_a_spoilt_manifest(pipeline, tmp_path, field, value):
+    """The two cases of the issue through the real entry points: no traceback, exit 0, rebuilt."""
+    assert pipeline.build(tasks.TrainMoonsMLP()) == {"TrainMoonsMLP"}
+    target = tasks.TrainMoonsMLP().output()
+    target.manifest_path.write_text(json.dumps(_spoil(json.loads(target.manifest_path.read_text()), field, value)))
+    cfg = tmp_path / "subprocess.cfg"
+    write_config(pipeline, cfg)
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(REPO)}
+
+    def run(*args):
+        done = subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        return done.returncode, done.stdout + done.stderr
+
+    code, out = run("tasks", "status", "TrainMoonsMLP")
+    assert code == 0 and "Traceback" not in out, out
+    assert "TrainMoonsMLP  corrupt (will rebuild)" in out and f"{field} is " in out, out
+    code, out = run("luigi", "--module", "tasks", "TrainMoonsMLP")
+    assert code == 0, out[-3000:]
+    assert "the stored artifact was corrupt; rebuilding it" in out
+    code, out = run("tasks", "status", "TrainMoonsMLP")
+    assert code == 0 and "TrainMoonsMLP  cached" in out, out
+
+
+@pytest.mark.parametrize("field, value", [f for f in WRONG if f[0] != "artifact.file"] + [("artifact.key", 3),
+                                                                                          ("artifact.etag", [])])
+def test_an_object_store_manifest_shares_the_schema(tmp_path, field, value):
+    from stagecache.stores.local import LocalStore
+    from stagecache.stores.publish import manifest_or_problem, publish
+
+    store = LocalStore(tmp_path / "store")
+    body = publish(store, "TrainX/0123456789abcdef", b"weights", {"task": "TrainX", "created": "2026-01-01T00:00:00+00:00"})
+    assert manifest_or_problem(store, "TrainX/0123456789abcdef") == (body, "")
+    spoilt = _spoil(json.loads(json.dumps(body)), field, value)
+    key = "TrainX/0123456789abcdef.json"
+    store.put_if_match(key, json.dumps(spoilt).encode(), store.head(key).etag)
+    manifest, problem = manifest_or_problem(store, "TrainX/0123456789abcdef")
+    assert manifest is None and problem.startswith(f"manifest {key}: {field} "), problem
