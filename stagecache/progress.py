@@ -253,18 +253,30 @@ class RunProgress:
         seconds = self._elapsed(task, now)
         self.outcome[task.task_id] = ("ran", seconds)
         log.info("%s done in %s", self._label(task.task_id), duration(seconds or 0))
+        self._tell(task, True, now)
         self._maybe_finish()
 
     def _failure(self, task: ArtifactTask, now: float) -> None:
         seconds = self._elapsed(task, now)
         self.outcome[task.task_id] = ("failed", seconds)
         log.info("%s failed after %s", self._label(task.task_id), duration(seconds or 0))
+        self._tell(task, False, now)
         blocked = {task.task_id}
         for task_id in self.stages or []:  # dependencies first, so one pass finds every dependent
             if task_id not in self.outcome and blocked & set(self.deps.get(task_id, [])):
                 blocked.add(task_id)
                 self.outcome[task_id] = ("not run: needs a failed stage", None)
         self._maybe_finish()
+
+    def _tell(self, task: ArtifactTask, succeeded: bool, now: float) -> None:
+        """Pass a stage's end to :data:`STAGE_END_LISTENERS` (in the scheduling process only)."""
+        if spawned_child():
+            return
+        for listener in list(STAGE_END_LISTENERS):
+            try:
+                listener(task, succeeded, now)
+            except Exception:  # noqa: BLE001 -- a progress line must never fail a run
+                log.exception("a progress listener failed")
 
     def _maybe_finish(self) -> None:
         if spawned_child() or self.stages is None or any(t not in self.outcome for t in self.stages):
@@ -298,6 +310,8 @@ class RunProgress:
             self._log_report_link()
 
 
+#: Called with (task, succeeded, time) as each stage of the run ends, in the scheduling process (sweeps count points).
+STAGE_END_LISTENERS: list = []
 RUN = RunProgress()
 CHILD_EVENTS = ChildEvents(RUN.from_child)
 

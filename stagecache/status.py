@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from luigi.task import flatten
 
-from stagecache import divergence
+from stagecache import divergence, points
 from stagecache.task import ArtifactTask
 from stagecache.fingerprint import module_file
 from stagecache.manifest import CORRUPT, Verdict, valid_manifests
@@ -33,6 +33,12 @@ class StageStatus:
     @property
     def family(self) -> str:
         return self.task.get_task_family()
+
+    @property
+    def name(self) -> str:
+        """The family, and the point's values when the stage is one of a sweep's points (``TrainMLP [TrainMLP.lr=0.1]``)."""
+        point = points.describe(self.task.point)
+        return f"{self.family} [{point}]" if point else self.family
 
     @property
     def label(self) -> str:
@@ -92,7 +98,8 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
     old_up = previous.get("upstream", {})
     for family in sorted(set(old_up) | set(inputs["upstream"])):
         if old_up.get(family) != inputs["upstream"].get(family):
-            upstream = statuses.get(family)
+            upstream = next((statuses.get(dep.task_id) for dep in flatten(task.requires())
+                             if dep.get_task_family() == family), None)
             if upstream is not None and upstream.state == WILL_RUN:
                 reasons.append(f"upstream {family} will rerun")
             else:
@@ -133,18 +140,18 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
         elif state == MISSING:
             status.reasons = ["not built, and nothing that will run needs it"]
-        statuses[status.family] = status
+        statuses[task.task_id] = status
     return list(statuses.values())
 
 
 def format_plan(statuses: list[StageStatus]) -> str:
     """A table: stage, state, fingerprint, reasons."""
-    width = max(len(s.family) for s in statuses)
+    width = max(len(s.name) for s in statuses)
     state_width = max(len("STATE"), *(len(s.label) for s in statuses))
     lines = [f"{'TASK':<{width}}  {'STATE':<{state_width}}  {'FINGERPRINT':<16}  REASON"]
     for s in statuses:
         reasons = s.reasons or [""]
-        lines.append(f"{s.family:<{width}}  {s.label:<{state_width}}  {s.fingerprint[:16]}  {reasons[0]}".rstrip())
+        lines.append(f"{s.name:<{width}}  {s.label:<{state_width}}  {s.fingerprint[:16]}  {reasons[0]}".rstrip())
         lines += [f"{'':<{width}}  {'':<{state_width}}  {'':<16}  {r}" for r in reasons[1:]]
     return "\n".join(lines)
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import luigi
 from luigi.task import flatten
 
-from stagecache import divergence
+from stagecache import divergence, points
 from stagecache.config import fingerprint as fingerprint_config
 from stagecache.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
 from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_root
@@ -40,6 +40,9 @@ class ArtifactTask(luigi.Task):
     #: The artifact the current run writes, fixed when it started (None outside :meth:`build`).
     run_target: ArtifactTarget | None = None
 
+    point = luigi.Parameter(default="", description="values laid over the configuration for this task and "
+                                                    "its dependencies (a sweep's point, see stagecache.points)")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         try:
@@ -49,6 +52,16 @@ class ArtifactTask(luigi.Task):
 
     @classmethod
     def get_param_values(cls, params, args, kwargs):
+        """Luigi's resolution, with the values of a ``point`` for this task's section taking the place of the
+        configuration's (explicit keyword arguments still win)."""
+        if kwargs.get("point"):
+            own = points.decode(kwargs["point"]).get(cls.get_task_family(), {})
+            known = dict(params)
+            unknown = sorted(set(own) - set(known))
+            if unknown:
+                raise ValueError(f"[{cls.get_task_family()}] invalid configuration: no parameter {unknown[0]!r}")
+            kwargs = {**{name: known[name].parse(value) for name, value in own.items() if name not in kwargs},
+                      **kwargs}
         try:
             return super().get_param_values(params, args, kwargs)
         except ValueError as exc:  # luigi's parsing errors keep the offending value in __cause__
@@ -60,12 +73,18 @@ class ArtifactTask(luigi.Task):
         wrong type (see :mod:`stagecache.ranges`)."""
 
     def params_dict(self, significant_only: bool = False) -> dict[str, str]:
-        """Resolved parameters, serialised as luigi writes them on the command line."""
+        """Resolved parameters, serialised as luigi writes them on the command line (significant ones: those
+        a fingerprint covers; a ``point`` never is one, the values it resolves are)."""
         return {
             name: param.serialize(getattr(self, name))
             for name, param in self.get_params()
-            if param.significant or not significant_only
+            if (param.significant and name != "point") or not significant_only
         }
+
+    def stage(self, cls: type[ArtifactTask], **kwargs) -> ArtifactTask:
+        """The dependency ``cls(**kwargs)`` in this task's point, restricted to the sections its part of the DAG
+        reads: a stage that no value of the point reaches is the same task in every point. Use it in ``requires``."""
+        return in_point(cls, self.point, **kwargs)
 
     def upstream_fingerprints(self) -> dict[str, str]:
         """``{family: fingerprint}`` of the artifacts this stage reads."""
@@ -185,6 +204,27 @@ class ArtifactTask(luigi.Task):
         }
         target.write(result, manifest)
         log.info("%s: wrote %s", self.get_task_family(), target.location)
+
+
+def in_point(cls: type[ArtifactTask], point: str, **kwargs) -> ArtifactTask:
+    """``cls(**kwargs)`` in ``point`` restricted to the sections its part of the DAG reads (see :meth:`ArtifactTask.stage`)."""
+    if not point:
+        return cls(**kwargs)
+    full = cls(point=point, **kwargs)
+    sections = {t.get_task_family() for t in _walk(full)}
+    return cls(point=points.restrict(point, sections), **kwargs)
+
+
+def _walk(root: ArtifactTask) -> list[ArtifactTask]:
+    """``root`` and every stage it depends on, each once."""
+    seen: dict[str, ArtifactTask] = {}
+    todo = [root]
+    while todo:
+        task = todo.pop()
+        if task.task_id not in seen:
+            seen[task.task_id] = task
+            todo.extend(flatten(task.requires()))
+    return list(seen.values())
 
 
 __all__ = ["ArtifactCorruptError", "ArtifactTask", "ArtifactTarget"]

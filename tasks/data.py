@@ -73,7 +73,7 @@ class OneHotMNIST(ArtifactTask):
     code = ("pipeline.data.mnist",)
 
     def requires(self):
-        return DownloadMNIST()
+        return self.stage(DownloadMNIST)
 
     def validate(self) -> None:
         ranges.at_least(self, 0, train_limit=self.train_limit)
@@ -94,7 +94,7 @@ class BuildCharVocab(ArtifactTask):
         ranges.check(self, "val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
 
     def requires(self):
-        return DownloadShakespeare()
+        return self.stage(DownloadShakespeare)
 
     def build(self, inputs):
         from pipeline.data.text import prepare_corpus

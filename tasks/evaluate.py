@@ -27,7 +27,7 @@ class _EvaluateClassifier(CompilingTask):
         ranges.check(self, "n_misclassified", self.n_misclassified, integer=True, low=0, high=10000)
 
     def requires(self):
-        return {"model": self.train_task(), "data": OneHotMNIST()}
+        return {"model": self.stage(self.train_task), "data": self.stage(OneHotMNIST)}
 
     def build(self, inputs):
         from pipeline.evaluate.classifier import evaluate_classifier
@@ -68,7 +68,7 @@ class EvaluateCharRNN(CompilingTask):
         ranges.seed(self, "sample_seed", self.sample_seed)
 
     def requires(self):
-        return {"model": TrainCharRNN(), "corpus": BuildCharVocab()}
+        return {"model": self.stage(TrainCharRNN), "corpus": self.stage(BuildCharVocab)}
 
     def build(self, inputs):
         from pipeline.evaluate.char_rnn import evaluate_char_rnn

@@ -42,9 +42,9 @@ class FullReport(ArtifactTask):
         ranges.check(self, "dpi", self.dpi, integer=True, low=10, high=1200)
 
     def requires(self):
-        return {**{f"train/{k}": t() for k, t in TRAININGS.items()},
-                **{f"eval/{k}": t() for k, t in EVALUATIONS.items()},
-                "moons": TrainMoonsMLP()}
+        return {**{f"train/{k}": self.stage(t) for k, t in TRAININGS.items()},
+                **{f"eval/{k}": self.stage(t) for k, t in EVALUATIONS.items()},
+                "moons": self.stage(TrainMoonsMLP)}
 
     def own_directory(self) -> str:
         """``reports/<fingerprint>``: this configuration's own copy of the report, which no other run replaces."""
@@ -67,6 +67,8 @@ class FullReport(ArtifactTask):
 
         expected = (self.fingerprint(), history_digest(published.history_bytes()))
         own = published.read_published(published.PROVENANCE, self.own_directory()) or b""
+        if self.point:  # a sweep's point publishes its own page only: report/ stays the configuration's
+            return published_state(own) == expected
         return published_state(own) == expected and published_state(self.published_provenance()) == expected
 
     def after_save(self, target=None) -> None:
@@ -88,6 +90,9 @@ class FullReport(ArtifactTask):
         files = publish_files(target.load()["files"], published.history_bytes())
         lease = getattr(target, "lease", None)
         published.publish_directory(files, directory=self.own_directory(), lease=lease)
+        if self.point:  # one of a sweep's points: report/ stays the configuration's
+            log.info("report of this point written: %s", published.report_link(directory=self.own_directory()))
+            return
         published.publish_directory(files, lease=lease)
         log.info("report written: %s (latest: %s)", published.report_link(directory=self.own_directory()),
                  published.report_link())

@@ -56,7 +56,7 @@ class _TrainClassifier(_Train):
     batch_size = luigi.IntParameter(default=128, description="examples per update")
 
     def requires(self):
-        return OneHotMNIST()
+        return self.stage(OneHotMNIST)
 
     def validate(self) -> None:
         super().validate()
@@ -148,7 +148,7 @@ class TrainCharRNN(_Train):
         ranges.at_least(self, 0, integer=False, clip=self.clip)
 
     def requires(self):
-        return BuildCharVocab()
+        return self.stage(BuildCharVocab)
 
     def build(self, corpus):
         from pipeline.models.char_rnn import train_char_rnn

@@ -123,6 +123,8 @@ def check_dag(make_root, task_args: list[str] = ()) -> object:
         root = make_root()
         if isinstance(root, ArtifactTask):
             walk(root)
+    except ConfigError:
+        raise  # already lines naming where (a sweep file's problems, say)
     except (MissingParameterException, ValueError, TypeError) as exc:  # TypeError: a value no check foresaw
         raise ConfigError([locate(str(exc).splitlines()[0], task_args)]) from exc
     return root

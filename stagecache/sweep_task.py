@@ -1,0 +1,53 @@
+"""The luigi task of a sweep: every point's DAG as one DAG (shared stages once), and a summary artifact.
+
+A pipeline subclasses :class:`SweepTask` once (this repository: ``tasks.Sweep``) and says what to take
+from each point (:meth:`SweepTask.summarize`) and what to publish (:meth:`SweepTask.after_save`).
+"""
+from __future__ import annotations
+
+import luigi
+
+from stagecache.project import current
+from stagecache.sweeps import POINT_PROGRESS, Sweep, SweepPoint, read_sweep
+from stagecache.task import ArtifactTask, in_point
+
+
+class SweepTask(ArtifactTask):
+    """``luigi --module <dag> Sweep --file sweeps/NAME.cfg``: the points of a sweep file, built under luigi's
+    scheduling (so with ``--workers N`` and luigid, points and shared stages spread over the workers)."""
+
+    file = luigi.Parameter(significant=False, description="the sweep definition (see stagecache.sweeps)")
+
+    def validate(self) -> None:
+        self.definition: Sweep = read_sweep(self.file, current().default_task)
+
+    def point_roots(self) -> dict[str, ArtifactTask]:
+        """``{label: the stage the point builds}``, each in its point."""
+        from luigi.task_register import Register
+
+        stage = Register.get_task_cls(self.definition.stage)
+        return {p.label: in_point(stage, p.point) for p in self.definition.points}
+
+    def requires(self):
+        roots = self.point_roots()
+        POINT_PROGRESS.track(self.definition.name, roots)
+        return roots
+
+    def upstream_fingerprints(self) -> dict[str, str]:
+        """``{label: fingerprint}`` of each point's stage (labels, not families: every point has the same family)."""
+        return {label: t.fingerprint() for label, t in self.point_roots().items()}
+
+    def fingerprint_inputs(self) -> dict:
+        return {**super().fingerprint_inputs(), "sweep": self.definition.definition()}
+
+    def load_inputs(self):
+        return None  # summarize() loads, verified, what it takes from each point
+
+    def build(self, inputs):
+        roots = self.point_roots()
+        return {"name": self.definition.name, "stage": self.definition.stage, "file": self.file,
+                "points": [self.summarize(point, roots[point.label]) for point in self.definition.points]}
+
+    def summarize(self, point: SweepPoint, root: ArtifactTask) -> dict:
+        """What the sweep's artifact keeps of one point: by default its label, values and stage fingerprint."""
+        return {"label": point.label, "values": point.values, "fingerprint": root.fingerprint()}

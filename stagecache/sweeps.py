@@ -1,0 +1,281 @@
+"""Sweeps: many configurations of one DAG in one luigi run, every stage built once across them.
+
+A sweep file (INI, like luigi.cfg) names the sweep and the values to lay over the configuration in
+effect, as a grid or as a list of points::
+
+    [sweep]
+    name = deep-epochs
+    # the stage every point builds (default: the project's default task)
+    stage = FullReport
+    # grid (every combination of the lists below) or points ([point NAME] sections)
+    mode = grid
+
+    [TrainDeepMLP]
+    epochs = [10, 20, 50]
+
+    # with mode = points instead:
+    # [point short]
+    # TrainDeepMLP.epochs = 10
+
+Each point is the real DAG under a ``point`` (:mod:`stagecache.points`): a stage no swept value reaches
+is one task shared by every point. :func:`read_sweep` checks the whole file before any work: an
+unknown stage or key, a cosmetic key, a value that does not parse or is out of range is one line
+naming file and line, with a did-you-mean (:class:`stagecache.configcheck.ConfigError`, exit 3).
+"""
+from __future__ import annotations
+
+import configparser
+import itertools
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+from stagecache import points
+from stagecache.configcheck.errors import ConfigError
+from stagecache.configcheck.files import allowed, scan, suggest
+
+log = logging.getLogger(__name__)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MODES = ("grid", "points")
+
+
+@dataclass
+class SweepPoint:
+    """One configuration of a sweep: its label and the values laid over the configuration."""
+
+    label: str
+    values: dict[str, dict[str, str]]
+
+    @property
+    def point(self) -> str:
+        return points.encode(self.values)
+
+
+@dataclass
+class Sweep:
+    """A checked sweep definition."""
+
+    path: str
+    name: str
+    stage: str
+    points: list[SweepPoint] = field(default_factory=list)
+
+    def definition(self) -> dict:
+        """What the sweep's own fingerprint covers: its name, stage and every point's label and values."""
+        return {"name": self.name, "stage": self.stage, "points": [[p.label, p.values] for p in self.points]}
+
+
+def _stage_classes() -> dict[str, type]:
+    import luigi
+    from luigi.task_register import Register
+
+    from stagecache.task import ArtifactTask
+
+    return {name: cls for name, cls in Register._get_reg().items()
+            if isinstance(cls, type) and issubclass(cls, ArtifactTask) and not issubclass(cls, luigi.Config)}
+
+
+def _value_text(value) -> str:
+    """A value of a grid list as luigi.cfg would write it (strings as they are, the rest as JSON)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def read_sweep(path: str, default_stage: str) -> Sweep:
+    """The sweep defined in ``path``, checked; :class:`ConfigError` with every problem otherwise."""
+    try:
+        parser = configparser.ConfigParser(interpolation=None, strict=True)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        with open(path, encoding="utf-8") as fh:
+            parser.read_file(fh)
+        lines = {(e.section, e.key): e.line for e in scan(path)}
+    except (OSError, configparser.Error) as exc:
+        raise ConfigError([f"{path}: cannot read the sweep file: {str(exc).splitlines()[0]}"]) from None
+
+    problems: list[str] = []
+
+    def where(section: str, key: str | None = None) -> str:
+        return f"{path}:{lines.get((section, key), lines.get((section, None), 0))}"
+
+    if not parser.has_section("sweep"):
+        raise ConfigError([f"{path}: no [sweep] section (it names the sweep: name = ...)"])
+    sweep = parser["sweep"]
+    for key in sweep:
+        if key not in ("name", "stage", "mode"):
+            problems.append(f"{where('sweep', key)}: [sweep] has no key {key!r}{suggest(key, ['name', 'stage', 'mode'])}"
+                            " (keys: name, stage, mode)")
+    name = sweep.get("name", "").strip()
+    if not NAME.match(name):
+        problems.append(f"{where('sweep', 'name')}: [sweep] name {name!r} must be letters, digits, '.', '_' or '-'")
+    stages = _stage_classes()
+    stage = sweep.get("stage", default_stage).strip()
+    if stage not in stages:
+        problems.append(f"{where('sweep', 'stage')}: [sweep] stage {stage!r} is not a stage{suggest(stage, stages)}")
+    mode = sweep.get("mode", "grid").strip()
+    if mode not in MODES:
+        problems.append(f"{where('sweep', 'mode')}: [sweep] mode {mode!r} must be grid or points{suggest(mode, MODES)}")
+        mode = "grid"
+
+    def checked(section: str, key: str, family: str, param_name: str, text: str, line_key: str) -> str | None:
+        """``text`` if ``family.param_name`` can take it, else None (and the problem noted)."""
+        cls = stages.get(family)
+        if cls is None:
+            problems.append(f"{where(section, line_key)}: no stage {family!r}{suggest(family, stages)}")
+            return None
+        params = dict(cls.get_params())
+        params.pop("point", None)
+        if param_name not in params:
+            problems.append(f"{where(section, line_key)}: {family} has no parameter {param_name!r}"
+                            f"{suggest(param_name, params)}")
+            return None
+        if not params[param_name].significant:
+            problems.append(f"{where(section, line_key)}: {family}.{param_name} is cosmetic: sweeping it changes "
+                            "no result")
+            return None
+        try:
+            params[param_name].parse(text)
+        except Exception:  # noqa: BLE001 -- whatever a parameter raises, the value is wrong
+            problems.append(f"{where(section, line_key)}: {family}.{param_name} = {text!r} is not valid: expected "
+                            f"{allowed(params[param_name])}")
+            return None
+        return text
+
+    found: list[SweepPoint] = []
+    if mode == "grid":
+        axes: list[list[tuple[str, str, str]]] = []
+        for section in parser.sections():
+            if section == "sweep":
+                continue
+            if section.startswith("point "):
+                problems.append(f"{where(section)}: [{section}] belongs to mode = points")
+                continue
+            for key, raw in parser[section].items():
+                try:
+                    values = json.loads(raw)
+                except ValueError:
+                    values = [raw]  # one bare value: fixed for every point
+                values = values if isinstance(values, list) else [values]
+                if not values:
+                    problems.append(f"{where(section, key)}: [{section}] {key} lists no value")
+                    continue
+                texts = [checked(section, key, section, key, _value_text(v), key) for v in values]
+                if all(t is not None for t in texts):
+                    axes.append([(section, key, t) for t in texts if t is not None])
+        for combination in itertools.product(*axes) if axes else []:
+            values: dict[str, dict[str, str]] = {}
+            for section, key, text in combination:
+                values.setdefault(section, {})[key] = text
+            varied = [(s, k, t) for (s, k, t), axis in zip(combination, axes) if len(axis) > 1]
+            label = ", ".join(f"{k}={t}" for _, k, t in varied) or "the configuration"
+            found.append(SweepPoint(label, values))
+    else:
+        for section in parser.sections():
+            if section == "sweep":
+                continue
+            if not section.startswith("point ") or not section[6:].strip():
+                problems.append(f"{where(section)}: [{section}]: with mode = points every section is [point NAME]")
+                continue
+            values = {}
+            for key, raw in parser[section].items():
+                family, dot, param_name = key.partition(".")
+                if not dot:
+                    problems.append(f"{where(section, key)}: {key!r} must be Stage.key, e.g. TrainDeepMLP.epochs")
+                    continue
+                text = checked(section, key, family, param_name, raw.strip(), key)
+                if text is not None:
+                    values.setdefault(family, {})[param_name] = text
+            found.append(SweepPoint(section[6:].strip(), values))
+    if not found and not problems:
+        problems.append(f"{path}: the sweep has no point (list values under [Stage] sections, or [point NAME] sections)")
+    labels = [p.label for p in found]
+    for label in sorted({x for x in labels if labels.count(x) > 1}):
+        problems.append(f"{path}: two points are both {label!r}")
+    if problems:
+        raise ConfigError(problems)
+    result = Sweep(path, name, stage, found)
+    problems = [f"{path}: point {p.label!r}: {problem}" for p in found for problem in _range_problems(result, p, lines, path)]
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+def _range_problems(sweep: Sweep, point: SweepPoint, lines: dict, path: str) -> list[str]:
+    """Build the point's DAG, so that every stage checks the ranges of its values (and nothing swept is unused)."""
+    from stagecache.task import in_point
+
+    stage = _stage_classes()[sweep.stage]
+    try:
+        root = in_point(stage, point.point)
+        families = {t.get_task_family() for t in _walk(root)}
+    except (ValueError, TypeError) as exc:
+        message = str(exc).splitlines()[0]
+        match = re.match(r"^\[(\w+)\] (\w+)", message)
+        if match:
+            line = lines.get((match.group(1), match.group(2))) or lines.get(
+                (f"point {point.label}", f"{match.group(1)}.{match.group(2)}"))
+            if line:
+                return [f"line {line}: {message}"]
+        return [message]
+    unused = sorted(set(point.values) - families)
+    return [f"{family} is not part of {sweep.stage}'s DAG: sweeping it changes nothing" for family in unused]
+
+
+def _walk(root) -> list:
+    from stagecache.status import walk
+
+    return walk(root)
+
+
+class PointProgress:
+    """``sweep NAME: point k/N done (label); ETA ...`` as each point's stage ends (a listener of
+    :data:`stagecache.progress.STAGE_END_LISTENERS`, registered by :func:`install`)."""
+
+    def __init__(self):
+        self.sweeps: dict[str, dict] = {}  # root task_id -> the tracked sweep it belongs to
+
+    def track(self, name: str, roots: dict[str, object]) -> None:
+        """Follow the point roots (label -> task) of sweep ``name``."""
+        import time
+
+        state = {"name": name, "roots": {t.task_id: label for label, t in roots.items()},  # type: ignore[attr-defined]
+                 "tasks": {t.task_id: t for t in roots.values()},  # type: ignore[attr-defined]
+                 "done": set(), "started": time.time(), "ran": 0}
+        for task_id in state["roots"]:
+            self.sweeps[task_id] = state
+
+    def __call__(self, task, succeeded: bool, now: float) -> None:
+        from stagecache.progress import duration
+
+        state = self.sweeps.get(task.task_id)
+        if state is None or task.task_id in state["done"]:
+            return
+        if not succeeded:
+            log.info("sweep %s: point %s failed", state["name"], state["roots"][task.task_id])
+            return
+        if not state["done"]:  # the first point to end: count the points that were already built
+            state["done"] = {tid for tid, t in state["tasks"].items() if tid != task.task_id and t.complete()}
+        state["done"].add(task.task_id)
+        state["ran"] += 1
+        total, done = len(state["roots"]), len(state["done"])
+        left = total - done
+        eta = (now - state["started"]) / state["ran"] * left
+        log.info("sweep %s: point %d/%d done (%s)%s", state["name"], done, total, state["roots"][task.task_id],
+                 f"; {left} to go, ETA {duration(eta)}" if left else "; all points done")
+
+
+POINT_PROGRESS = PointProgress()
+
+
+def install() -> None:
+    """Log each sweep's points as they are done (the DAG module calls it once)."""
+    from stagecache.progress import STAGE_END_LISTENERS
+
+    if POINT_PROGRESS not in STAGE_END_LISTENERS:
+        STAGE_END_LISTENERS.append(POINT_PROGRESS)
+
+
+def sweep_task_base():
+    """The luigi task class of a sweep (imported lazily: this module loads without luigi's task machinery)."""
+    from stagecache.sweep_task import SweepTask
+
+    return SweepTask
