@@ -16,7 +16,7 @@ declare(PROJECT)
 with configcheck.exit_on_config_error():
     import luigi  # noqa: F401 -- reads every luigi.cfg in effect
 
-from stagecache import claims, console, progress, schedulerloss, signals  # noqa: E402
+from stagecache import claims, console, progress, schedulerloss, signals, sweeps  # noqa: E402
 from stagecache.task import ArtifactTask  # noqa: E402
 from tasks.threads import limit_threads  # noqa: E402
 
@@ -26,18 +26,20 @@ from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHo
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP  # noqa: E402
 from tasks.report import FullReport  # noqa: E402
 from tasks.retrain import CheckSources, Retrain  # noqa: E402
+from tasks.sweep import Sweep  # noqa: E402
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP  # noqa: E402
 
 __all__ = [
     "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
     "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP",
     "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
-    "CheckSources", "Retrain",
+    "CheckSources", "Retrain", "Sweep",
 ]
 
 console.log_to_console()  # the pipeline's lines (epochs, ETA, downloads, artifacts written) on the console
 progress.install()  # the plan, stage k/N lines and the final table
 claims.install(ArtifactTask)  # what a run uses, artifacts gc leaves alone while it lives
+sweeps.install()  # a sweep's points done/total, with an ETA
 if configcheck.entry_point() == "luigi":
     signals.install()  # SIGTERM/SIGINT: one line, worker processes stopped too, exit 143/130
     schedulerloss.install()  # luigid gone mid-run: running stages finish and are saved, exit 45

@@ -60,6 +60,7 @@ def references(root: Root) -> KeptArtifacts:
     """
     from stagecache.roots import parse_reference
     from tasks.published import CHAMPIONS, HISTORY as HISTORY_FILE, PROVENANCE, REPORT as REPORT_DIR, parse_history
+    from tasks.sweep import INDEX as SWEEP_INDEX
 
     kept: KeptArtifacts = {}
 
@@ -77,6 +78,11 @@ def references(root: Root) -> KeptArtifacts:
     for record in parse_history(history.decode(errors="replace"), root.link(HISTORY_FILE)):
         if record.get("model") and record.get("fingerprint"):
             keep(_key(record["model"], record["fingerprint"]), HISTORY)
+    index = root.read_file(SWEEP_INDEX)
+    if index is not None:
+        for name, sweep in _read_json(root, SWEEP_INDEX).items():
+            for family, stem in sweep.get("stages", []) if isinstance(sweep, dict) else []:
+                keep((family, stem), f"sweep {name}")
     provenance = f"{REPORT_DIR}/{PROVENANCE}"
     if root.read_file(provenance) is not None:
         report = _read_json(root, provenance)
@@ -92,8 +98,9 @@ def not_families() -> set[str]:
     """Names under the root that hold no artifacts: the published report and champions, the compile cache."""
     from tasks.config import pytensor
     from tasks.published import CHAMPIONS, REPORT as REPORT_DIR, REPORTS
+    from tasks.sweep import SWEEPS
 
-    names = {REPORT_DIR, REPORTS, CHAMPIONS}
+    names = {REPORT_DIR, REPORTS, CHAMPIONS, SWEEPS}
     cache = pytensor().compile_cache_dir()
     if cache is not None:
         names.add(Path(cache).name)

@@ -84,6 +84,11 @@ def append_history(records: list[dict], key: Callable[[dict], tuple]) -> list[di
     return [existing.get(key(r), r) for r in records]
 
 
+def update_document(name: str, decide: Callable[[dict | None], dict | None]) -> dict | None:
+    """Set the published JSON document ``name`` to ``decide(current)`` atomically (None = keep it)."""
+    return configured_root().update_json(name, decide)
+
+
 # Champions ----------------------------------------------------------------------------------------
 
 def champion_key(family: str) -> str:

@@ -1,0 +1,77 @@
+"""Results from Python: build (if needed) and load a stage's verified artifact, for the configuration in effect,
+another configuration file, a point, or a sweep's point (what ``gokart.build`` and ``dvc.api`` give their users)::
+
+    import tasks.api
+    deep = tasks.api.load("TrainDeepMLP")                                   # luigi.cfg in effect
+    smoke = tasks.api.load("EvaluateDeepMLP", config="configs/smoke.cfg")   # luigi.cfg, then that file
+    short = tasks.api.load("TrainDeepMLP", point={"TrainDeepMLP": {"epochs": "5"}})
+    fast = tasks.api.load("EvaluateDeepMLP", sweep="sweeps/deep-epochs.cfg", label="epochs=10, lr=0.001")
+
+Arrays come back memory-mapped read-only from a directory root. A stage that is not built is built first in
+this process (luigi's local scheduler), unless ``build=False``, which raises ``LookupError`` instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Iterator
+
+import luigi
+from luigi.configuration import LuigiConfigParser
+from luigi.task_register import Register
+
+from stagecache import points
+from stagecache.project import current
+from stagecache.sweeps import read_sweep
+from stagecache.task import ArtifactTask, in_point
+
+
+@contextlib.contextmanager
+def configuration(path: str | None) -> Iterator[None]:
+    """luigi's configuration as ``LUIGI_CONFIG_PATH=path`` gives it (luigi.cfg, then ``path``) inside the block."""
+    if path is None:
+        yield
+        return
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no configuration file {path}")
+    saved_paths, saved_instance = list(LuigiConfigParser._config_paths), LuigiConfigParser._instance
+    base = [p for p in saved_paths if os.environ.get("LUIGI_CONFIG_PATH") != p]
+    LuigiConfigParser._config_paths = [*base, path]
+    LuigiConfigParser._instance = None
+    Register.clear_instance_cache()
+    try:
+        yield
+    finally:
+        LuigiConfigParser._config_paths, LuigiConfigParser._instance = saved_paths, saved_instance
+        Register.clear_instance_cache()
+
+
+def stage_task(stage: str, *, point: dict | None = None, sweep: str | None = None, label: str | None = None,
+               **params: Any) -> ArtifactTask:
+    """The task of ``stage`` (a family name) in the configuration in effect, in ``point`` or a sweep's point."""
+    cls = Register.get_task_cls(stage)
+    if not (isinstance(cls, type) and issubclass(cls, ArtifactTask)):
+        raise ValueError(f"{stage} is not a stage of {current().module}")
+    encoded = points.encode(point)
+    if sweep is not None:
+        definition = read_sweep(sweep, current().default_task)
+        chosen = [p for p in definition.points if p.label == label]
+        if not chosen:
+            raise LookupError(f"{sweep} has no point {label!r}; its points: "
+                              + "; ".join(p.label for p in definition.points))
+        encoded = chosen[0].point
+    return in_point(cls, encoded, **params)
+
+
+def load(stage: str, *, config: str | None = None, point: dict | None = None, sweep: str | None = None,
+         label: str | None = None, build: bool = True, **params: Any):
+    """The verified artifact of ``stage`` (building it first when needed and ``build``)."""
+    with configuration(config):
+        task = stage_task(stage, point=point, sweep=sweep, label=label, **params)
+        if not task.complete():
+            if not build:
+                raise LookupError(f"{task.task_id} is not built (build=False)")
+            result = luigi.build([task], local_scheduler=True, detailed_summary=True, workers=1)
+            if not task.complete():
+                raise RuntimeError(f"{task.task_id} could not be built:\n{result.summary_text}")
+        return task.output().load()

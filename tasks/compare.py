@@ -1,0 +1,96 @@
+"""``python -m tasks compare``: the parameters that differ and every metric, side by side, for the points of a
+sweep or for two or more configuration files (like ``dvc params diff`` + ``metrics diff``).
+
+    python -m tasks compare sweeps/deep-epochs.cfg [--sort "TrainDeepMLP test_accuracy"] [--md | --csv]
+    python -m tasks compare configs/smoke.cfg my-experiment.cfg
+
+A sweep is read from its built artifact (``luigi --module tasks Sweep --file ...`` first); a configuration
+file from the artifacts that configuration built (``LUIGI_CONFIG_PATH=FILE luigi --module tasks FullReport``).
+Nothing is built here. Exit codes: 0, 3 (a bad file or flag), 25 (something to compare is not built yet).
+"""
+from __future__ import annotations
+
+import argparse
+import configparser
+import sys
+
+from stagecache.configcheck import ConfigError, exit_on_config_error
+from stagecache.project import current
+from stagecache.sweeps import read_sweep
+
+NOT_BUILT_EXIT = 25  # luigi's [retcode] not_run: what is asked for has not been built
+
+
+class NotBuilt(LookupError):
+    """Something to compare has no artifact yet; the message names the command that builds it."""
+
+
+def _is_sweep(path: str) -> bool:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error:
+        return True  # read_sweep reports what is wrong with it
+    return parser.has_section("sweep")
+
+
+def sweep_points(path: str) -> list[dict]:
+    """The point summaries of a built sweep."""
+    from tasks.sweep import Sweep
+
+    read_sweep(path, current().default_task)  # one line per mistake, before anything else
+    task = Sweep(file=path)
+    if not task.output().exists():
+        raise NotBuilt(f"the sweep in {path} is not built: run luigi --module tasks Sweep --file {path}")
+    return task.output().load()["points"]
+
+
+def configuration_point(path: str) -> dict:
+    """The summary of what the configuration ``luigi.cfg`` + ``path`` built (its FullReport's stages)."""
+    from pipeline.experiments.points import summarize_point
+    from stagecache.status import walk
+    from tasks.api import configuration
+    from tasks.report import EVALUATIONS, TRAININGS, FullReport
+
+    with configuration(path):
+        report = FullReport()
+        stages = {t.get_task_family(): t for t in walk(report)}
+        missing = [f for f, t in stages.items() if f != "FullReport" and not t.output().exists()]
+        if missing:
+            raise NotBuilt(f"{path}: {', '.join(missing)} not built: run LUIGI_CONFIG_PATH={path} "
+                           "luigi --module tasks FullReport")
+        params = {f"{f}.{k}": v for f, t in stages.items() for k, v in t.params_dict(significant_only=True).items()}
+        trained = {f: stages[f].output().load() for f in TRAININGS}
+        evaluated = {f: stages[e.get_task_family()].output().load() for f, e in EVALUATIONS.items()}
+        return summarize_point(path, params, trained, evaluated, stages["TrainMoonsMLP"].output().load())
+
+
+def main(argv: list[str]) -> int:
+    from pipeline.experiments.compare import format_csv, format_markdown, format_text, table
+
+    parser = argparse.ArgumentParser(prog="python -m tasks compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="+", help="one sweep file, or two or more configuration files")
+    parser.add_argument("--sort", help="the metric to sort by (best first)")
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--md", action="store_true", help="a Markdown table")
+    form.add_argument("--csv", action="store_true", help="comma-separated values")
+    args = parser.parse_args(argv)
+    with exit_on_config_error(always=True):
+        sweeps = [f for f in args.files if _is_sweep(f)]
+        if sweeps and len(args.files) > 1:
+            raise ConfigError([f"{sweeps[0]}: compare takes one sweep file, or two or more configuration files"])
+        if not sweeps and len(args.files) < 2:
+            raise ConfigError([f"{args.files[0]}: a configuration file is compared with another: name two or more"])
+        try:
+            found = sweep_points(sweeps[0]) if sweeps else [configuration_point(f) for f in args.files]
+        except NotBuilt as exc:
+            sys.stderr.write(f"not built: {exc}\n")
+            return NOT_BUILT_EXIT
+        try:
+            rows = table(found, sort_by=args.sort, descending=None)
+        except KeyError as exc:
+            metrics = sorted({m for p in found for m in p["metrics"]})
+            raise ConfigError([f"--sort: no metric {exc.args[0]!r}; metrics: {', '.join(metrics)}"]) from None
+    print((format_markdown if args.md else format_csv if args.csv else format_text)(rows), end="")
+    return 0

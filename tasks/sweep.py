@@ -1,0 +1,92 @@
+"""``luigi --module tasks Sweep --file sweeps/NAME.cfg``: many configurations of this DAG in one run, and one
+page that compares them (``<root>/sweeps/NAME/index.html``). See docs/experiments.md."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+
+from stagecache.status import walk
+from stagecache.sweep_task import SweepTask
+from stagecache.sweeps import SweepPoint
+from stagecache.task import ArtifactTask
+from tasks import published
+from tasks.report import EVALUATIONS, TRAININGS
+
+log = logging.getLogger(__name__)
+SWEEPS = "sweeps"
+INDEX = f"{SWEEPS}/index.json"
+MOONS = "TrainMoonsMLP"
+
+
+class Sweep(SweepTask):
+    """Each point's stage (``[sweep] stage``, default FullReport) built in that point; the artifact holds every
+    point's parameters, metrics and learning curves; ``sweeps/NAME/`` publishes the comparison page."""
+
+    code = ("pipeline.experiments.points", "pipeline.experiments.sweep_report")
+    exclusive_after_save = True  # publishes sweeps/NAME/ (and the sweeps' index) beside the artifact
+
+    def summarize(self, point: SweepPoint, root: ArtifactTask) -> dict:
+        from pipeline.experiments.points import summarize_point
+
+        stages = {t.get_task_family(): t for t in walk(root)}
+        trained = {f: stages[f].output().load() for f in TRAININGS if f in stages}
+        evaluated = {f: stages[e.get_task_family()].output().load()
+                     for f, e in EVALUATIONS.items() if e.get_task_family() in stages}
+        moons = stages[MOONS].output().load() if MOONS in stages else None
+        params = {f"{section}.{key}": value for section, values in point.values.items() for key, value in values.items()}
+        summary = summarize_point(point.label, params, trained, evaluated, moons)
+        summary["stages"] = [{"task": t.get_task_family(), "fingerprint": t.fingerprint(), "point": t.point,
+                              "params": t.params_dict(significant_only=True)} for t in walk(root)]
+        summary["fingerprint"] = root.fingerprint()
+        return summary
+
+    @property
+    def directory(self) -> str:
+        return f"{SWEEPS}/{self.definition.name}"
+
+    def result_link(self) -> str | None:
+        if published.read_published("index.html", self.directory) is None:
+            return None
+        return published.report_link(directory=self.directory)
+
+    def complete(self) -> bool:
+        """Built, and its page published from this very artifact."""
+        if not super().complete():
+            return False
+        page = published.read_published("provenance.json", self.directory)
+        try:
+            return page is not None and json.loads(page).get("fingerprint") == self.fingerprint()
+        except ValueError:
+            return False
+
+    def after_save(self, target=None) -> None:
+        """Publish ``sweeps/NAME/``: the comparison page, each point's provenance, and the sweeps' index (gc keeps
+        every artifact a published sweep names)."""
+        from pipeline.experiments.sweep_report import build_sweep_report
+
+        target = target or self.output()
+        sweep = target.load()
+        links = {}
+        files: dict[str, bytes] = {}
+        for number, point in enumerate(sweep["points"], 1):
+            name = f"points/{number}.json"
+            files[name] = json.dumps({k: point[k] for k in ("label", "params", "fingerprint", "stages")},
+                                     indent=2, sort_keys=True).encode()
+            links[point["label"]] = name
+        generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        files.update(build_sweep_report(sweep["name"], sweep["points"], links, generated_at=generated))
+        files["provenance.json"] = json.dumps({"fingerprint": self.fingerprint(), "file": self.file,
+                                               "points": len(sweep["points"])}, indent=2).encode()
+        published.publish_directory(files, directory=self.directory, lease=getattr(target, "lease", None))
+        stems = sorted({(s["task"], s["fingerprint"][:16]) for p in sweep["points"] for s in p["stages"]}
+                       | {(self.get_task_family(), self.fingerprint()[:16])})
+
+        def index(current):
+            current = dict(current or {})
+            current[sweep["name"]] = {"file": self.file, "stages": [list(s) for s in stems]}
+            return current
+
+        published.update_document(INDEX, index)
+        log.info("sweep %s: %d points compared in %s", sweep["name"], len(sweep["points"]),
+                 published.report_link(directory=self.directory))
