@@ -193,13 +193,14 @@ def read_sweep(path: str, default_stage: str) -> Sweep:
     if problems:
         raise ConfigError(problems)
     result = Sweep(path, name, stage, found)
-    problems = [f"{path}: point {p.label!r}: {problem}" for p in found for problem in _range_problems(result, p, lines, path)]
+    problems = [f"{path}{f':{line}' if line else ''}: point {p.label!r}: {problem}"
+                for p in found for line, problem in _range_problems(result, p, lines)]
     if problems:
         raise ConfigError(problems)
     return result
 
 
-def _range_problems(sweep: Sweep, point: SweepPoint, lines: dict, path: str) -> list[str]:
+def _range_problems(sweep: Sweep, point: SweepPoint, lines: dict) -> list[tuple[int | None, str]]:
     """Build the point's DAG, so that every stage checks the ranges of its values (and nothing swept is unused)."""
     from stagecache.task import in_point
 
@@ -213,11 +214,11 @@ def _range_problems(sweep: Sweep, point: SweepPoint, lines: dict, path: str) -> 
         if match:
             line = lines.get((match.group(1), match.group(2))) or lines.get(
                 (f"point {point.label}", f"{match.group(1)}.{match.group(2)}"))
-            if line:
-                return [f"line {line}: {message}"]
-        return [message]
+            return [(line, message)]
+        return [(None, message)]
     unused = sorted(set(point.values) - families)
-    return [f"{family} is not part of {sweep.stage}'s DAG: sweeping it changes nothing" for family in unused]
+    return [(lines.get((family, None)), f"{family} is not part of {sweep.stage}'s DAG: sweeping it changes nothing")
+            for family in unused]
 
 
 def _walk(root) -> list:

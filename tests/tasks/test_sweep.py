@@ -1,0 +1,152 @@
+"""Sweeps on the tiny pipeline: shared stages built once, a rerun trains nothing, an added point trains only
+itself, each point's evaluation uses its own training, the comparison's numbers are the artifacts', the
+Python API loads a point, and a bad sweep file is one line per mistake with exit 3."""
+from __future__ import annotations
+
+import collections
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tasks
+import tasks.api
+from stagecache.configcheck import ConfigError
+from stagecache.status import plan
+from stagecache.sweeps import read_sweep
+from tasks.compare import main as compare
+from tests.tasks.conftest import write_config
+
+ROOT = Path(tasks.__file__).resolve().parents[1]
+
+
+def sweep_file(tmp_path, body: str, name: str = "lr.cfg") -> str:
+    path = tmp_path / name
+    path.write_text(body)
+    return str(path)
+
+
+GRID = """[sweep]
+name = logreg-epochs
+stage = EvaluateLogReg
+
+[TrainLogReg]
+epochs = {epochs}
+lr = [0.1, 0.2]
+"""
+
+
+def build_counting(pipeline, task) -> collections.Counter:
+    pipeline.build(task)
+    return collections.Counter(pipeline.ran)
+
+
+def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeline, tmp_path, capsys):
+    path = sweep_file(tmp_path, GRID.format(epochs="[2, 3]"))
+    ran = build_counting(pipeline, tasks.Sweep(file=path))
+    assert ran == {"DownloadMNIST": 1, "OneHotMNIST": 1, "TrainLogReg": 4, "EvaluateLogReg": 4, "Sweep": 1}, ran
+    assert build_counting(pipeline, tasks.Sweep(file=path)) == {}  # a rerun trains nothing
+
+    # each point's evaluation read its own training, in its point
+    definition = read_sweep(path, "FullReport")
+    roots = tasks.Sweep(file=path).point_roots()
+    assert len(roots) == 4 and len({t.fingerprint() for t in roots.values()}) == 4
+    for point in definition.points:
+        evaluation = roots[point.label]
+        training = evaluation.requires()["model"]
+        assert training.epochs == int(point.values["TrainLogReg"]["epochs"])
+        assert training.lr == float(point.values["TrainLogReg"]["lr"])
+        assert evaluation.output().manifest()["upstream"]["TrainLogReg"] == training.fingerprint()
+
+    # one more value: only its two points train
+    path = sweep_file(tmp_path, GRID.format(epochs="[2, 3, 4]"))
+    ran = build_counting(pipeline, tasks.Sweep(file=path))
+    assert ran == {"TrainLogReg": 2, "EvaluateLogReg": 2, "Sweep": 1}, ran
+
+    # the comparison's numbers are the artifacts' metrics, in every format
+    assert compare([path, "--csv", "--sort", "TrainLogReg test_accuracy"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 6
+    by_label = {p.label: p for p in read_sweep(path, "FullReport").points}
+    roots = tasks.Sweep(file=path).point_roots()
+    for row in rows:
+        label = row["label"].rstrip(" *")
+        accuracy = roots[label].output().load()["accuracy"]
+        value = next(v for k, v in row.items() if k.startswith("TrainLogReg test_accuracy"))
+        assert float(value.rstrip(" *")) == pytest.approx(accuracy, abs=5e-5), (label, row)
+        assert label in by_label
+    assert compare([path, "--md"]) == 0 and capsys.readouterr().out.startswith("|")
+
+    # the page and the points' provenance are published; gc keeps what the sweep names
+    page = pipeline.root / "sweeps" / "logreg-epochs" / "index.html"
+    assert page.is_file() and (page.parent / "points" / "1.json").is_file()
+    from stagecache.gc import stored_artifacts
+    from stagecache.roots import configured_root
+
+    kept = {(i.family, i.stem): i.kept for i in stored_artifacts(configured_root())}
+    for root in roots.values():
+        assert "sweep logreg-epochs" in kept[(root.get_task_family(), root.output().stem.split("/")[1])]
+
+
+def test_status_of_a_sweep_names_each_point(pipeline, tmp_path):
+    path = sweep_file(tmp_path, GRID.format(epochs="[2, 3]"))
+    statuses = plan(tasks.Sweep(file=path))
+    names = [s.name for s in statuses]
+    assert names.count("OneHotMNIST") == 1 and "Sweep" in names
+    assert "TrainLogReg [TrainLogReg.epochs=3, TrainLogReg.lr=0.2]" in names
+    assert sum(n.startswith("TrainLogReg [") for n in names) == 4
+
+
+def test_the_python_api_builds_and_loads_a_point(pipeline, tmp_path):
+    path = sweep_file(tmp_path, GRID.format(epochs="[2, 3]"))
+    short = tasks.api.load("TrainLogReg", sweep=path, label="epochs=3, lr=0.2")
+    assert short["history"]["epoch"] == [1, 2, 3]
+    same = tasks.api.load("TrainLogReg", point={"TrainLogReg": {"epochs": "3", "lr": "0.2"}}, build=False)
+    assert (same["weights"]["w"] == short["weights"]["w"]).all()
+    with pytest.raises(LookupError, match="has no point 'nope'"):
+        tasks.api.load("TrainLogReg", sweep=path, label="nope")
+    with pytest.raises(LookupError, match="not built"):
+        tasks.api.load("TrainLogReg", point={"TrainLogReg": {"epochs": "5"}}, build=False)
+
+
+BAD = [  # (file, line, the rest of the one line)
+    ("[sweep]\nname = x\n[TrainDepMLP]\nepochs = [1, 2]\n", 3, "no stage 'TrainDepMLP'; did you mean 'TrainDeepMLP'?"),
+    ("[sweep]\nname = x\n[TrainDeepMLP]\nepoch = [1, 2]\n", 4, "TrainDeepMLP has no parameter 'epoch'; did you mean 'epochs'?"),
+    ("[sweep]\nname = x\n[FullReport]\ndpi = [50, 100]\n", 4, "FullReport.dpi is cosmetic: sweeping it changes no result"),
+    ("[sweep]\nname = x\n[TrainDeepMLP]\nepochs = [1, \"many\"]\n", 4,
+     "TrainDeepMLP.epochs = 'many' is not valid: expected an integer"),
+    ("[sweep]\nname = x\n[TrainDeepMLP]\nepochs = [1, 0]\n", 4, "point 'epochs=0': [TrainDeepMLP] epochs"),
+    ("[sweep]\nname = x\nmode = point\n", 3, "[sweep] mode 'point' must be grid or points; did you mean 'points'?"),
+    ("[sweep]\nname = x\nstage = EvaluateLogReg\n[TrainDeepMLP]\nepochs = [1, 2]\n", 4,
+     "point 'epochs=1': TrainDeepMLP is not part of EvaluateLogReg's DAG: sweeping it changes nothing"),
+]
+
+
+@pytest.mark.parametrize("body, line, message", BAD)
+def test_a_bad_sweep_file_is_one_line_naming_file_and_line(pipeline, tmp_path, body, line, message):
+    path = sweep_file(tmp_path, body, "bad.cfg")
+    with pytest.raises(ConfigError) as error:
+        read_sweep(path, "FullReport")
+    problem = error.value.problems[0]
+    assert problem.startswith(f"{path}:{line}: {message}"), error.value.problems
+    assert len(error.value.problems) == (2 if "not part of" in message else 1), error.value.problems
+
+
+def test_a_bad_sweep_file_stops_both_entry_points_with_exit_3(pipeline, tmp_path):
+    path = sweep_file(tmp_path, BAD[1][0], "bad.cfg")
+    cfg = tmp_path / "run.cfg"
+    write_config(pipeline, cfg)
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(ROOT)}
+    for command in (["-m", "luigi", "--module", "tasks", "Sweep", "--file", path],
+                    ["-m", "tasks", "status", "Sweep", "--file", path]):
+        out = subprocess.run([sys.executable, *command], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 3, (command, out.stdout[-2000:], out.stderr[-2000:])
+        lines = [line for line in out.stderr.splitlines() if line.startswith("configuration error:")]
+        assert lines == [f"configuration error: {path}:4: TrainDeepMLP has no parameter 'epoch'; "
+                         "did you mean 'epochs'?"], out.stderr[-2000:]
+        assert "Traceback" not in out.stderr
