@@ -8,6 +8,7 @@ import html
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from pipeline.experiments.compare import default_sort, differing_params, format_number, table
 from pipeline.experiments.points import CURVE_METRIC, family_rank
@@ -49,6 +50,7 @@ def overlaid_curves(family: str, curves: dict[str, dict]) -> Figure:
     ax_metric.set(title=CURVE_TITLE.get(metric, metric), xlabel="epoch", ylabel=CURVE_YLABEL.get(metric, metric))
     for ax in (ax_loss, ax_metric):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     fig.suptitle(MODELS.get(family, {"label": family})["label"])
     handles, labels = ax_loss.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, max(1, len(labels))),
