@@ -175,7 +175,7 @@ def format_text(t: dict) -> str:
     """The table in aligned plain-text columns; a ``*`` follows each best value."""
     cells = [[c + ("*" if b else "") for c, b in zip(row, flags)]
              for row, flags in zip(_cells(t, format_number, MISSING), t["best"])]
-    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(t["columns"])]
+    widths = [max([len(str(h)), *(len(r[i]) for r in cells)]) for i, h in enumerate(t["columns"])]
     numeric = [any(isinstance(r[i], float) for r in t["rows"]) for i in range(len(t["columns"]))]
 
     def line(values):

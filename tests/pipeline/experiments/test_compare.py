@@ -175,3 +175,10 @@ def test_diff_of_more_configurations_has_no_change_column():
     assert next(r for r in d["rows"] if r[0] == ACC)[1:] == [0.93, 0.975, 0.961, None]
     with pytest.raises(ValueError, match="two or more"):
         diff_configurations(POINTS[:1])
+
+
+def test_no_points_give_an_empty_table_in_every_format():
+    t = table([])
+    assert (t["columns"], t["rows"], t["best"]) == (["label"], [], [])
+    assert format_text(t).startswith("label\n-----\n") and format_csv(t) == "label\n"
+    assert format_markdown(t).startswith("| label |\n|---|\n")
