@@ -32,24 +32,33 @@ def char_rnn_epochs(model: dict) -> dict:
             "last_val_loss": float(h["val_loss"][-1])}
 
 
+def family_metrics(family: str, model: dict | None = None, evaluation: dict | None = None) -> dict:
+    """One task family's row of :func:`metrics` from whichever of its artifacts there are: the training
+    artifact gives epochs, timing and parameter count (and for the char-RNN which epoch was kept), the
+    evaluation artifact the headline metric."""
+    row = _common(model) if model is not None else {}
+    if evaluation is not None:
+        if family in CLASSIFIERS:
+            row["test_accuracy"] = evaluation["test_accuracy"]
+            row["per_class_accuracy"] = [float(a) for a in evaluation["per_class_accuracy"]]
+            row["target_accuracy"] = ACCURACY_TARGETS[family]
+        else:
+            for key in ("val_loss", "bits_per_char", "perplexity", "unigram_val_loss", "unigram_bits_per_char"):
+                row[key] = evaluation[key]
+    if family not in CLASSIFIERS and model is not None:
+        row.update(char_rnn_epochs(model))
+    return row
+
+
 def metrics(trained: dict[str, dict], evaluated: dict[str, dict], moons: dict | None = None) -> dict[str, dict]:
     """Per task family: epochs, median seconds per epoch, parameter count and the headline metric.
 
     ``moons`` (the TrainMoonsMLP artifact) adds a ``TrainMoonsMLP`` row with its last epoch's test accuracy.
+    Any family may be missing from ``trained`` or ``evaluated``: its row holds what the artifacts there give.
     """
     out = {}
-    for family, model in trained.items():
-        ev = evaluated[family]
-        row = _common(model)
-        if family in CLASSIFIERS:
-            row["test_accuracy"] = ev["test_accuracy"]
-            row["per_class_accuracy"] = [float(a) for a in ev["per_class_accuracy"]]
-            row["target_accuracy"] = ACCURACY_TARGETS[family]
-        else:
-            for key in ("val_loss", "bits_per_char", "perplexity", "unigram_val_loss", "unigram_bits_per_char"):
-                row[key] = ev[key]
-            row.update(char_rnn_epochs(model))
-        out[family] = row
+    for family in [*trained, *(f for f in evaluated if f not in trained)]:
+        out[family] = family_metrics(family, trained.get(family), evaluated.get(family))
     if "TrainDeepMLP" in out:
         out["TrainDeepMLP"]["seed_test_accuracy"] = SEED_DEEP_MLP_ACCURACY[max(SEED_DEEP_MLP_ACCURACY)]
     if moons is not None:
@@ -65,7 +74,7 @@ def _cell(c) -> str:
     return c if isinstance(c, Raw) else html.escape(str(c))
 
 
-def _table(header: list[str], rows: list[list], css: str = "") -> str:
+def html_table(header: list[str], rows: list[list], css: str = "") -> str:
     """A table inside its own horizontally scrolling box, so that a narrow window never cuts it off."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
@@ -157,7 +166,7 @@ def render_html(m: dict[str, dict], figures: list[tuple[str, str]], samples: dic
         f"<p class='meta'>Generated {html.escape(generated_at or 'at an unknown time')} from code version "
         f"<code>{html.escape(code_version or 'unknown')}</code>.</p>",
         "<h2>Summary</h2>",
-        _table(["model", "task", "result", "reference", "difference", "target", "epochs", "s/epoch (median)",
+        html_table(["model", "task", "result", "reference", "difference", "target", "epochs", "s/epoch (median)",
                 "training s", "parameters", "backend"], _summary_rows(m), css="summary"),
         "<h2>Figures</h2>",
     ]
@@ -173,7 +182,7 @@ def render_html(m: dict[str, dict], figures: list[tuple[str, str]], samples: dic
     parts.append("<p>Every stage's artifact, with the parameters it was built with; <em>since last report</em> "
                  "compares its fingerprint with the report published before this one. Long values are cut: "
                  "hover for the full value, or open <em>full values</em>.</p>")
-    parts.append(_table(["stage", "since last report", "fingerprint", "parameters", "built (UTC)", "duration (s)"], [
+    parts.append(html_table(["stage", "since last report", "fingerprint", "parameters", "built (UTC)", "duration (s)"], [
         [p["task"], p.get("since_last_report", ""), short(p["fingerprint"], 13), _params_cell(p["params"]),
          p["created"][:19].replace("T", " "), p["duration_s"]]
         for p in provenance

@@ -1,0 +1,146 @@
+"""The page of a sweep: one table of the differing parameters and every metric (best per metric marked),
+and the learning curves of every configuration overlaid, one figure per model family. Offline: the page
+and its PNG figures, in the main report's style."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from pipeline.experiments.compare import default_sort, differing_params, format_number, table
+from pipeline.experiments.points import CURVE_METRIC, family_rank
+from pipeline.report.plots import to_png
+from pipeline.report.references import MODELS
+from pipeline.report.summary import STYLE, Raw, html_table, short
+
+ARROW = {"higher": " ↑", "lower": " ↓", None: ""}
+SWEEP_STYLE = (
+    STYLE + "table.compare td{white-space:nowrap}table.compare th{min-width:5em}"
+    "strong.best{color:#0a5d00}"
+    "table.shared td{white-space:nowrap}table.shared td:nth-child(2){white-space:normal;min-width:12em;"
+    "overflow-wrap:anywhere}"
+)
+CURVE_TITLE = {"test_accuracy": "Test accuracy", "val_loss": "Validation loss"}
+CURVE_YLABEL = {"test_accuracy": "accuracy (fraction correct)", "val_loss": "cross-entropy (nats per character)"}
+
+
+def colors(n: int) -> list:
+    """``n`` distinguishable line colours: tab10 up to ten, then evenly spaced along viridis."""
+    if n <= 10:
+        return [colormaps["tab10"](k) for k in range(n)]
+    return [colormaps["viridis"](x) for x in np.linspace(0, 0.95, n)]
+
+
+def overlaid_curves(family: str, curves: dict[str, dict]) -> Figure:
+    """Training loss and the family's per-epoch metric (test accuracy, or the char-RNN's validation loss),
+    one line per configuration (``{label: curve}``, in legend order)."""
+    metric = CURVE_METRIC.get(family, "test_accuracy")
+    fig = Figure(figsize=(12, 4.5))
+    ax_loss, ax_metric = fig.subplots(1, 2)
+    for (label, c), color in zip(curves.items(), colors(len(curves))):
+        ax_loss.plot(c["epoch"], c["train_loss"], color=color, label=label)
+        if metric in c:
+            ax_metric.plot(c["epoch"], c[metric], "-o", color=color, markersize=3, label=label)
+    ax_loss.set(title="Training loss", xlabel="epoch", ylabel="mean training loss (nats)")
+    if all(v > 0 for c in curves.values() for v in c["train_loss"]):
+        ax_loss.set_yscale("log")
+    ax_metric.set(title=CURVE_TITLE.get(metric, metric), xlabel="epoch", ylabel=CURVE_YLABEL.get(metric, metric))
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    fig.suptitle(MODELS.get(family, {"label": family})["label"])
+    handles, labels = ax_loss.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, max(1, len(labels))),
+               fontsize=8, frameon=False)  # below both axes: never over the curves, however many configurations
+    return fig
+
+
+def _value_cell(value, best: bool) -> Raw | str:
+    if value is None:
+        return "—"
+    text = format_number(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        title = html.escape(repr(value), quote=True)  # the exact number on hover
+        inner = f"<strong class='best' title='{title}'>{text} ★</strong>" if best else f"<span title='{title}'>{text}</span>"
+        return Raw(inner)
+    return short(text)
+
+
+def _label_cell(label: str, links: dict[str, str]) -> Raw:
+    if label in links:
+        return Raw(f"<a href='{html.escape(links[label], quote=True)}'>{html.escape(label)}</a>")
+    return Raw(html.escape(label))
+
+
+def shared_params(points: list[dict]) -> dict[str, str]:
+    """The parameters every point has with the same value."""
+    differ = set(differing_params(points))
+    return dict(sorted((k, v) for k, v in points[0]["params"].items() if k not in differ)) if points else {}
+
+
+def render_sweep_html(name: str, t: dict, points: list[dict], links: dict[str, str],
+                      figures: list[tuple[str, str]], generated_at: str = "") -> str:
+    """The page: comparison table ``t`` (from :func:`pipeline.experiments.compare.table`), the parameters
+    all configurations share, and the figures (file name, caption)."""
+    title = f"Sweep {name} — comparison"
+    kinds = t["kinds"]
+    header = [c + ARROW[t["better"].get(c)] if k == "metric" else c for c, k in zip(t["columns"], kinds)]
+    rows = [[_label_cell(c, links) if k == "label" else _value_cell(c, b) for c, k, b in zip(row, kinds, flags)]
+            for row, flags in zip(t["rows"], t["best"])]
+    order = (f"Sorted by <em>{html.escape(t['sort_by'])}</em>, {'descending' if t['descending'] else 'ascending'}."
+             if t["sort_by"] else "In the order the sweep lists them.")
+    shared = shared_params(points)
+    parts = [
+        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{html.escape(title)}</title>", f"<style>{SWEEP_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='meta'>Generated {html.escape(generated_at or 'at an unknown time')}: "
+        f"{len(points)} configuration{'s' if len(points) != 1 else ''}, "
+        f"{sum(k == 'param' for k in kinds)} differing parameter{'s' if sum(k == 'param' for k in kinds) != 1 else ''}.</p>",
+        "<h2>Comparison</h2>",
+        f"<p>One row per configuration: the parameters that differ between them, then every metric. {order} "
+        "★ marks the best value of each metric (↑ higher is better: accuracies; ↓ lower is better: losses, "
+        "nats, bits, perplexity, seconds); a metric whose values are all the same marks none. Hover a number "
+        "for its exact value; each configuration's name links to its provenance.</p>",
+        html_table(header, rows, css="compare"),
+    ]
+    if shared:
+        parts.append("<h2>Shared parameters</h2><p>Every configuration of the sweep has these values.</p>")
+        parts.append(html_table(["parameter", "value"], [[k, short(v, 60)] for k, v in shared.items()], css="shared"))
+    if figures:
+        parts.append("<h2>Learning curves</h2>")
+    for file_name, caption in figures:
+        parts.append(f"<figure><img src='{html.escape(file_name)}' alt='{html.escape(caption)}'>"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_sweep_report(name: str, points: list[dict], links: dict[str, str], generated_at: str = "", *,
+                       sort_by: str | None = None, descending: bool | None = None, dpi: int = 100) -> dict[str, bytes]:
+    """The files of a sweep's page: ``index.html`` and ``curves_<family>.png`` per family any point has
+    curves for. ``links`` maps point labels to (relative) URLs of their provenance; ``sort_by`` names the
+    metric (or column) to sort by, by default :func:`pipeline.experiments.compare.default_sort`."""
+    labels = [p["label"] for p in points]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"two configurations share a label: {sorted(x for x in set(labels) if labels.count(x) > 1)}")
+    t = table(points, sort_by if sort_by is not None else default_sort(points), descending)
+    order = [row[0] for row in t["rows"]]  # legend order follows the table's
+    by_label = {p["label"]: p for p in points}
+    families = sorted({f for p in points for f in p["curves"]}, key=family_rank)
+    files, figures = {}, []
+    for family in families:
+        curves = {label: by_label[label]["curves"][family] for label in order if family in by_label[label]["curves"]}
+        file_name = f"curves_{family}.png"
+        files[file_name] = to_png(overlaid_curves(family, curves), dpi)
+        metric = CURVE_METRIC.get(family, "test_accuracy").replace("_", " ")
+        figures.append((file_name, f"{MODELS.get(family, {'label': family})['label']}: training loss and {metric} "
+                                   f"per epoch of {len(curves)} configuration{'s' if len(curves) != 1 else ''}, "
+                                   f"in the table's order"))
+    files["index.html"] = render_sweep_html(name, t, points, links, figures, generated_at).encode()
+    return files
+
