@@ -19,7 +19,19 @@ class SweepTask(ArtifactTask):
     file = luigi.Parameter(significant=False, description="the sweep definition (see stagecache.sweeps)")
 
     def validate(self) -> None:
-        self.definition: Sweep = read_sweep(self.file, current().default_task)
+        self._read = (None, None)
+        self.definition  # noqa: B018 -- read and check the file now, before any work
+
+    @property
+    def definition(self) -> Sweep:
+        """The sweep file, read and checked (again whenever the file changed: luigi reuses task instances)."""
+        import os
+
+        stat = os.stat(self.file)
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._read[0] != key:
+            self._read = (key, read_sweep(self.file, current().default_task))
+        return self._read[1]
 
     def point_roots(self) -> dict[str, ArtifactTask]:
         """``{label: the stage the point builds}``, each in its point."""

@@ -149,6 +149,9 @@ def read_sweep(path: str, default_stage: str) -> Sweep:
             if section.startswith("point "):
                 problems.append(f"{where(section)}: [{section}] belongs to mode = points")
                 continue
+            if section not in stages:
+                problems.append(f"{where(section)}: no stage {section!r}{suggest(section, stages)}")
+                continue
             for key, raw in parser[section].items():
                 try:
                     values = json.loads(raw)
@@ -191,7 +194,7 @@ def read_sweep(path: str, default_stage: str) -> Sweep:
     for label in sorted({x for x in labels if labels.count(x) > 1}):
         problems.append(f"{path}: two points are both {label!r}")
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(list(dict.fromkeys(problems)))  # a wrong key of a grid: once, not once per value
     result = Sweep(path, name, stage, found)
     problems = [f"{path}{f':{line}' if line else ''}: point {p.label!r}: {problem}"
                 for p in found for line, problem in _range_problems(result, p, lines)]

@@ -75,7 +75,7 @@ def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeli
     roots = tasks.Sweep(file=path).point_roots()
     for row in rows:
         label = row["label"].rstrip(" *")
-        accuracy = roots[label].output().load()["accuracy"]
+        accuracy = roots[label].output().load()["test_accuracy"]
         value = next(v for k, v in row.items() if k.startswith("TrainLogReg test_accuracy"))
         assert float(value.rstrip(" *")) == pytest.approx(accuracy, abs=5e-5), (label, row)
         assert label in by_label
