@@ -36,7 +36,7 @@ class StageStatus:
 
     @property
     def name(self) -> str:
-        """The family, and the point's values when the stage is one of a sweep's points (``TrainMLP [TrainMLP.lr=0.1]``)."""
+        """The family, and the point's values when the stage is one of a sweep's points (``Train [Train.lr=0.1]``)."""
         point = points.describe(self.task.point)
         return f"{self.family} [{point}]" if point else self.family
 

@@ -1,6 +1,6 @@
 """The luigi task of a sweep: every point's DAG as one DAG (shared stages once), and a summary artifact.
 
-A pipeline subclasses :class:`SweepTask` once (this repository: ``tasks.Sweep``) and says what to take
+A pipeline subclasses :class:`SweepTask` once and says what to take
 from each point (:meth:`SweepTask.summarize`) and what to publish (:meth:`SweepTask.after_save`).
 """
 from __future__ import annotations
@@ -8,12 +8,12 @@ from __future__ import annotations
 import luigi
 
 from stagecache.project import current
-from stagecache.sweeps import POINT_PROGRESS, Sweep, SweepPoint, read_sweep
+from stagecache.sweeps import POINT_PROGRESS, SweepDefinition, SweepPoint, read_sweep
 from stagecache.task import ArtifactTask, in_point
 
 
 class SweepTask(ArtifactTask):
-    """``luigi --module <dag> Sweep --file sweeps/NAME.cfg``: the points of a sweep file, built under luigi's
+    """``luigi --module <dag> <its subclass> --file sweeps/NAME.cfg``: the points of a sweep file, built under luigi's
     scheduling (so with ``--workers N`` and luigid, points and shared stages spread over the workers)."""
 
     file = luigi.Parameter(significant=False, description="the sweep definition (see stagecache.sweeps)")
@@ -23,7 +23,7 @@ class SweepTask(ArtifactTask):
         self.definition  # noqa: B018 -- read and check the file now, before any work
 
     @property
-    def definition(self) -> Sweep:
+    def definition(self) -> SweepDefinition:
         """The sweep file, read and checked (again whenever the file changed: luigi reuses task instances)."""
         import os
 

@@ -4,18 +4,18 @@ A sweep file (INI, like luigi.cfg) names the sweep and the values to lay over th
 effect, as a grid or as a list of points::
 
     [sweep]
-    name = deep-epochs
+    name = train-epochs
     # the stage every point builds (default: the project's default task)
-    stage = FullReport
+    stage = Report
     # grid (every combination of the lists below) or points ([point NAME] sections)
     mode = grid
 
-    [TrainDeepMLP]
+    [Train]
     epochs = [10, 20, 50]
 
     # with mode = points instead:
     # [point short]
-    # TrainDeepMLP.epochs = 10
+    # Train.epochs = 10
 
 Each point is the real DAG under a ``point`` (:mod:`stagecache.points`): a stage no swept value reaches
 is one task shared by every point. :func:`read_sweep` checks the whole file before any work: an
@@ -53,7 +53,7 @@ class SweepPoint:
 
 
 @dataclass
-class Sweep:
+class SweepDefinition:
     """A checked sweep definition."""
 
     path: str
@@ -81,7 +81,7 @@ def _value_text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def read_sweep(path: str, default_stage: str) -> Sweep:
+def read_sweep(path: str, default_stage: str) -> SweepDefinition:
     """The sweep defined in ``path``, checked; :class:`ConfigError` with every problem otherwise."""
     try:
         parser = configparser.ConfigParser(interpolation=None, strict=True)
@@ -182,7 +182,7 @@ def read_sweep(path: str, default_stage: str) -> Sweep:
             for key, raw in parser[section].items():
                 family, dot, param_name = key.partition(".")
                 if not dot:
-                    problems.append(f"{where(section, key)}: {key!r} must be Stage.key, e.g. TrainDeepMLP.epochs")
+                    problems.append(f"{where(section, key)}: {key!r} must be Stage.key, e.g. Train.epochs")
                     continue
                 text = checked(section, key, family, param_name, raw.strip(), key)
                 if text is not None:
@@ -195,7 +195,7 @@ def read_sweep(path: str, default_stage: str) -> Sweep:
         problems.append(f"{path}: two points are both {label!r}")
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))  # a wrong key of a grid: once, not once per value
-    result = Sweep(path, name, stage, found)
+    result = SweepDefinition(path, name, stage, found)
     problems = [f"{path}{f':{line}' if line else ''}: point {p.label!r}: {problem}"
                 for p in found for line, problem in _range_problems(result, p, lines)]
     if problems:
@@ -203,7 +203,7 @@ def read_sweep(path: str, default_stage: str) -> Sweep:
     return result
 
 
-def _range_problems(sweep: Sweep, point: SweepPoint, lines: dict) -> list[tuple[int | None, str]]:
+def _range_problems(sweep: SweepDefinition, point: SweepPoint, lines: dict) -> list[tuple[int | None, str]]:
     """Build the point's DAG, so that every stage checks the ranges of its values (and nothing swept is unused)."""
     from stagecache.task import in_point
 
@@ -277,9 +277,3 @@ def install() -> None:
     if POINT_PROGRESS not in STAGE_END_LISTENERS:
         STAGE_END_LISTENERS.append(POINT_PROGRESS)
 
-
-def sweep_task_base():
-    """The luigi task class of a sweep (imported lazily: this module loads without luigi's task machinery)."""
-    from stagecache.sweep_task import SweepTask
-
-    return SweepTask

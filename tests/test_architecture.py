@@ -49,7 +49,7 @@ def test_the_import_rules_catch_a_violation(tmp_path):
 
 
 def test_the_engine_names_no_task_family_and_no_pipeline_module():
-    names = re.compile(r"(?<![\w.])(" + "|".join([*tasks.__all__, r"pipeline\.\w", r"tasks\.\w"]) + ")")
+    names = re.compile(r"(?<![\w.])(" + "|".join([*tasks.__all__, r"pipeline\.\w", r"tasks\.\w"]) + r")(?!\w)")
     files = sorted((ROOT / "stagecache").rglob("*.py"))
     assert files
     for path in files:

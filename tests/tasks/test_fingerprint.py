@@ -116,7 +116,7 @@ TRAIN = {"TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsM
 EVAL = {"EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN"}
 MODELS = TRAIN | EVAL
 CLASSIFIERS = MODELS - {"TrainCharRNN", "EvaluateCharRNN"}
-ALL = DATA | MODELS | {"FullReport", "CheckSources", "Retrain"}
+ALL = DATA | MODELS | {"FullReport", "CheckSources", "Retrain", "Sweep"}
 NOTHING: set = set()
 # module -> the stages whose run executes it (their downstream reruns too); written by hand, not derived
 REPORTING = {"FullReport", "CheckSources", "Retrain"}
@@ -125,8 +125,11 @@ RUNS = {
     "pipeline": ALL, "tasks": ALL, "tasks.threads": ALL, "tasks.config": ALL,
     # result-neutral (tasks.project.RESULT_NEUTRAL)
     "pipeline.compile": NOTHING, "pipeline.compile.backend": NOTHING, "pipeline.compile.graph_cache": NOTHING,
-    "pipeline.compile.internals": NOTHING, "tasks.compiling": NOTHING, "tasks.project": NOTHING,
+    "pipeline.compile.internals": NOTHING, "pipeline.compile.cachefiles": NOTHING, "tasks.compiling": NOTHING,
+    "tasks.project": NOTHING,
     "tasks.published": NOTHING, "tasks.__main__": NOTHING,
+    # what no stage runs: the compare command and the Python API
+    "tasks.compare": NOTHING, "tasks.api": NOTHING,
     # data
     "pipeline.data": DATA | {"TrainMoonsMLP", "CheckSources"},
     "pipeline.data.idx": DATA | {"TrainMoonsMLP", "CheckSources"},
@@ -150,13 +153,16 @@ RUNS = {
     "tasks.train": TRAIN, "tasks.evaluate": EVAL,
     # the report and retraining
     # the report's own (tasks.published, result-neutral, parses the history with pipeline.report.records)
-    "pipeline.report": {"FullReport"}, "pipeline.report.records": {"FullReport"},
-    "pipeline.report.plots": {"FullReport"},
-    "pipeline.report.history": {"FullReport"}, "pipeline.report.references": {"FullReport"},
-    "pipeline.report.summary": {"FullReport"}, "pipeline.report.build": {"FullReport"},
-    "tasks.report": {"FullReport", "CheckSources", "Retrain"},  # tasks.retrain imports its stage tables
+    "pipeline.report": {"FullReport", "Sweep"}, "pipeline.report.records": {"FullReport", "Sweep"},
+    "pipeline.report.plots": {"FullReport", "Sweep"},
+    "pipeline.report.history": {"FullReport", "Sweep"}, "pipeline.report.references": {"FullReport", "Sweep"},
+    "pipeline.report.summary": {"FullReport", "Sweep"}, "pipeline.report.build": {"FullReport"},
+    "tasks.report": {"FullReport", "CheckSources", "Retrain", "Sweep"},  # retrain and sweep import its stage tables
     "tasks.retrain": {"CheckSources", "Retrain"},
-    "pipeline.champions": {"FullReport", "Retrain"},  # the history section shows its outcomes
+    "pipeline.champions": {"FullReport", "Retrain", "Sweep"},  # the history section shows its outcomes
+    # sweeps: the comparison of their points
+    "tasks.sweep": {"Sweep"}, "pipeline.experiments": {"Sweep"}, "pipeline.experiments.points": {"Sweep"},
+    "pipeline.experiments.compare": {"Sweep"}, "pipeline.experiments.sweep_report": {"Sweep"},
 }
 
 
@@ -172,10 +178,14 @@ def project_copy(tmp_path, monkeypatch):
     fingerprint.clear_code_cache()
 
 
+SWEEP = str(ROOT / "sweeps" / "deep-epochs.cfg")
+
+
 def all_stages():
     Register.clear_instance_cache()
     named = [getattr(tasks, n) for n in tasks.__all__]
-    return [cls(date=DATE) if "date" in dict(cls.get_params()) else cls() for cls in named]
+    return [cls(date=DATE) if "date" in dict(cls.get_params()) else cls(file=SWEEP) if "file" in dict(cls.get_params())
+            else cls() for cls in named]
 
 
 def code_of(stages) -> dict[str, dict[str, str]]:
