@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import csv
 import io
+import logging
 import os
 import subprocess
 import sys
@@ -45,10 +46,20 @@ def build_counting(pipeline, task) -> collections.Counter:
     return collections.Counter(pipeline.ran)
 
 
-def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeline, tmp_path, capsys):
+def point_lines(caplog) -> list[str]:
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sweep logreg-epochs: point ")]
+    caplog.clear()
+    return lines
+
+
+def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeline, tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="stagecache.sweeps")
     path = sweep_file(tmp_path, GRID.format(epochs="[2, 3]"))
     ran = build_counting(pipeline, tasks.Sweep(file=path))
     assert ran == {"DownloadMNIST": 1, "OneHotMNIST": 1, "TrainLogReg": 4, "EvaluateLogReg": 4, "Sweep": 1}, ran
+    lines = point_lines(caplog)
+    assert [line.split(" done")[0] for line in lines] == [f"sweep logreg-epochs: point {k}/4" for k in (1, 2, 3, 4)]
+    assert "ETA" in lines[0] and lines[-1].endswith("; all points done")
     assert build_counting(pipeline, tasks.Sweep(file=path)) == {}  # a rerun trains nothing
 
     # each point's evaluation read its own training, in its point
@@ -66,6 +77,8 @@ def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeli
     path = sweep_file(tmp_path, GRID.format(epochs="[2, 3, 4]"))
     ran = build_counting(pipeline, tasks.Sweep(file=path))
     assert ran == {"TrainLogReg": 2, "EvaluateLogReg": 2, "Sweep": 1}, ran
+    assert [line.split(" done")[0] for line in point_lines(caplog)] == [  # the built ones count as done
+        "sweep logreg-epochs: point 5/6", "sweep logreg-epochs: point 6/6"]
 
     # the comparison's numbers are the artifacts' metrics, in every format
     assert compare([path, "--csv", "--sort", "TrainLogReg test_accuracy"]) == 0
