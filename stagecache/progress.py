@@ -109,6 +109,14 @@ class ReportsProgress:
             PROGRESS.flush(FLUSH_SECONDS)
 
 
+def display_name(task) -> str:
+    """The family, and a sweep point's values when the task is one (``Train [Train.lr=0.1]``)."""
+    from stagecache.points import describe
+
+    point = describe(getattr(task, "point", "") or "")
+    return f"{task.get_task_family()} [{point}]" if point else task.get_task_family()
+
+
 def duration(seconds: float) -> str:
     """``4.2s``, ``42s`` or ``3m05s``."""
     if seconds < 9.95:
@@ -175,7 +183,7 @@ class RunProgress:
 
     def _label(self, task_id: str) -> str:
         """``stage k/N: Family``, k counting the stages in the order they start (luigi picks that order)."""
-        family = self.tasks[task_id].get_task_family()
+        family = display_name(self.tasks[task_id])
         if spawned_child():
             return f"stage {family}"
         number = self.numbers.setdefault(task_id, len(self.numbers) + 1)
@@ -194,13 +202,13 @@ class RunProgress:
         else:
             estimate = "no earlier runs to estimate from"
         log.info("plan: %d stage(s) to run, %d cached; %s", len(self.stages), len(self.cached), estimate)
-        width = max(len(self.tasks[t].get_task_family()) for t in self.stages)
+        width = max(len(display_name(self.tasks[t])) for t in self.stages)
         for task_id in self.stages:
             seconds = estimates[task_id]
-            log.info("  %-*s  %s", width, self.tasks[task_id].get_task_family(),
+            log.info("  %-*s  %s", width, display_name(self.tasks[task_id]),
                      f"~{duration(seconds)} last time" if seconds is not None else "never built before")
         if self.cached:
-            log.info("  cached: %s", ", ".join(self.tasks[t].get_task_family() for t in self.cached))
+            log.info("  cached: %s", ", ".join(display_name(self.tasks[t]) for t in self.cached))
 
     # -- running: luigi fires these where the stage runs; a forked worker process sends them on --
     def start(self, task: ArtifactTask) -> None:
@@ -281,9 +289,9 @@ class RunProgress:
     def _maybe_finish(self) -> None:
         if spawned_child() or self.stages is None or any(t not in self.outcome for t in self.stages):
             return
-        rows = [(self.tasks[t].get_task_family(), "cached", "") for t in self.cached]
+        rows = [(display_name(self.tasks[t]), "cached", "") for t in self.cached]
         in_start_order = sorted(self.stages, key=lambda t: self.numbers.get(t, len(self.stages) + 1))
-        rows += [(self.tasks[t].get_task_family(), self.outcome[t][0],
+        rows += [(display_name(self.tasks[t]), self.outcome[t][0],
                   "" if self.outcome[t][1] is None else f"{self.outcome[t][1]:.1f}") for t in in_start_order]
         width = max(len(r[0]) for r in rows + [("STAGE", "", "")])
         result_width = max(len(r[1]) for r in rows + [("", "RESULT", "")])

@@ -66,7 +66,7 @@ def configuration_point(path: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from pipeline.experiments.compare import diff_configurations, format_csv, format_markdown, format_text, table
+    from pipeline.experiments.compare import default_sort, diff_configurations, format_csv, format_markdown, format_text, table
 
     parser = argparse.ArgumentParser(prog="python -m tasks compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(f"not built: {exc}\n")
             return NOT_BUILT_EXIT
         try:
-            rows = table(found, sort_by=args.sort) if sweeps else diff_configurations(found)
+            rows = table(found, sort_by=args.sort or default_sort(found)) if sweeps else diff_configurations(found)
         except ValueError as exc:
             raise ConfigError([f"--sort: {exc}"]) from None
     print((format_markdown if args.md else format_csv if args.csv else format_text)(rows), end="")
