@@ -42,3 +42,31 @@ def test_a_sweep_over_two_hosts_trains_each_point_once_on_either_host(s3pipeline
     provenance = json.loads(s3pipeline.store.get("sweeps/deep-hosts/provenance.json")[0])
     assert provenance["fingerprint"] == sweep.fingerprint() and provenance["points"] == 4
     assert s3pipeline.build(sweep) == set()
+
+
+def test_a_host_killed_mid_point_is_taken_over_and_the_point_resumes(s3pipeline, tmp_path, luigid):  # noqa: F811
+    import os
+    import signal
+    import time
+
+    s3pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")  # long enough to be killed mid-way
+    s3pipeline.build(tasks.OneHotMNIST())
+    path = tmp_path / "deep-kill.cfg"
+    path.write_text(SWEEP.replace("deep-hosts", "deep-kill").replace("[40, 50]", "[40]"))
+    store = s3pipeline.store
+    doomed = Host(s3pipeline, tmp_path, "host-a", luigid).start("Sweep", "--file", str(path))
+    deadline = time.time() + 120
+    while not any(re.search(r"TrainDeepMLP/\w+\.checkpoints/epoch-000(0[2-9]|[1-9]\d)\.json$", k)
+                  for k in store.list("TrainDeepMLP/")):
+        assert time.time() < deadline and doomed.process.poll() is None, doomed.process.communicate()[0][-3000:]
+        time.sleep(0.05)
+    survivor = Host(s3pipeline, tmp_path, "host-b", luigid).start("Sweep", "--file", str(path))
+    assert doomed.process.poll() is None, "the first host finished before it could be killed"
+    os.killpg(doomed.process.pid, signal.SIGKILL)
+    doomed.process.wait()
+    out = survivor.finish()
+    assert "TrainDeepMLP: resuming after epoch" in out and "taken over" in out, out[-4000:]
+    assert wrote(out).count("TrainDeepMLP") == 2 and wrote(out).count("Sweep") == 1, wrote(out)
+    Register.clear_instance_cache()
+    for root in tasks.Sweep(file=str(path)).point_roots().values():
+        assert root.requires()["model"].output().load()["history"]["epoch"] == list(range(1, 41))
