@@ -35,9 +35,11 @@ def init_char_rnn(seed: int, vocab_size: int, hidden: int) -> dict[str, np.ndarr
     }
 
 
-def step(xw_t, h_tm1, b_h, W_hh):
-    """One time step from the input's projection ``xw_t = x_t W_xh``: the new hidden state."""
-    return pt.tanh(xw_t + b_h + pt.dot(h_tm1, W_hh))
+def step(xw_t, h_tm1, b_h, W_hh, W_hy, b_y):
+    """One time step from the input's projection ``xw_t = x_t W_xh``: new hidden state and output logits."""
+    h_t = pt.tanh(xw_t + b_h + pt.dot(h_tm1, W_hh))
+    y_t = pt.dot(h_t, W_hy) + b_y
+    return h_t, y_t
 
 
 def sequence_loss(ids, h0, params: dict, vocab_size: int):
@@ -46,20 +48,17 @@ def sequence_loss(ids, h0, params: dict, vocab_size: int):
     ``x_t W_xh`` for a one-hot ``x_t`` is row ``ids[t]`` of ``W_xh``, so the input
     projections of every step are looked up before the loop (one gather, whose gradient
     is one scatter-add) instead of multiplying a one-hot matrix inside it: the same
-    numbers, and the JAX backend's training step took 6-14% less time. Likewise the
-    output layer ``y_t = h_t W_hy + b_y`` is applied to every step's state at once after
-    the loop (one (S*B, H) x (H, V) product, and one for its gradient, instead of S small
-    ones inside the loop and the backward loop); only the recurrence stays in ``scan``
-    (see docs/performance.md).
+    numbers, and the JAX backend's training step took 6-14% less time (see README).
     """
     xw = params["W_xh"][ids[:-1]]  # (S, B, H): x_t W_xh for every step
-    h = pytensor.scan(step, sequences=xw, outputs_info=[h0], non_sequences=[params["b_h"], params["W_hh"]],
-                      return_updates=False)
+    h, logits = pytensor.scan(
+        step, sequences=xw, outputs_info=[h0, None],
+        non_sequences=[params[k] for k in PARAM_ORDER[1:]], return_updates=False,
+    )
     # Scan forgets static shapes; JAX needs them back for the reshapes in the gradient.
     S, B = ids.type.shape[0] - 1, ids.type.shape[1]
-    H = params["W_hh"].get_value().shape[0]
-    h = pt.specify_shape(h, (S, B, H))
-    logits = (pt.dot(h.reshape((S * B, H)), params["W_hy"]) + params["b_y"]).reshape((S, B, vocab_size))
+    h = pt.specify_shape(h, (S, B, params["W_hh"].get_value().shape[0]))
+    logits = pt.specify_shape(logits, (S, B, vocab_size))
     targets = pt.cast(pt.eq(ids[1:, :, None], np.arange(vocab_size, dtype=np.int32)), FLOATX)  # one-hot (S, B, V)
     nll = -pt.sum(targets * pt.special.log_softmax(logits, axis=-1), axis=-1)  # (S, B)
     return pt.mean(nll), h[-1]
