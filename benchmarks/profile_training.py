@@ -19,9 +19,11 @@ deep net and simple net, per epoch of 468 batches of real MNIST:
 - ``sgd``: without dropout and with SGD instead of RMSprop: ``no_dropout - sgd`` is
   the optimiser's share (deep net only; the simple net is SGD already);
 - ``xla_gemms``: the step's matrix products alone, one ``jax.jit`` call per batch;
-- ``call_overhead``: a compiled PyTensor function with the step's inputs and shared
-  weights that does (almost) nothing, called 468 times: Python per call plus the
-  inputs' host-to-device copies;
+- ``call_overhead``: a compiled PyTensor function with the step's inputs that computes
+  next to nothing, called 468 times: Python and JAX's
+  dispatch per call plus the inputs' host-to-device copies;
+- ``jax_reference`` (deep net): the step without dropout written by hand in JAX, to
+  compare with ``no_dropout`` (what PyTensor's graph costs over the same work);
 - ``host_copies``: ``jax.device_put`` of each batch's inputs alone.
 
 char-RNN (hidden 256, seq 64, batch 32, Adam, clip 5), per step: the pipeline's step,
@@ -121,16 +123,47 @@ def mnist_runs(model: str, data) -> dict:
         runs["sgd"] = variant("sgd")
     runs["xla_gemms"] = xla_gemms(GEMM_SHAPES[model], BATCHES_PER_EPOCH)
 
-    # A function with the step's inputs and shared weights that computes next to nothing.
-    params = shared_params(deep_mlp.init_deep_mlp(0) if model == "deep_mlp" else mlp.init_mlp(0))
+    # A function with the step's inputs that computes next to nothing.
     ins = [pt.tensor("X", dtype="float32", shape=(B, 784)), pt.tensor("Y", dtype="float32", shape=(B, 10))]
-    out = sum(i[0, 0] for i in ins) + sum(p[0, 0] for p in params.values())
-    trivial = compile_function(ins, out, updates=[(p, p) for p in params.values()], backend="jax", name="trivial")
+    trivial = compile_function(ins, ins[0][0, 0] + ins[1][0, 0], backend="jax", name="trivial")
     runs["call_overhead"] = lambda: block([trivial(x, y) for x, y in batches])
+    if model == "deep_mlp":
+        runs["jax_reference"] = jax_reference_epoch(batches)
     import jax
 
     runs["host_copies"] = lambda: block([jax.device_put(a) for a in batches])
     return runs
+
+
+def jax_reference_epoch(batches):
+    """The deep net's step without dropout written directly in JAX (``jax.value_and_grad``, RMSprop), for comparison
+    with the PyTensor graph of the same step (``no_dropout``)."""
+    import jax
+    import jax.numpy as jnp
+
+    def loss(ws, x, y):
+        h = jax.nn.relu(x @ ws[0])
+        h2 = jax.nn.relu(h @ ws[1])
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(h2 @ ws[2]), axis=-1))
+
+    @jax.jit
+    def step(ws, acc, x, y):
+        cost, g = jax.value_and_grad(loss)(ws, x, y)
+        acc = [np.float32(0.9) * a + np.float32(0.1) * gi**2 for a, gi in zip(acc, g)]
+        ws = [w - np.float32(0.001) * gi / jnp.sqrt(a + np.float32(1e-6)) for w, gi, a in zip(ws, g, acc)]
+        return cost, ws, acc
+
+    state = {"ws": [jnp.asarray(w) for w in deep_mlp.init_deep_mlp(0).values()]}
+    state["acc"] = [jnp.zeros_like(w) for w in state["ws"]]
+
+    def epoch():
+        costs = []
+        for x, y in batches:
+            cost, state["ws"], state["acc"] = step(state["ws"], state["acc"], x, y)
+            costs.append(cost)
+        return block(costs)
+
+    return epoch
 
 
 def host_noise_epoch(batches):
@@ -197,6 +230,7 @@ def main() -> None:
     parser.add_argument("--models", default="deep_mlp,mlp,char_rnn")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=100, help="char-RNN steps per measurement")
+    parser.add_argument("--only", help="comma-separated components to time (default: all)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     rows = []
@@ -208,6 +242,8 @@ def main() -> None:
             runs, per = char_rnn_runs(encode(text, vocab), len(vocab), args.steps), args.steps
         else:
             runs, per = mnist_runs(model, load_mnist(args.data / "mnist")), 1
+        if args.only:
+            runs = {k: v for k, v in runs.items() if k in args.only.split(",")}
         medians, fastest = interleaved(runs, args.repeats)
         row = {"benchmark": "profile_training", "model": model, "unit": "s_per_step" if per > 1 else "s_per_epoch",
                "median": {k: v / per for k, v in medians.items()}, "fastest": {k: v / per for k, v in fastest.items()},
