@@ -33,6 +33,9 @@ class pytensor(luigi.Config):  # noqa: N801
         default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="keep PyTensor's rewritten graphs (sha256-verified) in the compile cache",
     )
+    device = luigi.ChoiceParameter(
+        default="cpu", choices=["cpu", "cuda"], description="where the JAX backend runs (cuda: untested)",
+    )
 
     def compile_cache_dir(self):
         """The compile cache directory as a Path (None when disabled)."""
