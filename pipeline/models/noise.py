@@ -113,6 +113,47 @@ def _register_jax() -> None:
 _register_jax()
 
 
+def _register_numba() -> None:
+    """The same masks compiled by Numba (the Numba backend would otherwise run ``perform`` in object mode)."""
+    try:
+        from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
+    except ImportError:
+        return
+
+    @register_funcify_default_op_cache_key(DropoutMask)
+    def _numba_dropout_mask(op, node=None, **kwargs):
+        shape, n = op.shape, int(np.prod(op.shape))
+        half, t = (n + 1) // 2, threshold(op.keep)
+        mix, kept = (op.stream * _GOLDEN) & 0xFFFFFFFF, np.float32((1 << BITS) / t)
+        m32 = 0xFFFFFFFF
+
+        @numba_njit
+        def lowbias32(x):  # on uint64 holding 32 bits: Numba widens uint32 arithmetic
+            x = x ^ (x >> 16)
+            x = (x * 0x7FEB352D) & m32
+            x = x ^ (x >> 15)
+            x = (x * 0x846CA68B) & m32
+            return x ^ (x >> 16)
+
+        @numba_njit
+        def mask(seed, step):
+            key = lowbias32((np.uint64(seed.item()) & m32) ^ np.uint64(mix))
+            key = lowbias32((key + (np.uint64(np.int64(step.item()) & m32))) & m32)
+            out = np.zeros(n, dtype=np.float32)
+            for i in range(half):
+                w = lowbias32((lowbias32(np.uint64(i) ^ key) + key) & m32)
+                if (w & 0xFFFF) < t:
+                    out[i] = kept
+                if i + half < n and (w >> 16) < t:
+                    out[i + half] = kept
+            return out.reshape(shape)
+
+        return mask
+
+
+_register_numba()
+
+
 def noise_counter(seed: int):
     """Shared ``(seed, step)`` for :func:`dropout_mask`: the seed (as 32 bits) and a step counter from 0.
 

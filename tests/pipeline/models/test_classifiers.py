@@ -106,12 +106,13 @@ def test_dropout_masks_keep_at_their_rate_and_differ_by_step_stream_and_seed(kee
     assert np.abs((a > 0).mean(axis=0) - keep).max() < 0.2 and np.abs((a > 0).mean(axis=1) - keep).max() < 0.1
 
 
-@pytest.mark.parametrize("backend", ["jax", "c"])
+@pytest.mark.parametrize("backend", ["jax", "numba", "c"])
 def test_dropout_masks_are_the_same_in_numpy_and_jax(backend):
     seed, step = pt.scalar("seed", dtype="uint32"), pt.scalar("step", dtype="int32")
     f = compile_function([seed, step], noise.dropout_mask(seed, step, (7, 13), 0.8, 2), backend=backend)
-    expected = noise.DropoutMask((7, 13), 0.8, 2).perform_numpy(np.uint32(9), np.int32(2**31 - 1))
-    np.testing.assert_array_equal(np.asarray(f(np.uint32(9), np.int32(2**31 - 1))), expected)
+    for seed, step in ((9, 2**31 - 1), (2**32 - 1, 0), (0, 12345)):
+        expected = noise.DropoutMask((7, 13), 0.8, 2).perform_numpy(np.uint32(seed), np.int32(step))
+        np.testing.assert_array_equal(np.asarray(f(np.uint32(seed), np.int32(step))), expected)
 
 
 def test_deep_mlp_step_advances_the_noise_counter_and_restoring_it_repeats_the_masks():
