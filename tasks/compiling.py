@@ -45,6 +45,12 @@ class CompilingTask(ArtifactTask):
             raise ValueError(f"[pytensor] {what}: {cause}") from exc
         if config.compile_cache_max_mb <= 0:
             raise ValueError(f"[pytensor] compile_cache_max_mb must be > 0, got {config.compile_cache_max_mb}")
+        from pipeline.compile.backend import check_device
+
+        try:  # device = cuda without a GPU fails here, with one line
+            check_device(config.device)
+        except ValueError as exc:
+            raise ValueError(f"[pytensor] {exc}") from None
         self.compiles: list = []
         self.run_started: float | None = None
         self.first_batch: dict | None = None
@@ -54,6 +60,9 @@ class CompilingTask(ArtifactTask):
 
         self.run_started, self.first_batch = time.perf_counter(), None
         open_compile_cache()
+        from pipeline.compile.backend import use_device
+
+        use_device(pytensor_config().device)
         with record_compiles(on_record=self._compiled) as self.compiles:
             super().run()
 

@@ -28,6 +28,9 @@ class pytensor(luigi.Config):  # noqa: N801
         default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="keep PyTensor's rewritten graphs (sha256-verified) in the compile cache",
     )
+    device = luigi.ChoiceParameter(
+        default="cpu", choices=["cpu", "cuda"], description="where the JAX backend runs (cuda: untested)",
+    )
 
     def validate(self) -> None:
         ranges.positive(self, integer=True, compile_cache_max_mb=self.compile_cache_max_mb)

@@ -51,6 +51,45 @@ def resolve_backend(backend: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Which device the JAX backend runs on
+
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device: str) -> str:
+    """Validate ``device`` (``cpu`` or ``cuda``); for ``cuda``, that JAX finds a CUDA GPU here.
+
+    Raises ValueError with one line otherwise. The CUDA route (``pip install -e '.[cuda]'``,
+    which adds JAX's CUDA plugin) has not been run on a GPU yet: see docs/performance.md.
+    """
+    device = device.lower()
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cuda":
+        if not jax_available():
+            raise ValueError("device 'cuda' needs JAX with its CUDA plugin: pip install -e '.[cuda]'")
+        import jax
+
+        try:
+            found = jax.devices("cuda")
+        except RuntimeError:
+            found = []
+        if not found:
+            raise ValueError("device 'cuda': JAX finds no CUDA GPU on this machine "
+                             "(install the plugin with pip install -e '.[cuda]', or set device = cpu)")
+    return device
+
+
+def use_device(device: str) -> None:
+    """Make ``device`` JAX's default, so that the JAX backend's functions and weights live there."""
+    device = check_device(device)
+    if jax_available():
+        import jax
+
+        jax.config.update("jax_default_device", jax.devices(device)[0])
+
+
+# ---------------------------------------------------------------------------------------------
 # JAX's persistent compile cache
 
 _cache_dir: Path | None = None

@@ -19,10 +19,11 @@ log = logging.getLogger(__name__)
 class Classifier:
     """A compiled classifier: a (noisy) training step and a clean ``predict_proba`` over shared weights.
 
-    Models with dropout take a block of uniform noise per batch, of shape ``noise_shape``,
-    drawn here from ``rng`` (numpy's vectorised float32 generator): the whole training
-    state is then weights, optimiser memory and this generator, all of which
-    :meth:`get_state` returns and :meth:`set_state` restores.
+    Models with dropout draw their masks inside the training step from a seed and a step
+    counter (:mod:`pipeline.models.noise`), held in the shared variables ``noise_state``
+    and advanced by the step itself: the whole training state is then weights, optimiser
+    memory and that counter, all of which :meth:`get_state` returns and :meth:`set_state`
+    restores.
     """
 
     params: dict
@@ -30,14 +31,11 @@ class Classifier:
     predict_proba: Callable[[np.ndarray], np.ndarray]
     batch_size: int
     optimizer_state: list = field(default_factory=list)
-    noise_shape: tuple[int, int] | None = None
-    rng: np.random.Generator | None = None
+    noise_state: list = field(default_factory=list)
 
     def train_step(self, X: np.ndarray, Y: np.ndarray) -> float:
         """One update on a batch; returns the batch cost."""
-        if self.noise_shape is None:
-            return self.compiled_step(X, Y)
-        return self.compiled_step(X, Y, self.rng.random(self.noise_shape, dtype=np.float32))
+        return self.compiled_step(X, Y)
 
     def weights(self) -> dict[str, np.ndarray]:
         """Current weights as numpy arrays."""
@@ -48,15 +46,18 @@ class Classifier:
         return np.argmax(self.predict_proba(X), axis=1)
 
     def get_state(self) -> dict:
-        """Weights, optimiser memory and noise generator state (copies)."""
+        """Weights, optimiser memory and the dropout noise's seed and step (copies)."""
         return {**snapshot(self.params, self.optimizer_state),
-                "rng": self.rng.bit_generator.state if self.rng is not None else None}
+                "noise": [int(np.asarray(s.get_value())) for s in self.noise_state]}
 
     def set_state(self, state: dict) -> None:
         """Restore what :meth:`get_state` returned."""
+        if self.noise_state and "noise" not in state:
+            raise ValueError("this checkpoint was written before dropout masks were drawn in the graph "
+                             "(it has no noise counter); delete it to train afresh")
         restore(self.params, self.optimizer_state, state)
-        if self.rng is not None:
-            self.rng.bit_generator.state = state["rng"]
+        for shared, value in zip(self.noise_state, state.get("noise", []), strict=True):
+            shared.set_value(np.asarray(value, dtype=shared.dtype))
 
 
 def symbolic_inputs(batch_size: int, n_in: int, n_out: int):
@@ -68,13 +69,12 @@ def symbolic_inputs(batch_size: int, n_in: int, n_out: int):
 
 
 def compile_classifier(*, params, inputs, cost, updates, optimizer_state, X_eval, proba, batch_size: int,
-                       backend: str, name: str, noise_shape=None, seed: int | None = None) -> Classifier:
+                       backend: str, name: str, noise_state=()) -> Classifier:
     """Compile the training step (returns the batch cost) and the clean prediction function."""
     train_step = compile_function(inputs, cost, updates=updates, backend=backend, name=f"{name}_train")
     predict = compile_function([X_eval], proba, backend=backend, name=f"{name}_predict")
-    rng = np.random.default_rng(seed) if noise_shape is not None else None
     return Classifier(params, train_step, lambda A: np.asarray(predict(A)), batch_size, optimizer_state,
-                      noise_shape, rng)
+                      list(noise_state))
 
 
 def compile_predictor(weights: dict[str, np.ndarray], clean_proba, *, backend: str):
@@ -95,8 +95,7 @@ def train_one_epoch(clf: Classifier, X: np.ndarray, Y: np.ndarray, *, epoch: int
     """One pass over ``X, Y`` in order (the last partial batch skipped); the mean batch cost.
 
     The batch costs are read back only once the epoch has been dispatched, so that the
-    JAX backend runs ahead of Python (drawing the next dropout noise overlaps the
-    current update); a NaN or infinite cost then names its batch all the same.
+    JAX backend runs ahead of Python; a NaN or infinite cost then names its batch all the same.
     """
     B = clf.batch_size
     costs = [clf.train_step(X[i * B:(i + 1) * B], Y[i * B:(i + 1) * B]) for i in range(len(X) // B)]

@@ -5,7 +5,8 @@ import numpy as np
 import pytensor.tensor as pt
 
 from pipeline.models.classifier import compile_classifier, fit_classifier, symbolic_inputs
-from pipeline.models.layers import FLOATX, categorical_crossentropy, dropout, init_weights, shared_params
+from pipeline.models.layers import categorical_crossentropy, dropout, init_weights, shared_params
+from pipeline.models.noise import dropout_mask, noise_counter
 from pipeline.models.optim import rmsprop
 
 
@@ -20,20 +21,26 @@ def init_deep_mlp(seed: int, n_in: int = 784, n_hidden: tuple[int, int] = (625, 
     }
 
 
-def model(X, w_h, w_h2, w_o, p_drop_input: float, p_drop_hidden: float, noise=None):
-    """Output logits; ``noise`` is uniform noise of shape (batch, n_in + h1 + h2) for the three dropout masks.
+def model(X, w_h, w_h2, w_o, p_drop_input: float, p_drop_hidden: float, masks=None):
+    """Output logits; ``masks`` are the three dropout masks (input, hidden, hidden2; see ``dropout_masks``).
 
-    The clean graph passes dropout rates 0 and no noise.
+    The clean graph passes dropout rates 0 and no masks.
     """
-    n_in, h1 = w_h.type.shape
-    u_in, u_h, u_h2 = (None, None, None) if noise is None else \
-        (noise[:, :n_in], noise[:, n_in:n_in + h1], noise[:, n_in + h1:])
+    u_in, u_h, u_h2 = (None, None, None) if masks is None else masks
     X = dropout(X, p_drop_input, u_in)
     h = pt.maximum(pt.dot(X, w_h), 0)
     h = dropout(h, p_drop_hidden, u_h)
     h2 = pt.maximum(pt.dot(h, w_h2), 0)
     h2 = dropout(h2, p_drop_hidden, u_h2)
     return pt.dot(h2, w_o)
+
+
+def dropout_masks(seed, step, batch_size: int, widths: tuple[int, int, int], p_drop_input: float,
+                  p_drop_hidden: float):
+    """The step's three masks, drawn in the graph from ``seed`` and ``step`` (streams 0, 1, 2)."""
+    keeps = (1.0 - p_drop_input, 1.0 - p_drop_hidden, 1.0 - p_drop_hidden)
+    return tuple(dropout_mask(seed, step, (batch_size, n), keep, stream) if keep < 1.0 else None
+                 for stream, (n, keep) in enumerate(zip(widths, keeps)))
 
 
 def clean_proba(X, params):
@@ -45,20 +52,22 @@ def build_deep_mlp(weights, *, p_drop_input: float, p_drop_hidden: float, lr: fl
                    batch_size: int, seed: int, backend: str):
     """Compile the noisy (dropout) RMSprop training step and the clean prediction function.
 
-    ``seed`` seeds the generator of the dropout noise.
+    ``seed`` seeds the dropout masks, which the graph draws from it and a step counter
+    (see :mod:`pipeline.models.noise`); both are shared variables, checkpointed with the weights.
     """
     params = shared_params(weights)
     w = [params["w_h"], params["w_h2"], params["w_o"]]
     n_in, n_out = weights["w_h"].shape[0], weights["w_o"].shape[1]
     X, Y, X_eval = symbolic_inputs(batch_size, n_in, n_out)
-    noise_shape = (batch_size, n_in + weights["w_h"].shape[1] + weights["w_h2"].shape[1])
-    noise = pt.tensor("noise", dtype=FLOATX, shape=noise_shape)
-    cost = categorical_crossentropy(model(X, *w, p_drop_input, p_drop_hidden, noise), Y)
+    noise_seed, noise_step = noise_counter(seed)
+    masks = dropout_masks(noise_seed, noise_step, batch_size, (n_in, weights["w_h"].shape[1], weights["w_h2"].shape[1]),
+                          p_drop_input, p_drop_hidden)
+    cost = categorical_crossentropy(model(X, *w, p_drop_input, p_drop_hidden, masks), Y)
     updates, state = rmsprop(w, pt.grad(cost, w), lr=lr, rho=rho, eps=eps)
     return compile_classifier(
-        params=params, inputs=[X, Y, noise], cost=cost, updates=updates, optimizer_state=state, X_eval=X_eval,
-        proba=clean_proba(X_eval, params), batch_size=batch_size, backend=backend, name="deep_mlp",
-        noise_shape=noise_shape, seed=seed,
+        params=params, inputs=[X, Y], cost=cost, updates=[*updates, (noise_step, noise_step + np.int32(1))],
+        optimizer_state=state, X_eval=X_eval, proba=clean_proba(X_eval, params), batch_size=batch_size,
+        backend=backend, name="deep_mlp", noise_state=[noise_seed, noise_step],
     )
 
 

@@ -40,16 +40,16 @@ def restore(params: dict, optimizer_state: list, state: dict) -> None:
 
 
 def dropout(x, p: float, u):
-    """Zero each element with probability ``p`` and rescale the rest by ``1/(1-p)``.
+    """Zero each element with probability ``p`` and rescale the rest: ``x * u``.
 
-    ``u`` holds uniform [0, 1) noise of ``x``'s shape (drawn by the caller, so the
-    randomness is an explicit, seedable input); an element is kept where ``u < 1 - p``.
-    With ``p == 0`` this is the identity and ``u`` is not used.
+    ``u`` is the layer's mask from :func:`pipeline.models.noise.dropout_mask` (0 where
+    dropped, the rescaling factor where kept), drawn inside the graph from a seed and a
+    step counter, so the randomness is explicit and seedable. With ``p == 0`` this is
+    the identity and ``u`` is not used.
     """
     if p == 0:
         return x
-    keep = np.float32(1.0 - p)
-    return x * pt.cast(pt.lt(u, keep), FLOATX) / keep
+    return x * u
 
 
 def categorical_crossentropy(logits, Y):

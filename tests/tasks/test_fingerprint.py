@@ -145,6 +145,7 @@ RUNS = {
     "pipeline.models.logreg": {"TrainLogReg", "EvaluateLogReg"},
     "pipeline.models.mlp": {"TrainMLP", "EvaluateMLP", "TrainMoonsMLP"},
     "pipeline.models.deep_mlp": {"TrainDeepMLP", "EvaluateDeepMLP"},
+    "pipeline.models.noise": {"TrainDeepMLP", "EvaluateDeepMLP"},  # dropout masks, imported by deep_mlp
     "pipeline.models.char_rnn": {"TrainCharRNN", "EvaluateCharRNN"},
     "pipeline.models.generate": {"EvaluateCharRNN"},
     "pipeline.models.moons": {"TrainMoonsMLP"},

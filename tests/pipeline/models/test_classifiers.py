@@ -3,7 +3,8 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from pipeline.models import deep_mlp, logreg, mlp
+from pipeline.compile.backend import compile_function
+from pipeline.models import deep_mlp, logreg, mlp, noise
 from pipeline.models.classifier import compile_predictor
 from pipeline.models.layers import binary_crossentropy, categorical_crossentropy, dropout
 from tests.pipeline.models.helpers import check_grad
@@ -81,29 +82,53 @@ def test_stable_losses_stay_finite_at_saturation():
     assert np.isfinite(categorical_crossentropy(pt.as_tensor(np.array([[200.0, -200.0]])), y).eval())
 
 
-def test_dropout_keeps_where_noise_is_below_keep_and_rescales():
+def test_dropout_multiplies_by_its_mask_and_is_the_identity_without_dropout():
     x = pt.tensor("x", dtype="float32", shape=(200, 100))
-    u = pt.tensor("u", dtype="float32", shape=(200, 100))
-    f = pytensor.function([x, u], dropout(x, 0.3, u), mode="FAST_COMPILE")
-    noise = np.random.default_rng(3).random((200, 100), dtype=np.float32)
-    out = f(np.full((200, 100), 2.0, dtype=np.float32), noise)
-    np.testing.assert_array_equal(out == 0, noise >= 0.7)
-    np.testing.assert_allclose(out[out != 0], 2.0 / 0.7, rtol=1e-6)
+    mask = noise.dropout_mask(np.uint32(3), np.int32(0), (200, 100), 0.7, 0)
+    out = pytensor.function([x], dropout(x, 0.3, mask), mode="FAST_COMPILE")(np.full((200, 100), 2.0, np.float32))
     assert abs((out == 0).mean() - 0.3) < 0.02
-    assert dropout(x, 0.0, u) is x
+    np.testing.assert_allclose(out[out != 0], 2.0 * 65536 / noise.threshold(0.7), rtol=1e-6)
+    assert dropout(x, 0.0, mask) is x
 
 
-def test_deep_mlp_noise_feeds_the_three_masks():
+@pytest.mark.parametrize("keep", [0.5, 0.8, 0.3])
+def test_dropout_masks_keep_at_their_rate_and_differ_by_step_stream_and_seed(keep):
+    seed, step = pt.scalar("seed", dtype="uint32"), pt.scalar("step", dtype="int32")
+    f = pytensor.function([seed, step], [noise.dropout_mask(seed, step, (128, 784), keep, s) for s in (0, 1)])
+    a, b = (np.asarray(m) for m in f(np.uint32(1), np.int32(5)))
+    assert abs((a > 0).mean() - keep) < 0.005
+    assert abs(a.mean() - 1.0) < 0.01  # kept elements are rescaled: the mean stays 1
+    assert set(np.unique(a)) == {0.0, np.float32(65536 / noise.threshold(keep))}
+    for other in (b, f(np.uint32(1), np.int32(6))[0], f(np.uint32(2), np.int32(5))[0]):
+        assert abs(((a > 0) == (np.asarray(other) > 0)).mean() - (keep**2 + (1 - keep) ** 2)) < 0.005  # independent
+    np.testing.assert_array_equal(a, f(np.uint32(1), np.int32(5))[0])
+    # no visible structure along rows or columns
+    assert np.abs((a > 0).mean(axis=0) - keep).max() < 0.2 and np.abs((a > 0).mean(axis=1) - keep).max() < 0.1
+
+
+@pytest.mark.parametrize("backend", ["jax", "numba", "c"])
+def test_dropout_masks_are_the_same_in_numpy_and_jax(backend):
+    seed, step = pt.scalar("seed", dtype="uint32"), pt.scalar("step", dtype="int32")
+    f = compile_function([seed, step], noise.dropout_mask(seed, step, (7, 13), 0.8, 2), backend=backend)
+    for seed, step in ((9, 2**31 - 1), (2**32 - 1, 0), (0, 12345)):
+        expected = noise.DropoutMask((7, 13), 0.8, 2).perform_numpy(np.uint32(seed), np.int32(step))
+        np.testing.assert_array_equal(np.asarray(f(np.uint32(seed), np.int32(step))), expected)
+
+
+def test_deep_mlp_step_advances_the_noise_counter_and_restoring_it_repeats_the_masks():
     w = deep_mlp.init_deep_mlp(0, 12, (9, 8), 4)
     clf = deep_mlp.build_deep_mlp(w, p_drop_input=0.2, p_drop_hidden=0.5, lr=0.01, rho=0.9, eps=1e-6,
                                   batch_size=7, seed=1, backend="jax")
-    assert clf.noise_shape == (7, 12 + 9 + 8)
     state = clf.get_state()
+    assert state["noise"] == [1, 0]
     a = float(clf.train_step(X.astype(np.float32), Y.astype(np.float32)))
+    assert clf.get_state()["noise"] == [1, 1]
     clf.set_state(state)
     b = float(clf.train_step(X.astype(np.float32), Y.astype(np.float32)))
     c = float(clf.train_step(X.astype(np.float32), Y.astype(np.float32)))
     assert a == b != c  # restored state repeats the same noise; the next step draws new noise
+    with pytest.raises(ValueError, match="no noise counter"):
+        clf.set_state({k: v for k, v in state.items() if k != "noise"})
 
 
 @pytest.mark.parametrize("build", ["logreg", "mlp", "deep"])
