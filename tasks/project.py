@@ -54,7 +54,8 @@ def references(root: Root) -> KeptArtifacts:
     """(family, fingerprint prefix) -> why it must be kept: champion, history and/or report.
 
     Champions name their training and evaluation artifacts; history records name the model
-    trained (``model``, ``fingerprint``); the published report names every stage it was built
+    trained (``model``, ``fingerprint``) and, since decisions are taken one day at a time, the
+    training and evaluation artifacts they judged (``artifacts``); the published report names every stage it was built
     from and its own artifact. An unreadable champion or report raises ``ValueError`` (gc must
     not guess); a history line cut short by a crash is skipped.
     """
@@ -77,6 +78,10 @@ def references(root: Root) -> KeptArtifacts:
     for record in parse_history(history.decode(errors="replace"), root.link(HISTORY_FILE)):
         if record.get("model") and record.get("fingerprint"):
             keep(_key(record["model"], record["fingerprint"]), HISTORY)
+        artifacts = record.get("artifacts")
+        for reference in (artifacts.values() if isinstance(artifacts, dict) else ()):
+            if isinstance(reference, str) and reference:
+                keep(parse_reference(reference), HISTORY)
     provenance = f"{REPORT_DIR}/{PROVENANCE}"
     if root.read_file(provenance) is not None:
         report = _read_json(root, provenance)

@@ -72,9 +72,10 @@ def test_retrain_twice_with_nothing_changed(pipeline, caplog):
     assert pipeline.build(tasks.FullReport(), tasks.Retrain(date=DAY2)) == {"CheckSources", "Retrain"}
     second = read_history()[4:]
     assert len(second) == 4 and not any(r["promoted"] for r in second)
-    assert all("already the champion" in r["reason"] for r in second)
-    assert summary_lines(caplog) == ["Retrain 2026-01-31: TrainLogReg kept, TrainMLP kept, TrainDeepMLP kept, "
-                                     "TrainCharRNN kept (4 kept)"]
+    assert all("already the champion since 2026-01-30" in r["reason"] for r in second)
+    assert summary_lines(caplog) == ["Retrain 2026-01-31: TrainLogReg unchanged since 2026-01-30, TrainMLP unchanged "
+                                     "since 2026-01-30, TrainDeepMLP unchanged since 2026-01-30, TrainCharRNN "
+                                     "unchanged since 2026-01-30 (4 unchanged)"]
 
     assert_history_published(pipeline)
     dates = [row[0] for row in history_rows(pipeline.root / "report")]
@@ -121,14 +122,15 @@ def test_worse_challenger_is_kept_out_and_better_one_promoted(pipeline, caplog):
     assert (pipeline.root / "history.jsonl").exists()
     lines = summary_lines(caplog)
     assert len(lines) == 3
-    assert lines[1].startswith("Retrain 2026-01-31: TrainLogReg kept, TrainMLP kept,") and "(4 kept)" in lines[1]
-    assert lines[2].startswith("Retrain 2026-02-01: TrainLogReg promoted, TrainMLP kept,")
-    assert lines[2].endswith("(1 promoted, 3 kept)")
+    assert lines[1].startswith("Retrain 2026-01-31: TrainLogReg kept, TrainMLP unchanged since 2026-01-30,")
+    assert lines[1].endswith("(1 kept, 3 unchanged)")
+    assert lines[2].startswith("Retrain 2026-02-01: TrainLogReg promoted, TrainMLP unchanged since 2026-01-30,")
+    assert lines[2].endswith("(1 promoted, 3 unchanged)")
 
 
-def test_retrain_rerun_after_a_crash_keeps_one_history_record_per_day(pipeline, caplog):
+def test_retrain_killed_after_writing_its_history_counts_its_day_as_decided(pipeline, caplog):
     pipeline.build(tasks.Retrain(date=DAY1))
-    # a retrain killed after writing its history and before saving its artifact, mid-way through a line
+    # a retrain killed after writing its history and before saving its artifact, and a later append cut mid-line
     target = tasks.Retrain(date=DAY1).output()
     target.path.unlink()
     target.manifest_path.unlink()
@@ -136,13 +138,11 @@ def test_retrain_rerun_after_a_crash_keeps_one_history_record_per_day(pipeline, 
         fh.write('{"date": "2026-01-30", "model": "TrainL')
     assert pipeline.will_run() == {"FullReport"}  # the published report no longer shows history.jsonl as it is
 
-    assert pipeline.build(tasks.Retrain(date=DAY1)) == {"FullReport", "Retrain"}
+    assert pipeline.build(tasks.Retrain(date=DAY1)) == set()  # the history holds the day: decided, once
+    assert pipeline.build() == {"FullReport"}
     day1 = read_history()
     assert len(day1) == 4 and all(r["promoted"] for r in day1)  # the decisions taken the first time
     assert any("not a JSON record" in r.message for r in caplog.records)
-    assert [d["promoted"] for d in target.load()["decisions"]] == [True] * 4
 
     pipeline.build(tasks.Retrain(date=DAY2))  # the next day appends after the cut line, on a line of its own
     assert [r["date"] for r in read_history()] == [DAY1.isoformat()] * 4 + [DAY2.isoformat()] * 4
-
-
