@@ -90,8 +90,10 @@ class Retrain(ArtifactTask):
 
     @property
     def priority(self) -> float:
-        """Earlier days first, when one run holds several (a backfill on a history that is still empty)."""
-        return -self.date.toordinal() / 1e6
+        """Earlier days first, when one run holds several (a backfill on a history that is still empty): a
+        positive number below 1, smaller for each later day (luigi only ever raises a task's priority, to the
+        highest of the tasks that require it, so a negative one would be lost under ``RangeDaily``'s 0)."""
+        return 1 - self.date.toordinal() / 1e7
 
     # A day is done once ----------------------------------------------------------------------------
     def decided_in(self, history: list[dict]) -> bool:
