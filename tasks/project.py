@@ -113,7 +113,7 @@ PROJECT = Project(
     loggers=("pipeline", "tasks"),
     not_families=not_families,
     references=references,
-    # A dated stage's artifact is the record that its day ran: without it `RangeDaily --of Retrain`
-    # would run that day again (and decide champions anew), so gc keeps every one (a few KiB each).
+    # A dated stage's artifact holds what its day's check found and what the run decided (whether a day
+    # ran is history.jsonl's to say: Retrain.complete reads it); gc keeps every one (a few KiB each).
     always_kept={"Retrain": SCHEDULED_DAY, "CheckSources": SCHEDULED_DAY},
 )

@@ -9,7 +9,7 @@ import luigi
 from stagecache.task import ArtifactTask
 from tasks import published
 from tasks.data import DownloadMNIST, DownloadShakespeare
-from tasks.published import read_history  # noqa: F401 -- the history, for callers of this module
+from tasks.published import read_history
 from tasks.report import EVALUATIONS, TRAININGS, FullReport
 
 log = logging.getLogger(__name__)

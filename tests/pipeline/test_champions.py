@@ -3,8 +3,16 @@ import math
 
 import pytest
 
-from pipeline.champions import (OutOfOrder, challenge, champions_before, decide, decide_day, effective,
-                                latest_champions, summary_line)
+from pipeline.champions import (
+    OutOfOrder,
+    challenge,
+    champions_before,
+    decide,
+    decide_day,
+    effective,
+    latest_champions,
+    summary_line,
+)
 
 EVALS = {"TrainLogReg": {"test_accuracy": 0.92}, "TrainMLP": {"test_accuracy": 0.97},
          "TrainDeepMLP": {"test_accuracy": 0.985}, "TrainCharRNN": {"val_loss": 1.70}}

@@ -178,8 +178,8 @@ def test_backfill_decides_each_day_once_in_date_order_and_a_change_rewrites_no_p
     assert [r["recorded"] for r in history] == sorted(r["recorded"] for r in history)
     assert all(r["champion"]["date"] == "2026-12-04" for r in history[4:])
     assert summary_lines(caplog) == [
-        "Retrain 2026-12-04: TrainLogReg promoted, TrainMLP promoted, TrainDeepMLP promoted, TrainCharRNN promoted "
-        "(4 promoted)"] + [
+        ("Retrain 2026-12-04: TrainLogReg promoted, TrainMLP promoted, TrainDeepMLP promoted, TrainCharRNN promoted "
+         "(4 promoted)")] + [
         f"Retrain 2026-12-0{d}: " + ", ".join(f"{f} unchanged since 2026-12-04" for f in FAMILIES) + " (4 unchanged)"
         for d in (5, 6)]
     assert {champion(pipeline, f)["date"] for f in FAMILIES} == {"2026-12-04"}  # when each took effect
