@@ -105,13 +105,23 @@ class Retrain(ArtifactTask):
             return redecided(history, date, self.reason)
         return date in decided_days(history)
 
+    @staticmethod
+    def check_configuration() -> None:
+        """Raise ``ValueError`` for a parameter out of range anywhere in the DAG, as luigi builds the task graph:
+        a configuration error stops the run before anything is scheduled, decided days included."""
+        from stagecache.status import walk
+
+        walk(FullReport())
+
     def complete(self) -> bool:
+        self.check_configuration()
         return self.decided_in(read_history())
 
     @classmethod
     def bulk_complete(cls, parameter_tuples):
         """The dates already decided (what ``RangeDaily --of Retrain`` asks before scheduling), from one read
         of the history."""
+        Retrain.check_configuration()
         history = read_history()
         return [date for date in parameter_tuples if cls(date=date).decided_in(history)]
 
