@@ -1,4 +1,11 @@
-"""Champion/challenger: whether a newly evaluated model replaces the best one kept so far."""
+"""Champion/challenger, one scheduled day at a time, and what the retrain history says.
+
+``history.jsonl`` is the record of every decision: one line per (day, model), appended once and
+never rewritten. A day is decided once, in date order, against the champion as it stood at the end
+of the previous day, which is read from the history itself (:func:`champions_before`); a re-decision
+of a day is a new line that says so (``redecision``) and, from then on, stands for that day
+(:func:`effective`). Everything here is pure: the caller reads and appends the file.
+"""
 from __future__ import annotations
 
 import math
@@ -10,7 +17,16 @@ METRICS = {
     "TrainDeepMLP": ("test_accuracy", True),
     "TrainCharRNN": ("val_loss", False),
 }
-PROMOTED, KEPT, FAILED = "promoted", "kept", "failed"
+PROMOTED, KEPT, UNCHANGED, FAILED = "promoted", "kept", "unchanged", "failed"
+OUTCOMES = (PROMOTED, KEPT, UNCHANGED, FAILED)
+# Written by older versions into every record of the champion: fields of a record that a champion document
+# also carries (the document adds its artifacts' references).
+RECORD_FIELDS = ("date", "model", "fingerprint", "metric", "value", "data_version", "promoted", "reason",
+                 "recorded", "outcome")
+
+
+class OutOfOrder(RuntimeError):
+    """A day cannot be decided truthfully: a later day was decided already."""
 
 
 def decide(family: str, value: float, fingerprint: str, champion: dict | None, tolerance: float) -> tuple[bool, str]:
@@ -26,70 +42,183 @@ def decide(family: str, value: float, fingerprint: str, champion: dict | None, t
     if champion is None:
         return True, f"first {family} model: {metric} {value:.4f}"
     if champion["fingerprint"] == fingerprint:
-        return False, f"already the champion ({metric} {value:.4f})"
+        since = f" since {champion['date']}" if champion.get("date") else ""
+        return False, f"already the champion{since} ({metric} {value:.4f})"
     best = champion["value"]
     good_enough = value >= best - tolerance if higher_is_better else value <= best + tolerance
     relation = "at least as good as" if good_enough else "worse than"
     return good_enough, f"{metric} {value:.4f} is {relation} the champion's {best:.4f} (tolerance {tolerance})"
 
 
-RECORD_FIELDS = ("date", "model", "fingerprint", "metric", "value", "data_version", "promoted", "reason",
-                 "recorded", "outcome")
-
-
 def judge(*, family: str, date: str, value: float, fingerprint: str, champion: dict | None, tolerance: float,
-          data_version: dict, recorded: str, artifacts: dict | None = None) -> tuple[dict, dict | None]:
-    """``(history record, new champion record or None)`` for one family's challenger against ``champion``.
+          data_version: dict, recorded: str, artifacts: dict | None = None, run: dict | None = None) -> dict:
+    """The history record of one family's challenger on ``date`` against ``champion`` (the champion at the
+    end of the previous day, or None).
 
-    A champion that this very challenger became on this same ``date`` is that day's decision
-    (a retrain of the day run again, or a second host retraining the same day at once): its
-    record is returned again, so every run of the day records the one promotion.
+    ``run`` is what the decision ran with (``config``: the configuration's fingerprint,
+    ``code_version``), ``artifacts`` the references of the challenger's files (what a champion
+    document, and gc, name).
     """
-    if champion is not None and champion.get("date") == date and champion.get("fingerprint") == fingerprint:
-        return {k: champion[k] for k in RECORD_FIELDS if k in champion}, None
     metric, _ = METRICS[family]
     value = float(value)
     promote, reason = decide(family, value, fingerprint, champion, tolerance)
-    record = {
+    if promote:
+        result = PROMOTED
+    elif not math.isfinite(value):
+        result = FAILED
+    elif champion is not None and champion["fingerprint"] == fingerprint:
+        result = UNCHANGED
+    else:
+        result = KEPT
+    return {
         "date": date, "model": family, "fingerprint": fingerprint, "metric": metric, "value": value,
         "data_version": data_version, "promoted": promote, "reason": reason, "recorded": recorded,
-        "outcome": PROMOTED if promote else KEPT if math.isfinite(value) else FAILED,
+        "outcome": result, "tolerance": tolerance, **(run or {}), "artifacts": dict(artifacts or {}),
+        "champion": None if champion is None else {k: champion.get(k) for k in ("date", "fingerprint", "value")},
     }
-    return record, ({**record, **(artifacts or {})} if promote else None)
 
 
 def challenge(*, date: str, evaluations: dict[str, dict], fingerprints: dict[str, str],
               champions: dict[str, dict | None], tolerance: float, data_version: dict, recorded: str,
-              artifacts: dict[str, dict] | None = None) -> tuple[list[dict], dict[str, dict]]:
+              artifacts: dict[str, dict] | None = None, run: dict | None = None) -> tuple[list[dict], dict[str, dict]]:
     """Judge every family of ``METRICS`` against its champion (:func:`judge`).
 
-    ``evaluations[family]`` holds the metric, ``fingerprints[family]`` the challenger's
-    training fingerprint, ``champions[family]`` the current champion record (or None),
-    ``artifacts[family]`` what a new champion record should also name (its files).
-    Returns one history record per family, in ``METRICS`` order, and the new champion
-    record of each family that was promoted.
+    Returns one history record per family, in ``METRICS`` order, and the champion document of
+    each family that was promoted (:func:`champion_document`).
     """
     records, promoted = [], {}
     for family, (metric, _) in METRICS.items():
-        record, champion = judge(
-            family=family, date=date, value=evaluations[family][metric], fingerprint=fingerprints[family],
-            champion=champions.get(family), tolerance=tolerance, data_version=data_version, recorded=recorded,
-            artifacts=(artifacts or {}).get(family))
-        if champion is not None:
-            promoted[family] = champion
+        record = judge(family=family, date=date, value=evaluations[family][metric], fingerprint=fingerprints[family],
+                       champion=champions.get(family), tolerance=tolerance, data_version=data_version,
+                       recorded=recorded, artifacts=(artifacts or {}).get(family), run=run)
+        if record["promoted"]:
+            promoted[family] = champion_document(record)
         records.append(record)
     return records, promoted
 
 
+def champion_document(record: dict) -> dict:
+    """What ``champions/<Family>.json`` holds for a promoted record: the record (its ``date`` is the day the
+    champion took effect) and its artifacts' references (``artifact``, ``evaluation``)."""
+    return {**record, **(record.get("artifacts") or {})}
+
+
+# The history ------------------------------------------------------------------------------------------
+
+def effective(history: list[dict]) -> list[dict]:
+    """One record per (day, model): the last one appended (a re-decision stands for its day), ordered by day,
+    then as appended. Records of older versions, which could hold several for one day, read the same way."""
+    last: dict[tuple, int] = {}
+    for position, record in enumerate(history):
+        last[(record.get("date"), record.get("model"))] = position
+    kept = sorted(last.values())
+    return sorted((history[p] for p in kept), key=lambda r: str(r.get("date")))
+
+
+def decided_days(history: list[dict]) -> set[str]:
+    """The days the history holds a decision for."""
+    return {r["date"] for r in history if isinstance(r.get("date"), str)}
+
+
+def redecided(history: list[dict], date: str, reason: str) -> bool:
+    """Whether ``date`` was re-decided for ``reason`` already."""
+    return any(r.get("date") == date and (r.get("redecision") or {}).get("reason") == reason for r in history)
+
+
+def champions_before(history: list[dict], date: str, documents: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Each family's champion as it stood at the end of the day before ``date``: its last promotion before
+    ``date`` (the effective record of each day). ``documents`` (``champions/<Family>.json``) stand in only for
+    a family the history holds nothing of (a history kept elsewhere, or lost), and only if they took effect
+    before ``date``: a day is never judged against a champion of a later day."""
+    found: dict[str, dict] = {}
+    seen = set()
+    for record in effective(history):
+        seen.add(record.get("model"))
+        if record.get("date", "") < date and record.get("promoted"):
+            found[record["model"]] = champion_document(record)
+    for family, document in (documents or {}).items():
+        if family not in seen and document and str(document.get("date", "")) < date:
+            found[family] = document
+    return found
+
+
+def latest_champions(history: list[dict]) -> dict[str, dict]:
+    """Each family's champion after every day of the history (what ``champions/`` should hold)."""
+    return champions_before(history, "\uffff")
+
+
+def decide_day(history: list[dict], *, date: str, challengers: dict[str, dict], tolerance: float, recorded: str,
+               data_version: dict, run: dict | None = None, redecide: str | None = None,
+               documents: dict[str, dict] | None = None) -> tuple[list[dict], list[dict]]:
+    """``(records to append, the day's decisions)`` for ``date`` given the ``history`` as it is now.
+
+    ``challengers[family]`` holds ``value``, ``fingerprint`` and ``artifacts``. A day already
+    decided is not decided again: nothing to append, and the decisions are those recorded
+    (so is a re-decision already taken for the same ``redecide`` reason). A day before a day
+    already decided cannot be decided (:class:`OutOfOrder`), except as a re-decision, which
+    is judged like the day itself was (against the champion at the end of the previous day)
+    and records why, when and what it replaces; later days stand as they were decided.
+    """
+    current = effective(history)
+    day = [r for r in current if r.get("date") == date]
+    if day and (redecide is None or redecided(history, date, redecide)):
+        return [], day
+    if redecide is None:
+        later = sorted(d for d in decided_days(history) if d > date)
+        if later:
+            raise OutOfOrder(
+                f"{date} cannot be decided: {later[0]} was decided already, and days are decided in date order "
+                f"(each against the champion at the end of the day before). A day before the first one the "
+                f"history holds was never scheduled; to take a decided day's decision again, re-decide it "
+                f"(--redecide --reason ...)")
+    champions = champions_before(history, date, documents)
+    replaced = {r["model"]: r for r in day}
+    records = []
+    for family in METRICS:
+        challenger = challengers[family]
+        record = judge(family=family, date=date, value=challenger["value"], fingerprint=challenger["fingerprint"],
+                       champion=champions.get(family), tolerance=tolerance, data_version=data_version,
+                       recorded=recorded, artifacts=challenger.get("artifacts"), run=run)
+        if redecide is not None and family in replaced:
+            old = replaced[family]
+            record["redecision"] = {"reason": redecide, "replaces": old.get("recorded"), "was": outcome(old)}
+        records.append(record)
+    return records, records
+
+
+# Reading records ----------------------------------------------------------------------------------------
+
 def outcome(record: dict) -> str:
-    """``promoted``, ``kept`` or ``failed`` for a history record (older records carry no ``outcome``)."""
+    """``promoted``, ``kept``, ``unchanged`` or ``failed`` for a history record (older records carry no
+    ``outcome``; theirs is promoted, kept or failed)."""
     if "outcome" in record:
         return record["outcome"]
     return PROMOTED if record["promoted"] else KEPT if math.isfinite(record["value"]) else FAILED
 
 
-def summary_line(date: str, records: list[dict]) -> str:
-    """One line for cron's mail or the log: ``Retrain <date>: TrainLogReg kept, TrainMLP promoted, ... (1 promoted, 3 kept)``."""
-    parts = ", ".join(f"{r['model']} {outcome(r)}" for r in records)
-    counts = [f"{n} {o}" for o in (PROMOTED, KEPT, FAILED) if (n := sum(outcome(r) == o for r in records))]
-    return f"Retrain {date}: {parts or 'no models'} ({', '.join(counts) or 'nothing decided'})"
+def describe(record: dict) -> str:
+    """One model's part of the summary line: ``TrainMLP promoted``, ``TrainLogReg unchanged since 2026-12-01``."""
+    result = outcome(record)
+    since = (record.get("champion") or {}).get("date")
+    if result == UNCHANGED and since:
+        return f"{record['model']} unchanged since {since}"
+    return f"{record['model']} {result}"
+
+
+def summary_line(date: str, records: list[dict], decided_now: bool = True, redecision: str | None = None) -> str:
+    """One line for cron's mail or the log.
+
+    A day decided by this run: ``Retrain <date>: TrainLogReg promoted, TrainMLP unchanged since 2026-12-01,
+    TrainDeepMLP kept, ... (1 promoted, 1 kept, 2 unchanged)``; a re-decision says so and why. A day this
+    run found decided already (by an earlier run, or another host at the same time) says that, and when,
+    and counts nothing: ``Retrain <date>: already decided at <recorded> (TrainLogReg promoted, ...);
+    nothing judged again``.
+    """
+    parts = ", ".join(describe(r) for r in records) or "no models"
+    if not decided_now:
+        when = max((str(r.get("recorded", "")) for r in records), default="")
+        at = f" at {when}" if when else ""
+        return f"Retrain {date}: already decided{at} ({parts}); nothing judged again"
+    counts = [f"{n} {o}" for o in OUTCOMES if (n := sum(outcome(r) == o for r in records))]
+    head = f"Retrain {date}" + (f" re-decided ({redecision})" if redecision else "")
+    return f"{head}: {parts} ({', '.join(counts) or 'nothing decided'})"

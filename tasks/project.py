@@ -54,7 +54,8 @@ def references(root: Root) -> KeptArtifacts:
     """(family, fingerprint prefix) -> why it must be kept: champion, history and/or report.
 
     Champions name their training and evaluation artifacts; history records name the model
-    trained (``model``, ``fingerprint``); the published report names every stage it was built
+    trained (``model``, ``fingerprint``) and, since decisions are taken one day at a time, the
+    training and evaluation artifacts they judged (``artifacts``); the published report names every stage it was built
     from and its own artifact. An unreadable champion or report raises ``ValueError`` (gc must
     not guess); a history line cut short by a crash is skipped.
     """
@@ -78,6 +79,10 @@ def references(root: Root) -> KeptArtifacts:
     for record in parse_history(history.decode(errors="replace"), root.link(HISTORY_FILE)):
         if record.get("model") and record.get("fingerprint"):
             keep(_key(record["model"], record["fingerprint"]), HISTORY)
+        artifacts = record.get("artifacts")
+        for reference in (artifacts.values() if isinstance(artifacts, dict) else ()):
+            if isinstance(reference, str) and reference:
+                keep(parse_reference(reference), HISTORY)
     index = root.read_file(SWEEP_INDEX)
     if index is not None:
         for name, sweep in _read_json(root, SWEEP_INDEX).items():
@@ -115,7 +120,7 @@ PROJECT = Project(
     loggers=("pipeline", "tasks"),
     not_families=not_families,
     references=references,
-    # A dated stage's artifact is the record that its day ran: without it `RangeDaily --of Retrain`
-    # would run that day again (and decide champions anew), so gc keeps every one (a few KiB each).
+    # A dated stage's artifact holds what its day's check found and what the run decided (whether a day
+    # ran is history.jsonl's to say: Retrain.complete reads it); gc keeps every one (a few KiB each).
     always_kept={"Retrain": SCHEDULED_DAY, "CheckSources": SCHEDULED_DAY},
 )

@@ -89,6 +89,17 @@ def update_document(name: str, decide: Callable[[dict | None], dict | None]) -> 
     return configured_root().update_json(name, decide)
 
 
+def append_decided(decide: Callable[[list[dict]], list[dict]]) -> None:
+    """Append ``decide(records in the history now)`` to the history atomically: under a lock on a directory
+    root, by compare-and-swap on an object store, where ``decide`` is called again with the newer history
+    when another host appended first (so it must be a pure function of the records it gets)."""
+
+    def lines(current: bytes) -> bytes:
+        return jsonl_lines(decide(parse_history(current.decode(errors="replace"), history_location())))
+
+    configured_root().append_file(HISTORY, lines)
+
+
 # Champions ----------------------------------------------------------------------------------------
 
 def champion_key(family: str) -> str:
@@ -108,6 +119,22 @@ def update_champion(family: str, decide: Callable[[dict | None], dict | None]) -
     retrains that both read champion A cannot both promote.
     """
     return configured_root().update_json(champion_key(family), decide)
+
+
+def sync_champions(documents: dict[str, dict], position: int) -> None:
+    """Set ``champions/<Family>.json`` to ``documents[family]``, the champions after the first ``position``
+    records of the history; a document already written from a longer history (another host, later) stays."""
+    for family, document in documents.items():
+        new = {**document, "history_records": position}
+
+        def decide(current, new=new):
+            if current is not None and current.get("history_records", 0) > position:
+                return None
+            same = current is not None and {k: v for k, v in current.items() if k != "history_records"} == \
+                {k: v for k, v in new.items() if k != "history_records"}
+            return None if same else new
+
+        update_champion(family, decide)
 
 
 def champions() -> dict[str, dict]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import luigi
 
@@ -11,7 +11,7 @@ from stagecache.manifest import valid_manifests
 from stagecache.task import ArtifactTask
 from tasks import published
 from tasks.data import DownloadMNIST, DownloadShakespeare
-from tasks.published import read_history  # noqa: F401 -- the history, for callers of this module
+from tasks.published import read_history
 from tasks.report import EVALUATIONS, TRAININGS, FullReport
 
 log = logging.getLogger(__name__)
@@ -61,26 +61,105 @@ class CheckSources(ArtifactTask):
 
 
 class Retrain(ArtifactTask):
-    """The daily job: check sources, build everything (cache hits when nothing changed), then promote
-    each model that is at least as good as its family's champion, append to the history, and have
-    ``FullReport`` republish the report with it. Ends with one summary line at INFO:
-    ``Retrain 2026-12-01: TrainLogReg kept, TrainMLP promoted, ... (1 promoted, 3 kept)``."""
+    """The daily job: check sources, build everything (cache hits when nothing changed), then decide the day:
+    promote each model that is at least as good as its family's champion at the end of the previous day,
+    append the day's decisions to the history, and have ``FullReport`` republish the report with it. Ends
+    with one summary line at INFO: ``Retrain 2026-12-01: TrainLogReg unchanged since 2026-11-30, TrainMLP
+    promoted, ... (1 promoted, 3 unchanged)``.
+
+    A day is decided once: the task is complete when the history holds a decision for its date,
+    whatever the configuration or code is now (a backfill after a change runs only the days that
+    never ran). Days are decided in date order: a day waits for the day before it when the history
+    holds an earlier day (the days between are decided first), earlier days of one run go first
+    (``priority``), and a day before a day already decided is refused. ``--redecide --reason ...``
+    decides a decided day again, recorded as a re-decision.
+    """
 
     date = luigi.DateParameter(description="the scheduled day")
     tolerance = luigi.FloatParameter(default=0.0, description="how much worse than the champion still promotes")
+    redecide = luigi.BoolParameter(default=False, description="decide a day that was decided already, again: "
+                                   "appended to the history as a re-decision of the day, with --reason")
+    reason = luigi.Parameter(default="", description="why the day is re-decided (with --redecide)")
     code = ("pipeline.champions",)
 
     def validate(self) -> None:
         ranges.at_least(self, 0, integer=False, tolerance=self.tolerance)
+        if self.redecide and not self.reason.strip():
+            raise ValueError("[Retrain] redecide needs a reason (--reason '...'): it is recorded with the decision")
+        if self.reason and not self.redecide:
+            raise ValueError("[Retrain] reason is only for a re-decision (--redecide)")
+
+    @property
+    def priority(self) -> float:
+        """Earlier days first, when one run holds several (a backfill on a history that is still empty): a
+        positive number below 1, smaller for each later day (luigi only ever raises a task's priority, to the
+        highest of the tasks that require it, so a negative one would be lost under ``RangeDaily``'s 0)."""
+        return 1 - self.date.toordinal() / 1e7
+
+    # A day is done once ----------------------------------------------------------------------------
+    def decided_in(self, history: list[dict]) -> bool:
+        """Whether ``history`` holds this task's decision: one of its day (or this re-decision of it)."""
+        from pipeline.champions import decided_days, redecided
+
+        date = self.date.isoformat()
+        if self.redecide:
+            return redecided(history, date, self.reason)
+        return date in decided_days(history)
+
+    @staticmethod
+    def check_configuration() -> None:
+        """Raise ``ValueError`` for a parameter out of range anywhere in the DAG, as luigi builds the task graph:
+        a configuration error stops the run before anything is scheduled, decided days included."""
+        from stagecache.status import walk
+
+        walk(FullReport())
+
+    def complete(self) -> bool:
+        self.check_configuration()
+        return self.decided_in(read_history())
 
     @classmethod
     def bulk_complete(cls, parameter_tuples):
-        """The dates already retrained (what ``RangeDaily --of Retrain`` asks before scheduling)."""
-        return [date for date in parameter_tuples if cls(date=date).complete()]
+        """The dates already decided (what ``RangeDaily --of Retrain`` asks before scheduling), from one read
+        of the history."""
+        Retrain.check_configuration()
+        history = read_history()
+        return [date for date in parameter_tuples if cls(date=date).decided_in(history)]
+
+    def previous_day(self):
+        """The day before this one, when it must be decided first: the history holds an earlier day, and not it."""
+        from pipeline.champions import decided_days
+
+        days = decided_days(read_history())
+        before = self.date - timedelta(days=1)
+        if any(day < self.date.isoformat() for day in days) and before.isoformat() not in days:
+            return before
+        return None
 
     def requires(self):
-        return {"sources": CheckSources(date=self.date), "report": FullReport(),
+        deps = {"sources": CheckSources(date=self.date), "report": FullReport(),
                 **{f"eval/{k}": t() for k, t in EVALUATIONS.items()}}
+        previous = self.previous_day()
+        if previous is not None:
+            deps["previous"] = Retrain(date=previous, tolerance=self.tolerance)
+        return deps
+
+    def upstream_fingerprints(self) -> dict[str, str]:
+        """The models and sources this day is judged on: not the previous day (an order, not an input)."""
+        return {t.get_task_family(): t.fingerprint() for k, t in self.requires().items() if k != "previous"}
+
+    def load_inputs(self):
+        return {k: t.output().load() for k, t in self.requires().items() if k != "previous"}
+
+    def configuration(self) -> str:
+        """A fingerprint of the configuration this decision runs with: every stage's significant parameters
+        (not their code, which ``code_version`` names), and the tolerance."""
+        from stagecache.fingerprint import canonical_hash
+        from stagecache.status import walk
+
+        stages = {t.get_task_family(): t.params_dict(significant_only=True)
+                  for t in walk(FullReport())}
+        return canonical_hash({"stages": stages, "tolerance": self.tolerance})[:16]
 
     def after_save(self, target=None) -> None:
         """Have ``FullReport`` republish the report with the history just appended, then log the summary line.
@@ -96,48 +175,40 @@ class Retrain(ArtifactTask):
         # not while FullReport builds or publishes: its lock, or its lease on an object store
         with report_target.build_guard(exclusive=True):
             report.publish(report_target)
-        log.info("%s", summary_line(self.date.isoformat(), (target or self.output()).load()["decisions"]))
+        result = (target or self.output()).load()
+        log.info("%s", summary_line(self.date.isoformat(), result["decisions"], result.get("decided_now", True),
+                                    result.get("redecision")))
 
     def build(self, inputs):
-        from pipeline.champions import METRICS, judge
+        from pipeline.champions import METRICS, decide_day, latest_champions
+        from pipeline.report.build import code_version
+        from tasks.report import PROJECT_DIR
 
         date = self.date.isoformat()
         data_version = {t.get_task_family(): t.fingerprint()[:16] for t in (DownloadMNIST(), DownloadShakespeare())}
         recorded = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        records = []
+        challengers = {}
         for family, (metric, _) in METRICS.items():
             training, evaluation = TRAININGS[family](), EVALUATIONS[family]()
-            challenger = dict(family=family, date=date, value=inputs[f"eval/{family}"][metric],
-                              fingerprint=training.fingerprint(), tolerance=self.tolerance,
-                              data_version=data_version, recorded=recorded,
-                              artifacts={"artifact": training.output().reference(),
-                                         "evaluation": evaluation.output().reference()})
-            decided = {}
+            challengers[family] = {"value": inputs[f"eval/{family}"][metric], "fingerprint": training.fingerprint(),
+                                   "artifacts": {"artifact": training.output().reference(),
+                                                 "evaluation": evaluation.output().reference()}}
+        run = {"config": self.configuration(), "code_version": code_version(PROJECT_DIR)}
+        documents = published.champions()  # for a family the history holds nothing of
+        redecision = self.reason if self.redecide else None
+        taken: dict = {}
 
-            def decide(champion, challenger=challenger, decided=decided):
-                # pure in the champion: on an object store it is decided again when another host promoted first
-                decided["record"], new = judge(champion=champion, **challenger)
-                return new
+        def decide(history: list[dict]) -> list[dict]:
+            # pure in the history: on an object store it is decided again when another host appended first
+            taken["new"], taken["day"] = decide_day(
+                history, date=date, challengers=challengers, tolerance=self.tolerance, recorded=recorded,
+                data_version=data_version, run=run, redecide=redecision, documents=documents)
+            return taken["new"]
 
-            published.update_champion(family, decide)
-            records.append(decided["record"])
-        for record in records:
+        published.append_decided(decide)
+        history = read_history()
+        published.sync_champions(latest_champions(history), len(history))
+        for record in taken["day"]:
             log.info("%s: %s, %s", record["model"], record["outcome"], record["reason"])
-        decisions = self.append_history(records)
-        return {"date": date, "decisions": decisions, "sources": inputs["sources"]["versions"]}
-
-    @staticmethod
-    def append_history(records: list[dict]) -> list[dict]:
-        """Append one JSON line per record to ``history.jsonl`` (kept by ``gc``); return what it holds.
-
-        A record whose date, model and fingerprint are already there (a retrain that
-        crashed after writing its history and is run again, or another host's retrain of
-        the same day) is not written twice: the first record, with the decision taken then,
-        is returned in its place. A directory root appends under a lock, an object store by
-        compare-and-swap (:func:`tasks.published.append_history`).
-        """
-        return published.append_history(records, key=_history_key)
-
-
-def _history_key(record: dict) -> tuple:
-    return record.get("date"), record.get("model"), record.get("fingerprint")
+        return {"date": date, "decisions": taken["day"], "decided_now": bool(taken["new"]),
+                "redecision": redecision if taken["new"] else None, "sources": inputs["sources"]["versions"]}

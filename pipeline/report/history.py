@@ -7,7 +7,7 @@ import html
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
-from pipeline.champions import outcome
+from pipeline.champions import effective, outcome
 from pipeline.report.plots import to_png
 from pipeline.report.records import parse_history  # noqa: F401 -- part of this module's interface
 from pipeline.report.references import MODELS
@@ -56,21 +56,38 @@ def history_order(records: list[dict]) -> list[dict]:
     return sorted(ranked, key=lambda r: (r["date"], r.get("recorded", "")), reverse=True)
 
 
+def outcome_text(record: dict) -> str:
+    """The outcome cell: the outcome, ``since <day>`` for a champion unchanged, and a re-decision as such."""
+    text = outcome(record)
+    since = (record.get("champion") or {}).get("date")
+    if text == "unchanged" and since:
+        text += f" since {since}"
+    redecision = record.get("redecision")
+    if redecision:
+        text += (f" (re-decided {record.get('recorded', '')}: {redecision.get('reason', '')}; "
+                 f"was {redecision.get('was', '?')})")
+    return text
+
+
 def add_history(page: str, records: list[dict]) -> dict[str, bytes]:
     """``history.png`` and the page with a history section (figure plus table, newest first) in place of its
-    marker; with no records, the page without the marker and no figure."""
+    marker; with no records, the page without the marker and no figure. Each (day, model) shows once: the
+    decision that stands for the day (a re-decision replaces the first decision and says so)."""
     if not records:
         return {"index.html": page.replace(HISTORY_MARKER, "").encode()}
+    records = effective(records)
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
             r["date"], r["model"], r["fingerprint"][:16], f"{r['metric']} {r['value']:.4f}",
-            outcome(r), r["reason"])) + "</tr>"
+            outcome_text(r), r["reason"], r.get("recorded", ""))) + "</tr>"
         for r in history_order(records))
+    days = len({r["date"] for r in records})
     section = (
         "<h2>History of scheduled retrains</h2>"
         "<figure><img src='history.png' alt='metric per retrain'><figcaption>Each model's metric at every "
         "retrain; filled markers were promoted to champion</figcaption></figure>"
-        f"<p>{len(records)} decisions, newest first.</p>"
+        f"<p>{len(records)} decisions over {days} days, newest first; each day once, as decided "
+        "(a re-decision in its place, marked).</p>"
         "<div class='scroll'><table class='history'><thead><tr><th>date</th><th>model</th><th>fingerprint</th><th>metric</th>"
-        f"<th>outcome</th><th>why</th></tr></thead><tbody>{rows}</tbody></table></div>")
+        f"<th>outcome</th><th>why</th><th>recorded</th></tr></thead><tbody>{rows}</tbody></table></div>")
     return {"history.png": to_png(history_figure(records)), "index.html": page.replace(HISTORY_MARKER, section).encode()}

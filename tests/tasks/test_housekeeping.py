@@ -76,7 +76,7 @@ def test_gc_keeps_what_champions_history_and_the_report_refer_to(pipeline, capsy
     main(["artifacts", "list"])
     rows = {tuple(line.split()[:2]): line for line in capsys.readouterr().out.splitlines()[1:]}
     assert rows[("TrainLogReg", champion_train.stem)].endswith("champion / history")
-    assert rows[("EvaluateLogReg", champion_eval.stem)].endswith("champion")
+    assert rows[("EvaluateLogReg", champion_eval.stem)].endswith("champion / history")  # the decision names it
     assert rows[("TrainMoonsMLP", tasks.TrainMoonsMLP().output().path.stem)].endswith("report")
     assert rows[("TrainLogReg", unreferenced.stem)].endswith("  no")  # unused, nothing refers to it
 
@@ -109,12 +109,16 @@ def test_kept_references_reads_each_source(tmp_path, caplog):
         "model": "TrainMLP", "fingerprint": "a" * 64, "artifact": str(root / "TrainMLP" / f"{'a' * 16}.joblib"),
         "evaluation": f"elsewhere/EvaluateMLP/{'b' * 16}.joblib"}))
     (root / "history.jsonl").write_text(json.dumps({"model": "TrainMLP", "fingerprint": "c" * 64}) + "\n"
-                                        + '{"model": "TrainL\n')
+                                        + '{"model": "TrainL\n' + json.dumps({  # a decision names what it judged
+                                            "model": "TrainMLP", "fingerprint": "c" * 64, "artifacts": {
+                                                "artifact": f"TrainMLP/{'c' * 16}",
+                                                "evaluation": f"EvaluateMLP/{'f' * 16}"}}) + "\n")
     (root / "report" / "provenance.json").write_text(json.dumps({
         "fingerprint": "d" * 64, "stages": [{"task": "OneHotMNIST", "fingerprint": "e" * 64}]}))
     assert references(DirectoryRoot(root)) == {
         ("TrainMLP", "a" * 16): {CHAMPION}, ("EvaluateMLP", "b" * 16): {CHAMPION},
-        ("TrainMLP", "c" * 16): {HISTORY}, ("FullReport", "d" * 16): {REPORT}, ("OneHotMNIST", "e" * 16): {REPORT},
+        ("TrainMLP", "c" * 16): {HISTORY}, ("EvaluateMLP", "f" * 16): {HISTORY},
+        ("FullReport", "d" * 16): {REPORT}, ("OneHotMNIST", "e" * 16): {REPORT},
     }
     assert any("line 2 is not a JSON record" in r.message for r in caplog.records)
 

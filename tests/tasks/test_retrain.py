@@ -72,9 +72,10 @@ def test_retrain_twice_with_nothing_changed(pipeline, caplog):
     assert pipeline.build(tasks.FullReport(), tasks.Retrain(date=DAY2)) == {"CheckSources", "Retrain"}
     second = read_history()[4:]
     assert len(second) == 4 and not any(r["promoted"] for r in second)
-    assert all("already the champion" in r["reason"] for r in second)
-    assert summary_lines(caplog) == ["Retrain 2026-01-31: TrainLogReg kept, TrainMLP kept, TrainDeepMLP kept, "
-                                     "TrainCharRNN kept (4 kept)"]
+    assert all("already the champion since 2026-01-30" in r["reason"] for r in second)
+    assert summary_lines(caplog) == ["Retrain 2026-01-31: TrainLogReg unchanged since 2026-01-30, TrainMLP unchanged "
+                                     "since 2026-01-30, TrainDeepMLP unchanged since 2026-01-30, TrainCharRNN "
+                                     "unchanged since 2026-01-30 (4 unchanged)"]
 
     assert_history_published(pipeline)
     dates = [row[0] for row in history_rows(pipeline.root / "report")]
@@ -121,14 +122,15 @@ def test_worse_challenger_is_kept_out_and_better_one_promoted(pipeline, caplog):
     assert (pipeline.root / "history.jsonl").exists()
     lines = summary_lines(caplog)
     assert len(lines) == 3
-    assert lines[1].startswith("Retrain 2026-01-31: TrainLogReg kept, TrainMLP kept,") and "(4 kept)" in lines[1]
-    assert lines[2].startswith("Retrain 2026-02-01: TrainLogReg promoted, TrainMLP kept,")
-    assert lines[2].endswith("(1 promoted, 3 kept)")
+    assert lines[1].startswith("Retrain 2026-01-31: TrainLogReg kept, TrainMLP unchanged since 2026-01-30,")
+    assert lines[1].endswith("(1 kept, 3 unchanged)")
+    assert lines[2].startswith("Retrain 2026-02-01: TrainLogReg promoted, TrainMLP unchanged since 2026-01-30,")
+    assert lines[2].endswith("(1 promoted, 3 unchanged)")
 
 
-def test_retrain_rerun_after_a_crash_keeps_one_history_record_per_day(pipeline, caplog):
+def test_retrain_killed_after_writing_its_history_counts_its_day_as_decided(pipeline, caplog):
     pipeline.build(tasks.Retrain(date=DAY1))
-    # a retrain killed after writing its history and before saving its artifact, mid-way through a line
+    # a retrain killed after writing its history and before saving its artifact, and a later append cut mid-line
     target = tasks.Retrain(date=DAY1).output()
     target.path.unlink()
     target.manifest_path.unlink()
@@ -136,13 +138,117 @@ def test_retrain_rerun_after_a_crash_keeps_one_history_record_per_day(pipeline, 
         fh.write('{"date": "2026-01-30", "model": "TrainL')
     assert pipeline.will_run() == {"FullReport"}  # the published report no longer shows history.jsonl as it is
 
-    assert pipeline.build(tasks.Retrain(date=DAY1)) == {"FullReport", "Retrain"}
+    assert pipeline.build(tasks.Retrain(date=DAY1)) == set()  # the history holds the day: decided, once
+    assert pipeline.build() == {"FullReport"}
     day1 = read_history()
     assert len(day1) == 4 and all(r["promoted"] for r in day1)  # the decisions taken the first time
     assert any("not a JSON record" in r.message for r in caplog.records)
-    assert [d["promoted"] for d in target.load()["decisions"]] == [True] * 4
 
     pipeline.build(tasks.Retrain(date=DAY2))  # the next day appends after the cut line, on a line of its own
     assert [r["date"] for r in read_history()] == [DAY1.isoformat()] * 4 + [DAY2.isoformat()] * 4
 
 
+def day(n: int) -> datetime.date:
+    return datetime.date(2026, 12, n)
+
+
+def backfill(pipeline, start: int, stop: int) -> set[str]:
+    """``luigi --module tasks RangeDaily --of Retrain --start 2026-12-<start> --stop 2026-12-<stop>``, run on 12-08."""
+    from luigi.tools.range import RangeDaily
+
+    now = int(datetime.datetime(2026, 12, 8, 6, tzinfo=datetime.timezone.utc).timestamp())
+    return pipeline.build(RangeDaily(of=tasks.Retrain, start=day(start), stop=day(stop), now=now))
+
+
+def decisions(records) -> list[tuple]:
+    """(date, model, outcome) of each record, in file order."""
+    return [(r["date"], r["model"], r["outcome"]) for r in records]
+
+
+FAMILIES = ("TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN")
+
+
+def test_backfill_decides_each_day_once_in_date_order_and_a_change_rewrites_no_past_day(pipeline, caplog):
+    caplog.set_level("INFO", logger="tasks.retrain")
+    # 1. a backfill on an empty history decides the days oldest first, each against the day before
+    assert backfill(pipeline, 4, 7) == ALL_TASKS | {"CheckSources", "Retrain"}
+    history = read_history()
+    assert decisions(history) == [("2026-12-04", f, "promoted") for f in FAMILIES] + [
+        (f"2026-12-0{d}", f, "unchanged") for d in (5, 6) for f in FAMILIES]
+    assert [r["recorded"] for r in history] == sorted(r["recorded"] for r in history)
+    assert all(r["champion"]["date"] == "2026-12-04" for r in history[4:])
+    assert summary_lines(caplog) == [
+        ("Retrain 2026-12-04: TrainLogReg promoted, TrainMLP promoted, TrainDeepMLP promoted, TrainCharRNN promoted "
+         "(4 promoted)")] + [
+        f"Retrain 2026-12-0{d}: " + ", ".join(f"{f} unchanged since 2026-12-04" for f in FAMILIES) + " (4 unchanged)"
+        for d in (5, 6)]
+    assert {champion(pipeline, f)["date"] for f in FAMILIES} == {"2026-12-04"}  # when each took effect
+
+    # the same three days run one per day give the same history, record for record
+    backfilled = history
+    for name in ("history.jsonl", "champions", "Retrain", "CheckSources"):
+        (pipeline.root / name).rename(pipeline.root / f"{name}-backfill")
+    for n in (4, 5, 6):  # (the report is republished first, for the history it no longer finds)
+        assert pipeline.build(tasks.Retrain(date=day(n))) - {"FullReport"} == {"CheckSources", "Retrain"}
+    daily = read_history()
+    without_time = [{k: v for k, v in r.items() if k != "recorded"} for r in backfilled]
+    assert [{k: v for k, v in r.items() if k != "recorded"} for r in daily] == without_time
+    history_file = (pipeline.root / "history.jsonl").read_bytes()
+
+    # 2. a configuration change, then the same backfill: no past day runs again, nothing is appended
+    pipeline.set("TrainLogReg", "epochs", "3")
+    caplog.clear()
+    assert backfill(pipeline, 4, 7) == set()
+    assert (pipeline.root / "history.jsonl").read_bytes() == history_file and summary_lines(caplog) == []
+    assert pipeline.will_run(tasks.Retrain(date=day(5))) == set()  # status agrees: the day is decided
+
+    # the next day runs with today's configuration, against the champion at the end of the 6th; a second
+    # retrain of the day in the same run (another tolerance) decided nothing, and says so (3.)
+    assert pipeline.build(tasks.Retrain(date=day(7)), tasks.Retrain(date=day(7), tolerance=0.5)) == {
+        "TrainLogReg", "EvaluateLogReg", "FullReport", "CheckSources", "Retrain"}
+    history = read_history()
+    seventh = history[12:]
+    assert [(r["date"], r["model"]) for r in seventh] == [("2026-12-07", f) for f in FAMILIES]
+    assert seventh[0]["outcome"] in ("promoted", "kept") and seventh[0]["fingerprint"] == tasks.TrainLogReg().fingerprint()
+    assert seventh[0]["config"] != history[0]["config"] and {r["config"] for r in history[:12]} == {history[0]["config"]}
+    assert all(r["code_version"] for r in history)
+    assert [r["outcome"] for r in seventh[1:]] == ["unchanged"] * 3
+    first, second = summary_lines(caplog)
+    assert first.startswith(f"Retrain 2026-12-07: TrainLogReg {seventh[0]['outcome']}, TrainMLP unchanged since 2026-12-04")
+    assert second == (f"Retrain 2026-12-07: already decided at {seventh[0]['recorded']} (TrainLogReg "
+                      f"{seventh[0]['outcome']}, TrainMLP unchanged since 2026-12-04, TrainDeepMLP unchanged since "
+                      "2026-12-04, TrainCharRNN unchanged since 2026-12-04); nothing judged again")
+    assert len({(r["date"], r["model"]) for r in history}) == len(history) == 16  # each day once
+    assert_history_published(pipeline)
+
+    # a day whose predecessor never ran waits for it; a day before a decided day cannot be decided
+    caplog.clear()
+    assert pipeline.build(tasks.Retrain(date=day(9))) == {"CheckSources", "Retrain"}
+    assert [r["date"] for r in read_history()[16:]] == ["2026-12-08"] * 4 + ["2026-12-09"] * 4
+    assert [line[:18] for line in summary_lines(caplog)] == ["Retrain 2026-12-08", "Retrain 2026-12-09"]
+    error = pipeline.build_failing(tasks.Retrain(date=day(1)))
+    assert "2026-12-01 cannot be decided: 2026-12-04 was decided already" in str(error)
+    assert len(read_history()) == 24
+
+
+def test_a_re_decision_is_explicit_recorded_as_such_and_shown_once(pipeline, caplog):
+    caplog.set_level("INFO", logger="tasks.retrain")
+    pipeline.build(tasks.Retrain(date=day(4)))
+    pipeline.build(tasks.Retrain(date=day(5)))
+    pipeline.set("TrainLogReg", "lr", "1e-7")  # barely trains: worse than the champion of the 4th
+    redo = tasks.Retrain(date=day(5), redecide=True, reason="the 5th ran before the fix")
+    assert not redo.complete() and tasks.Retrain(date=day(5)).complete()
+    assert pipeline.build(redo) == {"TrainLogReg", "EvaluateLogReg", "FullReport", "Retrain"}
+    history = read_history()
+    assert len(history) == 12 and decisions(history[8:]) == [
+        ("2026-12-05", "TrainLogReg", "kept")] + [("2026-12-05", f, "unchanged") for f in FAMILIES[1:]]
+    assert history[8]["redecision"] == {"reason": "the 5th ran before the fix", "replaces": history[4]["recorded"],
+                                        "was": "unchanged"}
+    assert history[8]["champion"]["date"] == "2026-12-04"
+    assert summary_lines(caplog)[-1].startswith(
+        "Retrain 2026-12-05 re-decided (the 5th ran before the fix): TrainLogReg kept, TrainMLP unchanged since")
+    assert pipeline.build(redo) == set()  # taken once
+    rows = history_rows(pipeline.root / "report")
+    assert len(rows) == 8 and sorted(rows) == sorted({(r["date"], r["model"], r["fingerprint"][:16]) for r in history[:4] + history[8:]})
+    page = (pipeline.root / "report" / "index.html").read_text()
+    assert page.count("re-decided") == 4 and "the 5th ran before the fix; was unchanged" in page

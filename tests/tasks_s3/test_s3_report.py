@@ -1,5 +1,5 @@
 """FullReport and Retrain on an ``s3://`` root: the report, the history and the champions are keys
-under the prefix; two retrains racing from two processes promote each model once."""
+under the prefix; two retrains racing from two processes decide the day once."""
 from __future__ import annotations
 
 import datetime
@@ -81,31 +81,35 @@ import luigi
 
 import tasks
 import stagecache.stores.s3 as s3
+from tasks import published
 
 barrier, name = Path(os.environ["RACE_BARRIER"]), os.environ["RACE_NAME"]
-get = s3.S3Store.get
-waited = set()
+append_decided = published.append_decided
 
 
-def racing_get(self, key, *args, **kwargs):
-    """Every champion is read (the compare-and-swap's read) by both racers before either writes it."""
-    try:
-        return get(self, key, *args, **kwargs)
-    finally:
-        if key.startswith("champions/") and key not in waited:
-            waited.add(key)
-            (barrier / f"{name}-{key.replace('/', '_')}").touch()
+def racing_append(decide):
+    """Both racers decide the day on the history as it was before either appended (the compare-and-swap's read)."""
+    waited = []
+
+    def waiting(history):
+        records = decide(history)
+        if not waited:
+            waited.append(True)
+            (barrier / f"{name}-history").touch()
             deadline = time.time() + 60
-            while len(list(barrier.glob(f"*-{key.replace('/', '_')}"))) < 2 and time.time() < deadline:
+            while len(list(barrier.glob("*-history"))) < 2 and time.time() < deadline:
                 time.sleep(0.02)
+        return records
+
+    return append_decided(waiting)
 
 
-s3.S3Store.get = racing_get
+published.append_decided = racing_append
 for method in ("put_if_absent", "put_if_match"):
     def counting(self, key, *args, _put=getattr(s3.S3Store, method), **kwargs):
         info = _put(self, key, *args, **kwargs)
-        if key.startswith("champions/"):
-            print(f"champion written: {key}", flush=True)
+        if key.startswith("champions/") or key == "history.jsonl":
+            print(f"written: {key}", flush=True)
         return info
     setattr(s3.S3Store, method, counting)
 
@@ -115,10 +119,11 @@ sys.exit(0 if ok else 1)
 '''
 
 
-def test_two_retrains_of_the_same_day_racing_from_two_processes_promote_each_model_once(s3pipeline, tmp_path):
-    """Two retrains of one day (different tolerances, so two Retrain stages that no lease keeps apart) both read
-    each champion before either writes it: compare-and-swap lets one promote; the other decides again against
-    it, finds the promotion of this day, and both record that one decision."""
+def test_two_retrains_of_the_same_day_racing_from_two_processes_decide_the_day_once(s3pipeline, tmp_path):
+    """Two retrains of one day (different tolerances, so two Retrain stages that no lease keeps apart) both decide
+    the day on the history as it was before either appended: compare-and-swap lets one append; the other decides
+    again on the newer history, finds the day decided, and both record that one decision; each champion is
+    written once."""
     assert s3pipeline.build(tasks.FullReport()) == ALL_TASKS  # the models, up front (this process is a third host)
     config, barrier = tmp_path / "racers.cfg", tmp_path / "barrier"
     barrier.mkdir()
@@ -137,14 +142,17 @@ def test_two_retrains_of_the_same_day_racing_from_two_processes_promote_each_mod
     outputs = [r.communicate(timeout=300)[0] for r in racers]
     assert [r.returncode for r in racers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     both = "".join(outputs)
-    assert len(list(barrier.iterdir())) == 2 * len(FAMILIES)  # both did read every champion before the writes
+    assert len(list(barrier.iterdir())) == 2  # both did decide on the empty history before either appended
+    assert both.count("written: history.jsonl") == 1, both[-4000:]
     for family in FAMILIES:
-        assert both.count(f"champion written: champions/{family}.json") == 1, both[-4000:]
+        assert both.count(f"written: champions/{family}.json") == 1, both[-4000:]
+    assert both.count("nothing judged again") == 1 and both.count("TrainLogReg promoted, TrainMLP promoted") == 2
     history = read_history()
     assert [(r["model"], r["promoted"]) for r in history] == [(f, True) for f in FAMILIES]
     Register.clear_instance_cache()
-    for tolerance in (0.0, 0.5):  # both retrains recorded the one decision taken
-        assert tasks.Retrain(date=DAY1, tolerance=tolerance).output().load()["decisions"] == history
+    outputs = [tasks.Retrain(date=DAY1, tolerance=t).output().load() for t in (0.0, 0.5)]
+    assert [o["decisions"] for o in outputs] == [history, history]  # both retrains recorded the one decision
+    assert sorted(o["decided_now"] for o in outputs) == [False, True]
     for record in history:
         champion = json.loads(s3pipeline.store.get(f"champions/{record['model']}.json")[0])
         assert {k: champion[k] for k in record} == record
