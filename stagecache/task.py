@@ -40,7 +40,8 @@ class ArtifactTask(luigi.Task):
     #: The artifact the current run writes, fixed when it started (None outside :meth:`build`).
     run_target: ArtifactTarget | None = None
 
-    point = luigi.Parameter(default="", description="values laid over the configuration for this task and "
+    # never positional: a range task (RangeDaily) passes its value to a stage's first positional parameter
+    point = luigi.Parameter(default="", positional=False, description="values laid over the configuration for this task and "
                                                     "its dependencies (a sweep's point, see stagecache.points)")
 
     def __init__(self, *args, **kwargs):

@@ -154,10 +154,10 @@ RUNS = {
     "tasks.train": TRAIN, "tasks.evaluate": EVAL,
     # the report and retraining
     # the report's own (tasks.published, result-neutral, parses the history with pipeline.report.records)
-    "pipeline.report": {"FullReport", "Sweep"}, "pipeline.report.records": {"FullReport", "Sweep"},
-    "pipeline.report.plots": {"FullReport", "Sweep"},
-    "pipeline.report.history": {"FullReport", "Sweep"}, "pipeline.report.references": {"FullReport", "Sweep"},
-    "pipeline.report.summary": {"FullReport", "Sweep"}, "pipeline.report.build": {"FullReport"},
+    "pipeline.report": {"FullReport", "Sweep", "Retrain"}, "pipeline.report.records": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report.plots": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report.history": {"FullReport", "Sweep", "Retrain"}, "pipeline.report.references": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report.summary": {"FullReport", "Sweep", "Retrain"}, "pipeline.report.build": {"FullReport", "Retrain"},
     "tasks.report": {"FullReport", "CheckSources", "Retrain", "Sweep"},  # retrain and sweep import its stage tables
     "tasks.retrain": {"CheckSources", "Retrain"},
     "pipeline.champions": {"FullReport", "Retrain", "Sweep"},  # the history section shows its outcomes
