@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tasks
+from stagecache.cli import main
 from stagecache.gc import collect_garbage, stored_artifacts, trim_training_states, used_keys
 from stagecache.listing import list_table
 from stagecache.progress import ReportsProgress
@@ -147,10 +148,14 @@ def test_gc_keeps_the_training_state_only_of_what_the_configuration_uses(pipelin
     mlp = {i.stem: i for i in items if i.family == "TrainMLP"}
     assert mlp[longer.stem.split('/')[1]].checkpoint_bytes == longer.manifest()["training_state"]["bytes"]
 
-    removed, _ = collect_garbage(root, items, used, keep=1, dry_run=False)  # keeps the unused 2-epoch one
+    removed, _ = collect_garbage(root, items, used, keep=1, dry_run=True)  # keeps the unused 2-epoch one
     assert not [i for i in removed if i.family == "TrainMLP"]
-    trimmed, _ = trim_training_states(root, items, used, removed, dry_run=False)
+    trimmed, _ = trim_training_states(root, items, used, removed, dry_run=True)
     assert [(i.family, i.stem) for i in trimmed] == [("TrainMLP", short.stem.split('/')[1])]
+    capsys.readouterr()
+    assert main(["artifacts", "gc", "TrainMLP", "--keep", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"dropped the training state of {short.stem} (" in out and longer.stem not in out
     assert short.exists() and short.checkpointer().epochs() == []  # the artifact stays, its state went
     assert longer.exists() and longer.checkpointer().epochs() == [3]  # used: kept
 
