@@ -1,7 +1,7 @@
 """What continuing a training saves: the deep net (luigi.cfg's TrainDeepMLP) on real MNIST, trained for
 ``--long`` epochs by continuing a ``--short`` epoch build, against the same ``--long`` epochs from scratch.
 
-    python benchmarks/continuation.py --data ../shared/data [--short 10] [--long 20] [--output FILE]
+    python benchmarks/continuation.py --data DIR [--short 10] [--long 20] [--output FILE]
 
 Each build is its own ``luigi --module tasks TrainDeepMLP --epochs N`` process, with luigi.cfg plus an
 overlay (a fresh artifact root per side, the MNIST files of ``DATA/mnist`` as the mirror, and one compile
