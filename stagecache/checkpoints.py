@@ -1,6 +1,14 @@
-"""End-of-epoch training checkpoints for one artifact, kept beside it (or in its object store) until it is written."""
+"""End-of-epoch training checkpoints for one artifact, kept beside it (or in its object store).
+
+While an artifact is built, the newest ``keep`` checkpoints are kept (a killed build resumes from
+them). Once it is written, a stage that continues along a parameter
+(:attr:`stagecache.task.ArtifactTask.continues_along`) keeps only the newest one, its final
+*training state*, from which a longer build continues (:mod:`stagecache.continuation`); other
+stages clear them.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -27,20 +35,59 @@ class DirectoryCheckpointer:
     def _files(self) -> list[Path]:
         return sorted(self.directory.glob("epoch-*.joblib")) if self.directory.is_dir() else []
 
-    def save(self, epoch: int, checkpoint: dict) -> None:
-        path = self.directory / f"epoch-{epoch:05d}.joblib"
-        with critical():  # a stop (SIGTERM) waits until the checkpoint and its sidecar are written
-            storage.atomic_write(path, lambda fh: joblib.dump(checkpoint, fh, compress=0))
-            sidecar = {"epoch": epoch, "sha256": storage.sha256_file(path)}
-            storage.atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar).encode())
-            for old in self._files()[:-self.keep]:
-                old.unlink(missing_ok=True)
-                old.with_suffix(".json").unlink(missing_ok=True)
+    def _path(self, epoch: int) -> Path:
+        return self.directory / f"epoch-{epoch:05d}.joblib"
+
+    def epochs(self) -> list[int]:
+        """The epochs with a checkpoint and its sidecar, oldest first (nothing is read or checked)."""
+        return sorted(int(p.stem[6:]) for p in self._files()
+                      if p.stem[6:].isdigit() and p.with_suffix(".json").exists())
+
+    def read_bytes(self, epoch: int) -> bytes | None:
+        """The checkpoint of ``epoch`` as stored, only when its bytes match the sidecar (else None)."""
+        path = self._path(epoch)
+        try:
+            expected = json.loads(path.with_suffix(".json").read_text())["sha256"]
+            data = path.read_bytes()
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return data if hashlib.sha256(data).hexdigest() == expected else None
+
+    def put(self, epoch: int, data: bytes) -> None:
+        """Store ``data`` (a checkpoint's bytes, as :meth:`read_bytes` returns them) as the checkpoint of ``epoch``."""
+        path = self._path(epoch)
+        storage.atomic_write_bytes(path, data)
+        self._commit(epoch, path)
+
+    def _commit(self, epoch: int, path: Path) -> None:
+        sidecar = {"epoch": epoch, "sha256": storage.sha256_file(path)}
+        storage.atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar).encode())
+        for old in self._files()[:-self.keep]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
 
     def latest(self) -> tuple[int | None, str]:
         """(epoch of the newest checkpoint with a sidecar, or None; where the checkpoints are). Reads names only."""
-        epochs = [int(p.stem[6:]) for p in self._files() if p.stem[6:].isdigit() and p.with_suffix(".json").exists()]
-        return (max(epochs) if epochs else None), str(self.directory)
+        epochs = self.epochs()
+        return (epochs[-1] if epochs else None), str(self.directory)
+
+    def keep_latest(self) -> tuple[int, int] | None:
+        """Delete every checkpoint but the newest; its ``(epoch, bytes stored)``, or None when there is none."""
+        storage.remove_stale_temporaries(self.directory)
+        epochs = self.epochs()
+        for old in [p for p in self._files() if not epochs or p != self._path(epochs[-1])]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
+        if not epochs:
+            return None
+        path = self._path(epochs[-1])
+        return epochs[-1], path.stat().st_size + path.with_suffix(".json").stat().st_size
+
+    def save(self, epoch: int, checkpoint: dict) -> None:
+        path = self._path(epoch)
+        with critical():  # a stop (SIGTERM) waits until the checkpoint and its sidecar are written
+            storage.atomic_write(path, lambda fh: joblib.dump(checkpoint, fh, compress=0))
+            self._commit(epoch, path)
 
     def load_latest(self) -> dict | None:
         storage.remove_stale_temporaries(self.directory)
@@ -72,6 +119,10 @@ class StoreCheckpointer:
     def __init__(self, store, prefix: str, keep: int = 2, lease=None):
         self.store, self.prefix, self.keep, self.lease = store, prefix, keep, lease
 
+    def epochs(self) -> list[int]:
+        """The epochs with a sidecar, oldest first (nothing is read or checked)."""
+        return self._epochs()
+
     def _epochs(self) -> list[int]:
         epochs = set()
         for key in self.store.list(self.prefix):
@@ -98,13 +149,37 @@ class StoreCheckpointer:
     def save(self, epoch: int, checkpoint: dict) -> None:
         import io
 
+        buffer = io.BytesIO()
+        joblib.dump(checkpoint, buffer, compress=0)
+        self.put(epoch, buffer.getvalue())
+
+    def read_bytes(self, epoch: int) -> bytes | None:
+        """The checkpoint of ``epoch`` as stored, only when its bytes match the sidecar (else None)."""
+        from stagecache.stores.base import StoreError
+
+        try:
+            expected = json.loads(self.store.get(self._key(epoch, ".json"))[0])["sha256"]
+            return self.store.read_verified(self._key(epoch, ".joblib"), expected)
+        except (StoreError, ValueError, KeyError, TypeError):
+            return None
+
+    def keep_latest(self) -> tuple[int, int] | None:
+        """Delete every checkpoint but the newest; its ``(epoch, bytes stored)``, or None when there is none."""
+        epochs = self._epochs()
+        for key in list(self.store.list(self.prefix)):  # older ones, and any whose sidecar was never written
+            if not epochs or not key[len(self.prefix):].startswith(f"epoch-{epochs[-1]:05d}."):
+                self.store.delete(key)
+        if not epochs:
+            return None
+        infos = [self.store.head(self._key(epochs[-1], suffix)) for suffix in (".joblib", ".json")]
+        return epochs[-1], sum(info.size for info in infos if info is not None)
+
+    def put(self, epoch: int, data: bytes) -> None:
+        """Store ``data`` (a checkpoint's bytes, as :meth:`read_bytes` returns them) as the checkpoint of ``epoch``."""
         from stagecache.stores.base import sha256_bytes
 
         if self.lease is not None:
             self.lease.check()
-        buffer = io.BytesIO()
-        joblib.dump(checkpoint, buffer, compress=0)
-        data = buffer.getvalue()
         sha = sha256_bytes(data)
         with critical():  # a stop (SIGTERM) waits until the checkpoint and its sidecar are written
             self._put(self._key(epoch, ".joblib"), data, {"sha256": sha})

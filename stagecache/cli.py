@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from stagecache.configcheck import ConfigError, checked_task, exit_on_config_error
-from stagecache.gc import collect_garbage, stored_artifacts, used_keys
-from stagecache.listing import list_table
+from stagecache.gc import collect_garbage, stored_artifacts, trim_training_states, used_keys
+from stagecache.listing import list_table, size
 from stagecache.project import current
 from stagecache.roots import configured_root
 from stagecache.status import format_plan, plan
@@ -70,4 +70,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     for item in busy:
         print(f"skipped {item.family}/{item.stem}: {item.busy}")
     print(f"{verb} {len(removed)} artifact(s)" + (f"; skipped {len(busy)} in use" if busy else ""))
+    trimmed, _ = trim_training_states(root, items, used, removed, dry_run=args.dry_run)
+    for item in trimmed:
+        print(f"{'would drop' if args.dry_run else 'dropped'} the training state of {item.family}/{item.stem} "
+              f"({size(item.checkpoint_bytes)}): the configuration no longer uses it")
     return 0

@@ -1,5 +1,9 @@
 """What a root stores, what refers to it, and removing what the configuration no longer uses (``artifacts gc``).
 
+The final training state kept beside an artifact (its checkpoints, from which a longer build
+continues) stays only while the configuration uses that artifact: :func:`trim_training_states`
+drops it from an unused artifact that gc keeps.
+
 Never removed, whatever ``keep`` says: an artifact the configuration uses, one the project's
 published files refer to (:attr:`stagecache.project.Project.references`), one of a family the
 project always keeps, a divergence record (it stops a diverged configuration from training
@@ -91,3 +95,33 @@ def collect_garbage(root: Root, items: list[StoredArtifact], used: set[tuple[str
             root.remove(item)
             removed.append(item)
     return removed, busy
+
+
+def trim_training_states(root: Root, items: list[StoredArtifact], used: set[tuple[str, str]],
+                         removed: list[StoredArtifact], dry_run: bool) -> tuple[list[StoredArtifact], list[StoredArtifact]]:
+    """Drop the checkpoints (a kept final training state) of every built artifact that the configuration
+    does not use and that stays (``keep``, or referred to): a longer build could no longer continue from it.
+
+    Returns what was (or, with ``dry_run``, would be) trimmed, and what a live build holds (left alone).
+    """
+    gone = {(i.family, i.stem) for i in removed}
+    trimmed, busy = [], []
+    for item in items:
+        key = (item.family, item.stem)
+        if key in used or key in gone or item.manifest is None or not item.checkpoint_names:
+            continue
+        if item.busy:
+            busy.append(item)
+            continue
+        if dry_run:
+            trimmed.append(item)
+            continue
+        with root.holding(item) as free:
+            claimed = {s for stems in _others_claims(root).values() for s in stems}
+            if not free or key in claimed:
+                item.busy = item.busy or "in use by a run"
+                busy.append(item)
+                continue
+            root.remove(item.training_state())
+            trimmed.append(item)
+    return trimmed, busy

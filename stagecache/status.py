@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from luigi.task import flatten
 
-from stagecache import divergence, points
+from stagecache import continuation, divergence, points
 from stagecache.task import ArtifactTask
 from stagecache.fingerprint import module_file
 from stagecache.manifest import CORRUPT, Verdict, valid_manifests
@@ -111,6 +111,18 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
     return reasons
 
 
+def _head_start(task: ArtifactTask, target) -> list[str]:
+    """Where a build of a stage with ``continues_along`` starts: after its own newest checkpoint (a killed
+    build), or from a shorter build's training state (``continues from <parameter>=<value> (fingerprint …)``)."""
+    if not task.continues_along:
+        return []
+    own = target.checkpointer().epochs()
+    if own:
+        return [f"resumes after its own checkpoint {own[-1]}"]
+    source = continuation.find_source(task, task.fingerprint_inputs(), target)
+    return [] if source is None else [f"continues from {source.describe()}"]
+
+
 def plan(root: ArtifactTask) -> list[StageStatus]:
     """The state of every stage under ``root``, as ``luigi.build([root])`` would find it."""
     order = walk(root)
@@ -138,6 +150,7 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
         elif state == WILL_RUN:
             previous = latest_manifest(task)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
+            status.reasons[:0] = _head_start(task, target)
         elif state == MISSING:
             status.reasons = ["not built, and nothing that will run needs it"]
         statuses[task.task_id] = status

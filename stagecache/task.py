@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import luigi
 from luigi.task import flatten
 
-from stagecache import divergence, points
+from stagecache import continuation, divergence, points
 from stagecache.config import fingerprint as fingerprint_config
 from stagecache.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
 from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_root
@@ -39,6 +39,12 @@ class ArtifactTask(luigi.Task):
     divergence_errors: tuple[type[BaseException], ...] = ()
     #: The artifact the current run writes, fixed when it started (None outside :meth:`build`).
     run_target: ArtifactTarget | None = None
+    #: A parameter along which a build extends a shorter one (a training's number of passes): a build
+    #: that differs from a stored one only by a larger value starts from that one's final training state
+    #: (:mod:`stagecache.continuation`). Such a stage checkpoints through ``target.checkpointer()`` and
+    #: resumes from its newest checkpoint; the engine keeps that newest one once the artifact is written.
+    #: None: builds start from nothing, and the stage's checkpoints are its own business.
+    continues_along: str | None = None
 
     # never positional: a range task (RangeDaily) passes its value to a stage's first positional parameter
     point = luigi.Parameter(default="", positional=False, description="values laid over the configuration for this task and "
@@ -154,13 +160,53 @@ class ArtifactTask(luigi.Task):
                 self.run_target = target
                 try:
                     with self.building(target):
+                        continued = self.continue_shorter_build(target, inputs)
                         result = self.build(self.load_inputs())
                 finally:
                     self.run_target = None
+                extra = {}
                 with critical():  # a stop (SIGTERM) arriving now waits until the artifact is saved
-                    self.save(result, started, inputs, target)
+                    if self.continues_along:
+                        extra = {"training_state": self.keep_training_state(target), "continued_from": continued}
+                    self.save(result, started, inputs, target, extra)
             with critical():
                 self.after_save(target)
+
+    @property
+    def priority(self) -> float:  # type: ignore[override]
+        """Luigi's scheduling priority: with :attr:`continues_along`, minus its value, so that of several
+        builds of one lineage ready at once the shorter ones run first and the longer ones continue from
+        them. (A stage's dependents lift its priority to theirs: then the order in which they were
+        scheduled decides.)"""
+        if not self.continues_along:
+            return 0
+        try:
+            return -float(getattr(self, self.continues_along))
+        except (TypeError, ValueError):
+            return 0
+
+    def continue_shorter_build(self, target: ArtifactTarget, inputs: dict) -> dict | None:
+        """With :attr:`continues_along`, and no checkpoint of its own yet (a killed build resumes from its
+        own): copy the final training state of the largest shorter build of the same lineage into
+        ``target``'s checkpoints. What was continued from (for the manifest), or None."""
+        if not self.continues_along or target.checkpointer().epochs():
+            return None
+        source = continuation.find_source(self, inputs, target)
+        if source is None or not continuation.continue_from(source, target.checkpointer(), self.get_task_family()):
+            return None
+        return {"fingerprint": source.fingerprint, self.continues_along: source.value}
+
+    def keep_training_state(self, target: ArtifactTarget) -> dict | None:
+        """Keep only the newest checkpoint of ``target`` (its final training state); its checkpoint number and
+        size in bytes, or None when the build saved none. Runs before the manifest is written: a build killed
+        in between resumes from that checkpoint and ends at once."""
+        kept = target.checkpointer().keep_latest()
+        if kept is None:
+            return None
+        checkpoint, size = kept
+        log.info("%s: kept its final training state (checkpoint %d, %s bytes)", self.get_task_family(),
+                 checkpoint, f"{size:,}")
+        return {"checkpoint": checkpoint, "bytes": size}
 
     @contextlib.contextmanager
     def building(self, target: ArtifactTarget):
@@ -190,8 +236,9 @@ class ArtifactTask(luigi.Task):
     def after_save(self, target: ArtifactTarget) -> None:
         """Runs under the lock once ``target`` (this run's artifact) exists: subclasses publish or clean up here."""
 
-    def save(self, result, started: float, inputs: dict, target: ArtifactTarget) -> None:
-        """Write ``result`` to ``target`` with a manifest recording parameters, inputs, code and environment."""
+    def save(self, result, started: float, inputs: dict, target: ArtifactTarget, extra: dict | None = None) -> None:
+        """Write ``result`` to ``target`` with a manifest recording parameters, inputs, code and environment
+        (and ``extra``: the training state kept and what the build continued from)."""
         manifest = {
             "task": self.get_task_family(),
             "fingerprint": canonical_hash(inputs),
@@ -202,6 +249,7 @@ class ArtifactTask(luigi.Task):
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "duration_s": round(time.time() - started, 3),
             **environment(),
+            **(extra or {}),
         }
         target.write(result, manifest)
         log.info("%s: wrote %s", self.get_task_family(), target.location)

@@ -15,6 +15,11 @@ class _Train(ReportsProgress, CompilingTask):
     """What every training stage shares: epochs, seed, the compile backend, progress reporting."""
 
     epochs = luigi.IntParameter(description="passes over the training data")
+    # A longer training continues from the final training state (weights, optimiser state, random
+    # generators, history) of the longest shorter one of the same configuration, kept beside its
+    # artifact: run_epochs resumes from that checkpoint and trains only the missing epochs, to the
+    # same bits as a training from scratch (tests/tasks/test_continuation.py).
+    continues_along = "epochs"
     # Failures before luigi's scheduler disables the stage: 2 allows the one retry that resumes from
     # the checkpoint when the worker died mid-training (luigid fails a dead worker's task). A
     # divergence is deterministic: it is recorded beside the artifact (``building``), and the retry
@@ -37,9 +42,6 @@ class _Train(ReportsProgress, CompilingTask):
         if target is None:
             raise RuntimeError(f"{self.get_task_family()}: checkpointer() needs the target run() fixed")
         return target.checkpointer()
-
-    def after_save(self, target) -> None:
-        self.checkpointer(target).clear()
 
     def trained(self, result: dict) -> dict:
         """The artifact: weights, history, the parameters and backend that produced them, compile costs."""

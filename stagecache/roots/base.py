@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 FINGERPRINT_CHARS = 16
 #: Suffix of a divergence record, ``<Family>/<fingerprint>.diverged.json`` (see :mod:`stagecache.divergence`).
 DIVERGED_SUFFIX = ".diverged.json"
+#: Suffix of the checkpoints beside an artifact, ``<Family>/<fingerprint>.checkpoints`` (a directory or a key prefix).
+CHECKPOINTS_SUFFIX = ".checkpoints"
 
 
 class ArtifactCorruptError(RuntimeError):
@@ -68,7 +70,8 @@ class ArtifactTarget(manifests.VerifiedTarget, luigi.Target, abc.ABC):
 
     @abc.abstractmethod
     def checkpointer(self):
-        """End-of-epoch checkpoints of this artifact, kept until it is written (see :mod:`stagecache.checkpoints`)."""
+        """End-of-epoch checkpoints of this artifact: a build's, then its final training state when its stage
+        continues along a parameter (see :mod:`stagecache.checkpoints`)."""
 
     @abc.abstractmethod
     def write(self, obj, manifest: dict) -> None:
@@ -135,6 +138,7 @@ class StoredArtifact:
     manifest: dict | None
     bytes: int = 0
     kept: set[str] = field(default_factory=set)
+    checkpoint_bytes: int = 0  # of ``bytes``: its checkpoints
     busy: str = ""
 
     @property
@@ -145,6 +149,16 @@ class StoredArtifact:
     def diverged(self) -> bool:
         """Whether a divergence record is among its files."""
         return any(name.endswith(DIVERGED_SUFFIX) for name in self.names)
+
+    @property
+    def checkpoint_names(self) -> list[str]:
+        """Its checkpoints: a build's, or the final training state a longer build continues from."""
+        marker = f"{self.stem}{CHECKPOINTS_SUFFIX}"
+        return [n for n in self.names if n.rpartition("/")[2] == marker or f"/{marker}/" in n]
+
+    def training_state(self) -> StoredArtifact:
+        """What :meth:`Root.remove` deletes to drop its checkpoints alone (the artifact stays)."""
+        return StoredArtifact(self.family, self.stem, self.checkpoint_names, None, self.checkpoint_bytes)
 
 
 class Root(abc.ABC):

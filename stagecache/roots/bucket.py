@@ -21,7 +21,7 @@ from typing import Callable
 import joblib
 
 from stagecache import manifest as manifests
-from stagecache.roots.base import DIVERGED_SUFFIX, ArtifactCorruptError, ArtifactTarget, Root, StoredArtifact, \
+from stagecache.roots.base import CHECKPOINTS_SUFFIX, DIVERGED_SUFFIX, ArtifactCorruptError, ArtifactTarget, Root, StoredArtifact, \
     iter_json_manifests
 from stagecache.roots.directory import parse_record
 from stagecache.stores import publish as publishing
@@ -315,6 +315,8 @@ class BucketRoot(Root):
             item.names.append(key)
             info = self.store.head(key)
             item.bytes += info.size if info is not None else 0
+            if name.startswith(f"{stem}{CHECKPOINTS_SUFFIX}/"):
+                item.checkpoint_bytes += info.size if info is not None else 0
             if key == f"{family}/{stem}.json":
                 try:
                     manifest = json.loads(self.store.get(key)[0])

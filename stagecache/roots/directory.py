@@ -19,7 +19,7 @@ import joblib
 
 from stagecache import localfs
 from stagecache import manifest as manifests
-from stagecache.roots.base import DIVERGED_SUFFIX, ArtifactCorruptError, ArtifactTarget, Root, StoredArtifact, \
+from stagecache.roots.base import CHECKPOINTS_SUFFIX, DIVERGED_SUFFIX, ArtifactCorruptError, ArtifactTarget, Root, StoredArtifact, \
     iter_json_manifests
 
 LOCKS = ".locks"
@@ -257,6 +257,8 @@ class DirectoryRoot(Root):
                 item.names.append(f"{directory.name}/{path.name}")
                 files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
                 item.bytes += sum(f.stat().st_size for f in files)
+                if path.name == f"{stem}{CHECKPOINTS_SUFFIX}":
+                    item.checkpoint_bytes += sum(f.stat().st_size for f in files)
                 if path.name == f"{stem}.json":
                     item.manifest = manifests.read_manifest(path.with_suffix(".joblib"))
                 if path.suffix == ".lock" and _held_by_another(path):

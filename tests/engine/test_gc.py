@@ -34,8 +34,9 @@ def test_gc_keeps_what_is_used_pinned_always_kept_or_diverged(toy):
     rows = {tuple(line.split()[:2]): line for line in listing.splitlines()[1:]}
     assert rows[(old["MakeNumbers"][0], old["MakeNumbers"][1])].endswith(DRAWN)
     assert rows[old["Total"]].endswith(PINNED)
-    assert rows[old["Square"]].split()[5:] == ["no"]  # TASK FINGERPRINT SIZE (2) AGE USED: unused, kept by nothing
-    assert rows[new["Square"]].split()[5:] == ["yes"]
+    # TASK FINGERPRINT SIZE (2) STATE ("-": no training state) AGE USED: unused, kept by nothing
+    assert rows[old["Square"]].split()[4:] == ["-", rows[old["Square"]].split()[5], "no"]
+    assert rows[new["Square"]].split()[6:] == ["yes"]
     assert "diverged" in rows[tuple(diverged.stem.split("/"))]
 
     assert toy.cli("artifacts", "gc").splitlines() == ["removed 0 artifact(s)"]  # --keep 1: the newest unused stays

@@ -240,7 +240,8 @@ def test_status_list_and_gc_on_an_s3_root(s3pipeline, capsys):
     lease = acquire_lease(store, busy, ttl=60, owner="other-host:1")
     assert main(["artifacts", "list", "OneHotMNIST"]) == 0
     rows = {tuple(line.split()[:2]): line for line in capsys.readouterr().out.splitlines()[1:]}
-    assert rows[tuple(new.split("/"))].split()[5] == "yes" and rows[tuple(old.split("/"))].split()[5] == "no"
+    # TASK FINGERPRINT SIZE (2) STATE ("-") AGE USED
+    assert rows[tuple(new.split("/"))].split()[6] == "yes" and rows[tuple(old.split("/"))].split()[6] == "no"
     assert ("OneHotMNIST", "ffffffffffffffff") in rows
     assert rows[("OneHotMNIST", "eeeeeeeeeeeeeeee")].endswith("being built by other-host:1")  # listed, never removed
     published.update_champion("OneHotMNIST", lambda c: {"model": "OneHotMNIST", "fingerprint": old.split("/")[1]})
