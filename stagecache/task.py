@@ -88,6 +88,13 @@ class ArtifactTask(luigi.Task):
             if (param.significant and name != "point") or not significant_only
         }
 
+    def __repr__(self) -> str:
+        """Luigi's ``Family(param=value, ...)``, without the ``point`` of a task that is in none."""
+        text = super().__repr__()
+        if self.point:
+            return text
+        return text.replace("(point=, ", "(").replace("(point=)", "()")
+
     def stage(self, cls: type[ArtifactTask], **kwargs) -> ArtifactTask:
         """The dependency ``cls(**kwargs)`` in this task's point, restricted to the sections its part of the DAG
         reads: a stage that no value of the point reaches is the same task in every point. Use it in ``requires``."""
