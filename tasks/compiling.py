@@ -45,12 +45,13 @@ class CompilingTask(ArtifactTask):
             raise ValueError(f"[pytensor] {what}: {cause}") from exc
         if config.compile_cache_max_mb <= 0:
             raise ValueError(f"[pytensor] compile_cache_max_mb must be > 0, got {config.compile_cache_max_mb}")
-        from pipeline.compile.backend import check_device
+        if config.device != "cpu":  # (the CPU needs no check, and status must not import PyTensor for it)
+            from pipeline.compile.backend import check_device
 
-        try:  # device = cuda without a GPU fails here, with one line
-            check_device(config.device)
-        except ValueError as exc:
-            raise ValueError(f"[pytensor] {exc}") from None
+            try:  # device = cuda without a GPU fails here, with one line
+                check_device(config.device)
+            except ValueError as exc:
+                raise ValueError(f"[pytensor] {exc}") from None
         self.compiles: list = []
         self.run_started: float | None = None
         self.first_batch: dict | None = None
