@@ -14,6 +14,7 @@ PyTorch's defaults (uniform ``±1/sqrt(256)``), which is what an ``nn.RNN`` user
 Prints the validation loss per epoch and the best; run ``train_accuracy.py --model
 char_rnn`` for the pipeline's side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from results_file import append_results  # benchmarks/, beside this script
 
 from pipeline.data.text import build_vocab, encode, split_train_val
 from pipeline.models import char_rnn
-from results_file import append_results  # benchmarks/, beside this script
 
 HIDDEN, SEQ, BATCH, LR, CLIP = 256, 64, 32, 0.003, 5.0
 
@@ -75,7 +76,7 @@ def main() -> None:
             h = torch.zeros(1, BATCH, HIDDEN)
             losses = []
             for k in range(char_rnn.n_chunks(val_streams.numpy(), SEQ)):
-                loss, h = chunk_loss(val_streams[k * SEQ:k * SEQ + SEQ + 1], h)
+                loss, h = chunk_loss(val_streams[k * SEQ : k * SEQ + SEQ + 1], h)
                 losses.append(float(loss))
         return float(np.mean(losses))
 
@@ -87,7 +88,7 @@ def main() -> None:
         train = []
         for k in range(steps):
             opt.zero_grad()
-            loss, h = chunk_loss(streams[k * SEQ:k * SEQ + SEQ + 1], h)
+            loss, h = chunk_loss(streams[k * SEQ : k * SEQ + SEQ + 1], h)
             loss.backward()
             nn.utils.clip_grad_norm_(params, CLIP)
             opt.step()
@@ -95,12 +96,20 @@ def main() -> None:
             train.append(float(loss.detach()))
         val = validation()
         history.append(val)
-        print(f"epoch {epoch:3d}  loss {np.mean(train):.4f}  val_loss {val:.4f}  {time.perf_counter() - t0:.1f} s",
-              flush=True)
-    row = {"benchmark": "char_rnn_quality", "library": f"torch {torch.__version__}", "init": args.init,
-           "seed": args.seed, "updates": steps * args.epochs, "val_loss": history,
-           "best": {"epoch": int(np.argmin(history)) + 1, "val_loss": min(history)},
-           "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        print(
+            f"epoch {epoch:3d}  loss {np.mean(train):.4f}  val_loss {val:.4f}  {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
+    row = {
+        "benchmark": "char_rnn_quality",
+        "library": f"torch {torch.__version__}",
+        "init": args.init,
+        "seed": args.seed,
+        "updates": steps * args.epochs,
+        "val_loss": history,
+        "best": {"epoch": int(np.argmin(history)) + 1, "val_loss": min(history)},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     print(json.dumps(row))
     append_results(args.output, [row])
 

@@ -10,6 +10,7 @@ also warms the compile cache); ``--long`` from scratch on root B; ``--long`` on 
 from the ``--short`` build. Prints the seconds of both ``--long`` builds and their ratio, checks that the
 two ended with the same weights and history to the bit, and prints one JSON line (``--output`` appends it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-
 from results_file import append_results, timed_run  # benchmarks/, beside this script
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -41,8 +41,9 @@ def _overlay(path: Path, root: Path, data: Path, cache: Path) -> Path:
 
 def _luigi(overlay: Path, *args: str) -> tuple[float, str]:
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(overlay), "PYTHONPATH": str(PROJECT)}
-    return timed_run([sys.executable, "-m", "luigi", "--module", "tasks", *args, "--local-scheduler"],
-                     cwd=PROJECT, env=env)
+    return timed_run(
+        [sys.executable, "-m", "luigi", "--module", "tasks", *args, "--local-scheduler"], cwd=PROJECT, env=env
+    )
 
 
 def main() -> None:
@@ -79,9 +80,11 @@ def main() -> None:
 
         continued, manifest = load(tmp / "root-a")
         scratch, _ = load(tmp / "root-b")
-        identical = all(np.array_equal(continued["weights"][k], scratch["weights"][k]) for k in scratch["weights"]) \
-            and continued["history"]["train_loss"] == scratch["history"]["train_loss"] \
+        identical = (
+            all(np.array_equal(continued["weights"][k], scratch["weights"][k]) for k in scratch["weights"])
+            and continued["history"]["train_loss"] == scratch["history"]["train_loss"]
             and continued["history"]["test_accuracy"] == scratch["history"]["test_accuracy"]
+        )
         state_bytes = manifest["training_state"]["bytes"]
 
     ratio = continued_s / scratch_s
@@ -89,13 +92,26 @@ def main() -> None:
     print(f"  {args.short:>3} epochs from scratch (continued from):   {short_s:8.1f}")
     print(f"  {args.long:>3} epochs from scratch:                    {scratch_s:8.1f}")
     print(f"  {args.long:>3} epochs continuing the {args.short}-epoch build:  {continued_s:8.1f}")
-    print(f"  ratio continued / scratch: {ratio:.3f}; same weights and history to the bit: {identical}; "
-          f"training state kept: {state_bytes / 2**20:.1f} MiB")
-    row = {"benchmark": "continuation", "model": "deep_mlp", "short_epochs": args.short, "long_epochs": args.long,
-           "short_s": round(short_s, 2), "scratch_s": round(scratch_s, 2), "continued_s": round(continued_s, 2),
-           "ratio": round(ratio, 4), "bit_identical": identical, "training_state_bytes": state_bytes,
-           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "python": platform.python_version(),
-           "machine": platform.machine(), "cpus": os.cpu_count()}
+    print(
+        f"  ratio continued / scratch: {ratio:.3f}; same weights and history to the bit: {identical}; "
+        f"training state kept: {state_bytes / 2**20:.1f} MiB"
+    )
+    row = {
+        "benchmark": "continuation",
+        "model": "deep_mlp",
+        "short_epochs": args.short,
+        "long_epochs": args.long,
+        "short_s": round(short_s, 2),
+        "scratch_s": round(scratch_s, 2),
+        "continued_s": round(continued_s, 2),
+        "ratio": round(ratio, 4),
+        "bit_identical": identical,
+        "training_state_bytes": state_bytes,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
     print(json.dumps(row))
     append_results(args.output, [row])
     if not identical:

@@ -4,6 +4,7 @@ Times, as separate processes and interleaved: ``python -c "import luigi"`` (the 
 ``python -m tasks status`` and ``luigi --module tasks FullReport``. Prints a table and
 one JSON line. Refuses to measure when something would actually run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,11 +47,18 @@ def main() -> None:
     print(f"{'command':<34} {'median s':>9} {'min s':>7}   ({args.repeats} runs each, interleaved)")
     for name, values in times.items():
         print(f"{name:<34} {statistics.median(values):>9.3f} {min(values):>7.3f}")
-    print(json.dumps({
-        "benchmark": "noop_rerun", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(), "machine": platform.machine(), "repeats": args.repeats,
-        **{name: round(statistics.median(values), 4) for name, values in times.items()},
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "noop_rerun",
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "repeats": args.repeats,
+                **{name: round(statistics.median(values), 4) for name, values in times.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ deep net and simple net, per epoch of 468 batches of real MNIST:
 char-RNN (hidden 256, seq 64, batch 32, Adam, clip 5), per step: the pipeline's step,
 the forward loss alone, the call overhead, and the recurrent products alone in XLA.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,16 +41,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
+from results_file import append_results  # benchmarks/, beside this script
+from train_speed import BATCHES_PER_EPOCH, GEMM_SHAPES, load_mnist
 
 from pipeline.compile.backend import compile_function
 from pipeline.data.text import build_vocab, encode
 from pipeline.models import char_rnn, classifier, deep_mlp, mlp
 from pipeline.models.layers import categorical_crossentropy, shared_params
 from pipeline.models.optim import rmsprop, sgd
-from results_file import append_results  # benchmarks/, beside this script
-from train_speed import BATCHES_PER_EPOCH, GEMM_SHAPES, load_mnist
 
 B = 128
 
@@ -66,8 +66,7 @@ def interleaved(runs: dict, repeats: int) -> tuple[dict[str, float], dict[str, f
             t0 = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - t0)
-    return ({name: statistics.median(ts) for name, ts in times.items()},
-            {name: min(ts) for name, ts in times.items()})
+    return ({name: statistics.median(ts) for name, ts in times.items()}, {name: min(ts) for name, ts in times.items()})
 
 
 def xla_gemms(shapes, n_calls: int):
@@ -75,8 +74,10 @@ def xla_gemms(shapes, n_calls: int):
     import jax.numpy as jnp
 
     rng = np.random.default_rng(0)
-    mats = [(jnp.asarray(rng.random((m, k), dtype=np.float32)), jnp.asarray(rng.random((k, n), dtype=np.float32)))
-            for m, k, n in shapes]
+    mats = [
+        (jnp.asarray(rng.random((m, k), dtype=np.float32)), jnp.asarray(rng.random((k, n), dtype=np.float32)))
+        for m, k, n in shapes
+    ]
     products = jax.jit(lambda ms: [a @ b for a, b in ms])
     return lambda: jax.block_until_ready([products(mats) for _ in range(n_calls)])
 
@@ -89,11 +90,20 @@ def block(out):
 
 def mnist_runs(model: str, data) -> dict:
     X, Y = data["X_train"], data["Y_train"]
-    batches = [(np.array(X[i * B:(i + 1) * B]), np.array(Y[i * B:(i + 1) * B])) for i in range(BATCHES_PER_EPOCH)]
+    batches = [(np.array(X[i * B : (i + 1) * B]), np.array(Y[i * B : (i + 1) * B])) for i in range(BATCHES_PER_EPOCH)]
     runs = {}
     if model == "deep_mlp":
-        clf = deep_mlp.build_deep_mlp(deep_mlp.init_deep_mlp(0), p_drop_input=0.2, p_drop_hidden=0.5, lr=0.001,
-                                      rho=0.9, eps=1e-6, batch_size=B, seed=1, backend="jax")
+        clf = deep_mlp.build_deep_mlp(
+            deep_mlp.init_deep_mlp(0),
+            p_drop_input=0.2,
+            p_drop_hidden=0.5,
+            lr=0.001,
+            rho=0.9,
+            eps=1e-6,
+            batch_size=B,
+            seed=1,
+            backend="jax",
+        )
     else:
         clf = mlp.build_mlp(mlp.init_mlp(0), lr=0.05, batch_size=B, backend="jax")
     runs["epoch"] = lambda: classifier.train_one_epoch(clf, X, Y, epoch=1, name=model, lr=0.0)
@@ -102,8 +112,9 @@ def mnist_runs(model: str, data) -> dict:
     if model == "deep_mlp":  # the seeds' way: uniform noise drawn on the host, fed in per batch
         runs["host_noise"] = host_noise_epoch(batches)
         rng = np.random.default_rng(0)
-        runs["host_noise_draw"] = lambda: [rng.random((B, 784 + 625 + 625), dtype=np.float32)
-                                           for _ in range(BATCHES_PER_EPOCH)]
+        runs["host_noise_draw"] = lambda: [
+            rng.random((B, 784 + 625 + 625), dtype=np.float32) for _ in range(BATCHES_PER_EPOCH)
+        ]
 
     def variant(optimizer):
         weights = deep_mlp.init_deep_mlp(0) if model == "deep_mlp" else mlp.init_mlp(0)
@@ -174,11 +185,14 @@ def host_noise_epoch(batches):
     Xs = pt.tensor("X", dtype="float32", shape=(B, 784))
     Ys = pt.tensor("Y", dtype="float32", shape=(B, 10))
     u = pt.tensor("noise", dtype="float32", shape=(B, 784 + 625 + 625))
-    masks = [pt.cast(pt.lt(u[:, a:b], np.float32(keep)), "float32") / np.float32(keep)
-             for a, b, keep in ((0, 784, 0.8), (784, 1409, 0.5), (1409, 2034, 0.5))]
+    masks = [
+        pt.cast(pt.lt(u[:, a:b], np.float32(keep)), "float32") / np.float32(keep)
+        for a, b, keep in ((0, 784, 0.8), (784, 1409, 0.5), (1409, 2034, 0.5))
+    ]
     cost = categorical_crossentropy(deep_mlp.model(Xs, *w, 0.2, 0.5, masks), Ys)
-    f = compile_function([Xs, Ys, u], cost, updates=rmsprop(w, pt.grad(cost, w))[0], backend="jax",
-                         name="deep_mlp_host_noise")
+    f = compile_function(
+        [Xs, Ys, u], cost, updates=rmsprop(w, pt.grad(cost, w))[0], backend="jax", name="deep_mlp_host_noise"
+    )
     rng = np.random.default_rng(1)
     return lambda: block([f(x, y, rng.random((B, 2034), dtype=np.float32)) for x, y in batches])
 
@@ -187,8 +201,15 @@ def char_rnn_runs(text_ids, vocab_size: int, steps: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    rnn = char_rnn.build_char_rnn(char_rnn.init_char_rnn(0, vocab_size, 256), seq_len=64, batch_size=32,
-                                  optimizer="adam", lr=0.003, clip=5.0, backend="jax")
+    rnn = char_rnn.build_char_rnn(
+        char_rnn.init_char_rnn(0, vocab_size, 256),
+        seq_len=64,
+        batch_size=32,
+        optimizer="adam",
+        lr=0.003,
+        clip=5.0,
+        backend="jax",
+    )
     streams = char_rnn.as_streams(text_ids, 32, 64)
     trainer = char_rnn.StreamTrainer(rnn, streams, lr=0.003)
     chunks = [np.array(char_rnn.chunk(streams, k, 64)) for k in range(steps)]
@@ -210,12 +231,14 @@ def char_rnn_runs(text_ids, vocab_size: int, steps: int) -> dict:
         def fwd(h, x):
             h = jnp.tanh(x + h @ W)
             return h, h
+
         _, hs = jax.lax.scan(fwd, jnp.zeros((32, 256), jnp.float32), xw)
 
         def bwd(carry, h):
             dh, dW = carry
             da = dh * (1 - h * h)
             return (da @ W.T, dW + h.T @ da), None
+
         (dh, dW), _ = jax.lax.scan(bwd, (jnp.ones((32, 256), jnp.float32), jnp.zeros_like(W)), hs, reverse=True)
         return dh, dW
 
@@ -245,17 +268,26 @@ def main() -> None:
         if args.only:
             runs = {k: v for k, v in runs.items() if k in args.only.split(",")}
         medians, fastest = interleaved(runs, args.repeats)
-        row = {"benchmark": "profile_training", "model": model, "unit": "s_per_step" if per > 1 else "s_per_epoch",
-               "median": {k: v / per for k, v in medians.items()}, "fastest": {k: v / per for k, v in fastest.items()},
-               "repeats": args.repeats, "date": date, "load_average": os.getloadavg()[0]}
+        row = {
+            "benchmark": "profile_training",
+            "model": model,
+            "unit": "s_per_step" if per > 1 else "s_per_epoch",
+            "median": {k: v / per for k, v in medians.items()},
+            "fastest": {k: v / per for k, v in fastest.items()},
+            "repeats": args.repeats,
+            "date": date,
+            "load_average": os.getloadavg()[0],
+        }
         rows.append(row)
         print(json.dumps(row))
         first = next(iter(medians))
         print(f"  {model:<9} {'':<16} {'median':>9} {'share':>6}  {'fastest':>9} {'share':>6}")
         for k in medians:
             m, f = row["median"][k], row["fastest"][k]
-            print(f"  {model:<9} {k:<16} {m:9.4f} {m / row['median'][first]:6.1%}  {f:9.4f} "
-                  f"{f / row['fastest'][first]:6.1%}")
+            print(
+                f"  {model:<9} {k:<16} {m:9.4f} {m / row['median'][first]:6.1%}  {f:9.4f} "
+                f"{f / row['fastest'][first]:6.1%}"
+            )
     append_results(args.output, rows)
 
 

@@ -1,4 +1,5 @@
 """What the benchmark scripts share: timing a command, and appending their JSON lines to a results file."""
+
 from __future__ import annotations
 
 import json

@@ -11,6 +11,7 @@ optimiser), checks that they compute the same losses, and times training steps o
 pipeline's ``StreamTrainer`` for each, interleaved. Not used by the pipeline: on the
 development machine the Op was slower than ``scan`` (see README, "Training speed").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,11 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from results_file import append_results  # benchmarks/, beside this script
 
 from pipeline.data.text import build_vocab, encode
 from pipeline.models import char_rnn
 from pipeline.models.layers import FLOATX
-from results_file import append_results  # benchmarks/, beside this script
 
 
 def recurrence_forward(xw: np.ndarray, h0: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -118,8 +119,7 @@ def sequence_loss_with_op(ids, h0, params: dict, vocab_size: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True,
-                        help="a directory holding tinyshakespeare.txt")
+    parser.add_argument("--data", type=Path, required=True, help="a directory holding tinyshakespeare.txt")
     parser.add_argument("--steps", type=int, default=60, help="training steps per measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", type=Path, help="append the JSON line to this file")
@@ -134,8 +134,15 @@ def main() -> None:
         if name == "op":
             register_jax()
             char_rnn.sequence_loss = sequence_loss_with_op
-        rnn = char_rnn.build_char_rnn(char_rnn.init_char_rnn(0, len(vocab), 256), seq_len=64, batch_size=32,
-                                      optimizer="adam", lr=0.003, clip=5.0, backend="jax")
+        rnn = char_rnn.build_char_rnn(
+            char_rnn.init_char_rnn(0, len(vocab), 256),
+            seq_len=64,
+            batch_size=32,
+            optimizer="adam",
+            lr=0.003,
+            clip=5.0,
+            backend="jax",
+        )
         trainers[name] = char_rnn.StreamTrainer(rnn, streams, lr=0.003)
     char_rnn.sequence_loss = scan_loss
     first = {name: [trainer.train(1, 1) for _ in range(3)] for name, trainer in trainers.items()}
@@ -147,13 +154,19 @@ def main() -> None:
             t0 = time.perf_counter()
             trainer.train(1, args.steps)
             times[name].append((time.perf_counter() - t0) / args.steps)
-    row = {"benchmark": "rnn_recurrence_op", "unit": "s_per_step",
-           **{name: statistics.median(t) for name, t in times.items()},
-           "first_losses": first["scan"], "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    row = {
+        "benchmark": "rnn_recurrence_op",
+        "unit": "s_per_step",
+        **{name: statistics.median(t) for name, t in times.items()},
+        "first_losses": first["scan"],
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     print(json.dumps(row))
     append_results(args.output, [row])
-    print(f"scan {row['scan'] * 1e3:.2f} ms/step, custom Op {row['op'] * 1e3:.2f} ms/step "
-          f"(Op ÷ scan {row['op'] / row['scan']:.2f})")
+    print(
+        f"scan {row['scan'] * 1e3:.2f} ms/step, custom Op {row['op'] * 1e3:.2f} ms/step "
+        f"(Op ÷ scan {row['op'] / row['scan']:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ gets its own empty compile cache. Prints seconds and ratios and appends one JSON
 
     python benchmarks/sweep.py --data /path/with/mnist --results benchmarks/results/sweep-DATE.jsonl
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,11 +41,25 @@ def run(work: Path, name: str, data: Path, *args: str) -> float:
     root = work / name
     root.mkdir()
     cfg = root / "bench.cfg"  # luigi.cfg, then smoke.cfg's scale with this run's own root
-    cfg.write_text((REPO / "configs" / "smoke.cfg").read_text().replace("root = artifacts-smoke",
-                                                                      f"root = {root / 'artifacts'}"))
+    cfg.write_text(
+        (REPO / "configs" / "smoke.cfg").read_text().replace("root = artifacts-smoke", f"root = {root / 'artifacts'}")
+    )
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg)}
-    seconds, _ = timed_run([sys.executable, "-m", "luigi", "--module", "tasks", *args, "--local-scheduler",
-                            "--DownloadMNIST-mirrors", json.dumps([str(data / "mnist")])], cwd=REPO, env=env)
+    seconds, _ = timed_run(
+        [
+            sys.executable,
+            "-m",
+            "luigi",
+            "--module",
+            "tasks",
+            *args,
+            "--local-scheduler",
+            "--DownloadMNIST-mirrors",
+            json.dumps([str(data / "mnist")]),
+        ],
+        cwd=REPO,
+        env=env,
+    )
     return seconds
 
 
@@ -57,15 +72,29 @@ def main() -> None:
         work = Path(tmp)
         sweep_file = work / "bench-mlp.cfg"
         sweep_file.write_text(SWEEP)
-        alone = [run(work, f"point-{lr}-{hidden}", args.data, "EvaluateMLP", "--TrainMLP-lr", lr,
-                     "--TrainMLP-hidden", hidden) for lr, hidden in itertools.product(LRS, HIDDEN)]
+        alone = [
+            run(
+                work, f"point-{lr}-{hidden}", args.data, "EvaluateMLP", "--TrainMLP-lr", lr, "--TrainMLP-hidden", hidden
+            )
+            for lr, hidden in itertools.product(LRS, HIDDEN)
+        ]
         sweep1 = run(work, "sweep-1", args.data, "Sweep", "--file", str(sweep_file), "--workers", "1")
         sweep2 = run(work, "sweep-2", args.data, "Sweep", "--file", str(sweep_file), "--workers", "2")
-    row = {"benchmark": "sweep", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "python": platform.python_version(), "machine": platform.machine(), "cores": os.cpu_count(),
-           "points": len(alone), "points_alone_s": [round(s, 2) for s in alone], "sum_alone_s": round(sum(alone), 2),
-           "sweep_workers1_s": round(sweep1, 2), "sweep_workers2_s": round(sweep2, 2)}
-    print(f"six points one by one, each from an empty root: {sum(alone):7.1f} s  ({', '.join(f'{s:.1f}' for s in alone)})")
+    row = {
+        "benchmark": "sweep",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "points": len(alone),
+        "points_alone_s": [round(s, 2) for s in alone],
+        "sum_alone_s": round(sum(alone), 2),
+        "sweep_workers1_s": round(sweep1, 2),
+        "sweep_workers2_s": round(sweep2, 2),
+    }
+    print(
+        f"six points one by one, each from an empty root: {sum(alone):7.1f} s  ({', '.join(f'{s:.1f}' for s in alone)})"
+    )
     print(f"the sweep, --workers 1:                         {sweep1:7.1f} s  ({sweep1 / sum(alone):.2f} of the sum)")
     print(f"the sweep, --workers 2:                         {sweep2:7.1f} s  ({sweep2 / sum(alone):.2f} of the sum)")
     print(json.dumps(row))

@@ -12,6 +12,7 @@ MNIST model's layer shapes, which gives a lower bound per epoch (the fastest lib
 ``÷xla`` divides by XLA's own products at those shapes, the floor for the JAX backend).
 Prints a table and one JSON line per model; ``--output`` appends the JSON lines to a file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from results_file import append_results  # benchmarks/, beside this script
 
 from pipeline.data.mnist import prepare_mnist
 from pipeline.data.text import build_vocab, encode
 from pipeline.models import char_rnn, classifier, deep_mlp, logreg, mlp
-from results_file import append_results  # benchmarks/, beside this script
 
 BATCHES_PER_EPOCH = 468
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -46,12 +47,24 @@ def load_mnist(directory: Path) -> dict:
 # pass and the backward products the gradient needs (no gradient for the input itself).
 B = 128
 GEMM_SHAPES = {
-    "deep_mlp": [(B, 784, 625), (B, 625, 625), (B, 625, 10),      # forward
-                 (784, B, 625), (B, 625, 625), (625, B, 625),      # backward: dW1, dX2, dW2
-                 (B, 10, 625), (625, B, 10)],                      # backward: dX3, dW3
-    "mlp": [(B, 784, 625), (B, 625, 10),                           # forward
-            (784, B, 625), (B, 10, 625), (625, B, 10)],            # backward: dW1, dX2, dW2
-    "log_reg": [(B, 784, 10), (784, B, 10)],                       # forward, dW
+    "deep_mlp": [
+        (B, 784, 625),
+        (B, 625, 625),
+        (B, 625, 10),  # forward
+        (784, B, 625),
+        (B, 625, 625),
+        (625, B, 625),  # backward: dW1, dX2, dW2
+        (B, 10, 625),
+        (625, B, 10),
+    ],  # backward: dX3, dW3
+    "mlp": [
+        (B, 784, 625),
+        (B, 625, 10),  # forward
+        (784, B, 625),
+        (B, 10, 625),
+        (625, B, 10),
+    ],  # backward: dW1, dX2, dW2
+    "log_reg": [(B, 784, 10), (784, B, 10)],  # forward, dW
 }
 
 
@@ -111,14 +124,24 @@ def ours(model: str, data, text_ids, vocab_size, backend: str, n: int):
     t0 = time.perf_counter()
     if model == "char_rnn":
         w = char_rnn.init_char_rnn(0, vocab_size, 256)
-        rnn = char_rnn.build_char_rnn(w, seq_len=64, batch_size=32, optimizer="adam", lr=0.003, clip=5.0,
-                                      backend=backend)
+        rnn = char_rnn.build_char_rnn(
+            w, seq_len=64, batch_size=32, optimizer="adam", lr=0.003, clip=5.0, backend=backend
+        )
         trainer = char_rnn.StreamTrainer(rnn, char_rnn.as_streams(text_ids, 32, 64), lr=0.003)
         trainer.train(1, 1)
         return (lambda: trainer.train(1, n)), n, time.perf_counter() - t0
     if model == "deep_mlp":
-        clf = deep_mlp.build_deep_mlp(deep_mlp.init_deep_mlp(0), p_drop_input=0.2, p_drop_hidden=0.5, lr=0.001,
-                                      rho=0.9, eps=1e-6, batch_size=128, seed=1, backend=backend)
+        clf = deep_mlp.build_deep_mlp(
+            deep_mlp.init_deep_mlp(0),
+            p_drop_input=0.2,
+            p_drop_hidden=0.5,
+            lr=0.001,
+            rho=0.9,
+            eps=1e-6,
+            batch_size=128,
+            seed=1,
+            backend=backend,
+        )
     elif model == "mlp":
         clf = mlp.build_mlp(mlp.init_mlp(0), lr=0.05, batch_size=128, backend=backend)
     else:
@@ -152,11 +175,19 @@ def torch_equivalent(model: str, data, text_ids, vocab_size, n: int):
             return loss.item()
 
         h0 = torch.zeros(1, 32, 256)
-        chunks = [streams[k * 64:k * 64 + 65] for k in range(n)]
+        chunks = [streams[k * 64 : k * 64 + 65] for k in range(n)]
         return (lambda: [step(c, h0) for c in chunks]), n
     if model == "deep_mlp":
-        net = nn.Sequential(nn.Dropout(0.2), nn.Linear(784, 625, bias=False), nn.ReLU(), nn.Dropout(0.5),
-                            nn.Linear(625, 625, bias=False), nn.ReLU(), nn.Dropout(0.5), nn.Linear(625, 10, bias=False))
+        net = nn.Sequential(
+            nn.Dropout(0.2),
+            nn.Linear(784, 625, bias=False),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(625, 625, bias=False),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(625, 10, bias=False),
+        )
         opt = torch.optim.RMSprop(net.parameters(), lr=0.001, alpha=0.9, eps=1e-6)
         loss_fn = nn.functional.cross_entropy
     elif model == "mlp":
@@ -169,6 +200,7 @@ def torch_equivalent(model: str, data, text_ids, vocab_size, n: int):
 
         def loss_fn(z, y):
             return nn.functional.binary_cross_entropy_with_logits(z, y, reduction="sum") / len(z)
+
     X, Y = torch.from_numpy(data["X_train"]), torch.from_numpy(data["Y_train"])
     labels = Y.argmax(1)
 
@@ -180,17 +212,23 @@ def torch_equivalent(model: str, data, text_ids, vocab_size, n: int):
         return loss.item()
 
     targets = Y if model == "log_reg" else labels
-    batches = [(X[i * 128:(i + 1) * 128], targets[i * 128:(i + 1) * 128]) for i in range(BATCHES_PER_EPOCH)]
+    batches = [(X[i * 128 : (i + 1) * 128], targets[i * 128 : (i + 1) * 128]) for i in range(BATCHES_PER_EPOCH)]
     return (lambda: [step(xb, yb) for xb, yb in batches]), 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True,
-                        help="a directory holding mnist/ (the four IDX files, gzipped) and tinyshakespeare.txt")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="a directory holding mnist/ (the four IDX files, gzipped) and tinyshakespeare.txt",
+    )
     parser.add_argument("--models", default="deep_mlp,mlp,log_reg,char_rnn")
     parser.add_argument("--backend", default="jax")
-    parser.add_argument("--batches", type=int, default=100, help="char-RNN steps per measurement (MNIST models: one epoch)")
+    parser.add_argument(
+        "--batches", type=int, default=100, help="char-RNN steps per measurement (MNIST models: one epoch)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="interleaved measurements; the median is reported")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--output", type=Path, help="append the JSON lines to this file")
@@ -198,6 +236,7 @@ def main() -> None:
 
     try:
         import torch
+
         torch.set_num_threads(args.threads)
         torch_version = torch.__version__
     except ImportError:
@@ -211,7 +250,9 @@ def main() -> None:
     for model in args.models.split(","):
         gemm_epoch_s, gflops, gemm_library, gemm_by_library = (
             gemm_seconds_per_epoch(GEMM_SHAPES[model], repeats=max(20, 5 * args.repeats))
-            if model in GEMM_SHAPES else (None, None, None, {}))
+            if model in GEMM_SHAPES
+            else (None, None, None, {})
+        )
         run, units, compile_s = ours(model, data, text_ids, len(vocab), args.backend, args.batches)
         if torch_version:
             t_run, t_units = torch_equivalent(model, data, text_ids, len(vocab), args.batches)
@@ -224,31 +265,46 @@ def main() -> None:
         per_unit = statistics.median(mine) / units
         torch_per_unit = statistics.median(theirs) / t_units if theirs else None
         row = {
-            "benchmark": "train_speed", "model": model, "backend": args.backend, "threads": args.threads,
+            "benchmark": "train_speed",
+            "model": model,
+            "backend": args.backend,
+            "threads": args.threads,
             "unit": "s_per_step" if model == "char_rnn" else "s_per_epoch",
-            "ours": per_unit, "torch": torch_per_unit,
+            "ours": per_unit,
+            "torch": torch_per_unit,
             "ratio": per_unit / torch_per_unit if torch_per_unit else None,
-            "gemm_bound_s": gemm_epoch_s, "sgemm_gflops": round(gflops, 1) if gflops else None,
-            "sgemm_library": gemm_library, "gemm_s_by_library": gemm_by_library,
-            "compile_and_first_step_s": round(compile_s, 2), "load_average": os.getloadavg()[0],
-            "torch_version": torch_version, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": platform.machine(), "cpus": os.cpu_count(),
+            "gemm_bound_s": gemm_epoch_s,
+            "sgemm_gflops": round(gflops, 1) if gflops else None,
+            "sgemm_library": gemm_library,
+            "gemm_s_by_library": gemm_by_library,
+            "compile_and_first_step_s": round(compile_s, 2),
+            "load_average": os.getloadavg()[0],
+            "torch_version": torch_version,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
         }
         rows.append(row)
         print(json.dumps(row))
-    print(f"\n{'model':<10} {'unit':<12} {'ours':>9} {'torch':>9} {'ratio':>6} {'÷gemm':>6} {'÷xla':>6} {'compile s':>9}")
+    print(
+        f"\n{'model':<10} {'unit':<12} {'ours':>9} {'torch':>9} {'ratio':>6} {'÷gemm':>6} {'÷xla':>6} {'compile s':>9}"
+    )
     for r in rows:
         torch_s = f"{r['torch']:.4f}" if r["torch"] else "—"
         ratio = f"{r['ratio']:.2f}" if r["ratio"] else "—"
         gemm = f"{r['ours'] / r['gemm_bound_s']:.2f}" if r["gemm_bound_s"] else "—"
         xla = f"{r['ours'] / r['gemm_s_by_library']['jax']:.2f}" if "jax" in r["gemm_s_by_library"] else "—"
-        print(f"{r['model']:<10} {r['unit']:<12} {r['ours']:>9.4f} {torch_s:>9} {ratio:>6} {gemm:>6} {xla:>6} "
-              f"{r['compile_and_first_step_s']:>9.2f}")
+        print(
+            f"{r['model']:<10} {r['unit']:<12} {r['ours']:>9.4f} {torch_s:>9} {ratio:>6} {gemm:>6} {xla:>6} "
+            f"{r['compile_and_first_step_s']:>9.2f}"
+        )
     for r in rows:
         if r["gemm_bound_s"]:
-            print(f"{r['model']}: sgemm at its layer shapes {r['sgemm_gflops']:.1f} GFLOP/s ({r['sgemm_library']}, "
-                  f"the fastest measured), GEMM bound {r['gemm_bound_s']:.3f} s per epoch; by library: "
-                  + ", ".join(f"{k} {v:.3f} s" for k, v in r["gemm_s_by_library"].items()))
+            print(
+                f"{r['model']}: sgemm at its layer shapes {r['sgemm_gflops']:.1f} GFLOP/s ({r['sgemm_library']}, "
+                f"the fastest measured), GEMM bound {r['gemm_bound_s']:.3f} s per epoch; by library: "
+                + ", ".join(f"{k} {v:.3f} s" for k, v in r["gemm_s_by_library"].items())
+            )
     append_results(args.output, rows)
 
 

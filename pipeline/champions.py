@@ -6,6 +6,7 @@ of the previous day, which is read from the history itself (:func:`champions_bef
 of a day is a new line that says so (``redecision``) and, from then on, stands for that day
 (:func:`effective`). Everything here is pure: the caller reads and appends the file.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,18 @@ PROMOTED, KEPT, UNCHANGED, FAILED = "promoted", "kept", "unchanged", "failed"
 OUTCOMES = (PROMOTED, KEPT, UNCHANGED, FAILED)
 # Written by older versions into every record of the champion: fields of a record that a champion document
 # also carries (the document adds its artifacts' references).
-RECORD_FIELDS = ("date", "model", "fingerprint", "metric", "value", "data_version", "promoted", "reason",
-                 "recorded", "outcome")
+RECORD_FIELDS = (
+    "date",
+    "model",
+    "fingerprint",
+    "metric",
+    "value",
+    "data_version",
+    "promoted",
+    "reason",
+    "recorded",
+    "outcome",
+)
 
 
 class OutOfOrder(RuntimeError):
@@ -50,8 +61,19 @@ def decide(family: str, value: float, fingerprint: str, champion: dict | None, t
     return good_enough, f"{metric} {value:.4f} is {relation} the champion's {best:.4f} (tolerance {tolerance})"
 
 
-def judge(*, family: str, date: str, value: float, fingerprint: str, champion: dict | None, tolerance: float,
-          data_version: dict, recorded: str, artifacts: dict | None = None, run: dict | None = None) -> dict:
+def judge(
+    *,
+    family: str,
+    date: str,
+    value: float,
+    fingerprint: str,
+    champion: dict | None,
+    tolerance: float,
+    data_version: dict,
+    recorded: str,
+    artifacts: dict | None = None,
+    run: dict | None = None,
+) -> dict:
     """The history record of one family's challenger on ``date`` against ``champion`` (the champion at the
     end of the previous day, or None).
 
@@ -71,16 +93,35 @@ def judge(*, family: str, date: str, value: float, fingerprint: str, champion: d
     else:
         result = KEPT
     return {
-        "date": date, "model": family, "fingerprint": fingerprint, "metric": metric, "value": value,
-        "data_version": data_version, "promoted": promote, "reason": reason, "recorded": recorded,
-        "outcome": result, "tolerance": tolerance, **(run or {}), "artifacts": dict(artifacts or {}),
+        "date": date,
+        "model": family,
+        "fingerprint": fingerprint,
+        "metric": metric,
+        "value": value,
+        "data_version": data_version,
+        "promoted": promote,
+        "reason": reason,
+        "recorded": recorded,
+        "outcome": result,
+        "tolerance": tolerance,
+        **(run or {}),
+        "artifacts": dict(artifacts or {}),
         "champion": None if champion is None else {k: champion.get(k) for k in ("date", "fingerprint", "value")},
     }
 
 
-def challenge(*, date: str, evaluations: dict[str, dict], fingerprints: dict[str, str],
-              champions: dict[str, dict | None], tolerance: float, data_version: dict, recorded: str,
-              artifacts: dict[str, dict] | None = None, run: dict | None = None) -> tuple[list[dict], dict[str, dict]]:
+def challenge(
+    *,
+    date: str,
+    evaluations: dict[str, dict],
+    fingerprints: dict[str, str],
+    champions: dict[str, dict | None],
+    tolerance: float,
+    data_version: dict,
+    recorded: str,
+    artifacts: dict[str, dict] | None = None,
+    run: dict | None = None,
+) -> tuple[list[dict], dict[str, dict]]:
     """Judge every family of ``METRICS`` against its champion (:func:`judge`).
 
     Returns one history record per family, in ``METRICS`` order, and the champion document of
@@ -88,9 +129,18 @@ def challenge(*, date: str, evaluations: dict[str, dict], fingerprints: dict[str
     """
     records, promoted = [], {}
     for family, (metric, _) in METRICS.items():
-        record = judge(family=family, date=date, value=evaluations[family][metric], fingerprint=fingerprints[family],
-                       champion=champions.get(family), tolerance=tolerance, data_version=data_version,
-                       recorded=recorded, artifacts=(artifacts or {}).get(family), run=run)
+        record = judge(
+            family=family,
+            date=date,
+            value=evaluations[family][metric],
+            fingerprint=fingerprints[family],
+            champion=champions.get(family),
+            tolerance=tolerance,
+            data_version=data_version,
+            recorded=recorded,
+            artifacts=(artifacts or {}).get(family),
+            run=run,
+        )
         if record["promoted"]:
             promoted[family] = champion_document(record)
         records.append(record)
@@ -104,6 +154,7 @@ def champion_document(record: dict) -> dict:
 
 
 # The history ------------------------------------------------------------------------------------------
+
 
 def effective(history: list[dict]) -> list[dict]:
     """One record per (day, model): the last one appended (a re-decision stands for its day), ordered by day,
@@ -147,9 +198,18 @@ def latest_champions(history: list[dict]) -> dict[str, dict]:
     return champions_before(history, "\uffff")
 
 
-def decide_day(history: list[dict], *, date: str, challengers: dict[str, dict], tolerance: float, recorded: str,
-               data_version: dict, run: dict | None = None, redecide: str | None = None,
-               documents: dict[str, dict] | None = None) -> tuple[list[dict], list[dict]]:
+def decide_day(
+    history: list[dict],
+    *,
+    date: str,
+    challengers: dict[str, dict],
+    tolerance: float,
+    recorded: str,
+    data_version: dict,
+    run: dict | None = None,
+    redecide: str | None = None,
+    documents: dict[str, dict] | None = None,
+) -> tuple[list[dict], list[dict]]:
     """``(records to append, the day's decisions)`` for ``date`` given the ``history`` as it is now.
 
     ``challengers[family]`` holds ``value``, ``fingerprint`` and ``artifacts``. A day already
@@ -170,15 +230,25 @@ def decide_day(history: list[dict], *, date: str, challengers: dict[str, dict], 
                 f"{date} cannot be decided: {later[0]} was decided already, and days are decided in date order "
                 f"(each against the champion at the end of the day before). A day before the first one the "
                 f"history holds was never scheduled; to take a decided day's decision again, re-decide it "
-                f"(--redecide --reason ...)")
+                f"(--redecide --reason ...)"
+            )
     champions = champions_before(history, date, documents)
     replaced = {r["model"]: r for r in day}
     records = []
     for family in METRICS:
         challenger = challengers[family]
-        record = judge(family=family, date=date, value=challenger["value"], fingerprint=challenger["fingerprint"],
-                       champion=champions.get(family), tolerance=tolerance, data_version=data_version,
-                       recorded=recorded, artifacts=challenger.get("artifacts"), run=run)
+        record = judge(
+            family=family,
+            date=date,
+            value=challenger["value"],
+            fingerprint=challenger["fingerprint"],
+            champion=champions.get(family),
+            tolerance=tolerance,
+            data_version=data_version,
+            recorded=recorded,
+            artifacts=challenger.get("artifacts"),
+            run=run,
+        )
         if redecide is not None and family in replaced:
             old = replaced[family]
             record["redecision"] = {"reason": redecide, "replaces": old.get("recorded"), "was": outcome(old)}
@@ -187,6 +257,7 @@ def decide_day(history: list[dict], *, date: str, challengers: dict[str, dict], 
 
 
 # Reading records ----------------------------------------------------------------------------------------
+
 
 def outcome(record: dict) -> str:
     """``promoted``, ``kept``, ``unchanged`` or ``failed`` for a history record (older records carry no

@@ -1,10 +1,12 @@
 """The epoch loop shared by every model: timing, history, checkpoints, divergence check, progress."""
+
 from __future__ import annotations
 
 import logging
 import math
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +124,17 @@ def run_epochs(
             eta = eta_seconds(run_seconds, epochs - epoch)
             log.info(
                 "%s epoch %d/%d  loss %.4f  %s %.4f  %.1fs  %s",
-                model, epoch, epochs, loss, metric, value, t2 - t0,
-                "done" if epoch == epochs else f"ETA {_eta(eta)}" if eta is not None
+                model,
+                epoch,
+                epochs,
+                loss,
+                metric,
+                value,
+                t2 - t0,
+                "done"
+                if epoch == epochs
+                else f"ETA {_eta(eta)}"
+                if eta is not None
                 else "(includes compiling; ETA from the next epoch)",
             )
         if on_epoch is not None:

@@ -6,4 +6,5 @@ manifest and loaded only after its checksum matched, in a directory or an S3-com
 (:mod:`stagecache.roots`). A pipeline declares itself once (:mod:`stagecache.project`); the engine
 knows no task family of its own. Importing this package sets nothing up (see docs/engine.md).
 """
+
 __version__ = "0.2.0"

@@ -6,6 +6,7 @@ them). Once it is written, a stage that continues along a parameter
 *training state*, from which a longer build continues (:mod:`stagecache.continuation`); other
 stages clear them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,9 @@ class DirectoryCheckpointer:
 
     def epochs(self) -> list[int]:
         """The epochs with a checkpoint and its sidecar, oldest first (nothing is read or checked)."""
-        return sorted(int(p.stem[6:]) for p in self._files()
-                      if p.stem[6:].isdigit() and p.with_suffix(".json").exists())
+        return sorted(
+            int(p.stem[6:]) for p in self._files() if p.stem[6:].isdigit() and p.with_suffix(".json").exists()
+        )
 
     def read_bytes(self, epoch: int) -> bytes | None:
         """The checkpoint of ``epoch`` as stored, only when its bytes match the sidecar (else None)."""
@@ -62,7 +64,7 @@ class DirectoryCheckpointer:
     def _commit(self, epoch: int, path: Path) -> None:
         sidecar = {"epoch": epoch, "sha256": storage.sha256_file(path)}
         storage.atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar).encode())
-        for old in self._files()[:-self.keep]:
+        for old in self._files()[: -self.keep]:
             old.unlink(missing_ok=True)
             old.with_suffix(".json").unlink(missing_ok=True)
 
@@ -126,7 +128,7 @@ class StoreCheckpointer:
     def _epochs(self) -> list[int]:
         epochs = set()
         for key in self.store.list(self.prefix):
-            name = key[len(self.prefix):]
+            name = key[len(self.prefix) :]
             if name.startswith("epoch-") and name.endswith(".json") and name[6:-5].isdigit():
                 epochs.add(int(name[6:-5]))
         return sorted(epochs)
@@ -167,7 +169,7 @@ class StoreCheckpointer:
         """Delete every checkpoint but the newest; its ``(epoch, bytes stored)``, or None when there is none."""
         epochs = self._epochs()
         for key in list(self.store.list(self.prefix)):  # older ones, and any whose sidecar was never written
-            if not epochs or not key[len(self.prefix):].startswith(f"epoch-{epochs[-1]:05d}."):
+            if not epochs or not key[len(self.prefix) :].startswith(f"epoch-{epochs[-1]:05d}."):
                 self.store.delete(key)
         if not epochs:
             return None
@@ -184,7 +186,7 @@ class StoreCheckpointer:
         with critical():  # a stop (SIGTERM) waits until the checkpoint and its sidecar are written
             self._put(self._key(epoch, ".joblib"), data, {"sha256": sha})
             self._put(self._key(epoch, ".json"), json.dumps({"epoch": epoch, "sha256": sha}).encode())
-            for old in self._epochs()[:-self.keep]:
+            for old in self._epochs()[: -self.keep]:
                 self.store.delete(self._key(old, ".json"))
                 self.store.delete(self._key(old, ".joblib"))
 
@@ -202,8 +204,9 @@ class StoreCheckpointer:
                 expected = json.loads(self.store.get(self._key(epoch, ".json"))[0])["sha256"]
                 checkpoint = self.store.load_verified(key, expected)
             except (ObjectNotFound, ValueError, KeyError, TypeError) as exc:
-                log.warning("checkpoint %s in %s is incomplete (%s); trying the one before it",
-                            key, self.store.location, exc)
+                log.warning(
+                    "checkpoint %s in %s is incomplete (%s); trying the one before it", key, self.store.location, exc
+                )
                 continue
             except IntegrityError as exc:  # never unpickled
                 log.warning("checkpoint %s failed its checksum (%s); trying the one before it", key, exc)

@@ -7,6 +7,7 @@ luigi forks; a child writes each event as one JSON line (shorter than ``PIPE_BUF
 the kernel never interleaves two children's lines) and a reader thread in the scheduling
 process hands it on.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -15,7 +16,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,11 @@ class ChildEvents:
         """
         from luigi.worker import TaskProcess
 
-        return (self.owner is not None and os.getpid() != self.owner
-                and isinstance(multiprocessing.current_process(), TaskProcess))
+        return (
+            self.owner is not None
+            and os.getpid() != self.owner
+            and isinstance(multiprocessing.current_process(), TaskProcess)
+        )
 
     def send(self, message: dict) -> None:
         """Write one message (from a child, or a flush marker from the owner)."""
@@ -82,5 +86,5 @@ class ChildEvents:
                     continue
                 try:
                     self.deliver(message)
-                except Exception:  # noqa: BLE001 -- progress lines must never stop the reader (or a run)
+                except Exception:
                     log.exception("could not report a stage event from a worker process: %s", message)

@@ -5,6 +5,7 @@ this process's claim in the configured root (:meth:`stagecache.roots.Root.claim`
 long as the run: a lock held by the process on a directory root, a key renewed by a thread on an object
 store. A stage's claim covers what it writes (artifact, checkpoints, lock) and what its dependents read.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,7 +29,7 @@ def claim(task) -> None:
         _claimed.add(stem)  # type: ignore[arg-type]
         try:
             configured_root().claim(default_owner(), set(_claimed))
-        except Exception as exc:  # noqa: BLE001 -- a claim protects against gc; it must never stop a run
+        except Exception as exc:
             log.warning("could not record that this run uses %s (%s); `artifacts gc` may not see it", target.stem, exc)
 
 

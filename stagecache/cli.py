@@ -5,6 +5,7 @@ are given as on luigi's command line: ``status Daily --date 2026-12-01``, ``stat
 --Train-epochs 3``; without one, the project's default task. A configuration or
 command-line mistake prints one line per problem and exits with code 3.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,16 +29,24 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run one command; the process's exit code."""
     project = current()
     prog = prog or f"python -m {project.module}"
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     status = commands.add_parser("status", help="dry run: which stages are cached, which will run and why")
-    status.add_argument("task", nargs=argparse.REMAINDER,
-                        help=f"TASK [--param VALUE ...] as on luigi's command line (default {project.default_task})")
+    status.add_argument(
+        "task",
+        nargs=argparse.REMAINDER,
+        help=f"TASK [--param VALUE ...] as on luigi's command line (default {project.default_task})",
+    )
     arts = commands.add_parser("artifacts", help="list stored artifacts or remove unused ones")
     arts.add_argument("action", choices=["list", "gc"])
-    arts.add_argument("task", nargs="?", default=project.default_task,
-                      help=f"the stage whose DAG counts as in use (default {project.default_task})")
+    arts.add_argument(
+        "task",
+        nargs="?",
+        default=project.default_task,
+        help=f"the stage whose DAG counts as in use (default {project.default_task})",
+    )
     arts.add_argument("--keep", type=int, default=1, help="unused artifacts to keep per task (newest first)")
     arts.add_argument("--dry-run", action="store_true", help="only print what gc would remove")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -49,8 +58,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     with exit_on_config_error(always=True), checked_task(task_args) as root_task:
         if not isinstance(root_task, ArtifactTask):
-            raise ConfigError([f"{args.command} takes a pipeline stage ({', '.join(project.task_names())}), "
-                               f"not {root_task.get_task_family()}"])
+            raise ConfigError(
+                [
+                    f"{args.command} takes a pipeline stage ({', '.join(project.task_names())}), "
+                    f"not {root_task.get_task_family()}"
+                ]
+            )
         if args.command == "status":
             print(format_plan(plan(root_task)))
             return 0
@@ -72,6 +85,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     print(f"{verb} {len(removed)} artifact(s)" + (f"; skipped {len(busy)} in use" if busy else ""))
     trimmed, _ = trim_training_states(root, items, used, removed, dry_run=args.dry_run)
     for item in trimmed:
-        print(f"{'would drop' if args.dry_run else 'dropped'} the training state of {item.family}/{item.stem} "
-              f"({size(item.checkpoint_bytes)}): the configuration no longer uses it")
+        print(
+            f"{'would drop' if args.dry_run else 'dropped'} the training state of {item.family}/{item.stem} "
+            f"({size(item.checkpoint_bytes)}): the configuration no longer uses it"
+        )
     return 0

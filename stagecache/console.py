@@ -7,6 +7,7 @@ logging file (``[core] logging_conf_file``) or turns its logging off
 the handler it adds a formatter with the time, and sets the pipeline's own console
 lines to the same level.
 """
+
 from __future__ import annotations
 
 import logging

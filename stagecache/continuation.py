@@ -14,6 +14,7 @@ parameter, upstream fingerprints, code hashes (and library versions, when they c
 equal by construction, and whatever :meth:`fingerprint_inputs` leaves out (a parameter declared
 ``significant=False``) is left out here too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -83,8 +84,13 @@ def find_source(task: Any, inputs: dict, target: ArtifactTarget) -> Source | Non
         source = task.target_for(manifest["fingerprint"])
         stored = source.checkpointer().epochs()
         if stored and stored[-1] == manifest["training_state"].get("checkpoint"):
-            return Source(task.continues_along, manifest["significant_params"][task.continues_along],
-                          manifest["fingerprint"], stored[-1], source)
+            return Source(
+                task.continues_along,
+                manifest["significant_params"][task.continues_along],
+                manifest["fingerprint"],
+                stored[-1],
+                source,
+            )
     return None
 
 
@@ -93,8 +99,9 @@ def continue_from(source: Source, checkpointer, family: str) -> bool:
     False (and nothing copied) when it can no longer be read intact."""
     data = source.target.checkpointer().read_bytes(source.checkpoint)
     if data is None:
-        log.warning("%s: the training state of %s is gone or damaged; building from the start",
-                    family, source.describe())
+        log.warning(
+            "%s: the training state of %s is gone or damaged; building from the start", family, source.describe()
+        )
         return False
     checkpointer.put(source.checkpoint, data)
     log.info("%s: continuing from %s", family, source.describe())

@@ -6,6 +6,7 @@ fingerprint of the artifact the run was building: any change of a significant pa
 upstream artifact or the code gives a new fingerprint, and that configuration trains normally.
 Deleting the record allows one more try; ``artifacts gc`` never removes one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,4 +49,5 @@ def refusal(task: str, target: ArtifactTarget, record: dict) -> DivergedBeforeEr
     return DivergedBeforeError(
         f"{task}: this configuration diverged in an earlier run ({describe(record)}; "
         f"recorded in {target.divergence_location}); not building it again: change a significant parameter "
-        f"(or the code it runs), or delete that record to force a retry")
+        f"(or the code it runs), or delete that record to force a retry"
+    )

@@ -22,6 +22,7 @@ Sources are normalised through the AST: comments, docstrings, formatting, help t
 (``description=`` of a parameter) and import lines that name only unhashed modules (a library,
 the engine, a result-neutral module) do not count; any other edit does.
 """
+
 from __future__ import annotations
 
 import ast
@@ -32,7 +33,6 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-
 
 
 def _project():
@@ -61,7 +61,7 @@ def _package_dir(package: str) -> Path | None:
     return _imported_package_dir(package)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imported_package_dir(package: str) -> Path | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -69,7 +69,7 @@ def _imported_package_dir(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imported_module_file(module: str) -> Path | None:
     spec = importlib.util.find_spec(module)
     origin = Path(spec.origin) if spec is not None and spec.origin else None
@@ -149,8 +149,12 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -166,9 +170,14 @@ def stage_classes(module: str) -> frozenset[str]:
         return frozenset()
     import luigi
 
-    return frozenset(name for name, obj in vars(loaded).items()
-                     if isinstance(obj, type) and issubclass(obj, luigi.Task) and not issubclass(obj, luigi.Config)
-                     and obj.__module__ == module)
+    return frozenset(
+        name
+        for name, obj in vars(loaded).items()
+        if isinstance(obj, type)
+        and issubclass(obj, luigi.Task)
+        and not issubclass(obj, luigi.Config)
+        and obj.__module__ == module
+    )
 
 
 def _imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
@@ -205,7 +214,7 @@ def _parse(source: str, filename: str, attempts: int = 3) -> ast.Module:
     raise AssertionError("unreachable")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_digest(module: str, keep: frozenset[str] = frozenset()) -> tuple[str, frozenset[str]]:
     """Hash and imports of ``module``, without the stage classes in it other than ``keep`` (read once per process)."""
     path = module_file(module)
@@ -215,8 +224,9 @@ def _module_digest(module: str, keep: frozenset[str] = frozenset()) -> tuple[str
 
 
 @functools.lru_cache(maxsize=1024)
-def _source_digest(module: str, keep: frozenset[str], source: str, is_package: bool,
-                   filename: str) -> tuple[str, frozenset[str]]:
+def _source_digest(
+    module: str, keep: frozenset[str], source: str, is_package: bool, filename: str
+) -> tuple[str, frozenset[str]]:
     tree = _parse(source, filename)
     others = stage_classes(module) - keep
     tree.body = [node for node in tree.body if not (isinstance(node, ast.ClassDef) and node.name in others)]
@@ -290,5 +300,9 @@ def environment() -> dict:
     import socket
     import sys
 
-    return {"host": socket.gethostname(), "python": platform.python_version(), "platform": sys.platform,
-            "libraries": library_versions()}
+    return {
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "platform": sys.platform,
+        "libraries": library_versions(),
+    }

@@ -9,6 +9,7 @@ published files refer to (:attr:`stagecache.project.Project.references`), one of
 project always keeps, a divergence record (it stops a diverged configuration from training
 again), and anything a live build holds (its lock or lease; gc takes the same lock while it removes).
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,8 +56,9 @@ def used_keys(root_task) -> set[tuple[str, str]]:
     return {(t.get_task_family(), t.fingerprint()[:FINGERPRINT_CHARS]) for t in walk(root_task)}
 
 
-def collect_garbage(root: Root, items: list[StoredArtifact], used: set[tuple[str, str]], keep: int,
-                    dry_run: bool) -> tuple[list[StoredArtifact], list[StoredArtifact]]:
+def collect_garbage(
+    root: Root, items: list[StoredArtifact], used: set[tuple[str, str]], keep: int, dry_run: bool
+) -> tuple[list[StoredArtifact], list[StoredArtifact]]:
     """Remove artifacts the configuration does not use, keeping the newest ``keep`` per family.
 
     Incomplete leftovers (no manifest) go unless a build holds them. Returns what was (or, with
@@ -97,8 +99,9 @@ def collect_garbage(root: Root, items: list[StoredArtifact], used: set[tuple[str
     return removed, busy
 
 
-def trim_training_states(root: Root, items: list[StoredArtifact], used: set[tuple[str, str]],
-                         removed: list[StoredArtifact], dry_run: bool) -> tuple[list[StoredArtifact], list[StoredArtifact]]:
+def trim_training_states(
+    root: Root, items: list[StoredArtifact], used: set[tuple[str, str]], removed: list[StoredArtifact], dry_run: bool
+) -> tuple[list[StoredArtifact], list[StoredArtifact]]:
     """Drop the checkpoints (a kept final training state) of every built artifact that the configuration
     does not use and that stays (``keep``, or referred to): a longer build could no longer continue from it.
 

@@ -1,4 +1,5 @@
 """``artifacts list``: a table of what a root stores, whether the configuration uses it, and why gc keeps it."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -36,6 +37,8 @@ def list_table(items: list[StoredArtifact], used: set[tuple[str, str]]) -> str:
         state = "yes" if key in used else "no" if item.manifest else "diverged" if item.diverged else "incomplete"
         why = " / ".join(sorted(item.kept | ({item.busy} if item.busy else set())))
         state_size = size(item.checkpoint_bytes) if item.checkpoint_names else "-"
-        lines.append(f"{item.family:<20}  {item.stem[:16]:<16}  {size(item.bytes):>10}  {state_size:>10}  "
-                     f"{age(item.created):>5}  {state:<10}  {why}".rstrip())
+        lines.append(
+            f"{item.family:<20}  {item.stem[:16]:<16}  {size(item.bytes):>10}  {state_size:>10}  "
+            f"{age(item.created):>5}  {state:<10}  {why}".rstrip()
+        )
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """Bytes on disk: atomic writes, checksums, quarantine, and publishing a directory."""
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ counts as present only when both files exist and agree. Verifying reads and neve
 moves anything: a dry run (``python -m tasks status``) may verify every artifact;
 only the run that needs a corrupt artifact quarantines it (:func:`quarantine`).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,15 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 def _describe(value) -> str:
     """A wrong value and its JSON type, for a message: ``'32213' (a string)``."""
-    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
     text = json.dumps(value)
     return f"{text if len(text) <= 40 else text[:37] + '...'} ({kind})"
 
@@ -84,7 +92,9 @@ def _is_iso_time(value) -> bool:
 def _str_map(nullable: bool = False):
     def check(value) -> bool:
         return isinstance(value, dict) and all(
-            isinstance(k, str) and (isinstance(v, str) or (nullable and v is None)) for k, v in value.items())
+            isinstance(k, str) and (isinstance(v, str) or (nullable and v is None)) for k, v in value.items()
+        )
+
     return check
 
 
@@ -160,7 +170,10 @@ def manifest_or_problem(path: Path) -> tuple[dict | None, str]:
     except FileNotFoundError:
         return None, "no manifest"
     except (OSError, ValueError) as exc:
-        return None, f"manifest {mpath.name} is unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        return (
+            None,
+            f"manifest {mpath.name} is unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+        )
     problem = manifest_problem(manifest)
     return (None, f"manifest {mpath.name}: {problem}") if problem else (manifest, "")
 
@@ -211,8 +224,13 @@ def write(path: Path, dump, manifest: dict) -> dict:
     """
     path = Path(path)
     storage.atomic_write(path, dump)
-    manifest = {**manifest, "artifact": {
-        "file": path.name, "sha256": storage.sha256_file(path), "bytes": path.stat().st_size,
-    }}
+    manifest = {
+        **manifest,
+        "artifact": {
+            "file": path.name,
+            "sha256": storage.sha256_file(path),
+            "bytes": path.stat().st_size,
+        },
+    }
     storage.atomic_write_bytes(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True).encode())
     return manifest

@@ -7,18 +7,22 @@ to the sections their part of the DAG reads (:meth:`ArtifactTask.stage`): so sta
 reaches are one and the same task in every point (built once), while a stage downstream of a swept value
 is a task of its own per value. The point never enters a fingerprint: the values it resolves do.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 Point = Mapping[str, Mapping[str, str]]
 
 
 def encode(point: Point | None) -> str:
     """The canonical JSON of a point (sorted, empty sections dropped); ``""`` for no point."""
-    cleaned = {section: {k: str(v) for k, v in sorted(values.items())}
-               for section, values in sorted((point or {}).items()) if values}
+    cleaned = {
+        section: {k: str(v) for k, v in sorted(values.items())}
+        for section, values in sorted((point or {}).items())
+        if values
+    }
     return json.dumps(cleaned, sort_keys=True, separators=(",", ":")) if cleaned else ""
 
 

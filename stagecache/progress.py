@@ -9,6 +9,7 @@ run because one it needs failed), a table lists stage, result and seconds in tha
 and the report's link. With ``--workers N`` the stages run in forked child processes: they send their
 starts and ends to the scheduling process (:mod:`stagecache.childevents`), which logs all of it.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -20,12 +21,12 @@ import time
 import luigi
 from luigi.task_register import Register
 
-from stagecache.task import ArtifactTask
 from stagecache import signals
 from stagecache.childevents import ChildEvents, spawned_child
 from stagecache.configcheck import entry_point
 from stagecache.console import timestamp_luigis_lines
 from stagecache.status import latest_manifest
+from stagecache.task import ArtifactTask
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,13 @@ class ProgressSender:
             for function, argument in calls:
                 try:
                     function(argument)
-                except Exception as exc:  # noqa: BLE001 -- progress is best effort: never fail a training
+                except Exception as exc:
                     if not self.warned:
                         self.warned = True
-                        log.warning("progress not reported to the scheduler (%s); training goes on",
-                                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                        log.warning(
+                            "progress not reported to the scheduler (%s); training goes on",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                        )
             with self.cond:
                 self.busy = False
                 self.cond.notify_all()
@@ -92,8 +95,9 @@ class ReportsProgress:
     def report_progress(self, record: dict) -> None:
         """Set luigi's progress percentage and status message (progress bar and status line)."""
         done, total = record["epoch"], record["epochs"]
-        metrics = ", ".join(f"{k} {v:.4f}" for k, v in record.items()
-                            if k not in ("epoch", "epochs") and isinstance(v, float))
+        metrics = ", ".join(
+            f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "epochs") and isinstance(v, float)
+        )
         # luigi forwards these to the task only while it runs: take them now, the thread calls them later
         percentage = getattr(self, "set_progress_percentage", None)
         message = getattr(self, "set_status_message", None)
@@ -198,15 +202,20 @@ class RunProgress:
         unknown = len(estimates) - len(known)
         if known:
             estimate = f"estimate {duration(sum(known))} from earlier runs" + (
-                f" (+ {unknown} stage(s) never built before)" if unknown else "")
+                f" (+ {unknown} stage(s) never built before)" if unknown else ""
+            )
         else:
             estimate = "no earlier runs to estimate from"
         log.info("plan: %d stage(s) to run, %d cached; %s", len(self.stages), len(self.cached), estimate)
         width = max(len(display_name(self.tasks[t])) for t in self.stages)
         for task_id in self.stages:
             seconds = estimates[task_id]
-            log.info("  %-*s  %s", width, display_name(self.tasks[task_id]),
-                     f"~{duration(seconds)} last time" if seconds is not None else "never built before")
+            log.info(
+                "  %-*s  %s",
+                width,
+                display_name(self.tasks[task_id]),
+                f"~{duration(seconds)} last time" if seconds is not None else "never built before",
+            )
         if self.cached:
             log.info("  cached: %s", ", ".join(display_name(self.tasks[t]) for t in self.cached))
 
@@ -222,8 +231,15 @@ class RunProgress:
 
     def _event(self, event: str, task: ArtifactTask) -> None:
         if CHILD_EVENTS.in_child():
-            CHILD_EVENTS.send({"event": event, "task_id": task.task_id, "family": task.get_task_family(),
-                               "params": task.to_str_params(), "time": time.time()})
+            CHILD_EVENTS.send(
+                {
+                    "event": event,
+                    "task_id": task.task_id,
+                    "family": task.get_task_family(),
+                    "params": task.to_str_params(),
+                    "time": time.time(),
+                }
+            )
             return
         with self.lock:
             getattr(self, f"_{event}")(task, time.time())
@@ -283,7 +299,7 @@ class RunProgress:
         for listener in list(STAGE_END_LISTENERS):
             try:
                 listener(task, succeeded, now)
-            except Exception:  # noqa: BLE001 -- a progress line must never fail a run
+            except Exception:
                 log.exception("a progress listener failed")
 
     def _maybe_finish(self) -> None:
@@ -291,8 +307,14 @@ class RunProgress:
             return
         rows = [(display_name(self.tasks[t]), "cached", "") for t in self.cached]
         in_start_order = sorted(self.stages, key=lambda t: self.numbers.get(t, len(self.stages) + 1))
-        rows += [(display_name(self.tasks[t]), self.outcome[t][0],
-                  "" if self.outcome[t][1] is None else f"{self.outcome[t][1]:.1f}") for t in in_start_order]
+        rows += [
+            (
+                display_name(self.tasks[t]),
+                self.outcome[t][0],
+                "" if self.outcome[t][1] is None else f"{self.outcome[t][1]:.1f}",
+            )
+            for t in in_start_order
+        ]
         width = max(len(r[0]) for r in rows + [("STAGE", "", "")])
         result_width = max(len(r[1]) for r in rows + [("", "RESULT", "")])
         log.info("summary of this run:")
@@ -357,4 +379,3 @@ def install() -> None:
     # luigi fires these two in the scheduling process when a worker process dies or times out
     ArtifactTask.event_handler(luigi.Event.PROCESS_FAILURE)(RUN.failure)
     ArtifactTask.event_handler(luigi.Event.TIMEOUT)(RUN.failure)
-

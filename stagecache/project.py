@@ -5,11 +5,13 @@ DAG module, its default root task, the packages whose code fingerprints hash, th
 modules that cannot change a result, what gc must keep and which loggers to format all
 come from the one :class:`Project` the DAG module declares when it is imported.
 """
+
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stagecache.roots.base import Root
@@ -58,8 +60,10 @@ def declare(project: Project) -> Project:
 def current() -> Project:
     """The declared project; a clear error when no DAG module declared one."""
     if _declared is None:
-        raise RuntimeError("no pipeline declared itself to stagecache: import the DAG module first "
-                           "(it calls stagecache.project.declare)")
+        raise RuntimeError(
+            "no pipeline declared itself to stagecache: import the DAG module first "
+            "(it calls stagecache.project.declare)"
+        )
     return _declared
 
 

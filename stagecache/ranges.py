@@ -6,6 +6,7 @@ flag) from that message. A value of the wrong type (a string in a list of sizes,
 where a number belongs) fails the same way instead of raising ``TypeError`` later, and a
 float must be finite (``nan`` and ``inf`` parse as floats).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,17 @@ def _is_number(value, integer: bool) -> bool:
     return integer or math.isfinite(value)
 
 
-def check(owner, key: str, value, *, integer: bool = False, low=None, high=None,
-          low_open: bool = False, high_open: bool = False) -> None:
+def check(
+    owner,
+    key: str,
+    value,
+    *,
+    integer: bool = False,
+    low=None,
+    high=None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
     """``value`` is a number (an integer with ``integer``) in the given range, or ``ValueError``."""
     words = _range_words(low, high, low_open, high_open)
     if not _is_number(value, integer):

@@ -11,6 +11,7 @@ finish and save their artifacts, and the command ends with one line and
 
 Progress reports (:class:`stagecache.progress.ProgressSender`) never wait for the scheduler at all.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,14 @@ log = logging.getLogger(__name__)
 #: Exit code of a run whose central scheduler stopped answering (what was running finished).
 SCHEDULER_LOST_EXIT = 45
 
-_OFFLINE_WORK = {"running_tasks": [], "task_id": None, "n_pending_tasks": 0, "n_unique_pending": 0,
-                 "n_pending_last_scheduled": 0, "worker_state": "disabled"}
+_OFFLINE_WORK = {
+    "running_tasks": [],
+    "task_id": None,
+    "n_pending_tasks": 0,
+    "n_unique_pending": 0,
+    "n_pending_last_scheduled": 0,
+    "worker_state": "disabled",
+}
 
 
 def _scheduler_class():
@@ -57,8 +64,12 @@ def _scheduler_class():
                     return
                 cause = getattr(exc, "sub_exception", None)
                 self.lost = f"{str(exc).splitlines()[0]}" + (f": {type(cause).__name__}" if cause else "")
-            log.error("central scheduler %s stopped answering (%s): the stages running now finish and are saved, "
-                      "no other stage starts", self._url, self.lost)
+            log.error(
+                "central scheduler %s stopped answering (%s): the stages running now finish and are saved, "
+                "no other stage starts",
+                self._url,
+                self.lost,
+            )
 
         def _offline(self, url: str, data: dict):
             method = url.rstrip("/").rsplit("/", 1)[-1]
@@ -77,12 +88,16 @@ def _scheduler_class():
                 raise SystemExit(SCHEDULER_LOST_EXIT)
 
         def summary(self) -> str:
-            ended = ", ".join(f"{family} {'done (saved)' if status == 'DONE' else 'failed'}"
-                              for family, status in self.finished.items())
+            ended = ", ".join(
+                f"{family} {'done (saved)' if status == 'DONE' else 'failed'}"
+                for family, status in self.finished.items()
+            )
             what = "stopped answering during the run" if self.answered else "did not answer"
-            return (f"central scheduler {self._url} {what}: "
-                    + (f"{ended} after it did; " if ended else "")
-                    + f"no other stage was started; rerun once it answers again (exit {SCHEDULER_LOST_EXIT})")
+            return (
+                f"central scheduler {self._url} {what}: "
+                + (f"{ended} after it did; " if ended else "")
+                + f"no other stage was started; rerun once it answers again (exit {SCHEDULER_LOST_EXIT})"
+            )
 
     return ToleratingScheduler
 

@@ -14,6 +14,7 @@ A stop that arrives while a process writes a checkpoint or saves an artifact wai
 write is done (:func:`critical`): a rerun then finds the checkpoint, or the stage done.
 Nothing else is needed for the rerun: it resumes after the last checkpoint as after a kill.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -126,12 +127,15 @@ def stop_line(name: str, code: int) -> str:
     for task in _running():
         try:
             epoch, where = task.output().checkpointer().latest()
-        except Exception as exc:  # noqa: BLE001 -- the line must be written whatever the root's state
+        except Exception as exc:
             stages.append(f"{task.get_task_family()} (its checkpoints could not be listed: {exc})")
             continue
         family = task.get_task_family()
-        stages.append(f"{family} keeps its checkpoint after epoch {epoch} ({where})" if epoch is not None
-                      else f"{family} had no checkpoint yet (it restarts from the beginning)")
+        stages.append(
+            f"{family} keeps its checkpoint after epoch {epoch} ({where})"
+            if epoch is not None
+            else f"{family} had no checkpoint yet (it restarts from the beginning)"
+        )
     if not stages:
         return f"stopped by {name}: no stage was running; rerun to continue (exit {code})"
     return f"stopped by {name}: {'; '.join(stages)}; rerun to resume (exit {code})"

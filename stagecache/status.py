@@ -5,6 +5,7 @@ changes: it computes fingerprints, reads manifests and checks artifacts' checksu
 A corrupt artifact is shown as such; the run that needs it quarantines and rebuilds it.
 A training whose configuration diverged before shows as ``diverged (will fail)``, with its record.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,9 +13,9 @@ from dataclasses import dataclass, field
 from luigi.task import flatten
 
 from stagecache import continuation, divergence, points
-from stagecache.task import ArtifactTask
 from stagecache.fingerprint import module_file
 from stagecache.manifest import CORRUPT, Verdict, valid_manifests
+from stagecache.task import ArtifactTask
 
 CACHED, WILL_RUN, MISSING = "cached", "will run", "missing"
 
@@ -88,8 +89,10 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
     if "stagecache" not in (previous.get("libraries") or {}):  # built before the engine left the fingerprints
         engine = [m for m in old_code if m not in inputs["code"] and module_file(m) is None]
         if engine:
-            reasons.append(f"built before the engine became a library: its modules ({', '.join(sorted(engine))}) "
-                           "no longer count in fingerprints; this rebuild happens once")
+            reasons.append(
+                f"built before the engine became a library: its modules ({', '.join(sorted(engine))}) "
+                "no longer count in fingerprints; this rebuild happens once"
+            )
             old_code = {m: h for m, h in old_code.items() if m not in engine}
     for module in sorted(set(old_code) | set(inputs["code"])):
         if old_code.get(module) != inputs["code"].get(module):
@@ -98,8 +101,9 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
     old_up = previous.get("upstream", {})
     for family in sorted(set(old_up) | set(inputs["upstream"])):
         if old_up.get(family) != inputs["upstream"].get(family):
-            upstream = next((statuses.get(dep.task_id) for dep in flatten(task.requires())
-                             if dep.get_task_family() == family), None)
+            upstream = next(
+                (statuses.get(dep.task_id) for dep in flatten(task.requires()) if dep.get_task_family() == family), None
+            )
             if upstream is not None and upstream.state == WILL_RUN:
                 reasons.append(f"upstream {family} will rerun")
             else:
@@ -145,8 +149,10 @@ def plan(root: ArtifactTask) -> list[StageStatus]:
                 status.reasons.append("nothing that will run needs it; the run that does rebuilds it")
         elif state != CACHED and task.divergence_errors and (record := target.read_divergence()):
             status.diverged = target.divergence_location
-            status.reasons = [f"diverged before ({divergence.describe(record)}): see {status.diverged}",
-                              "change a significant parameter (or the code it runs), or delete that record to retry"]
+            status.reasons = [
+                f"diverged before ({divergence.describe(record)}): see {status.diverged}",
+                "change a significant parameter (or the code it runs), or delete that record to retry",
+            ]
         elif state == WILL_RUN:
             previous = latest_manifest(task)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
@@ -167,4 +173,3 @@ def format_plan(statuses: list[StageStatus]) -> str:
         lines.append(f"{s.name:<{width}}  {s.label:<{state_width}}  {s.fingerprint[:16]}  {reasons[0]}".rstrip())
         lines += [f"{'':<{width}}  {'':<{state_width}}  {'':<16}  {r}" for r in reasons[1:]]
     return "\n".join(lines)
-

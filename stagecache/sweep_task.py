@@ -3,6 +3,7 @@
 A pipeline subclasses :class:`SweepTask` once and says what to take
 from each point (:meth:`SweepTask.summarize`) and what to publish (:meth:`SweepTask.after_save`).
 """
+
 from __future__ import annotations
 
 import luigi
@@ -57,8 +58,12 @@ class SweepTask(ArtifactTask):
 
     def build(self, inputs):
         roots = self.point_roots()
-        return {"name": self.definition.name, "stage": self.definition.stage, "file": self.file,
-                "points": [self.summarize(point, roots[point.label]) for point in self.definition.points]}
+        return {
+            "name": self.definition.name,
+            "stage": self.definition.stage,
+            "file": self.file,
+            "points": [self.summarize(point, roots[point.label]) for point in self.definition.points],
+        }
 
     def summarize(self, point: SweepPoint, root: ArtifactTask) -> dict:
         """What the sweep's artifact keeps of one point: by default its label, values and stage fingerprint."""

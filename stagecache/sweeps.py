@@ -22,6 +22,7 @@ is one task shared by every point. :func:`read_sweep` checks the whole file befo
 unknown stage or key, a cosmetic key, a value that does not parse or is out of range is one line
 naming file and line, with a did-you-mean (:class:`stagecache.configcheck.ConfigError`, exit 3).
 """
+
 from __future__ import annotations
 
 import configparser
@@ -72,8 +73,11 @@ def _stage_classes() -> dict[str, type]:
 
     from stagecache.task import ArtifactTask
 
-    return {name: cls for name, cls in Register._get_reg().items()
-            if isinstance(cls, type) and issubclass(cls, ArtifactTask) and not issubclass(cls, luigi.Config)}
+    return {
+        name: cls
+        for name, cls in Register._get_reg().items()
+        if isinstance(cls, type) and issubclass(cls, ArtifactTask) and not issubclass(cls, luigi.Config)
+    }
 
 
 def _value_text(value) -> str:
@@ -102,8 +106,10 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
     sweep = parser["sweep"]
     for key in sweep:
         if key not in ("name", "stage", "mode"):
-            problems.append(f"{where('sweep', key)}: [sweep] has no key {key!r}{suggest(key, ['name', 'stage', 'mode'])}"
-                            " (keys: name, stage, mode)")
+            problems.append(
+                f"{where('sweep', key)}: [sweep] has no key {key!r}{suggest(key, ['name', 'stage', 'mode'])}"
+                " (keys: name, stage, mode)"
+            )
     name = sweep.get("name", "").strip()
     if not NAME.match(name):
         problems.append(f"{where('sweep', 'name')}: [sweep] name {name!r} must be letters, digits, '.', '_' or '-'")
@@ -125,18 +131,22 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
         params = dict(cls.get_params())
         params.pop("point", None)
         if param_name not in params:
-            problems.append(f"{where(section, line_key)}: {family} has no parameter {param_name!r}"
-                            f"{suggest(param_name, params)}")
+            problems.append(
+                f"{where(section, line_key)}: {family} has no parameter {param_name!r}{suggest(param_name, params)}"
+            )
             return None
         if not params[param_name].significant:
-            problems.append(f"{where(section, line_key)}: {family}.{param_name} is cosmetic: sweeping it changes "
-                            "no result")
+            problems.append(
+                f"{where(section, line_key)}: {family}.{param_name} is cosmetic: sweeping it changes no result"
+            )
             return None
         try:
             params[param_name].parse(text)
-        except Exception:  # noqa: BLE001 -- whatever a parameter raises, the value is wrong
-            problems.append(f"{where(section, line_key)}: {family}.{param_name} = {text!r} is not valid: expected "
-                            f"{allowed(params[param_name])}")
+        except Exception:
+            problems.append(
+                f"{where(section, line_key)}: {family}.{param_name} = {text!r} is not valid: expected "
+                f"{allowed(params[param_name])}"
+            )
             return None
         return text
 
@@ -189,15 +199,20 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
                     values.setdefault(family, {})[param_name] = text
             found.append(SweepPoint(section[6:].strip(), values))
     if not found and not problems:
-        problems.append(f"{path}: the sweep has no point (list values under [Stage] sections, or [point NAME] sections)")
+        problems.append(
+            f"{path}: the sweep has no point (list values under [Stage] sections, or [point NAME] sections)"
+        )
     labels = [p.label for p in found]
     for label in sorted({x for x in labels if labels.count(x) > 1}):
         problems.append(f"{path}: two points are both {label!r}")
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))  # a wrong key of a grid: once, not once per value
     result = SweepDefinition(path, name, stage, found)
-    problems = [f"{path}{f':{line}' if line else ''}: point {p.label!r}: {problem}"
-                for p in found for line, problem in _range_problems(result, p, lines)]
+    problems = [
+        f"{path}{f':{line}' if line else ''}: point {p.label!r}: {problem}"
+        for p in found
+        for line, problem in _range_problems(result, p, lines)
+    ]
     if problems:
         raise ConfigError(problems)
     return result
@@ -216,12 +231,15 @@ def _range_problems(sweep: SweepDefinition, point: SweepPoint, lines: dict) -> l
         match = re.match(r"^\[(\w+)\] (\w+)", message)
         if match:
             line = lines.get((match.group(1), match.group(2))) or lines.get(
-                (f"point {point.label}", f"{match.group(1)}.{match.group(2)}"))
+                (f"point {point.label}", f"{match.group(1)}.{match.group(2)}")
+            )
             return [(line, message)]
         return [(None, message)]
     unused = sorted(set(point.values) - families)
-    return [(lines.get((family, None)), f"{family} is not part of {sweep.stage}'s DAG: sweeping it changes nothing")
-            for family in unused]
+    return [
+        (lines.get((family, None)), f"{family} is not part of {sweep.stage}'s DAG: sweeping it changes nothing")
+        for family in unused
+    ]
 
 
 def _walk(root) -> list:
@@ -241,9 +259,14 @@ class PointProgress:
         """Follow the point roots (label -> task) of sweep ``name``."""
         import time
 
-        state = {"name": name, "roots": {t.task_id: label for label, t in roots.items()},  # type: ignore[attr-defined]
-                 "tasks": {t.task_id: t for t in roots.values()},  # type: ignore[attr-defined]
-                 "done": set(), "started": time.time(), "ran": 0}
+        state = {
+            "name": name,
+            "roots": {t.task_id: label for label, t in roots.items()},  # type: ignore[attr-defined]
+            "tasks": {t.task_id: t for t in roots.values()},  # type: ignore[attr-defined]
+            "done": set(),
+            "started": time.time(),
+            "ran": 0,
+        }
         for task_id in state["roots"]:
             self.sweeps[task_id] = state
 
@@ -263,8 +286,14 @@ class PointProgress:
         total, done = len(state["roots"]), len(state["done"])
         left = total - done
         eta = (now - state["started"]) / state["ran"] * left
-        log.info("sweep %s: point %d/%d done (%s)%s", state["name"], done, total, state["roots"][task.task_id],
-                 f"; {left} to go, ETA {duration(eta)}" if left else "; all points done")
+        log.info(
+            "sweep %s: point %d/%d done (%s)%s",
+            state["name"],
+            done,
+            total,
+            state["roots"][task.task_id],
+            f"; {left} to go, ETA {duration(eta)}" if left else "; all points done",
+        )
 
 
 POINT_PROGRESS = PointProgress()
@@ -276,4 +305,3 @@ def install() -> None:
 
     if POINT_PROGRESS not in STAGE_END_LISTENERS:
         STAGE_END_LISTENERS.append(POINT_PROGRESS)
-

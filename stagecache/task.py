@@ -3,13 +3,14 @@
 Targets and roots (a directory or an object store) live in :mod:`stagecache.roots`,
 fingerprints and environment metadata in :mod:`stagecache.fingerprint`.
 """
+
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from datetime import datetime, timezone
+
 import luigi
 from luigi.task import flatten
 
@@ -20,6 +21,7 @@ from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_ro
 from stagecache.signals import critical
 
 log = logging.getLogger(__name__)
+
 
 class ArtifactTask(luigi.Task):
     """A pipeline stage whose output is one fingerprinted joblib artifact.
@@ -47,8 +49,12 @@ class ArtifactTask(luigi.Task):
     continues_along: str | None = None
 
     # never positional: a range task (RangeDaily) passes its value to a stage's first positional parameter
-    point = luigi.Parameter(default="", positional=False, description="values laid over the configuration for this task and "
-                                                    "its dependencies (a sweep's point, see stagecache.points)")
+    point = luigi.Parameter(
+        default="",
+        positional=False,
+        description="values laid over the configuration for this task and "
+        "its dependencies (a sweep's point, see stagecache.points)",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,8 +73,7 @@ class ArtifactTask(luigi.Task):
             unknown = sorted(set(own) - set(known))
             if unknown:
                 raise ValueError(f"[{cls.get_task_family()}] invalid configuration: no parameter {unknown[0]!r}")
-            kwargs = {**{name: known[name].parse(value) for name, value in own.items() if name not in kwargs},
-                      **kwargs}
+            kwargs = {**{name: known[name].parse(value) for name, value in own.items() if name not in kwargs}, **kwargs}
         try:
             return super().get_param_values(params, args, kwargs)
         except ValueError as exc:  # luigi's parsing errors keep the offending value in __cause__
@@ -158,7 +163,10 @@ class ArtifactTask(luigi.Task):
         target = self.target_for(canonical_hash(inputs))
         with target.build_guard(exclusive=self.exclusive_after_save):
             if target.exists():
-                log.info("%s: artifact already present (built earlier, or by another process meanwhile)", self.get_task_family())
+                log.info(
+                    "%s: artifact already present (built earlier, or by another process meanwhile)",
+                    self.get_task_family(),
+                )
             else:
                 if target.quarantine_if_corrupt():
                     log.warning("%s: the stored artifact was corrupt; rebuilding it", self.get_task_family())
@@ -211,8 +219,12 @@ class ArtifactTask(luigi.Task):
         if kept is None:
             return None
         checkpoint, size = kept
-        log.info("%s: kept its final training state (checkpoint %d, %s bytes)", self.get_task_family(),
-                 checkpoint, f"{size:,}")
+        log.info(
+            "%s: kept its final training state (checkpoint %d, %s bytes)",
+            self.get_task_family(),
+            checkpoint,
+            f"{size:,}",
+        )
         return {"checkpoint": checkpoint, "bytes": size}
 
     @contextlib.contextmanager
@@ -231,8 +243,9 @@ class ArtifactTask(luigi.Task):
         try:
             yield
         except self.divergence_errors as exc:
-            divergence.write_record(target, task=self.get_task_family(),
-                                    params=self.params_dict(significant_only=True), error=exc)
+            divergence.write_record(
+                target, task=self.get_task_family(), params=self.params_dict(significant_only=True), error=exc
+            )
             raise
 
     def result_link(self) -> str | None:

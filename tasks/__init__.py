@@ -7,6 +7,7 @@ console and progress lines are switched on (and, under ``luigi --module tasks``,
 handling, :mod:`stagecache.signals`, and tolerance of a central scheduler that stops answering,
 :mod:`stagecache.schedulerloss`), and the configuration and command line are checked.
 """
+
 from stagecache import configcheck
 from stagecache.project import declare
 from tasks.project import PROJECT
@@ -16,24 +17,37 @@ declare(PROJECT)
 with configcheck.exit_on_config_error():
     import luigi  # noqa: F401 -- reads every luigi.cfg in effect
 
-from stagecache import claims, console, progress, schedulerloss, signals, sweeps  # noqa: E402
-from stagecache.task import ArtifactTask  # noqa: E402
-from tasks.threads import limit_threads  # noqa: E402
+from stagecache import claims, console, progress, schedulerloss, signals, sweeps
+from stagecache.task import ArtifactTask
+from tasks.threads import limit_threads
 
 limit_threads()  # before anything imports numpy or JAX
 
-from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHotMNIST  # noqa: E402
-from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP  # noqa: E402
-from tasks.report import FullReport  # noqa: E402
-from tasks.retrain import CheckSources, Retrain  # noqa: E402
-from tasks.sweep import Sweep  # noqa: E402
-from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP  # noqa: E402
+from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHotMNIST
+from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
+from tasks.report import FullReport
+from tasks.retrain import CheckSources, Retrain
+from tasks.sweep import Sweep
+from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
 __all__ = [
-    "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
-    "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP",
-    "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
-    "CheckSources", "Retrain", "Sweep",
+    "DownloadMNIST",
+    "DownloadShakespeare",
+    "OneHotMNIST",
+    "BuildCharVocab",
+    "TrainLogReg",
+    "TrainMLP",
+    "TrainDeepMLP",
+    "TrainCharRNN",
+    "TrainMoonsMLP",
+    "EvaluateLogReg",
+    "EvaluateMLP",
+    "EvaluateDeepMLP",
+    "EvaluateCharRNN",
+    "FullReport",
+    "CheckSources",
+    "Retrain",
+    "Sweep",
 ]
 
 console.log_to_console()  # the pipeline's lines (epochs, ETA, downloads, artifacts written) on the console

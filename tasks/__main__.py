@@ -1,5 +1,6 @@
 """``python -m tasks status|artifacts|compare ...``: the engine's command line for this pipeline, and its own
 ``compare`` (see docs/cli.md and docs/experiments.md)."""
+
 import sys
 
 import tasks  # noqa: F401 -- declares the project and registers its stages

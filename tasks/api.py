@@ -10,11 +10,13 @@ another configuration file, a point, or a sweep's point (what ``gokart.build`` a
 Arrays come back memory-mapped read-only from a directory root. A stage that is not built is built first in
 this process (luigi's local scheduler), unless ``build=False``, which raises ``LookupError`` instead.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import luigi
 from luigi.configuration import LuigiConfigParser
@@ -46,8 +48,9 @@ def configuration(path: str | None) -> Iterator[None]:
         Register.clear_instance_cache()
 
 
-def stage_task(stage: str, *, point: dict | None = None, sweep: str | None = None, label: str | None = None,
-               **params: Any) -> ArtifactTask:
+def stage_task(
+    stage: str, *, point: dict | None = None, sweep: str | None = None, label: str | None = None, **params: Any
+) -> ArtifactTask:
     """The task of ``stage`` (a family name) in the configuration in effect, in ``point`` or a sweep's point."""
     cls = Register.get_task_cls(stage)
     if not (isinstance(cls, type) and issubclass(cls, ArtifactTask)):
@@ -57,14 +60,23 @@ def stage_task(stage: str, *, point: dict | None = None, sweep: str | None = Non
         definition = read_sweep(sweep, current().default_task)
         chosen = [p for p in definition.points if p.label == label]
         if not chosen:
-            raise LookupError(f"{sweep} has no point {label!r}; its points: "
-                              + "; ".join(p.label for p in definition.points))
+            raise LookupError(
+                f"{sweep} has no point {label!r}; its points: " + "; ".join(p.label for p in definition.points)
+            )
         encoded = chosen[0].point
     return in_point(cls, encoded, **params)
 
 
-def load(stage: str, *, config: str | None = None, point: dict | None = None, sweep: str | None = None,
-         label: str | None = None, build: bool = True, **params: Any):
+def load(
+    stage: str,
+    *,
+    config: str | None = None,
+    point: dict | None = None,
+    sweep: str | None = None,
+    label: str | None = None,
+    build: bool = True,
+    **params: Any,
+):
     """The verified artifact of ``stage`` (building it first when needed and ``build``)."""
     with configuration(config):
         task = stage_task(stage, point=point, sweep=sweep, label=label, **params)

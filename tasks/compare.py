@@ -8,6 +8,7 @@ A sweep is read from its built artifact (``luigi --module tasks Sweep --file ...
 file from the artifacts that configuration built (``LUIGI_CONFIG_PATH=FILE luigi --module tasks FullReport``).
 Nothing is built here. Exit codes: 0, 3 (a bad file or flag), 25 (something to compare is not built yet).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,9 @@ def configuration_point(path: str) -> dict:
         stages = {t.get_task_family(): t for t in walk(report)}
         missing = [f for f, t in stages.items() if f != "FullReport" and not t.output().exists()]
         if missing:
-            raise NotBuilt(f"{path}: {', '.join(missing)} not built: run LUIGI_CONFIG_PATH={path} "
-                           "luigi --module tasks FullReport")
+            raise NotBuilt(
+                f"{path}: {', '.join(missing)} not built: run LUIGI_CONFIG_PATH={path} luigi --module tasks FullReport"
+            )
         params = {f"{f}.{k}": v for f, t in stages.items() for k, v in t.params_dict(significant_only=True).items()}
         trained = {f: stages[f].output().load() for f in TRAININGS}
         evaluated = {f: stages[e.get_task_family()].output().load() for f, e in EVALUATIONS.items()}
@@ -66,10 +68,18 @@ def configuration_point(path: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from pipeline.experiments.compare import default_sort, diff_configurations, format_csv, format_markdown, format_text, table
+    from pipeline.experiments.compare import (
+        default_sort,
+        diff_configurations,
+        format_csv,
+        format_markdown,
+        format_text,
+        table,
+    )
 
-    parser = argparse.ArgumentParser(prog="python -m tasks compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tasks compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("files", nargs="+", help="one sweep file, or two or more configuration files")
     parser.add_argument("--sort", help="the metric to sort by (best first)")
     form = parser.add_mutually_exclusive_group()

@@ -1,4 +1,5 @@
 """Stages that compile PyTensor graphs: the configured backend, its compile cache, and what compiling cost."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,9 @@ def open_compile_cache():
     if not jax_available():
         return None
     config = pytensor_config()
-    return use_compile_cache(config.compile_cache_dir(), max_bytes=config.compile_cache_max_mb << 20,
-                             graph_cache=config.graph_cache)
+    return use_compile_cache(
+        config.compile_cache_dir(), max_bytes=config.compile_cache_max_mb << 20, graph_cache=config.graph_cache
+    )
 
 
 class CompilingTask(ArtifactTask):
@@ -70,8 +72,16 @@ class CompilingTask(ArtifactTask):
     def _compiled(self, record) -> None:
         """Note when the training function's first call returned (the first batch is done)."""
         if record.name.endswith("_train") and self.first_batch is None:
-            self.first_batch = {"seconds_to_first_batch": round(record.finished_at - self.run_started, 3),
-                                "first_batch_unix": time.time()}
-            log.info("%s: first batch done %.2f s after the task started (compiling %.2f s; rewritten graph "
-                     "cache %s, XLA cache %s)", self.get_task_family(), self.first_batch["seconds_to_first_batch"],
-                     record.seconds, record.graph_cache, record.cache)
+            self.first_batch = {
+                "seconds_to_first_batch": round(record.finished_at - self.run_started, 3),
+                "first_batch_unix": time.time(),
+            }
+            log.info(
+                "%s: first batch done %.2f s after the task started (compiling %.2f s; rewritten graph "
+                "cache %s, XLA cache %s)",
+                self.get_task_family(),
+                self.first_batch["seconds_to_first_batch"],
+                record.seconds,
+                record.graph_cache,
+                record.cache,
+            )

@@ -1,12 +1,12 @@
 """Data stages: downloads, MNIST preprocessing, the character vocabulary."""
+
 from __future__ import annotations
 
 import luigi
 
+from pipeline.data.mnist import MNIST_SHA256
 from stagecache import ranges
 from stagecache.task import ArtifactTask
-
-from pipeline.data.mnist import MNIST_SHA256
 
 SHAKESPEARE_SHA256 = {"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"}
 MNIST_MIRRORS = [
@@ -29,8 +29,9 @@ class _Download(ArtifactTask):
     timeout = luigi.FloatParameter(default=30.0, significant=False, description="seconds per network request")
     # Read by luigi's scheduler (it overrides Task.retry_count): a mirror that is down for a while
     # gets more attempts, retry_delay seconds apart ([scheduler] retry_delay of luigid).
-    retry_count = luigi.IntParameter(default=3, significant=False,
-                                     description="failures (within disable_window) before the scheduler gives up")
+    retry_count = luigi.IntParameter(
+        default=3, significant=False, description="failures (within disable_window) before the scheduler gives up"
+    )
 
     def validate(self) -> None:
         ranges.positive(self, timeout=self.timeout)
@@ -38,8 +39,9 @@ class _Download(ArtifactTask):
         ranges.strings(self, "mirrors", self.mirrors)
         for name, digest in self.sha256.items():
             if not (isinstance(digest, str) and digest and set(digest) <= set("0123456789abcdef")):
-                raise ValueError(f"[{self.get_task_family()}] sha256 of {name!r} must be lowercase hex digits, "
-                                 f"got {digest!r}")
+                raise ValueError(
+                    f"[{self.get_task_family()}] sha256 of {name!r} must be lowercase hex digits, got {digest!r}"
+                )
 
     def requires(self):
         return []
@@ -53,16 +55,18 @@ class _Download(ArtifactTask):
 class DownloadMNIST(_Download):
     """The four MNIST IDX files (decompressed bytes)."""
 
-    mirrors = luigi.ListParameter(default=MNIST_MIRRORS, significant=False,
-                                  description="ordered mirror list, see pipeline.data.download")
+    mirrors = luigi.ListParameter(
+        default=MNIST_MIRRORS, significant=False, description="ordered mirror list, see pipeline.data.download"
+    )
     sha256 = luigi.DictParameter(default=MNIST_SHA256, description="expected sha256 per decompressed file")
 
 
 class DownloadShakespeare(_Download):
     """Tiny Shakespeare as ``input.txt``, from its canonical URL or the copy vendored in the package."""
 
-    mirrors = luigi.ListParameter(default=SHAKESPEARE_MIRRORS, significant=False,
-                                  description="ordered mirror list, see pipeline.data.download")
+    mirrors = luigi.ListParameter(
+        default=SHAKESPEARE_MIRRORS, significant=False, description="ordered mirror list, see pipeline.data.download"
+    )
     sha256 = luigi.DictParameter(default=SHAKESPEARE_SHA256, description="expected sha256 of input.txt")
 
 

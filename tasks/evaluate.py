@@ -1,4 +1,5 @@
 """Evaluation stages: test-set metrics for the classifiers, validation loss and samples for the char-RNN."""
+
 from __future__ import annotations
 
 import importlib
@@ -33,9 +34,14 @@ class _EvaluateClassifier(CompilingTask):
         from pipeline.evaluate.classifier import evaluate_classifier
 
         model, data = inputs["model"], inputs["data"]
-        return evaluate_classifier(model["weights"], importlib.import_module(self.model_module).clean_proba,
-                                   data["X_test"], data["y_test"], backend=model["backend"],
-                                   n_misclassified=self.n_misclassified)
+        return evaluate_classifier(
+            model["weights"],
+            importlib.import_module(self.model_module).clean_proba,
+            data["X_test"],
+            data["y_test"],
+            backend=model["backend"],
+            n_misclassified=self.n_misclassified,
+        )
 
 
 class EvaluateLogReg(_EvaluateClassifier):
@@ -75,7 +81,15 @@ class EvaluateCharRNN(CompilingTask):
 
         model, corpus = inputs["model"], inputs["corpus"]
         return evaluate_char_rnn(
-            model["weights"], corpus["vocab"], corpus["val_ids"], corpus["unigram_val_nats"],
-            seq_len=int(model["params"]["seq_len"]), batch_size=int(model["params"]["batch_size"]),
-            backend=model["backend"], prompt=self.prompt, temperatures=self.temperatures,
-            sample_length=self.sample_length, sample_seed=self.sample_seed)
+            model["weights"],
+            corpus["vocab"],
+            corpus["val_ids"],
+            corpus["unigram_val_nats"],
+            seq_len=int(model["params"]["seq_len"]),
+            batch_size=int(model["params"]["batch_size"]),
+            backend=model["backend"],
+            prompt=self.prompt,
+            temperatures=self.temperatures,
+            sample_length=self.sample_length,
+            sample_seed=self.sample_seed,
+        )

@@ -3,11 +3,11 @@ code fingerprints hash, what cannot change a result, what gc keeps, and the logg
 
 Result-neutral itself: it declares, it computes nothing.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from stagecache.project import KeptArtifacts, Project
@@ -22,15 +22,15 @@ SCHEDULED_DAY = "scheduled day"
 # (The engine, stagecache, is a library: none of it is hashed; see docs/engine.md.)
 RESULT_NEUTRAL = {
     "pipeline.compile": "chooses how graphs are compiled (the [pytensor] backend, itself a cosmetic setting), "
-                        "caches compiled work (JAX's XLA executables, PyTensor's rewritten graphs, both checked "
-                        "before use) and records what compiling cost; the numbers a model computes are defined "
-                        "by the model modules' graphs, not by it (tests: a warm start computes what a cold one "
-                        "did to the last bit; the jax and numba backends train the same model)",
+    "caches compiled work (JAX's XLA executables, PyTensor's rewritten graphs, both checked "
+    "before use) and records what compiling cost; the numbers a model computes are defined "
+    "by the model modules' graphs, not by it (tests: a warm start computes what a cold one "
+    "did to the last bit; the jax and numba backends train the same model)",
     "tasks.compiling": "opens the compile layer's caches for a stage and collects its compile records: "
-                       "compile machinery, like pipeline.compile",
+    "compile machinery, like pipeline.compile",
     "tasks.project": "declares this pipeline to the engine (names, keep rules, these reasons): it computes nothing",
     "tasks.published": "names and reads what the pipeline publishes (report, champions, history) through the "
-                       "engine's root; the stages that decide from it hash pipeline.champions and the report code",
+    "engine's root; the stages that decide from it hash pipeline.champions and the report code",
 }
 
 
@@ -42,11 +42,14 @@ def _read_json(root: Root, name: str) -> dict:
     try:
         data = json.loads(root.read_file(name) or b"")
     except (OSError, ValueError, TypeError) as exc:
-        raise ValueError(f"{root.link(name)} cannot be read ({exc}); gc removes nothing while it cannot tell what "
-                         f"it refers to: repair or move the file") from None
+        raise ValueError(
+            f"{root.link(name)} cannot be read ({exc}); gc removes nothing while it cannot tell what "
+            f"it refers to: repair or move the file"
+        ) from None
     if not isinstance(data, dict):
-        raise ValueError(f"{root.link(name)} is not a JSON object; gc removes nothing while it cannot tell what "
-                         "it refers to")
+        raise ValueError(
+            f"{root.link(name)} is not a JSON object; gc removes nothing while it cannot tell what it refers to"
+        )
     return data
 
 
@@ -60,7 +63,9 @@ def references(root: Root) -> KeptArtifacts:
     not guess); a history line cut short by a crash is skipped.
     """
     from stagecache.roots import parse_reference
-    from tasks.published import CHAMPIONS, HISTORY as HISTORY_FILE, PROVENANCE, REPORT as REPORT_DIR, parse_history
+    from tasks.published import CHAMPIONS, PROVENANCE, parse_history
+    from tasks.published import HISTORY as HISTORY_FILE
+    from tasks.published import REPORT as REPORT_DIR
     from tasks.sweep import INDEX as SWEEP_INDEX
 
     kept: KeptArtifacts = {}
@@ -80,7 +85,7 @@ def references(root: Root) -> KeptArtifacts:
         if record.get("model") and record.get("fingerprint"):
             keep(_key(record["model"], record["fingerprint"]), HISTORY)
         artifacts = record.get("artifacts")
-        for reference in (artifacts.values() if isinstance(artifacts, dict) else ()):
+        for reference in artifacts.values() if isinstance(artifacts, dict) else ():
             if isinstance(reference, str) and reference:
                 keep(parse_reference(reference), HISTORY)
     index = root.read_file(SWEEP_INDEX)
@@ -102,7 +107,8 @@ def references(root: Root) -> KeptArtifacts:
 def not_families() -> set[str]:
     """Names under the root that hold no artifacts: the published report and champions, the compile cache."""
     from tasks.config import pytensor
-    from tasks.published import CHAMPIONS, REPORT as REPORT_DIR, REPORTS
+    from tasks.published import CHAMPIONS, REPORTS
+    from tasks.published import REPORT as REPORT_DIR
     from tasks.sweep import SWEEPS
 
     names = {REPORT_DIR, REPORTS, CHAMPIONS, SWEEPS}

@@ -1,11 +1,12 @@
 """What this pipeline publishes beside its artifacts: ``report/``, ``champions/<Family>.json`` and
 ``history.jsonl``, on whatever root is configured (the root decides how: a lock on a directory,
 compare-and-swap on an object store; see :mod:`stagecache.roots`)."""
+
 from __future__ import annotations
 
 import json
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from stagecache.roots import configured_root
 from stagecache.roots.base import jsonl_lines
@@ -33,8 +34,7 @@ def own_report_directory(fingerprint: str) -> str:
     return f"{REPORTS}/{fingerprint[:16]}"
 
 
-def publish_directory(files: dict[str, bytes], directory: str = REPORT, last: str = PROVENANCE,
-                      lease=None) -> None:
+def publish_directory(files: dict[str, bytes], directory: str = REPORT, last: str = PROVENANCE, lease=None) -> None:
     """Publish ``files`` as ``<root>/<directory>/``, replacing what was there (``last`` written last)."""
     configured_root().publish_directory(directory, files, last=last, lease=lease)
 
@@ -45,6 +45,7 @@ def read_published(name: str, directory: str = REPORT) -> bytes | None:
 
 
 # History ------------------------------------------------------------------------------------------
+
 
 def parse_history(text: str, where: str = HISTORY) -> list[dict]:
     """The records of a history.jsonl text, oldest first (a line cut short by a crash is skipped, with a warning)."""
@@ -102,6 +103,7 @@ def append_decided(decide: Callable[[list[dict]], list[dict]]) -> None:
 
 # Champions ----------------------------------------------------------------------------------------
 
+
 def champion_key(family: str) -> str:
     return f"{CHAMPIONS}/{family}.json"
 
@@ -130,8 +132,9 @@ def sync_champions(documents: dict[str, dict], position: int) -> None:
         def decide(current, new=new):
             if current is not None and current.get("history_records", 0) > position:
                 return None
-            same = current is not None and {k: v for k, v in current.items() if k != "history_records"} == \
-                {k: v for k, v in new.items() if k != "history_records"}
+            same = current is not None and {k: v for k, v in current.items() if k != "history_records"} == {
+                k: v for k, v in new.items() if k != "history_records"
+            }
             return None if same else new
 
         update_champion(family, decide)

@@ -1,5 +1,6 @@
 """The final stage: figures, metrics.json and an HTML page, published as ``<artifacts root>/report/``
 (a directory, or keys under an ``s3://`` root's prefix: see :mod:`tasks.published`)."""
+
 from __future__ import annotations
 
 import logging
@@ -16,10 +17,18 @@ from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, Eva
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
 log = logging.getLogger(__name__)
-EVALUATIONS = {"TrainLogReg": EvaluateLogReg, "TrainMLP": EvaluateMLP, "TrainDeepMLP": EvaluateDeepMLP,
-               "TrainCharRNN": EvaluateCharRNN}
-TRAININGS = {"TrainLogReg": TrainLogReg, "TrainMLP": TrainMLP, "TrainDeepMLP": TrainDeepMLP,
-             "TrainCharRNN": TrainCharRNN}
+EVALUATIONS = {
+    "TrainLogReg": EvaluateLogReg,
+    "TrainMLP": EvaluateMLP,
+    "TrainDeepMLP": EvaluateDeepMLP,
+    "TrainCharRNN": EvaluateCharRNN,
+}
+TRAININGS = {
+    "TrainLogReg": TrainLogReg,
+    "TrainMLP": TrainMLP,
+    "TrainDeepMLP": TrainDeepMLP,
+    "TrainCharRNN": TrainCharRNN,
+}
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -42,9 +51,11 @@ class FullReport(ArtifactTask):
         ranges.check(self, "dpi", self.dpi, integer=True, low=10, high=1200)
 
     def requires(self):
-        return {**{f"train/{k}": self.stage(t) for k, t in TRAININGS.items()},
-                **{f"eval/{k}": self.stage(t) for k, t in EVALUATIONS.items()},
-                "moons": self.stage(TrainMoonsMLP)}
+        return {
+            **{f"train/{k}": self.stage(t) for k, t in TRAININGS.items()},
+            **{f"eval/{k}": self.stage(t) for k, t in EVALUATIONS.items()},
+            "moons": self.stage(TrainMoonsMLP),
+        }
 
     def own_directory(self) -> str:
         """``reports/<fingerprint>``: this configuration's own copy of the report, which no other run replaces."""
@@ -94,19 +105,26 @@ class FullReport(ArtifactTask):
             log.info("report of this point written: %s", published.report_link(directory=self.own_directory()))
             return
         published.publish_directory(files, lease=lease)
-        log.info("report written: %s (latest: %s)", published.report_link(directory=self.own_directory()),
-                 published.report_link())
+        log.info(
+            "report written: %s (latest: %s)",
+            published.report_link(directory=self.own_directory()),
+            published.report_link(),
+        )
 
     def build(self, inputs):
         from pipeline.report.build import build_report, code_version, stage_fingerprints
         from pipeline.report.summary import provenance_rows
 
-        manifests = [dict(t.output().manifest(), task=t.get_task_family())
-                     for t in walk(self)[:-1]]  # every upstream stage, dependencies first (the report is last)
+        manifests = [
+            dict(t.output().manifest(), task=t.get_task_family()) for t in walk(self)[:-1]
+        ]  # every upstream stage, dependencies first (the report is last)
         return build_report(
             trained={k: inputs[f"train/{k}"] for k in TRAININGS},
             evaluated={k: inputs[f"eval/{k}"] for k in EVALUATIONS},
-            moons=inputs["moons"], provenance=provenance_rows(manifests, stage_fingerprints(self.published_provenance())),
-            fingerprint=self.fingerprint(), dpi=self.dpi,
+            moons=inputs["moons"],
+            provenance=provenance_rows(manifests, stage_fingerprints(self.published_provenance())),
+            fingerprint=self.fingerprint(),
+            dpi=self.dpi,
             generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            code_version=code_version(PROJECT_DIR))
+            code_version=code_version(PROJECT_DIR),
+        )

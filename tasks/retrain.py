@@ -1,4 +1,5 @@
 """Scheduled retraining: a cheap source check, the full DAG, then champion/challenger and history."""
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,12 @@ class CheckSources(ArtifactTask):
             if found is None:
                 log.warning("%s: no mirror answered the source check", family)
             elif old and old["mirror"] == found[0] and old["version"] != found[1]:
-                log.warning("%s: %s changed since the last check; if this is a new release, set the new "
-                            "sha256 pins in luigi.cfg to adopt it", family, found[0])
+                log.warning(
+                    "%s: %s changed since the last check; if this is a new release, set the new "
+                    "sha256 pins in luigi.cfg to adopt it",
+                    family,
+                    found[0],
+                )
         return {"date": self.date.isoformat(), "versions": versions}
 
     def previous_versions(self) -> dict:
@@ -77,8 +82,11 @@ class Retrain(ArtifactTask):
 
     date = luigi.DateParameter(description="the scheduled day")
     tolerance = luigi.FloatParameter(default=0.0, description="how much worse than the champion still promotes")
-    redecide = luigi.BoolParameter(default=False, description="decide a day that was decided already, again: "
-                                   "appended to the history as a re-decision of the day, with --reason")
+    redecide = luigi.BoolParameter(
+        default=False,
+        description="decide a day that was decided already, again: "
+        "appended to the history as a re-decision of the day, with --reason",
+    )
     reason = luigi.Parameter(default="", description="why the day is re-decided (with --redecide)")
     code = ("pipeline.champions",)
 
@@ -137,8 +145,11 @@ class Retrain(ArtifactTask):
         return None
 
     def requires(self):
-        deps = {"sources": CheckSources(date=self.date), "report": FullReport(),
-                **{f"eval/{k}": t() for k, t in EVALUATIONS.items()}}
+        deps = {
+            "sources": CheckSources(date=self.date),
+            "report": FullReport(),
+            **{f"eval/{k}": t() for k, t in EVALUATIONS.items()},
+        }
         previous = self.previous_day()
         if previous is not None:
             deps["previous"] = Retrain(date=previous, tolerance=self.tolerance)
@@ -157,8 +168,7 @@ class Retrain(ArtifactTask):
         from stagecache.fingerprint import canonical_hash
         from stagecache.status import walk
 
-        stages = {t.get_task_family(): t.params_dict(significant_only=True)
-                  for t in walk(FullReport())}
+        stages = {t.get_task_family(): t.params_dict(significant_only=True) for t in walk(FullReport())}
         return canonical_hash({"stages": stages, "tolerance": self.tolerance})[:16]
 
     def after_save(self, target=None) -> None:
@@ -176,8 +186,12 @@ class Retrain(ArtifactTask):
         with report_target.build_guard(exclusive=True):
             report.publish(report_target)
         result = (target or self.output()).load()
-        log.info("%s", summary_line(self.date.isoformat(), result["decisions"], result.get("decided_now", True),
-                                    result.get("redecision")))
+        log.info(
+            "%s",
+            summary_line(
+                self.date.isoformat(), result["decisions"], result.get("decided_now", True), result.get("redecision")
+            ),
+        )
 
     def build(self, inputs):
         from pipeline.champions import METRICS, decide_day, latest_champions
@@ -190,9 +204,11 @@ class Retrain(ArtifactTask):
         challengers = {}
         for family, (metric, _) in METRICS.items():
             training, evaluation = TRAININGS[family](), EVALUATIONS[family]()
-            challengers[family] = {"value": inputs[f"eval/{family}"][metric], "fingerprint": training.fingerprint(),
-                                   "artifacts": {"artifact": training.output().reference(),
-                                                 "evaluation": evaluation.output().reference()}}
+            challengers[family] = {
+                "value": inputs[f"eval/{family}"][metric],
+                "fingerprint": training.fingerprint(),
+                "artifacts": {"artifact": training.output().reference(), "evaluation": evaluation.output().reference()},
+            }
         run = {"config": self.configuration(), "code_version": code_version(PROJECT_DIR)}
         documents = published.champions()  # for a family the history holds nothing of
         redecision = self.reason if self.redecide else None
@@ -201,8 +217,16 @@ class Retrain(ArtifactTask):
         def decide(history: list[dict]) -> list[dict]:
             # pure in the history: on an object store it is decided again when another host appended first
             taken["new"], taken["day"] = decide_day(
-                history, date=date, challengers=challengers, tolerance=self.tolerance, recorded=recorded,
-                data_version=data_version, run=run, redecide=redecision, documents=documents)
+                history,
+                date=date,
+                challengers=challengers,
+                tolerance=self.tolerance,
+                recorded=recorded,
+                data_version=data_version,
+                run=run,
+                redecide=redecision,
+                documents=documents,
+            )
             return taken["new"]
 
         published.append_decided(decide)
@@ -210,5 +234,10 @@ class Retrain(ArtifactTask):
         published.sync_champions(latest_champions(history), len(history))
         for record in taken["day"]:
             log.info("%s: %s, %s", record["model"], record["outcome"], record["reason"])
-        return {"date": date, "decisions": taken["day"], "decided_now": bool(taken["new"]),
-                "redecision": redecision if taken["new"] else None, "sources": inputs["sources"]["versions"]}
+        return {
+            "date": date,
+            "decisions": taken["day"],
+            "decided_now": bool(taken["new"]),
+            "redecision": redecision if taken["new"] else None,
+            "sources": inputs["sources"]["versions"],
+        }

@@ -1,5 +1,6 @@
 """``luigi --module tasks Sweep --file sweeps/NAME.cfg``: many configurations of this DAG in one run, and one
 page that compares them (``<root>/sweeps/NAME/index.html``). See docs/experiments.md."""
+
 from __future__ import annotations
 
 import json
@@ -31,13 +32,25 @@ class Sweep(SweepTask):
 
         stages = {t.get_task_family(): t for t in walk(root)}
         trained = {f: stages[f].output().load() for f in TRAININGS if f in stages}
-        evaluated = {f: stages[e.get_task_family()].output().load()
-                     for f, e in EVALUATIONS.items() if e.get_task_family() in stages}
+        evaluated = {
+            f: stages[e.get_task_family()].output().load()
+            for f, e in EVALUATIONS.items()
+            if e.get_task_family() in stages
+        }
         moons = stages[MOONS].output().load() if MOONS in stages else None
-        params = {f"{section}.{key}": value for section, values in point.values.items() for key, value in values.items()}
+        params = {
+            f"{section}.{key}": value for section, values in point.values.items() for key, value in values.items()
+        }
         summary = summarize_point(point.label, params, trained, evaluated, moons)
-        summary["stages"] = [{"task": t.get_task_family(), "fingerprint": t.fingerprint(), "point": t.point,
-                              "params": t.params_dict(significant_only=True)} for t in walk(root)]
+        summary["stages"] = [
+            {
+                "task": t.get_task_family(),
+                "fingerprint": t.fingerprint(),
+                "point": t.point,
+                "params": t.params_dict(significant_only=True),
+            }
+            for t in walk(root)
+        ]
         summary["fingerprint"] = root.fingerprint()
         return summary
 
@@ -71,16 +84,20 @@ class Sweep(SweepTask):
         files: dict[str, bytes] = {}
         for number, point in enumerate(sweep["points"], 1):
             name = f"points/{number}.json"
-            files[name] = json.dumps({k: point[k] for k in ("label", "params", "fingerprint", "stages")},
-                                     indent=2, sort_keys=True).encode()
+            files[name] = json.dumps(
+                {k: point[k] for k in ("label", "params", "fingerprint", "stages")}, indent=2, sort_keys=True
+            ).encode()
             links[point["label"]] = name
         generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         files.update(build_sweep_report(sweep["name"], sweep["points"], links, generated_at=generated))
-        files["provenance.json"] = json.dumps({"fingerprint": self.fingerprint(), "file": self.file,
-                                               "points": len(sweep["points"])}, indent=2).encode()
+        files["provenance.json"] = json.dumps(
+            {"fingerprint": self.fingerprint(), "file": self.file, "points": len(sweep["points"])}, indent=2
+        ).encode()
         published.publish_directory(files, directory=self.directory, lease=getattr(target, "lease", None))
-        stems = sorted({(s["task"], s["fingerprint"][:16]) for p in sweep["points"] for s in p["stages"]}
-                       | {(self.get_task_family(), self.fingerprint()[:16])})
+        stems = sorted(
+            {(s["task"], s["fingerprint"][:16]) for p in sweep["points"] for s in p["stages"]}
+            | {(self.get_task_family(), self.fingerprint()[:16])}
+        )
 
         def index(current):
             current = dict(current or {})
@@ -88,5 +105,9 @@ class Sweep(SweepTask):
             return current
 
         published.update_document(INDEX, index)
-        log.info("sweep %s: %d points compared in %s", sweep["name"], len(sweep["points"]),
-                 published.report_link(directory=self.directory))
+        log.info(
+            "sweep %s: %d points compared in %s",
+            sweep["name"],
+            len(sweep["points"]),
+            published.report_link(directory=self.directory),
+        )

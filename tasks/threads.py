@@ -1,4 +1,5 @@
 """Threads per process, set before numpy or JAX load, so that several luigi workers do not oversubscribe cores."""
+
 from __future__ import annotations
 
 import os
@@ -19,6 +20,5 @@ def limit_threads() -> int:
         for name in THREAD_VARIABLES:
             os.environ.setdefault(name, str(per_process))
         if "XLA_FLAGS" not in os.environ:
-            os.environ["XLA_FLAGS"] = ("--xla_cpu_multi_thread_eigen=false "
-                                       f"intra_op_parallelism_threads={per_process}")
+            os.environ["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={per_process}"
     return per_process

@@ -1,14 +1,14 @@
 """Training stages: one task per model, each calling one ``train_*`` function."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import luigi
 
 from pipeline.training import TrainingDivergedError
 from stagecache import ranges
+from stagecache.progress import ReportsProgress
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
-from stagecache.progress import ReportsProgress
 
 
 class _Train(ReportsProgress, CompilingTask):
@@ -49,8 +49,10 @@ class _Train(ReportsProgress, CompilingTask):
 
     def compile_summary(self) -> dict:
         """Each compiled function's cost and cache use, and the seconds from the task's start to its first batch."""
-        return {"functions": [r.as_dict() for r in self.compiles],
-                **(self.first_batch or {"seconds_to_first_batch": None, "first_batch_unix": None})}
+        return {
+            "functions": [r.as_dict() for r in self.compiles],
+            **(self.first_batch or {"seconds_to_first_batch": None, "first_batch_unix": None}),
+        }
 
 
 class _TrainClassifier(_Train):
@@ -74,10 +76,18 @@ class TrainLogReg(_TrainClassifier):
     def build(self, data):
         from pipeline.models.logreg import train_log_reg
 
-        return self.trained(train_log_reg(
-            data, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=self.seed,
-            backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
-        ))
+        return self.trained(
+            train_log_reg(
+                data,
+                epochs=self.epochs,
+                lr=self.lr,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                backend=self.backend(),
+                on_epoch=self.report_progress,
+                checkpointer=self.checkpointer(),
+            )
+        )
 
 
 class TrainMLP(_TrainClassifier):
@@ -93,10 +103,19 @@ class TrainMLP(_TrainClassifier):
     def build(self, data):
         from pipeline.models.mlp import train_mlp
 
-        return self.trained(train_mlp(
-            data, epochs=self.epochs, hidden=self.hidden, lr=self.lr, batch_size=self.batch_size,
-            seed=self.seed, backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
-        ))
+        return self.trained(
+            train_mlp(
+                data,
+                epochs=self.epochs,
+                hidden=self.hidden,
+                lr=self.lr,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                backend=self.backend(),
+                on_epoch=self.report_progress,
+                checkpointer=self.checkpointer(),
+            )
+        )
 
 
 class TrainDeepMLP(_TrainClassifier):
@@ -120,11 +139,23 @@ class TrainDeepMLP(_TrainClassifier):
     def build(self, data):
         from pipeline.models.deep_mlp import train_deep_mlp
 
-        return self.trained(train_deep_mlp(
-            data, epochs=self.epochs, hidden=tuple(self.hidden), p_drop_input=self.p_drop_input,
-            p_drop_hidden=self.p_drop_hidden, lr=self.lr, rho=self.rho, eps=self.eps,
-            batch_size=self.batch_size, seed=self.seed, backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
-        ))
+        return self.trained(
+            train_deep_mlp(
+                data,
+                epochs=self.epochs,
+                hidden=tuple(self.hidden),
+                p_drop_input=self.p_drop_input,
+                p_drop_hidden=self.p_drop_hidden,
+                lr=self.lr,
+                rho=self.rho,
+                eps=self.eps,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                backend=self.backend(),
+                on_epoch=self.report_progress,
+                checkpointer=self.checkpointer(),
+            )
+        )
 
 
 class TrainCharRNN(_Train):
@@ -137,9 +168,11 @@ class TrainCharRNN(_Train):
     optimizer = luigi.ChoiceParameter(choices=["adam", "rmsprop"], description="update rule")
     lr = luigi.FloatParameter(description="learning rate")
     clip = luigi.FloatParameter(default=5.0, description="max global gradient norm (0 = no clipping)")
-    keep_best = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
-                                    description="keep the weights of the epoch with the lowest validation loss "
-                                                "(false: the last epoch's)")
+    keep_best = luigi.BoolParameter(
+        default=True,
+        parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+        description="keep the weights of the epoch with the lowest validation loss (false: the last epoch's)",
+    )
     code = ("pipeline.models.char_rnn",)
 
     def validate(self) -> None:
@@ -155,12 +188,26 @@ class TrainCharRNN(_Train):
     def build(self, corpus):
         from pipeline.models.char_rnn import train_char_rnn
 
-        return self.trained(train_char_rnn(
-            corpus["train_ids"], corpus["val_ids"], len(corpus["vocab"]), epochs=self.epochs,
-            steps_per_epoch=self.steps_per_epoch, hidden=self.hidden, seq_len=self.seq_len,
-            batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr, clip=self.clip, seed=self.seed,
-            keep_best=self.keep_best, backend=self.backend(), on_epoch=self.report_progress, checkpointer=self.checkpointer(),
-        ))
+        return self.trained(
+            train_char_rnn(
+                corpus["train_ids"],
+                corpus["val_ids"],
+                len(corpus["vocab"]),
+                epochs=self.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                hidden=self.hidden,
+                seq_len=self.seq_len,
+                batch_size=self.batch_size,
+                optimizer=self.optimizer,
+                lr=self.lr,
+                clip=self.clip,
+                seed=self.seed,
+                keep_best=self.keep_best,
+                backend=self.backend(),
+                on_epoch=self.report_progress,
+                checkpointer=self.checkpointer(),
+            )
+        )
 
 
 class TrainMoonsMLP(_Train):
@@ -176,8 +223,9 @@ class TrainMoonsMLP(_Train):
 
     def validate(self) -> None:
         super().validate()
-        ranges.positive(self, integer=True, n_train=self.n_train, n_test=self.n_test, hidden=self.hidden,
-                        batch_size=self.batch_size)
+        ranges.positive(
+            self, integer=True, n_train=self.n_train, n_test=self.n_test, hidden=self.hidden, batch_size=self.batch_size
+        )
         ranges.positive(self, lr=self.lr)
         ranges.at_least(self, 0, integer=False, noise=self.noise)
 
@@ -187,8 +235,18 @@ class TrainMoonsMLP(_Train):
     def build(self, inputs):
         from pipeline.models.moons import train_moons_mlp
 
-        return self.trained(train_moons_mlp(
-            n_train=self.n_train, n_test=self.n_test, noise=self.noise, epochs=self.epochs, hidden=self.hidden,
-            lr=self.lr, batch_size=self.batch_size, seed=self.seed, backend=self.backend(),
-            on_epoch=self.report_progress, checkpointer=self.checkpointer(),
-        ))
+        return self.trained(
+            train_moons_mlp(
+                n_train=self.n_train,
+                n_test=self.n_test,
+                noise=self.noise,
+                epochs=self.epochs,
+                hidden=self.hidden,
+                lr=self.lr,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                backend=self.backend(),
+                on_epoch=self.report_progress,
+                checkpointer=self.checkpointer(),
+            )
+        )

@@ -4,6 +4,7 @@ Chromium's headless window is at least 500 px wide, so each width is an iframe o
 that width inside a wrapper page; a script there writes what it measured into the wrapper's
 DOM, which ``--dump-dom`` prints.
 """
+
 from __future__ import annotations
 
 import html
@@ -33,22 +34,40 @@ def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):
             return path
-    raise AssertionError("Chromium is not installed: install the distribution's package "
-                         "(Debian: apt-get install -y chromium), as .ci/run does")
+    raise AssertionError(
+        "Chromium is not installed: install the distribution's package "
+        "(Debian: apt-get install -y chromium), as .ci/run does"
+    )
 
 
 def layout(page: Path, widths: tuple[int, ...], workdir: Path) -> dict[int, dict]:
     """``{width: {"innerWidth", "scrollWidth", "images": [{"src", "complete", "naturalWidth"}]}}`` for ``page``
     shown in a viewport of each width."""
-    frames = "".join(f"<iframe data-width='{w}' src='{page.resolve().as_uri()}' "
-                     f"style='width:{w}px;height:2000px;border:0;display:block'></iframe>" for w in widths)
+    frames = "".join(
+        f"<iframe data-width='{w}' src='{page.resolve().as_uri()}' "
+        f"style='width:{w}px;height:2000px;border:0;display:block'></iframe>"
+        for w in widths
+    )
     wrapper = workdir / "layout-check.html"
     wrapper.write_text(WRAPPER.format(frames=frames))
     out = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--allow-file-access-from-files",
-         f"--user-data-dir={workdir / 'chromium-profile'}", f"--window-size={max(widths) + 20},2000",
-         "--virtual-time-budget=10000", "--dump-dom", wrapper.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--allow-file-access-from-files",
+            f"--user-data-dir={workdir / 'chromium-profile'}",
+            f"--window-size={max(widths) + 20},2000",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            wrapper.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = re.search(r'<pre id="layout">(.*?)</pre>', out.stdout)
     assert found, f"Chromium printed no measurements (exit {out.returncode}): {out.stderr[-2000:]}"
     return {int(k): v for k, v in json.loads(html.unescape(found.group(1))).items()}

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny MNIST-like IDX files and a short text, written by the tests themselves."""
+
 from __future__ import annotations
 
 import gzip
@@ -24,12 +25,13 @@ def make_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     images = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
     for i, k in enumerate(labels):
         r, c = 2 + 8 * (k // 4), 2 + 6 * (k % 4)
-        images[i, r:r + 6, c:c + 6] = 255
+        images[i, r : r + 6, c : c + 6] = 255
     return images, labels
 
 
-def write_mnist(directory: Path, n_train: int = 640, n_test: int = 200, gzipped: bool = True,
-                release: int = 0) -> dict[str, str]:
+def write_mnist(
+    directory: Path, n_train: int = 640, n_test: int = 200, gzipped: bool = True, release: int = 0
+) -> dict[str, str]:
     """Write the four IDX files; return their sha256 (of the decompressed bytes) by name.
 
     A different ``release`` writes different (equally learnable) digits.

@@ -1,4 +1,5 @@
 """Real servers that tests start on 127.0.0.1: free ports, and luigid."""
+
 from __future__ import annotations
 
 import os
@@ -40,10 +41,23 @@ def running_luigid(home: Path, config: Path, logdir: Path):
     port, output = free_port(), home / "luigid-output.log"
     with open(output, "w") as log:
         server = subprocess.Popen(
-            [shutil.which("luigid"), "--address", "127.0.0.1", "--port", str(port),
-             "--state-path", str(home / "state.pickle"), "--logdir", str(logdir)],
-            cwd=home, env={**os.environ, "LUIGI_CONFIG_PATH": str(config)},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                shutil.which("luigid"),
+                "--address",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--state-path",
+                str(home / "state.pickle"),
+                "--logdir",
+                str(logdir),
+            ],
+            cwd=home,
+            env={**os.environ, "LUIGI_CONFIG_PATH": str(config)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.time() + 30
             while True:

@@ -1,4 +1,5 @@
 """Project rules that are easy to break silently."""
+
 import ast
 import configparser
 import re
@@ -78,7 +79,7 @@ def test_no_import_circle():
 
     def visit(module):
         if module in on_path:
-            raise AssertionError("import circle: " + " -> ".join(on_path[on_path.index(module):] + [module]))
+            raise AssertionError("import circle: " + " -> ".join(on_path[on_path.index(module) :] + [module]))
         if module in seen or module not in graph:
             return
         on_path.append(module)
@@ -101,8 +102,12 @@ def test_every_luigi_cfg_key_is_a_declared_parameter():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "luigi.cfg")
     classes = {name: getattr(tasks, name) for name in tasks.__all__}
-    classes.update(artifacts=engine_config.artifacts, pytensor=task_config.pytensor,
-                   fingerprint=engine_config.fingerprint, threads=task_config.threads)
+    classes.update(
+        artifacts=engine_config.artifacts,
+        pytensor=task_config.pytensor,
+        fingerprint=engine_config.fingerprint,
+        threads=task_config.threads,
+    )
     for section in cfg.sections():
         if section in ("core", "retcode"):
             continue
@@ -130,10 +135,18 @@ def test_threads_setting_reaches_the_environment_before_numpy(tmp_path):
 
     cfg = tmp_path / "threads.cfg"
     cfg.write_text("[threads]\nper_process = 1\n")
-    code = ("import sys; import tasks, os; assert 'numpy' in sys.modules; "
-            "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'], os.environ['XLA_FLAGS'])")
+    code = (
+        "import sys; import tasks, os; assert 'numpy' in sys.modules; "
+        "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'], os.environ['XLA_FLAGS'])"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         env={**env, "LUIGI_CONFIG_PATH": str(cfg)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "LUIGI_CONFIG_PATH": str(cfg)},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[:2] == ["1", "1"] and "intra_op_parallelism_threads=1" in out.stdout

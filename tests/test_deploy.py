@@ -1,4 +1,5 @@
 """deploy/: what an operator copies agrees with itself."""
+
 from __future__ import annotations
 
 import configparser

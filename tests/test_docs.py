@@ -1,5 +1,6 @@
 """README and docs/ say only what the repository holds: CI runs README's test command,
 and every file, test and link they name exists."""
+
 import re
 from pathlib import Path
 
@@ -9,9 +10,9 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 def _code_block_after(text: str, marker: str) -> list[str]:
     """The lines of the first fenced code block after ``marker``."""
-    rest = text[text.index(marker):]
-    block = rest[rest.index("```") + 3:]
-    block = block[block.index("\n") + 1:block.index("```")]
+    rest = text[text.index(marker) :]
+    block = rest[rest.index("```") + 3 :]
+    block = block[block.index("\n") + 1 : block.index("```")]
     return [line for line in block.splitlines() if line.strip()]
 
 
@@ -59,6 +60,11 @@ def test_every_relative_link_and_repository_path_the_docs_name_exists():
 
 
 def test_no_path_outside_the_repository():
-    for path in [*DOCS, ROOT / "luigi.cfg", *ROOT.glob("configs/*.cfg"), *ROOT.glob("pipeline/**/*.py"),
-                 *ROOT.glob("tasks/**/*.py")]:
+    for path in [
+        *DOCS,
+        ROOT / "luigi.cfg",
+        *ROOT.glob("configs/*.cfg"),
+        *ROOT.glob("pipeline/**/*.py"),
+        *ROOT.glob("tasks/**/*.py"),
+    ]:
         assert "../shared" not in path.read_text(), f"{path.relative_to(ROOT)} names a path outside the repository"

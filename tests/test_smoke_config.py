@@ -1,4 +1,5 @@
 """configs/smoke.cfg: README's quick run. Every key is a declared parameter, and luigi reads it over luigi.cfg."""
+
 import configparser
 import json
 import os
@@ -30,9 +31,11 @@ def test_every_smoke_key_is_a_declared_parameter_with_a_valid_value():
 
 def test_luigi_reads_the_smoke_file_after_luigi_cfg():
     """As README runs it: ``LUIGI_CONFIG_PATH=configs/smoke.cfg`` from the project root."""
-    code = ("import json, tasks; from stagecache.config import artifacts; "
-            "r = tasks.TrainCharRNN(); d = tasks.TrainDeepMLP(); "
-            "print(json.dumps([artifacts().root, r.epochs, r.steps_per_epoch, r.hidden, r.lr, d.epochs, d.hidden]))")
+    code = (
+        "import json, tasks; from stagecache.config import artifacts; "
+        "r = tasks.TrainCharRNN(); d = tasks.TrainDeepMLP(); "
+        "print(json.dumps([artifacts().root, r.epochs, r.steps_per_epoch, r.hidden, r.lr, d.epochs, d.hidden]))"
+    )
     env = {**os.environ, "LUIGI_CONFIG_PATH": "configs/smoke.cfg"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -41,8 +44,10 @@ def test_luigi_reads_the_smoke_file_after_luigi_cfg():
     smoke.read(SMOKE)
     full.read(ROOT / "luigi.cfg")
     assert root == smoke["artifacts"]["root"] != full["artifacts"]["root"]  # its own artifacts
-    assert (rnn_epochs, steps, hidden) == (int(smoke["TrainCharRNN"]["epochs"]),
-                                           int(smoke["TrainCharRNN"]["steps_per_epoch"]),
-                                           int(smoke["TrainCharRNN"]["hidden"]))
+    assert (rnn_epochs, steps, hidden) == (
+        int(smoke["TrainCharRNN"]["epochs"]),
+        int(smoke["TrainCharRNN"]["steps_per_epoch"]),
+        int(smoke["TrainCharRNN"]["hidden"]),
+    )
     assert rnn_epochs < int(full["TrainCharRNN"]["epochs"]) and deep_epochs < int(full["TrainDeepMLP"]["epochs"])
     assert lr == float(full["TrainCharRNN"]["lr"]) and deep_hidden == json.loads(full["TrainDeepMLP"]["hidden"])

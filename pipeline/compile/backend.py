@@ -9,6 +9,7 @@ Every function from :func:`compile_function` reports, on its first call, how lon
 building the graph and compiling took and whether the persistent cache was hit
 (a :class:`CompileRecord`, logged and collected by :func:`record_compiles`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,9 +17,9 @@ import importlib.util
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytensor
 
@@ -75,8 +76,10 @@ def check_device(device: str) -> str:
         except RuntimeError:
             found = []
         if not found:
-            raise ValueError("device 'cuda': JAX finds no CUDA GPU on this machine "
-                             "(install the plugin with pip install -e '.[cuda]', or set device = cpu)")
+            raise ValueError(
+                "device 'cuda': JAX finds no CUDA GPU on this machine "
+                "(install the plugin with pip install -e '.[cuda]', or set device = cpu)"
+            )
     return device
 
 
@@ -102,8 +105,9 @@ def _count_cache_event(kind: str) -> None:
     _cache_events[kind] += 1
 
 
-def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_CACHE_MAX_BYTES,
-                      graph_cache: bool = True) -> Path | None:
+def use_compile_cache(
+    directory: str | Path | None, *, max_bytes: int = DEFAULT_CACHE_MAX_BYTES, graph_cache: bool = True
+) -> Path | None:
     """Keep XLA executables compiled by the JAX backend in ``directory`` (None: no persistent cache).
 
     Every compilation is cached, however quick. A size limit (``max_bytes``, least recently
@@ -133,8 +137,9 @@ def use_compile_cache(directory: str | Path | None, *, max_bytes: int = DEFAULT_
             path.mkdir(parents=True, exist_ok=True)
             cachefiles.check_writable(path)  # JAX would fail every compile on its lock file otherwise
         except OSError as exc:  # a cache is an optimisation: without one, everything still compiles
-            log.warning("no persistent compile cache: cannot create or write to %s (%s); compiling from scratch",
-                        path, exc)
+            log.warning(
+                "no persistent compile cache: cannot create or write to %s (%s); compiling from scratch", path, exc
+            )
             path = None
     if not internals.configure_xla_cache(path, max_bytes):
         path = None
@@ -149,6 +154,7 @@ def compile_cache_dir() -> Path | None:
 
 # ---------------------------------------------------------------------------------------------
 # Compiling, with a record of what it cost
+
 
 @dataclass(frozen=True)
 class CompileRecord:
@@ -228,14 +234,27 @@ class CompiledFunction:
             cache = "off"
         else:
             cache = "hit" if _cache_events["hit"] - hits == _cache_events["request"] - requests else "miss"
-        self.record = CompileRecord(self.name, self.backend, round(self.graph_seconds, 4),
-                                    round(finished - t0, 4), cache,
-                                    str(_cache_dir) if _cache_dir and self.backend == "jax" else None, finished,
-                                    self.graph_cache)
-        log.info("compiled %s (%s): %.2f s (graph %.2f s, rewritten graph cache %s; first call %.2f s, "
-                 "XLA cache %s)%s", self.name, self.backend, self.record.seconds, self.graph_seconds,
-                 self.graph_cache, self.record.first_call_seconds, cache,
-                 f" in {_cache_dir}" if self.record.cache_dir else "")
+        self.record = CompileRecord(
+            self.name,
+            self.backend,
+            round(self.graph_seconds, 4),
+            round(finished - t0, 4),
+            cache,
+            str(_cache_dir) if _cache_dir and self.backend == "jax" else None,
+            finished,
+            self.graph_cache,
+        )
+        log.info(
+            "compiled %s (%s): %.2f s (graph %.2f s, rewritten graph cache %s; first call %.2f s, XLA cache %s)%s",
+            self.name,
+            self.backend,
+            self.record.seconds,
+            self.graph_seconds,
+            self.graph_cache,
+            self.record.first_call_seconds,
+            cache,
+            f" in {_cache_dir}" if self.record.cache_dir else "",
+        )
         for records, on_record in _recorders:
             records.append(self.record)
             if on_record is not None:
@@ -260,9 +279,12 @@ def compile_function(inputs, outputs, *, backend: str, updates=None, name: str =
     t0 = time.perf_counter()
     if resolved == "jax":  # the rewritten graph is cached beside XLA's executables
         directory = _cache_dir / GRAPH_CACHE_SUBDIR if _cache_dir is not None and _graph_cache_on else None
-        function, graph_cache = cached_function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name,
-                                                directory=directory)
+        function, graph_cache = cached_function(
+            inputs, outputs, updates=updates, mode=_MODES[resolved], name=name, directory=directory
+        )
     else:
-        function, graph_cache = pytensor.function(inputs, outputs, updates=updates, mode=_MODES[resolved],
-                                                  name=name), "n/a"
+        function, graph_cache = (
+            pytensor.function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name),
+            "n/a",
+        )
     return CompiledFunction(function, name, resolved, time.perf_counter() - t0, graph_cache)

@@ -5,6 +5,7 @@ directory where a file should be, or the other way round). The caches delete wha
 they cannot use with :func:`remove`, and turn themselves off for a directory that
 :func:`check_writable` finds they cannot write to.
 """
+
 from __future__ import annotations
 
 import os

@@ -24,6 +24,7 @@ written anew. Shared variables' values are not stored (they are state, not graph
 entries are compressed. PyTensor's internals used here live in
 :mod:`pipeline.compile.internals`, which turns this cache off for untested versions.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -93,16 +94,24 @@ class _Graph:
     def same_as(self, other: _Graph) -> bool:
         """True when both graphs compute the same, input for input (PyTensor's ``equal_computations``)."""
         mine, theirs = self.inputs + self.shared, other.inputs + other.shared
-        if (len(self.inputs), len(self.shared), len(self.outputs), len(self.updates)) != \
-                (len(other.inputs), len(other.shared), len(other.outputs), len(other.updates)):
+        if (len(self.inputs), len(self.shared), len(self.outputs), len(self.updates)) != (
+            len(other.inputs),
+            len(other.shared),
+            len(other.outputs),
+            len(other.updates),
+        ):
             return False
         if any(a.type != b.type for a, b in zip(mine, theirs)):  # static shapes too, not only dtype and rank
             return False
         if self.update_targets() != other.update_targets():
             return False
         equal_computations = internals.graph_tools()[1]
-        return equal_computations(self.outputs + [e for _, e in self.updates],
-                                  other.outputs + [e for _, e in other.updates], in_xs=mine, in_ys=theirs)
+        return equal_computations(
+            self.outputs + [e for _, e in self.updates],
+            other.outputs + [e for _, e in other.updates],
+            in_xs=mine,
+            in_ys=theirs,
+        )
 
 
 def _digest_data(data) -> str:
@@ -114,8 +123,10 @@ def _digest_data(data) -> str:
 def _versions() -> str:
     import jax
 
-    return (f"format {FORMAT} python {platform.python_version()} pytensor {pytensor.__version__} "
-            f"jax {jax.__version__} numpy {np.__version__} floatX {pytensor.config.floatX}")
+    return (
+        f"format {FORMAT} python {platform.python_version()} pytensor {pytensor.__version__} "
+        f"jax {jax.__version__} numpy {np.__version__} floatX {pytensor.config.floatX}"
+    )
 
 
 class _Pickler(pickle.Pickler):
@@ -203,9 +214,14 @@ def _load(path: Path, graph: _Graph, name: str):
         # Link the rewritten graph to this process's shared variables: their containers
         # become the function's storage, exactly as when the function is compiled here.
         function = internals.link_maker(entry["maker"], list(zip(stored.shared, graph.shared)))
-    except Exception as exc:  # noqa: BLE001 - a broken entry must never stop a compile
-        log.warning("%s: unusable rewritten-graph cache entry %s (%s: %s); deleting it and rewriting",
-                    name, path, type(exc).__name__, exc)
+    except Exception as exc:
+        log.warning(
+            "%s: unusable rewritten-graph cache entry %s (%s: %s); deleting it and rewriting",
+            name,
+            path,
+            type(exc).__name__,
+            exc,
+        )
         _remove(path)
         return None
     with contextlib.suppress(OSError):  # marks it recently used (another process may have pruned it meanwhile)
@@ -217,17 +233,23 @@ def _store(path: Path, graph: _Graph, function, name: str) -> None:
     values = internals.shared_value_ids(graph.shared)  # the function's shared inputs hold these values
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer, values).dump({"format": FORMAT, "graph": (graph.inputs, graph.outputs, graph.updates),
-                                       "maker": internals.function_maker(function)})
+        _Pickler(buffer, values).dump(
+            {
+                "format": FORMAT,
+                "graph": (graph.inputs, graph.outputs, graph.updates),
+                "maker": internals.function_maker(function),
+            }
+        )
         data = zlib.compress(buffer.getbuffer(), 1)  # constant-folded zeros: MBs -> KBs
         for p in (path, _digest_path(path)):  # a directory (or other non-file) there would refuse the rename
             if cachefiles.exists(p) and not cachefiles.is_regular_file(p):
                 cachefiles.remove(p)
         _write_atomically(path, data)
         _write_atomically(_digest_path(path), hashlib.sha256(data).hexdigest().encode())  # last: the entry is whole
-    except Exception as exc:  # noqa: BLE001 - caching is an optimisation; the function is fine
-        log.warning("%s: could not cache the rewritten graph in %s (%s: %s)", name, path.parent,
-                    type(exc).__name__, exc)
+    except Exception as exc:
+        log.warning(
+            "%s: could not cache the rewritten graph in %s (%s: %s)", name, path.parent, type(exc).__name__, exc
+        )
         return
     _prune(path.parent)
 
@@ -244,6 +266,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def _prune(directory: Path) -> None:
     """Keep the :data:`MAX_ENTRIES` most recently used entries (other processes may prune at the same time)."""
+
     def last_used(p: Path) -> float:
         try:
             return p.stat().st_mtime
@@ -271,14 +294,19 @@ def _usable(directory: Path, name: str) -> bool:
         return False
     try:
         if cachefiles.exists(directory) and not directory.is_dir():
-            log.warning("%s: %s is not a directory; removing it to keep the rewritten-graph cache there",
-                        name, directory)
+            log.warning(
+                "%s: %s is not a directory; removing it to keep the rewritten-graph cache there", name, directory
+            )
             cachefiles.remove(directory)
         directory.mkdir(parents=True, exist_ok=True)
         cachefiles.check_writable(directory)
     except OSError as exc:
-        log.warning("%s: no rewritten-graph cache: cannot create or write to %s (%s); compiling from scratch",
-                    name, directory, exc)
+        log.warning(
+            "%s: no rewritten-graph cache: cannot create or write to %s (%s); compiling from scratch",
+            name,
+            directory,
+            exc,
+        )
         _unusable.add(directory)
         return False
     return True

@@ -13,6 +13,7 @@ rewritten-graph cache needs PyTensor in range. Compiling itself only uses public
 APIs, so it goes on without the cache: slower, never wrong, never a crash. The same
 happens when an internal is missing although the version is in range.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,19 +71,30 @@ class Support:
     graph_cache: bool
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def support() -> Support:
     """The caches the installed PyTensor and JAX allow; warns once when either is outside :data:`SUPPORTED`."""
     versions = {name: installed_version(name) for name in SUPPORTED}
     ok = {name: in_range(versions[name], *SUPPORTED[name]) for name in SUPPORTED}
     result = Support(xla_cache=ok["jax"], graph_cache=ok["pytensor"])
-    off = [what for what, allowed in (("JAX's persistent XLA cache", result.xla_cache),
-                                      ("the rewritten-graph cache", result.graph_cache)) if not allowed]
+    off = [
+        what
+        for what, allowed in (
+            ("JAX's persistent XLA cache", result.xla_cache),
+            ("the rewritten-graph cache", result.graph_cache),
+        )
+        if not allowed
+    ]
     if off:
         found = ", ".join(f"{n} {versions[n] or 'not installed'}" for n in SUPPORTED)
         tested = ", ".join(f"{n} >={lo},<{hi}" for n, (lo, hi) in SUPPORTED.items())
-        log.warning("installed %s; the compile caches are tested with %s: %s off (everything still compiles, "
-                    "only without that cache)", found, tested, " and ".join(off))
+        log.warning(
+            "installed %s; the compile caches are tested with %s: %s off (everything still compiles, "
+            "only without that cache)",
+            found,
+            tested,
+            " and ".join(off),
+        )
     return result
 
 
@@ -93,6 +105,7 @@ def unavailable(what: str, exc: BaseException) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # JAX's persistent compilation cache
+
 
 def listen_to_cache_events(callback) -> bool:
     """Call ``callback(kind)`` with ``"hit"`` or ``"request"`` for each of JAX's persistent-cache events."""
@@ -182,8 +195,11 @@ def _discard(files, problem: str) -> None:
     except OSError as exc:
         log.warning("compile cache entry %s %s; cannot remove it (%s); compiling without it", files[0], problem, exc)
         return
-    log.warning("compile cache entry %s %s; removed it, compiling instead (the next compilation writes it anew)",
-                files[0], problem)
+    log.warning(
+        "compile cache entry %s %s; removed it, compiling instead (the next compilation writes it anew)",
+        files[0],
+        problem,
+    )
 
 
 def _structural_problem(entry: Path, atime: Path) -> str | None:
@@ -214,7 +230,7 @@ def _entry_problem(entry: Path, atime: Path) -> str | None:
         return f"cannot be read ({exc})"
     try:
         jax_cache.extract_executable_and_time(jax_cache.decompress_executable(data))
-    except Exception as exc:  # noqa: BLE001 - whatever the decompressor says, the bytes are damaged
+    except Exception as exc:
         return f"is damaged ({type(exc).__name__}: {exc})" if data else "is empty"
     return None
 
@@ -251,6 +267,7 @@ def _checked_read(read):
     JAX's lock the entry is checked as JAX reads it and, if damaged, removed, with one
     warning naming it; ``(None, None)`` then tells JAX to compile and write it anew.
     """
+
     @functools.wraps(read)
     def get_executable_and_time(cache_key, *args, **kwargs):
         try:
@@ -275,15 +292,22 @@ def _repair(directory: Path, key: str, error: Exception) -> None:
                 _discard([entry, atime], problem)
                 return
     except OSError as exc:
-        log.warning("compile cache entry %s could not be read (%s: %s) nor checked (%s); compiling without it",
-                    entry, type(error).__name__, error, exc)
+        log.warning(
+            "compile cache entry %s could not be read (%s: %s) nor checked (%s); compiling without it",
+            entry,
+            type(error).__name__,
+            error,
+            exc,
+        )
         return
-    log.warning("compile cache entry %s could not be used (%s: %s); compiling without it", entry,
-                type(error).__name__, error)
+    log.warning(
+        "compile cache entry %s could not be used (%s: %s); compiling without it", entry, type(error).__name__, error
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # PyTensor's graph internals and FunctionMaker
+
 
 def graph_tools():
     """``(io_toposort, equal_computations, SharedVariable, Constant)`` from PyTensor's graph modules."""

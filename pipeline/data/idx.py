@@ -1,4 +1,5 @@
 """Parse the IDX format that MNIST is distributed in."""
+
 from __future__ import annotations
 
 import gzip
@@ -45,9 +46,7 @@ def parse_idx(data: bytes, name: str) -> np.ndarray:
     expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     actual = len(data) - header_len
     if actual != expected:
-        raise ValueError(
-            f"{name}: header dimensions {dims} need {expected} data bytes, file has {actual}"
-        )
+        raise ValueError(f"{name}: header dimensions {dims} need {expected} data bytes, file has {actual}")
     array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(dims)
     return array.astype(dtype.newbyteorder("="))
 

@@ -1,4 +1,5 @@
 """MNIST: the four IDX files, and their conversion to float images and one-hot labels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,9 +58,7 @@ def prepare_mnist(files: dict[str, bytes], train_limit: int = 0) -> dict[str, np
         X = _images(files[img_name], img_name)
         y = _labels(files[lbl_name], lbl_name)
         if X.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"{img_name}/{lbl_name}: {X.shape[0]} images but {y.shape[0]} labels"
-            )
+            raise ValueError(f"{img_name}/{lbl_name}: {X.shape[0]} images but {y.shape[0]} labels")
         if split == "train" and train_limit > 0:
             X, y = X[:train_limit], y[:train_limit]
         out[f"X_{split}"], out[f"y_{split}"], out[f"Y_{split}"] = X, y, one_hot(y)

@@ -1,4 +1,5 @@
 """The two-moons toy set: two interleaving half circles with Gaussian noise, generated with numpy."""
+
 from __future__ import annotations
 
 import numpy as np

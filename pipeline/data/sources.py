@@ -1,4 +1,5 @@
 """Cheap checks of whether a data source changed, without downloading it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -41,20 +42,24 @@ def source_version(spec: str, names: list[str], timeout: float = 10.0) -> str:
             except urllib.error.HTTPError:
                 response = urllib.request.urlopen(urllib.request.Request(base + name, method="HEAD"), timeout=timeout)
             with response:
-                tokens.append(response.headers.get("ETag") or response.headers.get("Last-Modified") or
-                              response.headers.get("Content-Length", "?"))
+                tokens.append(
+                    response.headers.get("ETag")
+                    or response.headers.get("Last-Modified")
+                    or response.headers.get("Content-Length", "?")
+                )
         return hashlib.sha256("|".join(tokens).encode()).hexdigest()[:16]
     if spec.startswith("npm:"):
         npm = shutil.which("npm")
         if npm is None:
             raise FileNotFoundError("npm is not installed")
-        proc = subprocess.run([npm, "view", spec[4:], "dist.integrity"], capture_output=True, text=True,
-                              timeout=max(timeout, 60.0))
+        proc = subprocess.run(
+            [npm, "view", spec[4:], "dist.integrity"], capture_output=True, text=True, timeout=max(timeout, 60.0)
+        )
         if proc.returncode != 0 or not proc.stdout.strip():
             raise OSError(f"npm view {spec[4:]} failed: {proc.stderr.strip()[-300:]}")
         return hashlib.sha256(proc.stdout.strip().encode()).hexdigest()[:16]
     if spec.startswith("package:"):
-        return _files_token(RESOURCES / spec[len("package:"):], names)
+        return _files_token(RESOURCES / spec[len("package:") :], names)
     if scheme == "file":
         return _files_token(Path(urllib.request.url2pathname(urllib.parse.urlsplit(spec).path)), names)
     if scheme:

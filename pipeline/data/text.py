@@ -1,4 +1,5 @@
 """Character vocabulary, integer encoding and the train/validation corpus of a text."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,6 +59,8 @@ def prepare_corpus(files: dict[str, bytes], *, val_fraction: float) -> dict:
     vocab = build_vocab(text)
     train_ids, val_ids = split_train_val(encode(text, vocab), val_fraction)
     return {
-        "vocab": vocab, "train_ids": train_ids, "val_ids": val_ids,
+        "vocab": vocab,
+        "train_ids": train_ids,
+        "val_ids": val_ids,
         "unigram_val_nats": unigram_cross_entropy(train_ids, val_ids, len(vocab)),
     }

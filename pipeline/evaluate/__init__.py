@@ -4,6 +4,7 @@ stage's fingerprint covers only the model code it runs.
 
 Metrics: accuracy, per-class accuracy, confusion matrix, language-model losses.
 """
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ A table is a dict ``{"columns", "rows", "best", "kinds", "better", "sort_by", "d
 value), ``best`` has the same shape and is True where a cell holds the best value of its metric,
 ``kinds`` says per column what it holds and ``better`` per metric which way is better.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,8 +18,13 @@ from pipeline.experiments.points import metric_order
 HIGHER_BETTER = ("accuracy",)
 LOWER_BETTER = ("loss", "nats", "bits", "perplexity", "seconds")
 # metrics compared first when a sweep page picks what to sort by (the first of these whose values differ)
-HEADLINE_METRICS = ("TrainDeepMLP test_accuracy", "TrainMLP test_accuracy", "TrainLogReg test_accuracy",
-                    "TrainCharRNN val_loss (nats/char)", "TrainMoonsMLP test_accuracy")
+HEADLINE_METRICS = (
+    "TrainDeepMLP test_accuracy",
+    "TrainMLP test_accuracy",
+    "TrainLogReg test_accuracy",
+    "TrainCharRNN val_loss (nats/char)",
+    "TrainMoonsMLP test_accuracy",
+)
 MISSING = "—"  # how text and Markdown show a value a point does not have
 
 
@@ -74,8 +80,14 @@ def _best_flags(rows: list[list], columns: list[int], direction: dict[int, str |
     return best
 
 
-def table(points: list[dict], sort_by: str | None = None, descending: bool | None = None, *,
-          params: list[str] | None = None, metrics: list[str] | None = None) -> dict:
+def table(
+    points: list[dict],
+    sort_by: str | None = None,
+    descending: bool | None = None,
+    *,
+    params: list[str] | None = None,
+    metrics: list[str] | None = None,
+) -> dict:
     """Columns ``label``, each parameter of ``params`` (default: :func:`differing_params`) and each metric
     of ``metrics`` (default: every metric of any point); one row per point.
 
@@ -92,16 +104,24 @@ def table(points: list[dict], sort_by: str | None = None, descending: bool | Non
     if descending is None:
         descending = sort_by in metrics and better(sort_by) == "higher"
     kinds = ["label", *["param"] * len(params), *["metric"] * len(metrics)]
-    rows = [[p["label"], *[p["params"].get(n) for n in params], *[p["metrics"].get(n) for n in metrics]]
-            for p in points]
+    rows = [
+        [p["label"], *[p["params"].get(n) for n in params], *[p["metrics"].get(n) for n in metrics]] for p in points
+    ]
     if sort_by is not None:
         c = columns.index(sort_by)
         present = sorted((r for r in rows if r[c] is not None), key=lambda r: _sort_value(r[c]), reverse=descending)
         rows = present + [r for r in rows if r[c] is None]
     metric_columns = list(range(1 + len(params), len(columns)))
     best = _best_flags(rows, metric_columns, {c: better(columns[c]) for c in metric_columns})
-    return {"columns": columns, "kinds": kinds, "rows": rows, "best": best,
-            "better": {m: better(m) for m in metrics}, "sort_by": sort_by, "descending": bool(descending)}
+    return {
+        "columns": columns,
+        "kinds": kinds,
+        "rows": rows,
+        "best": best,
+        "better": {m: better(m) for m in metrics},
+        "sort_by": sort_by,
+        "descending": bool(descending),
+    }
 
 
 def default_sort(points: list[dict]) -> str | None:
@@ -140,11 +160,17 @@ def diff_configurations(points: list[dict], *, all_metrics: bool = True) -> dict
         rows.append(row)
         kinds.append("metric")
         flags = [False] * len(columns)
-        flags[1:1 + len(values)] = best_of(values, better(name))
+        flags[1 : 1 + len(values)] = best_of(values, better(name))
         best.append(flags)
-    return {"columns": columns, "kinds": kinds, "rows": rows, "best": best,
-            "better": {r[0]: better(r[0]) for r, k in zip(rows, kinds) if k == "metric"},
-            "sort_by": None, "descending": False}
+    return {
+        "columns": columns,
+        "kinds": kinds,
+        "rows": rows,
+        "best": best,
+        "better": {r[0]: better(r[0]) for r, k in zip(rows, kinds) if k == "metric"},
+        "sort_by": None,
+        "descending": False,
+    }
 
 
 def format_number(value: float) -> str:
@@ -161,28 +187,31 @@ def _exact(value: float) -> str:
 
 
 def _cells(t: dict, number, missing: str) -> list[list[str]]:
-    return [[missing if v is None else number(v) if isinstance(v, float) else str(v) for v in row]
-            for row in t["rows"]]
+    return [[missing if v is None else number(v) if isinstance(v, float) else str(v) for v in row] for row in t["rows"]]
 
 
 def _legend(t: dict) -> str:
-    return ("best per metric: the highest accuracy; the lowest loss, nats, bits, perplexity and seconds"
-            + (f"; sorted by {t['sort_by']}, {'descending' if t['descending'] else 'ascending'}"
-               if t["sort_by"] else ""))
+    return "best per metric: the highest accuracy; the lowest loss, nats, bits, perplexity and seconds" + (
+        f"; sorted by {t['sort_by']}, {'descending' if t['descending'] else 'ascending'}" if t["sort_by"] else ""
+    )
 
 
 def format_text(t: dict) -> str:
     """The table in aligned plain-text columns; a ``*`` follows each best value."""
-    cells = [[c + ("*" if b else "") for c, b in zip(row, flags)]
-             for row, flags in zip(_cells(t, format_number, MISSING), t["best"])]
+    cells = [
+        [c + ("*" if b else "") for c, b in zip(row, flags)]
+        for row, flags in zip(_cells(t, format_number, MISSING), t["best"])
+    ]
     widths = [max([len(str(h)), *(len(r[i]) for r in cells)]) for i, h in enumerate(t["columns"])]
     numeric = [any(isinstance(r[i], float) for r in t["rows"]) for i in range(len(t["columns"]))]
 
     def line(values):
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
 
-    return "\n".join([line(t["columns"]), line(["-" * w for w in widths]), *map(line, cells),
-                      "", f"* {_legend(t)}"]) + "\n"
+    return (
+        "\n".join([line(t["columns"]), line(["-" * w for w in widths]), *map(line, cells), "", f"* {_legend(t)}"])
+        + "\n"
+    )
 
 
 def _md(text: str) -> str:
@@ -191,12 +220,16 @@ def _md(text: str) -> str:
 
 def format_markdown(t: dict) -> str:
     """The table in Markdown (GitHub's pipe tables); each best value in bold."""
-    cells = [[f"**{_md(c)}**" if b else _md(c) for c, b in zip(row, flags)]
-             for row, flags in zip(_cells(t, format_number, MISSING), t["best"])]
+    cells = [
+        [f"**{_md(c)}**" if b else _md(c) for c, b in zip(row, flags)]
+        for row, flags in zip(_cells(t, format_number, MISSING), t["best"])
+    ]
     numeric = [any(isinstance(r[i], float) for r in t["rows"]) for i in range(len(t["columns"]))]
-    lines = ["| " + " | ".join(_md(str(c)) for c in t["columns"]) + " |",
-             "|" + "|".join("---:" if num else "---" for num in numeric) + "|",
-             *("| " + " | ".join(r) + " |" for r in cells)]
+    lines = [
+        "| " + " | ".join(_md(str(c)) for c in t["columns"]) + " |",
+        "|" + "|".join("---:" if num else "---" for num in numeric) + "|",
+        *("| " + " | ".join(r) + " |" for r in cells),
+    ]
     return "\n".join(lines) + f"\n\nBold: {_legend(t)}.\n"
 
 

@@ -1,5 +1,6 @@
 """One configuration's results as a small JSON-serialisable *point*: its parameters, flat metrics and
 learning curves, drawn from the same artifacts the report uses."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,13 @@ FAMILIES = tuple(MODELS)  # every family a point may hold, in the order of table
 _COMMON = (("epochs", "epochs"), ("seconds_per_epoch", "seconds_per_epoch"), ("parameters", "parameters"))
 METRIC_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     **{family: (("test_accuracy", "test_accuracy"), *_COMMON) for family in (*CLASSIFIERS, "TrainMoonsMLP")},
-    "TrainCharRNN": (("val_loss", "val_loss (nats/char)"), ("bits_per_char", "bits_per_char"),
-                     ("perplexity", "perplexity"), ("kept_epoch", "kept_epoch"), *_COMMON),
+    "TrainCharRNN": (
+        ("val_loss", "val_loss (nats/char)"),
+        ("bits_per_char", "bits_per_char"),
+        ("perplexity", "perplexity"),
+        ("kept_epoch", "kept_epoch"),
+        *_COMMON,
+    ),
 }
 # the per-epoch metric each family's training history records besides the training loss
 CURVE_METRIC = {family: "val_loss" if family == "TrainCharRNN" else "test_accuracy" for family in FAMILIES}
@@ -49,12 +55,20 @@ def _number(value) -> float | None:
 def curve(history: dict) -> dict[str, list]:
     """``{"epoch", <metric>, "train_loss"}`` of a training history, as plain numbers."""
     metric = "val_loss" if "val_loss" in history else "test_accuracy"
-    return {"epoch": [int(e) for e in history["epoch"]], metric: [float(v) for v in history[metric]],
-            "train_loss": [float(v) for v in history["train_loss"]]}
+    return {
+        "epoch": [int(e) for e in history["epoch"]],
+        metric: [float(v) for v in history[metric]],
+        "train_loss": [float(v) for v in history["train_loss"]],
+    }
 
 
-def summarize_point(label: str, params: dict[str, str], trained: dict[str, dict] | None = None,
-                    evaluated: dict[str, dict] | None = None, moons: dict | None = None) -> dict:
+def summarize_point(
+    label: str,
+    params: dict[str, str],
+    trained: dict[str, dict] | None = None,
+    evaluated: dict[str, dict] | None = None,
+    moons: dict | None = None,
+) -> dict:
     """The point of one configuration ``{"label", "params", "metrics", "curves"}``.
 
     ``trained`` and ``evaluated`` map task families (``TrainLogReg``, ``TrainMLP``, ``TrainDeepMLP``,
@@ -70,7 +84,13 @@ def summarize_point(label: str, params: dict[str, str], trained: dict[str, dict]
         for key, name in METRIC_KEYS.get(family, ()):
             if key in rows[family] and (value := _number(rows[family][key])) is not None:
                 flat[f"{family} {name}"] = value
-    curves = {family: curve(artifact["history"])
-              for family, artifact in [*trained.items(), *([("TrainMoonsMLP", moons)] if moons else [])]}
-    return {"label": str(label), "params": {str(k): str(v) for k, v in params.items()}, "metrics": flat,
-            "curves": {f: curves[f] for f in sorted(curves, key=family_rank)}}
+    curves = {
+        family: curve(artifact["history"])
+        for family, artifact in [*trained.items(), *([("TrainMoonsMLP", moons)] if moons else [])]
+    }
+    return {
+        "label": str(label),
+        "params": {str(k): str(v) for k, v in params.items()},
+        "metrics": flat,
+        "curves": {f: curves[f] for f in sorted(curves, key=family_rank)},
+    }

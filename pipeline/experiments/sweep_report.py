@@ -1,6 +1,7 @@
 """The page of a sweep: one table of the differing parameters and every metric (best per metric marked),
 and the learning curves of every configuration overlaid, one figure per model family. Offline: the page
 and its PNG figures, in the main report's style."""
+
 from __future__ import annotations
 
 import html
@@ -53,8 +54,15 @@ def overlaid_curves(family: str, curves: dict[str, dict]) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     fig.suptitle(MODELS.get(family, {"label": family})["label"])
     handles, labels = ax_loss.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, max(1, len(labels))),
-               fontsize=8, frameon=False)  # below both axes: never over the curves, however many configurations
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(4, max(1, len(labels))),
+        fontsize=8,
+        frameon=False,
+    )  # below both axes: never over the curves, however many configurations
     return fig
 
 
@@ -64,7 +72,11 @@ def _value_cell(value, best: bool) -> Raw | str:
     text = format_number(value) if isinstance(value, float) else str(value)
     if isinstance(value, float):
         title = html.escape(repr(value), quote=True)  # the exact number on hover
-        inner = f"<strong class='best' title='{title}'>{text} ★</strong>" if best else f"<span title='{title}'>{text}</span>"
+        inner = (
+            f"<strong class='best' title='{title}'>{text} ★</strong>"
+            if best
+            else f"<span title='{title}'>{text}</span>"
+        )
         return Raw(inner)
     return short(text)
 
@@ -81,22 +93,35 @@ def shared_params(points: list[dict]) -> dict[str, str]:
     return dict(sorted((k, v) for k, v in points[0]["params"].items() if k not in differ)) if points else {}
 
 
-def render_sweep_html(name: str, t: dict, points: list[dict], links: dict[str, str],
-                      figures: list[tuple[str, str]], generated_at: str = "") -> str:
+def render_sweep_html(
+    name: str,
+    t: dict,
+    points: list[dict],
+    links: dict[str, str],
+    figures: list[tuple[str, str]],
+    generated_at: str = "",
+) -> str:
     """The page: comparison table ``t`` (from :func:`pipeline.experiments.compare.table`), the parameters
     all configurations share, and the figures (file name, caption)."""
     title = f"Sweep {name} — comparison"
     kinds = t["kinds"]
     header = [c + ARROW[t["better"].get(c)] if k == "metric" else c for c, k in zip(t["columns"], kinds)]
-    rows = [[_label_cell(c, links) if k == "label" else _value_cell(c, b) for c, k, b in zip(row, kinds, flags)]
-            for row, flags in zip(t["rows"], t["best"])]
-    order = (f"Sorted by <em>{html.escape(t['sort_by'])}</em>, {'descending' if t['descending'] else 'ascending'}."
-             if t["sort_by"] else "In the order the sweep lists them.")
+    rows = [
+        [_label_cell(c, links) if k == "label" else _value_cell(c, b) for c, k, b in zip(row, kinds, flags)]
+        for row, flags in zip(t["rows"], t["best"])
+    ]
+    order = (
+        f"Sorted by <em>{html.escape(t['sort_by'])}</em>, {'descending' if t['descending'] else 'ascending'}."
+        if t["sort_by"]
+        else "In the order the sweep lists them."
+    )
     shared = shared_params(points)
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{html.escape(title)}</title>", f"<style>{SWEEP_STYLE}</style></head><body>",
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{SWEEP_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='meta'>Generated {html.escape(generated_at or 'at an unknown time')}: "
         f"{len(points)} configuration{'s' if len(points) != 1 else ''}, "
@@ -114,14 +139,24 @@ def render_sweep_html(name: str, t: dict, points: list[dict], links: dict[str, s
     if figures:
         parts.append("<h2>Learning curves</h2>")
     for file_name, caption in figures:
-        parts.append(f"<figure><img src='{html.escape(file_name)}' alt='{html.escape(caption)}'>"
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append(
+            f"<figure><img src='{html.escape(file_name)}' alt='{html.escape(caption)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def build_sweep_report(name: str, points: list[dict], links: dict[str, str], generated_at: str = "", *,
-                       sort_by: str | None = None, descending: bool | None = None, dpi: int = 100) -> dict[str, bytes]:
+def build_sweep_report(
+    name: str,
+    points: list[dict],
+    links: dict[str, str],
+    generated_at: str = "",
+    *,
+    sort_by: str | None = None,
+    descending: bool | None = None,
+    dpi: int = 100,
+) -> dict[str, bytes]:
     """The files of a sweep's page: ``index.html`` and ``curves_<family>.png`` per family any point has
     curves for. ``links`` maps point labels to (relative) URLs of their provenance; ``sort_by`` names the
     metric (or column) to sort by, by default :func:`pipeline.experiments.compare.default_sort`."""
@@ -138,9 +173,13 @@ def build_sweep_report(name: str, points: list[dict], links: dict[str, str], gen
         file_name = f"curves_{family}.png"
         files[file_name] = to_png(overlaid_curves(family, curves), dpi)
         metric = CURVE_METRIC.get(family, "test_accuracy").replace("_", " ")
-        figures.append((file_name, f"{MODELS.get(family, {'label': family})['label']}: training loss and {metric} "
-                                   f"per epoch of {len(curves)} configuration{'s' if len(curves) != 1 else ''}, "
-                                   f"in the table's order"))
+        figures.append(
+            (
+                file_name,
+                f"{MODELS.get(family, {'label': family})['label']}: training loss and {metric} "
+                f"per epoch of {len(curves)} configuration{'s' if len(curves) != 1 else ''}, "
+                f"in the table's order",
+            )
+        )
     files["index.html"] = render_sweep_html(name, t, points, links, figures, generated_at).encode()
     return files
-

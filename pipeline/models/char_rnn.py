@@ -4,11 +4,13 @@
 truncated backpropagation through time over fixed-length chunks of ``batch_size``
 parallel streams of the text, carrying the hidden state from one chunk to the next.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytensor
@@ -52,8 +54,11 @@ def sequence_loss(ids, h0, params: dict, vocab_size: int):
     """
     xw = params["W_xh"][ids[:-1]]  # (S, B, H): x_t W_xh for every step
     h, logits = pytensor.scan(
-        step, sequences=xw, outputs_info=[h0, None],
-        non_sequences=[params[k] for k in PARAM_ORDER[1:]], return_updates=False,
+        step,
+        sequences=xw,
+        outputs_info=[h0, None],
+        non_sequences=[params[k] for k in PARAM_ORDER[1:]],
+        return_updates=False,
     )
     # Scan forgets static shapes; JAX needs them back for the reshapes in the gradient.
     S, B = ids.type.shape[0] - 1, ids.type.shape[1]
@@ -108,8 +113,9 @@ def compile_loss(weights, *, seq_len: int, batch_size: int, backend: str) -> Cha
     return CharRNN(params, None, loss, seq_len, batch_size)
 
 
-def build_char_rnn(weights, *, seq_len: int, batch_size: int, optimizer: str, lr: float, clip: float,
-                   backend: str) -> CharRNN:
+def build_char_rnn(
+    weights, *, seq_len: int, batch_size: int, optimizer: str, lr: float, clip: float, backend: str
+) -> CharRNN:
     """Compile the training step (BPTT, clipping, optimiser update) and the evaluation loss."""
     if optimizer not in ("rmsprop", "adam"):
         raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {optimizer!r}")
@@ -120,8 +126,7 @@ def build_char_rnn(weights, *, seq_len: int, batch_size: int, optimizer: str, lr
     plist = [params[k] for k in PARAM_ORDER]
     grads = clip_by_global_norm(pt.grad(cost, plist), clip)
     updates, state = OPTIMIZERS[optimizer](plist, grads, lr=lr)
-    train = compile_function([ids], cost, updates=[*updates, (hidden, h_last)], backend=backend,
-                             name="char_rnn_train")
+    train = compile_function([ids], cost, updates=[*updates, (hidden, h_last)], backend=backend, name="char_rnn_train")
     eval_ids, h0, eval_cost, eval_h_last = _loss_graph(params, seq_len, batch_size)
     evaluate = compile_function([eval_ids, h0], [eval_cost, eval_h_last], backend=backend, name="char_rnn_loss")
     return CharRNN(params, train, evaluate, seq_len, batch_size, state, hidden)
@@ -131,9 +136,7 @@ def as_streams(ids: np.ndarray, batch_size: int, seq_len: int) -> np.ndarray:
     """Cut ``ids`` into ``batch_size`` contiguous streams, as columns of an (n, batch_size) array."""
     n = len(ids) // batch_size
     if n < seq_len + 1:
-        raise ValueError(
-            f"{len(ids)} characters is too short for {batch_size} streams of at least {seq_len + 1}"
-        )
+        raise ValueError(f"{len(ids)} characters is too short for {batch_size} streams of at least {seq_len + 1}")
     return np.ascontiguousarray(ids[: n * batch_size].reshape(batch_size, n).T, dtype=np.int32)
 
 
@@ -144,7 +147,7 @@ def n_chunks(streams: np.ndarray, seq_len: int) -> int:
 
 def chunk(streams: np.ndarray, k: int, seq_len: int) -> np.ndarray:
     """The k-th chunk: rows ``k*seq_len .. k*seq_len + seq_len`` (inputs and shifted targets)."""
-    return streams[k * seq_len: k * seq_len + seq_len + 1]
+    return streams[k * seq_len : k * seq_len + seq_len + 1]
 
 
 def validation_loss(weights, ids: np.ndarray, *, seq_len: int, batch_size: int, backend: str) -> float:
@@ -198,8 +201,12 @@ class StreamTrainer:
         return val_loss
 
     def get_state(self) -> dict:
-        return {**snapshot(self.rnn.params, self.rnn.optimizer_state), "cursor": self.cursor,
-                "h": np.array(self.rnn.hidden.get_value()), "best": self.best}
+        return {
+            **snapshot(self.rnn.params, self.rnn.optimizer_state),
+            "cursor": self.cursor,
+            "h": np.array(self.rnn.hidden.get_value()),
+            "best": self.best,
+        }
 
     def set_state(self, state: dict) -> None:
         restore(self.rnn.params, self.rnn.optimizer_state, state)
@@ -208,9 +215,25 @@ class StreamTrainer:
         self.best = state.get("best", self.best)
 
 
-def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_per_epoch: int, hidden: int,
-                   seq_len: int, batch_size: int, optimizer: str, lr: float, clip: float, seed: int,
-                   backend: str, keep_best: bool = True, on_epoch=None, checkpointer=None):
+def train_char_rnn(
+    train_ids,
+    val_ids,
+    vocab_size: int,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    hidden: int,
+    seq_len: int,
+    batch_size: int,
+    optimizer: str,
+    lr: float,
+    clip: float,
+    seed: int,
+    backend: str,
+    keep_best: bool = True,
+    on_epoch=None,
+    checkpointer=None,
+):
     """Train on ``train_ids``, tracking validation loss; return ``{"weights", "history", "kept"}``.
 
     ``steps_per_epoch == 0`` makes an epoch one pass over the training text; otherwise
@@ -219,21 +242,45 @@ def train_char_rnn(train_ids, val_ids, vocab_size: int, *, epochs: int, steps_pe
     validation loss (the first such epoch), else the last epoch's; ``kept`` names the
     epoch and its validation loss, and ``last`` the last epoch's.
     """
-    rnn = build_char_rnn(init_char_rnn(seed, vocab_size, hidden), seq_len=seq_len, batch_size=batch_size,
-                         optimizer=optimizer, lr=lr, clip=clip, backend=backend)
+    rnn = build_char_rnn(
+        init_char_rnn(seed, vocab_size, hidden),
+        seq_len=seq_len,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        clip=clip,
+        backend=backend,
+    )
     trainer = StreamTrainer(rnn, as_streams(train_ids, batch_size, seq_len), lr)
     val_streams = as_streams(val_ids, batch_size, seq_len)
     steps = steps_per_epoch or trainer.total
-    log.info("TrainCharRNN: %d steps of %dx%d characters per epoch (%d chunks in the text), %d epochs",
-             steps, seq_len, batch_size, trainer.total, epochs)
-    history = run_epochs(model="TrainCharRNN", epochs=epochs, train_epoch=lambda e: trainer.train(e, steps),
-                         evaluate=lambda: trainer.observe(stream_loss(rnn, val_streams)), metric="val_loss",
-                         on_epoch=on_epoch, resumable=trainer, checkpointer=checkpointer)
+    log.info(
+        "TrainCharRNN: %d steps of %dx%d characters per epoch (%d chunks in the text), %d epochs",
+        steps,
+        seq_len,
+        batch_size,
+        trainer.total,
+        epochs,
+    )
+    history = run_epochs(
+        model="TrainCharRNN",
+        epochs=epochs,
+        train_epoch=lambda e: trainer.train(e, steps),
+        evaluate=lambda: trainer.observe(stream_loss(rnn, val_streams)),
+        metric="val_loss",
+        on_epoch=on_epoch,
+        resumable=trainer,
+        checkpointer=checkpointer,
+    )
     last = {"epoch": history["epoch"][-1], "val_loss": history["val_loss"][-1]}
     if keep_best and trainer.best["weights"] is not None:
         kept, weights = {"epoch": trainer.best["epoch"], "val_loss": trainer.best["val_loss"]}, trainer.best["weights"]
-        log.info("TrainCharRNN: keeping the weights of epoch %d (validation loss %.4f; last epoch %.4f)",
-                 kept["epoch"], kept["val_loss"], last["val_loss"])
+        log.info(
+            "TrainCharRNN: keeping the weights of epoch %d (validation loss %.4f; last epoch %.4f)",
+            kept["epoch"],
+            kept["val_loss"],
+            last["val_loss"],
+        )
     else:
         kept, weights = last, rnn.weights()
     return {"weights": weights, "history": history, "kept": kept, "last": last}

@@ -1,9 +1,10 @@
 """What the three MNIST classifiers share: static-shape inputs, compiled train/predict, the fit loop."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytensor.tensor as pt
@@ -47,14 +48,18 @@ class Classifier:
 
     def get_state(self) -> dict:
         """Weights, optimiser memory and the dropout noise's seed and step (copies)."""
-        return {**snapshot(self.params, self.optimizer_state),
-                "noise": [int(np.asarray(s.get_value())) for s in self.noise_state]}
+        return {
+            **snapshot(self.params, self.optimizer_state),
+            "noise": [int(np.asarray(s.get_value())) for s in self.noise_state],
+        }
 
     def set_state(self, state: dict) -> None:
         """Restore what :meth:`get_state` returned."""
         if self.noise_state and "noise" not in state:
-            raise ValueError("this checkpoint was written before dropout masks were drawn in the graph "
-                             "(it has no noise counter); delete it to train afresh")
+            raise ValueError(
+                "this checkpoint was written before dropout masks were drawn in the graph "
+                "(it has no noise counter); delete it to train afresh"
+            )
         restore(self.params, self.optimizer_state, state)
         for shared, value in zip(self.noise_state, state.get("noise", []), strict=True):
             shared.set_value(np.asarray(value, dtype=shared.dtype))
@@ -68,13 +73,26 @@ def symbolic_inputs(batch_size: int, n_in: int, n_out: int):
     return X, Y, X_eval
 
 
-def compile_classifier(*, params, inputs, cost, updates, optimizer_state, X_eval, proba, batch_size: int,
-                       backend: str, name: str, noise_state=()) -> Classifier:
+def compile_classifier(
+    *,
+    params,
+    inputs,
+    cost,
+    updates,
+    optimizer_state,
+    X_eval,
+    proba,
+    batch_size: int,
+    backend: str,
+    name: str,
+    noise_state=(),
+) -> Classifier:
     """Compile the training step (returns the batch cost) and the clean prediction function."""
     train_step = compile_function(inputs, cost, updates=updates, backend=backend, name=f"{name}_train")
     predict = compile_function([X_eval], proba, backend=backend, name=f"{name}_predict")
-    return Classifier(params, train_step, lambda A: np.asarray(predict(A)), batch_size, optimizer_state,
-                      list(noise_state))
+    return Classifier(
+        params, train_step, lambda A: np.asarray(predict(A)), batch_size, optimizer_state, list(noise_state)
+    )
 
 
 def compile_predictor(weights: dict[str, np.ndarray], clean_proba, *, backend: str):
@@ -98,12 +116,13 @@ def train_one_epoch(clf: Classifier, X: np.ndarray, Y: np.ndarray, *, epoch: int
     JAX backend runs ahead of Python; a NaN or infinite cost then names its batch all the same.
     """
     B = clf.batch_size
-    costs = [clf.train_step(X[i * B:(i + 1) * B], Y[i * B:(i + 1) * B]) for i in range(len(X) // B)]
+    costs = [clf.train_step(X[i * B : (i + 1) * B], Y[i * B : (i + 1) * B]) for i in range(len(X) // B)]
     return mean_loss(costs, model=name, epoch=epoch, unit="batch", lr=lr)
 
 
-def fit_classifier(clf: Classifier, data: dict[str, np.ndarray], *, epochs: int, name: str, lr: float,
-                   on_epoch=None, checkpointer=None) -> dict[str, list]:
+def fit_classifier(
+    clf: Classifier, data: dict[str, np.ndarray], *, epochs: int, name: str, lr: float, on_epoch=None, checkpointer=None
+) -> dict[str, list]:
     """Train in the seeds' order (no shuffling, last partial batch skipped); track test accuracy."""
     X, Y = data["X_train"], data["Y_train"]
     B = clf.batch_size
@@ -112,8 +131,12 @@ def fit_classifier(clf: Classifier, data: dict[str, np.ndarray], *, epochs: int,
         raise ValueError(f"{name}: {len(X)} training examples is fewer than one batch of {B}")
     log.info("%s: %d batches of %d per epoch, %d epochs", name, n_batches, B, epochs)
     return run_epochs(
-        model=name, epochs=epochs,
+        model=name,
+        epochs=epochs,
         train_epoch=lambda epoch: train_one_epoch(clf, X, Y, epoch=epoch, name=name, lr=lr),
         evaluate=lambda: accuracy(data["y_test"], clf.predict(data["X_test"])),
-        metric="test_accuracy", on_epoch=on_epoch, resumable=clf, checkpointer=checkpointer,
+        metric="test_accuracy",
+        on_epoch=on_epoch,
+        resumable=clf,
+        checkpointer=checkpointer,
     )

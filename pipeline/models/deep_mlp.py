@@ -1,4 +1,5 @@
 """The seeds' modern net: 784-625-625-10, ReLU, dropout 0.2/0.5/0.5, softmax, RMSprop."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,12 +36,13 @@ def model(X, w_h, w_h2, w_o, p_drop_input: float, p_drop_hidden: float, masks=No
     return pt.dot(h2, w_o)
 
 
-def dropout_masks(seed, step, batch_size: int, widths: tuple[int, int, int], p_drop_input: float,
-                  p_drop_hidden: float):
+def dropout_masks(seed, step, batch_size: int, widths: tuple[int, int, int], p_drop_input: float, p_drop_hidden: float):
     """The step's three masks, drawn in the graph from ``seed`` and ``step`` (streams 0, 1, 2)."""
     keeps = (1.0 - p_drop_input, 1.0 - p_drop_hidden, 1.0 - p_drop_hidden)
-    return tuple(dropout_mask(seed, step, (batch_size, n), keep, stream) if keep < 1.0 else None
-                 for stream, (n, keep) in enumerate(zip(widths, keeps)))
+    return tuple(
+        dropout_mask(seed, step, (batch_size, n), keep, stream) if keep < 1.0 else None
+        for stream, (n, keep) in enumerate(zip(widths, keeps))
+    )
 
 
 def clean_proba(X, params):
@@ -48,8 +50,18 @@ def clean_proba(X, params):
     return pt.special.softmax(model(X, params["w_h"], params["w_h2"], params["w_o"], 0.0, 0.0), axis=-1)
 
 
-def build_deep_mlp(weights, *, p_drop_input: float, p_drop_hidden: float, lr: float, rho: float, eps: float,
-                   batch_size: int, seed: int, backend: str):
+def build_deep_mlp(
+    weights,
+    *,
+    p_drop_input: float,
+    p_drop_hidden: float,
+    lr: float,
+    rho: float,
+    eps: float,
+    batch_size: int,
+    seed: int,
+    backend: str,
+):
     """Compile the noisy (dropout) RMSprop training step and the clean prediction function.
 
     ``seed`` seeds the dropout masks, which the graph draws from it and a step counter
@@ -60,24 +72,61 @@ def build_deep_mlp(weights, *, p_drop_input: float, p_drop_hidden: float, lr: fl
     n_in, n_out = weights["w_h"].shape[0], weights["w_o"].shape[1]
     X, Y, X_eval = symbolic_inputs(batch_size, n_in, n_out)
     noise_seed, noise_step = noise_counter(seed)
-    masks = dropout_masks(noise_seed, noise_step, batch_size, (n_in, weights["w_h"].shape[1], weights["w_h2"].shape[1]),
-                          p_drop_input, p_drop_hidden)
+    masks = dropout_masks(
+        noise_seed,
+        noise_step,
+        batch_size,
+        (n_in, weights["w_h"].shape[1], weights["w_h2"].shape[1]),
+        p_drop_input,
+        p_drop_hidden,
+    )
     cost = categorical_crossentropy(model(X, *w, p_drop_input, p_drop_hidden, masks), Y)
     updates, state = rmsprop(w, pt.grad(cost, w), lr=lr, rho=rho, eps=eps)
     return compile_classifier(
-        params=params, inputs=[X, Y], cost=cost, updates=[*updates, (noise_step, noise_step + np.int32(1))],
-        optimizer_state=state, X_eval=X_eval, proba=clean_proba(X_eval, params), batch_size=batch_size,
-        backend=backend, name="deep_mlp", noise_state=[noise_seed, noise_step],
+        params=params,
+        inputs=[X, Y],
+        cost=cost,
+        updates=[*updates, (noise_step, noise_step + np.int32(1))],
+        optimizer_state=state,
+        X_eval=X_eval,
+        proba=clean_proba(X_eval, params),
+        batch_size=batch_size,
+        backend=backend,
+        name="deep_mlp",
+        noise_state=[noise_seed, noise_step],
     )
 
 
-def train_deep_mlp(data, *, epochs: int, hidden: tuple[int, int], p_drop_input: float, p_drop_hidden: float,
-                   lr: float, rho: float, eps: float, batch_size: int, seed: int, backend: str, on_epoch=None,
-                   checkpointer=None):
+def train_deep_mlp(
+    data,
+    *,
+    epochs: int,
+    hidden: tuple[int, int],
+    p_drop_input: float,
+    p_drop_hidden: float,
+    lr: float,
+    rho: float,
+    eps: float,
+    batch_size: int,
+    seed: int,
+    backend: str,
+    on_epoch=None,
+    checkpointer=None,
+):
     """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``."""
     weights = init_deep_mlp(seed, data["X_train"].shape[1], tuple(hidden), data["Y_train"].shape[1])
-    clf = build_deep_mlp(weights, p_drop_input=p_drop_input, p_drop_hidden=p_drop_hidden, lr=lr, rho=rho,
-                         eps=eps, batch_size=batch_size, seed=seed + 1, backend=backend)
-    history = fit_classifier(clf, data, epochs=epochs, name="TrainDeepMLP", lr=lr, on_epoch=on_epoch,
-                             checkpointer=checkpointer)
+    clf = build_deep_mlp(
+        weights,
+        p_drop_input=p_drop_input,
+        p_drop_hidden=p_drop_hidden,
+        lr=lr,
+        rho=rho,
+        eps=eps,
+        batch_size=batch_size,
+        seed=seed + 1,
+        backend=backend,
+    )
+    history = fit_classifier(
+        clf, data, epochs=epochs, name="TrainDeepMLP", lr=lr, on_epoch=on_epoch, checkpointer=checkpointer
+    )
     return {"weights": clf.weights(), "history": history}

@@ -1,4 +1,5 @@
 """Sampling text from trained char-RNN weights, in plain numpy."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def sample_text(weights: dict[str, np.ndarray], vocab: list[str], *, prompt: str, length: int,
-                temperature: float, seed: int) -> str:
+def sample_text(
+    weights: dict[str, np.ndarray], vocab: list[str], *, prompt: str, length: int, temperature: float, seed: int
+) -> str:
     """Feed ``prompt`` through the RNN, then draw ``length`` characters at ``temperature``."""
     if not prompt:
         raise ValueError("prompt must hold at least one character")

@@ -1,4 +1,5 @@
 """Building blocks shared by the models: initialisation, dropout, losses."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,10 @@ def shared_params(weights: dict[str, np.ndarray]) -> dict[str, pytensor.compile.
 
 def snapshot(params: dict, optimizer_state: list) -> dict:
     """Copies of the weights and the optimiser's memory, for a checkpoint."""
-    return {"weights": {k: np.array(v.get_value()) for k, v in params.items()},
-            "optimizer": [np.array(s.get_value()) for s in optimizer_state]}
+    return {
+        "weights": {k: np.array(v.get_value()) for k, v in params.items()},
+        "optimizer": [np.array(s.get_value()) for s in optimizer_state],
+    }
 
 
 def restore(params: dict, optimizer_state: list, state: dict) -> None:

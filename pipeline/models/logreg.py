@@ -1,4 +1,5 @@
 """Logistic regression: 10 independent sigmoid outputs trained with binary cross-entropy and SGD."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,16 +33,30 @@ def build_log_reg(weights, *, lr: float, batch_size: int, backend: str):
     cost = binary_crossentropy(model(X, params["w"]), Y)
     updates, state = sgd(list(params.values()), pt.grad(cost, list(params.values())), lr)
     return compile_classifier(
-        params=params, inputs=[X, Y], cost=cost, updates=updates, optimizer_state=state, X_eval=X_eval,
-        proba=clean_proba(X_eval, params), batch_size=batch_size, backend=backend, name="log_reg",
+        params=params,
+        inputs=[X, Y],
+        cost=cost,
+        updates=updates,
+        optimizer_state=state,
+        X_eval=X_eval,
+        proba=clean_proba(X_eval, params),
+        batch_size=batch_size,
+        backend=backend,
+        name="log_reg",
     )
 
 
-def train_log_reg(data, *, epochs: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None,
-              checkpointer=None):
+def train_log_reg(
+    data, *, epochs: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None, checkpointer=None
+):
     """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``."""
-    clf = build_log_reg(init_log_reg(seed, data["X_train"].shape[1], data["Y_train"].shape[1]),
-                        lr=lr, batch_size=batch_size, backend=backend)
-    history = fit_classifier(clf, data, epochs=epochs, name="TrainLogReg", lr=lr, on_epoch=on_epoch,
-                             checkpointer=checkpointer)
+    clf = build_log_reg(
+        init_log_reg(seed, data["X_train"].shape[1], data["Y_train"].shape[1]),
+        lr=lr,
+        batch_size=batch_size,
+        backend=backend,
+    )
+    history = fit_classifier(
+        clf, data, epochs=epochs, name="TrainLogReg", lr=lr, on_epoch=on_epoch, checkpointer=checkpointer
+    )
     return {"weights": clf.weights(), "history": history}

@@ -1,4 +1,5 @@
 """The seeds' simple net: 784-625-10, sigmoid hidden layer, softmax output, SGD."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,16 +35,34 @@ def build_mlp(weights, *, lr: float, batch_size: int, backend: str):
     cost = categorical_crossentropy(model(X, params["w_h"], params["w_o"]), Y)
     updates, state = sgd(list(params.values()), pt.grad(cost, list(params.values())), lr)
     return compile_classifier(
-        params=params, inputs=[X, Y], cost=cost, updates=updates, optimizer_state=state, X_eval=X_eval,
-        proba=clean_proba(X_eval, params), batch_size=batch_size, backend=backend, name="mlp",
+        params=params,
+        inputs=[X, Y],
+        cost=cost,
+        updates=updates,
+        optimizer_state=state,
+        X_eval=X_eval,
+        proba=clean_proba(X_eval, params),
+        batch_size=batch_size,
+        backend=backend,
+        name="mlp",
     )
 
 
-def train_mlp(data, *, epochs: int, hidden: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None,
-              checkpointer=None, name: str = "TrainMLP"):
+def train_mlp(
+    data,
+    *,
+    epochs: int,
+    hidden: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    backend: str,
+    on_epoch=None,
+    checkpointer=None,
+    name: str = "TrainMLP",
+):
     """Train on ``data`` (``X_*``, ``Y_train``, ``y_test`` as from ``prepare_mnist``); return ``{"weights", "history"}``."""
     weights = init_mlp(seed, data["X_train"].shape[1], hidden, data["Y_train"].shape[1])
     clf = build_mlp(weights, lr=lr, batch_size=batch_size, backend=backend)
-    history = fit_classifier(clf, data, epochs=epochs, name=name, lr=lr, on_epoch=on_epoch,
-                             checkpointer=checkpointer)
+    history = fit_classifier(clf, data, epochs=epochs, name=name, lr=lr, on_epoch=on_epoch, checkpointer=checkpointer)
     return {"weights": clf.weights(), "history": history}

@@ -1,4 +1,5 @@
 """The simple net on the two-moons toy set, and its decision boundary on a grid."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,15 +16,41 @@ def with_bias_input(X: np.ndarray) -> np.ndarray:
     return np.hstack([X, np.ones((len(X), 1), dtype=np.float32)])
 
 
-def train_moons_mlp(*, n_train: int, n_test: int, noise: float, epochs: int, hidden: int, lr: float,
-                    batch_size: int, seed: int, backend: str, on_epoch=None, checkpointer=None) -> dict:
+def train_moons_mlp(
+    *,
+    n_train: int,
+    n_test: int,
+    noise: float,
+    epochs: int,
+    hidden: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    backend: str,
+    on_epoch=None,
+    checkpointer=None,
+) -> dict:
     """Train the simple net on generated moons; return weights, history, the points and the grid's P(class 1)."""
     X, y = make_moons(n_train, noise, seed)
     X_test, y_test = make_moons(n_test, noise, seed + 1)
-    data = {"X_train": with_bias_input(X), "Y_train": one_hot(y, 2), "X_test": with_bias_input(X_test),
-            "y_test": y_test}
-    out = train_mlp(data, epochs=epochs, hidden=hidden, lr=lr, batch_size=batch_size, seed=seed, backend=backend,
-                    on_epoch=on_epoch, checkpointer=checkpointer, name="TrainMoonsMLP")
+    data = {
+        "X_train": with_bias_input(X),
+        "Y_train": one_hot(y, 2),
+        "X_test": with_bias_input(X_test),
+        "y_test": y_test,
+    }
+    out = train_mlp(
+        data,
+        epochs=epochs,
+        hidden=hidden,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        backend=backend,
+        on_epoch=on_epoch,
+        checkpointer=checkpointer,
+        name="TrainMoonsMLP",
+    )
     xx, yy, points = grid(X)
     p1 = compile_predictor(out["weights"], clean_proba, backend=backend)(with_bias_input(points))[:, 1]
     return {**out, "X": X, "y": y, "grid": {"xx": xx, "yy": yy, "p1": p1.reshape(xx.shape)}}

@@ -16,14 +16,15 @@ with the multiplication by the mask, and one 32-bit word gives the bits of two e
 The same integer arithmetic runs in numpy (:meth:`DropoutMask.perform`, for the
 non-JAX backends) and in JAX, so every backend draws the same masks.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.gradient import disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
-from pytensor.gradient import disconnected_type
 
 BITS = 16
 _GOLDEN = 0x9E3779B9
@@ -72,8 +73,15 @@ class DropoutMask(Op):
     def perform_numpy(self, seed, step) -> np.ndarray:
         """The mask for ``(seed, step)``, computed by numpy."""
         with np.errstate(over="ignore"):
-            return _mask(np, np.right_shift, np.asarray(seed), np.asarray(step), shape=self.shape,
-                         keep=self.keep, stream=self.stream)
+            return _mask(
+                np,
+                np.right_shift,
+                np.asarray(seed),
+                np.asarray(step),
+                shape=self.shape,
+                keep=self.keep,
+                stream=self.stream,
+            )
 
     def perform(self, node, inputs, outputs):
         outputs[0][0] = self.perform_numpy(*inputs)
@@ -81,7 +89,7 @@ class DropoutMask(Op):
     def infer_shape(self, fgraph, node, input_shapes):
         return [self.shape]
 
-    def L_op(self, inputs, outputs, output_grads):
+    def L_op(self, inputs, outputs, output_grads):  # noqa: N802 -- PyTensor's name for the gradient method
         return [disconnected_type(), disconnected_type()]
 
     def connection_pattern(self, node):
@@ -104,8 +112,15 @@ def _register_jax() -> None:
     @jax_funcify.register(DropoutMask)
     def _jax_dropout_mask(op, **kwargs):
         def mask(seed, step):
-            return _mask(jnp, lambda x, k: lax.shift_right_logical(x, jnp.uint32(k)), seed, step,
-                         shape=op.shape, keep=op.keep, stream=op.stream)
+            return _mask(
+                jnp,
+                lambda x, k: lax.shift_right_logical(x, jnp.uint32(k)),
+                seed,
+                step,
+                shape=op.shape,
+                keep=op.keep,
+                stream=op.stream,
+            )
 
         return mask
 
@@ -160,5 +175,7 @@ def noise_counter(seed: int):
     The training step updates ``step`` to ``step + 1``; both belong to the training
     state (a checkpoint stores them beside the weights).
     """
-    return (pytensor.shared(np.array(seed & 0xFFFFFFFF, dtype=np.uint32), name="noise_seed", shape=()),
-            pytensor.shared(np.array(0, dtype=np.int32), name="noise_step", shape=()))
+    return (
+        pytensor.shared(np.array(seed & 0xFFFFFFFF, dtype=np.uint32), name="noise_seed", shape=()),
+        pytensor.shared(np.array(0, dtype=np.int32), name="noise_step", shape=()),
+    )

@@ -3,6 +3,7 @@
 Each returns ``(updates, state)`` where ``state`` is the list of shared variables that
 hold the optimiser's memory (so it can be inspected or checkpointed).
 """
+
 from __future__ import annotations
 
 import numpy as np

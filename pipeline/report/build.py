@@ -1,5 +1,6 @@
 """Assembling the report: figures, captions, metrics and the page (``build_report``), and the files to
 publish, with the history of scheduled retrains added (``publish_files``)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,63 +17,104 @@ from pipeline.report.summary import metrics, render_html
 log = logging.getLogger(__name__)
 
 
-def figures(trained: dict[str, dict], evaluated: dict[str, dict], moons: dict,
-            m: dict[str, dict]) -> dict[str, tuple]:
+def figures(trained: dict[str, dict], evaluated: dict[str, dict], moons: dict, m: dict[str, dict]) -> dict[str, tuple]:
     """``{file name: (Figure, caption)}`` in page order."""
     best = max(CLASSIFIERS, key=lambda f: m[f]["test_accuracy"])
     best_label, best_eval = MODELS[best]["label"], evaluated[best]
     wrong = best_eval["misclassified"]
     out = {
-        "learning_curves.png": (plots.learning_curves({f: trained[f]["history"] for f in CLASSIFIERS}),
-                                "Training loss and test accuracy per epoch; crosses mark the seed's published "
-                                "deep-net accuracy"),
-        "per_class_accuracy.png": (plots.per_class_accuracy(
-            {f: evaluated[f]["per_class_accuracy"] for f in CLASSIFIERS}), "Test accuracy per digit"),
-        "confusion_matrix.png": (plots.confusion(best_eval["confusion_matrix"], f"Confusion matrix: {best_label}"),
-                                 f"Confusion matrix of the best classifier ({best_label}) on the test set"),
-        "misclassified.png": (plots.misclassified(wrong["images"], wrong["true"], wrong["pred"],
-                                                  f"Misclassified test digits: {best_label}"),
-                              f"The first misclassified test digits of {best_label} (true → predicted)"),
+        "learning_curves.png": (
+            plots.learning_curves({f: trained[f]["history"] for f in CLASSIFIERS}),
+            "Training loss and test accuracy per epoch; crosses mark the seed's published deep-net accuracy",
+        ),
+        "per_class_accuracy.png": (
+            plots.per_class_accuracy({f: evaluated[f]["per_class_accuracy"] for f in CLASSIFIERS}),
+            "Test accuracy per digit",
+        ),
+        "confusion_matrix.png": (
+            plots.confusion(best_eval["confusion_matrix"], f"Confusion matrix: {best_label}"),
+            f"Confusion matrix of the best classifier ({best_label}) on the test set",
+        ),
+        "misclassified.png": (
+            plots.misclassified(
+                wrong["images"], wrong["true"], wrong["pred"], f"Misclassified test digits: {best_label}"
+            ),
+            f"The first misclassified test digits of {best_label} (true → predicted)",
+        ),
     }
-    for family, name, net in (("TrainMLP", "filters_mlp.png", "simple net"),
-                              ("TrainDeepMLP", "filters_deep_mlp.png", "deep net")):
+    for family, name, net in (
+        ("TrainMLP", "filters_mlp.png", "simple net"),
+        ("TrainDeepMLP", "filters_deep_mlp.png", "deep net"),
+    ):
         w = trained[family]["weights"]["w_h"]
         units = plots.filter_units(w)
-        shown = (f"all {len(units)} of its hidden units" if len(units) == w.shape[1] else
-                 f"the first {len(units)} of its {w.shape[1]} hidden units (units 1–{len(units)})")
-        out[name] = (plots.first_layer_filters(w, f"{net.capitalize()}: first-layer weights"),
-                     f"First-layer weights of the {net}, {shown}: one 28×28 tile per unit, in unit order, row by row")
+        shown = (
+            f"all {len(units)} of its hidden units"
+            if len(units) == w.shape[1]
+            else f"the first {len(units)} of its {w.shape[1]} hidden units (units 1–{len(units)})"
+        )
+        out[name] = (
+            plots.first_layer_filters(w, f"{net.capitalize()}: first-layer weights"),
+            f"First-layer weights of the {net}, {shown}: one 28×28 tile per unit, in unit order, row by row",
+        )
     rnn = m["TrainCharRNN"]
     out["char_rnn_loss.png"] = (
-        plots.char_rnn_curves(trained["TrainCharRNN"]["history"], evaluated["TrainCharRNN"]["unigram_val_loss"],
-                              rnn["kept_epoch"]),
+        plots.char_rnn_curves(
+            trained["TrainCharRNN"]["history"], evaluated["TrainCharRNN"]["unigram_val_loss"], rnn["kept_epoch"]
+        ),
         f"Char-RNN training and validation loss against the unigram baseline; the star marks the epoch whose "
         f"weights were kept (epoch {rnn['kept_epoch']}, validation loss {rnn['val_loss']:.4f}; last epoch "
-        f"{rnn['last_val_loss']:.4f})")
+        f"{rnn['last_val_loss']:.4f})",
+    )
     out["decision_boundary.png"] = (
-        plots.decision_boundary(moons["grid"]["xx"], moons["grid"]["yy"], moons["grid"]["p1"], moons["X"],
-                                moons["y"], moons["history"]["test_accuracy"][-1]),
+        plots.decision_boundary(
+            moons["grid"]["xx"],
+            moons["grid"]["yy"],
+            moons["grid"]["p1"],
+            moons["X"],
+            moons["y"],
+            moons["history"]["test_accuracy"][-1],
+        ),
         "Decision boundary of the simple sigmoid net (same model as the MNIST simple net) on generated "
-        "two-moons data; the black line is P = 0.5")
+        "two-moons data; the black line is P = 0.5",
+    )
     return out
 
 
-def build_report(*, trained: dict[str, dict], evaluated: dict[str, dict], moons: dict, provenance: list[dict],
-                 fingerprint: str, dpi: int = 100, generated_at: str = "", code_version: str = "") -> dict:
+def build_report(
+    *,
+    trained: dict[str, dict],
+    evaluated: dict[str, dict],
+    moons: dict,
+    provenance: list[dict],
+    fingerprint: str,
+    dpi: int = 100,
+    generated_at: str = "",
+    code_version: str = "",
+) -> dict:
     """The report artifact ``{"metrics", "files"}``: figures as PNG bytes, ``index.html`` (with a marker where
     :func:`publish_files` puts the history), ``metrics.json`` and ``provenance.json`` (``fingerprint`` and
     the stages' manifests)."""
     m = metrics(trained, evaluated, moons)
     figs = figures(trained, evaluated, moons, m)
     rnn_eval = evaluated["TrainCharRNN"]
-    page = render_html(m, [(name, caption) for name, (_, caption) in figs.items()], rnn_eval["samples"],
-                       rnn_eval["prompt"], provenance, generated_at=generated_at, code_version=code_version)
+    page = render_html(
+        m,
+        [(name, caption) for name, (_, caption) in figs.items()],
+        rnn_eval["samples"],
+        rnn_eval["prompt"],
+        provenance,
+        generated_at=generated_at,
+        code_version=code_version,
+    )
     files = {name: plots.to_png(fig, dpi) for name, (fig, _) in figs.items()}
     files["index.html"] = page.encode()
     files["metrics.json"] = json.dumps(m, indent=2, sort_keys=True).encode()
     files["provenance.json"] = json.dumps(
-        {"fingerprint": fingerprint, "generated_at": generated_at, "code_version": code_version,
-         "stages": provenance}, indent=2, sort_keys=True).encode()
+        {"fingerprint": fingerprint, "generated_at": generated_at, "code_version": code_version, "stages": provenance},
+        indent=2,
+        sort_keys=True,
+    ).encode()
     return {"metrics": m, "files": files}
 
 
@@ -114,6 +156,7 @@ def stage_fingerprints(provenance_json: bytes) -> dict[str, str]:
 def code_version(directory: Path) -> str:
     """The git commit checked out in ``directory`` (``+ local changes`` when tracked files differ from it),
     or ``unknown`` when ``directory`` is not the top of a git checkout or git is missing."""
+
     def git(*args):
         return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
 

@@ -1,4 +1,5 @@
 """The report's history section: each model's metric over scheduled retrains, promotions marked."""
+
 from __future__ import annotations
 
 import datetime
@@ -29,8 +30,9 @@ def history_figure(records: list[dict]) -> Figure:
         for family in sorted({r["model"] for r in records if r["metric"] == metric}):
             rows = [r for r in records if r["model"] == family]
             color = MODELS[family]["color"]
-            ax.plot([_day(r) for r in rows], [r["value"] for r in rows], "-", color=color,
-                    label=MODELS[family]["label"])
+            ax.plot(
+                [_day(r) for r in rows], [r["value"] for r in rows], "-", color=color, label=MODELS[family]["label"]
+            )
             promoted = [r for r in rows if r["promoted"]]
             ax.plot([_day(r) for r in promoted], [r["value"] for r in promoted], "o", color=color)
             kept = [r for r in rows if not r["promoted"]]
@@ -64,8 +66,10 @@ def outcome_text(record: dict) -> str:
         text += f" since {since}"
     redecision = record.get("redecision")
     if redecision:
-        text += (f" (re-decided {record.get('recorded', '')}: {redecision.get('reason', '')}; "
-                 f"was {redecision.get('was', '?')})")
+        text += (
+            f" (re-decided {record.get('recorded', '')}: {redecision.get('reason', '')}; "
+            f"was {redecision.get('was', '?')})"
+        )
     return text
 
 
@@ -77,10 +81,22 @@ def add_history(page: str, records: list[dict]) -> dict[str, bytes]:
         return {"index.html": page.replace(HISTORY_MARKER, "").encode()}
     records = effective(records)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            r["date"], r["model"], r["fingerprint"][:16], f"{r['metric']} {r['value']:.4f}",
-            outcome_text(r), r["reason"], r.get("recorded", ""))) + "</tr>"
-        for r in history_order(records))
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(c))}</td>"
+            for c in (
+                r["date"],
+                r["model"],
+                r["fingerprint"][:16],
+                f"{r['metric']} {r['value']:.4f}",
+                outcome_text(r),
+                r["reason"],
+                r.get("recorded", ""),
+            )
+        )
+        + "</tr>"
+        for r in history_order(records)
+    )
     days = len({r["date"] for r in records})
     section = (
         "<h2>History of scheduled retrains</h2>"
@@ -89,5 +105,9 @@ def add_history(page: str, records: list[dict]) -> dict[str, bytes]:
         f"<p>{len(records)} decisions over {days} days, newest first; each day once, as decided "
         "(a re-decision in its place, marked).</p>"
         "<div class='scroll'><table class='history'><thead><tr><th>date</th><th>model</th><th>fingerprint</th><th>metric</th>"
-        f"<th>outcome</th><th>why</th><th>recorded</th></tr></thead><tbody>{rows}</tbody></table></div>")
-    return {"history.png": to_png(history_figure(records)), "index.html": page.replace(HISTORY_MARKER, section).encode()}
+        f"<th>outcome</th><th>why</th><th>recorded</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+    return {
+        "history.png": to_png(history_figure(records)),
+        "index.html": page.replace(HISTORY_MARKER, section).encode(),
+    }

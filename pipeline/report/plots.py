@@ -1,4 +1,5 @@
 """Report figures. Each function returns a matplotlib ``Figure`` and leaves pyplot's global state alone."""
+
 from __future__ import annotations
 
 import io
@@ -28,11 +29,20 @@ def learning_curves(histories: dict[str, dict]) -> Figure:
         ax_loss.plot(h["epoch"], h["train_loss"], color=style["color"], label=style["label"])
         ax_acc.plot(h["epoch"], h["test_accuracy"], color=style["color"], label=style["label"])
     epochs, acc = zip(*sorted(SEED_DEEP_MLP_ACCURACY.items()))
-    ax_acc.plot(epochs, acc, "x", color=MODELS["TrainDeepMLP"]["color"], markersize=9, mew=2,
-                label="seed's deep net (published)")
+    ax_acc.plot(
+        epochs,
+        acc,
+        "x",
+        color=MODELS["TrainDeepMLP"]["color"],
+        markersize=9,
+        mew=2,
+        label="seed's deep net (published)",
+    )
     ax_loss.set(title="Training loss", xlabel="epoch", ylabel="mean loss per example (nats)", yscale="log")
     ax_acc.set(title="Test accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
-    ax_acc.set_ylim(max(0.0, min(min(h["test_accuracy"]) for f, h in histories.items() if f in CLASSIFIERS) - 0.01), 1.0)
+    ax_acc.set_ylim(
+        max(0.0, min(min(h["test_accuracy"]) for f, h in histories.items() if f in CLASSIFIERS) - 0.01), 1.0
+    )
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -47,8 +57,15 @@ def confusion(cm: np.ndarray, title: str) -> Figure:
     n = cm.shape[0]
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if cm[i, j] > cm.max() / 2 else "black",
+            )
     ax.set(xlabel="predicted digit", ylabel="true digit", xticks=range(n), yticks=range(n))
     fig.suptitle("\n".join(textwrap.wrap(title, 45)))  # over the whole figure: never into the colour bar
     fig.colorbar(im, ax=ax, label="test examples", shrink=0.9)
@@ -63,12 +80,22 @@ def per_class_accuracy(per_class: dict[str, np.ndarray]) -> Figure:
     width = 0.8 / max(1, len(families))
     for k, family in enumerate(families):
         values = per_class[family]
-        ax.bar(np.arange(len(values)) + k * width, values, width, color=MODELS[family]["color"],
-               label=MODELS[family]["label"])
+        ax.bar(
+            np.arange(len(values)) + k * width,
+            values,
+            width,
+            color=MODELS[family]["color"],
+            label=MODELS[family]["label"],
+        )
     lowest = min(float(np.nanmin(per_class[f])) for f in families)
-    ax.set(title="Test accuracy per digit", xlabel="digit", ylabel="accuracy (fraction correct)",
-           xticks=np.arange(10) + 0.4 - width / 2, xticklabels=[str(d) for d in range(10)],
-           ylim=(max(0.0, lowest - 0.05), 1.0))
+    ax.set(
+        title="Test accuracy per digit",
+        xlabel="digit",
+        ylabel="accuracy (fraction correct)",
+        xticks=np.arange(10) + 0.4 - width / 2,
+        xticklabels=[str(d) for d in range(10)],
+        ylim=(max(0.0, lowest - 0.05), 1.0),
+    )
     # below the axes, in one row: inside, it covered the bars of digits 6-9
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=len(families), frameon=False)
     ax.grid(axis="y", alpha=0.3)
@@ -111,8 +138,9 @@ def first_layer_filters(w: np.ndarray, title: str, n: int = 64) -> Figure:
         if k < len(units):
             limit = float(np.abs(w[:, units[k]]).max()) or 1.0
             ax.imshow(w[:, units[k]].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit)
-    fig.suptitle(f"{title}: units {units[0] + 1}-{units[-1] + 1} of {w.shape[1]}" if units else title,
-                 y=1 - 0.15 / height)
+    fig.suptitle(
+        f"{title}: units {units[0] + 1}-{units[-1] + 1} of {w.shape[1]}" if units else title, y=1 - 0.15 / height
+    )
     return fig
 
 
@@ -124,8 +152,14 @@ def char_rnn_curves(history: dict, unigram_nats: float, kept_epoch: int | None =
     ax.plot(history["epoch"], history["train_loss"], "--", color=color, label="training loss")
     ax.plot(history["epoch"], history["val_loss"], "-o", color=color, label="validation loss")
     if kept_epoch is not None:
-        ax.plot([kept_epoch], [history["val_loss"][history["epoch"].index(kept_epoch)]], "*", color="black",
-                markersize=14, label=f"kept weights (epoch {kept_epoch})")
+        ax.plot(
+            [kept_epoch],
+            [history["val_loss"][history["epoch"].index(kept_epoch)]],
+            "*",
+            color="black",
+            markersize=14,
+            label=f"kept weights (epoch {kept_epoch})",
+        )
     ax.axhline(unigram_nats, color="gray", linestyle=":", label=f"unigram baseline ({unigram_nats:.3f})")
     ax.set(title="Char-RNN loss on Tiny Shakespeare", xlabel="epoch", ylabel="cross-entropy (nats per character)")
     ax.grid(alpha=0.3)
@@ -133,8 +167,9 @@ def char_rnn_curves(history: dict, unigram_nats: float, kept_epoch: int | None =
     return fig
 
 
-def decision_boundary(xx: np.ndarray, yy: np.ndarray, p1: np.ndarray, X: np.ndarray, y: np.ndarray,
-                      test_accuracy: float) -> Figure:
+def decision_boundary(
+    xx: np.ndarray, yy: np.ndarray, p1: np.ndarray, X: np.ndarray, y: np.ndarray, test_accuracy: float
+) -> Figure:
     """P(class 1) over the plane, the 0.5 contour, and the training points."""
     fig = Figure(figsize=(7, 5))
     ax = fig.subplots()
@@ -142,8 +177,16 @@ def decision_boundary(xx: np.ndarray, yy: np.ndarray, p1: np.ndarray, X: np.ndar
     ax.contour(xx, yy, p1, levels=[0.5], colors="black", linewidths=1.5)
     for label, marker in ((0, "o"), (1, "s")):
         pts = X[y == label]
-        ax.scatter(pts[:, 0], pts[:, 1], s=10, marker=marker, edgecolors="black", linewidths=0.3,
-                   color="tab:blue" if label == 0 else "tab:red", label=f"class {label}")
+        ax.scatter(
+            pts[:, 0],
+            pts[:, 1],
+            s=10,
+            marker=marker,
+            edgecolors="black",
+            linewidths=0.3,
+            color="tab:blue" if label == 0 else "tab:red",
+            label=f"class {label}",
+        )
     fig.colorbar(filled, ax=ax, label="P(class 1)")
     ax.set(title=f"Simple sigmoid net on two moons (test accuracy {test_accuracy:.3f})", xlabel="x₁", ylabel="x₂")
     ax.legend(fontsize=8, loc="upper right")

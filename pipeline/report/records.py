@@ -1,4 +1,5 @@
 """The retrain history file's records (``history.jsonl``): parsed without plotting or deciding anything."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The numbers of the report (``metrics.json``) and its HTML page."""
+
 from __future__ import annotations
 
 import html
@@ -27,9 +28,13 @@ def char_rnn_epochs(model: dict) -> dict:
     h = model["history"]
     best = int(np.argmin(h["val_loss"]))
     kept = model.get("kept", {"epoch": h["epoch"][-1]})  # artifacts from before keep_best hold the last epoch's
-    return {"kept_epoch": int(kept["epoch"]), "best_epoch": int(h["epoch"][best]),
-            "best_val_loss": float(h["val_loss"][best]), "last_epoch": int(h["epoch"][-1]),
-            "last_val_loss": float(h["val_loss"][-1])}
+    return {
+        "kept_epoch": int(kept["epoch"]),
+        "best_epoch": int(h["epoch"][best]),
+        "best_val_loss": float(h["val_loss"][best]),
+        "last_epoch": int(h["epoch"][-1]),
+        "last_val_loss": float(h["val_loss"][-1]),
+    }
 
 
 def family_metrics(family: str, model: dict | None = None, evaluation: dict | None = None) -> dict:
@@ -95,16 +100,31 @@ def _summary_rows(m: dict[str, dict]) -> list[list]:
                 ok = row["test_accuracy"] >= row["target_accuracy"]
                 target = f"≥ {row['target_accuracy']:.3f}" + (" ✓" if ok else " ✗")
         else:
-            metric = (f"val loss {row['val_loss']:.4f} nats/char ({row['bits_per_char']:.3f} bits); weights of "
-                      f"epoch {row['kept_epoch']}"
-                      + (" (best)" if row["kept_epoch"] == row["best_epoch"] else "")
-                      + f"; best {row['best_val_loss']:.4f} at epoch {row['best_epoch']}, "
-                        f"last {row['last_val_loss']:.4f} at epoch {row['last_epoch']}")
+            metric = (
+                f"val loss {row['val_loss']:.4f} nats/char ({row['bits_per_char']:.3f} bits); weights of "
+                f"epoch {row['kept_epoch']}"
+                + (" (best)" if row["kept_epoch"] == row["best_epoch"] else "")
+                + f"; best {row['best_val_loss']:.4f} at epoch {row['best_epoch']}, "
+                f"last {row['last_val_loss']:.4f} at epoch {row['last_epoch']}"
+            )
             ref = f"unigram {row['unigram_val_loss']:.4f}"
             diff = f"{row['val_loss'] - row['unigram_val_loss']:+.4f}"
             target = "below unigram" + (" ✓" if row["val_loss"] < row["unigram_val_loss"] else " ✗")
-        rows.append([label, family, metric, ref, diff, target, row["epochs"], f"{row['seconds_per_epoch']:.2f}",
-                     f"{row['train_seconds']:.0f}", f"{row['parameters']:,}", row["backend"]])
+        rows.append(
+            [
+                label,
+                family,
+                metric,
+                ref,
+                diff,
+                target,
+                row["epochs"],
+                f"{row['seconds_per_epoch']:.2f}",
+                f"{row['train_seconds']:.0f}",
+                f"{row['parameters']:,}",
+                row["backend"],
+            ]
+        )
     return rows
 
 
@@ -113,7 +133,7 @@ def short(value: str, limit: int = SHORT_VALUE) -> Raw:
     value = str(value)
     if len(value) <= limit:
         return Raw(html.escape(value))
-    return Raw(f"<span title='{html.escape(value, quote=True)}'>{html.escape(value[:limit - 1])}…</span>")
+    return Raw(f"<span title='{html.escape(value, quote=True)}'>{html.escape(value[: limit - 1])}…</span>")
 
 
 def _params_cell(params: dict) -> Raw:
@@ -154,39 +174,79 @@ STYLE = (
 )
 
 
-def render_html(m: dict[str, dict], figures: list[tuple[str, str]], samples: dict[float, str], prompt: str,
-                provenance: list[dict], generated_at: str = "", code_version: str = "",
-                title: str = "Theano tutorial models — pipeline report") -> str:
+def render_html(
+    m: dict[str, dict],
+    figures: list[tuple[str, str]],
+    samples: dict[float, str],
+    prompt: str,
+    provenance: list[dict],
+    generated_at: str = "",
+    code_version: str = "",
+    title: str = "Theano tutorial models — pipeline report",
+) -> str:
     """One self-contained page (figures are PNG files beside it): summary, figures, samples, provenance."""
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{html.escape(title)}</title>", f"<style>{STYLE}</style></head><body>",
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='meta'>Generated {html.escape(generated_at or 'at an unknown time')} from code version "
         f"<code>{html.escape(code_version or 'unknown')}</code>.</p>",
         "<h2>Summary</h2>",
-        html_table(["model", "task", "result", "reference", "difference", "target", "epochs", "s/epoch (median)",
-                "training s", "parameters", "backend"], _summary_rows(m), css="summary"),
+        html_table(
+            [
+                "model",
+                "task",
+                "result",
+                "reference",
+                "difference",
+                "target",
+                "epochs",
+                "s/epoch (median)",
+                "training s",
+                "parameters",
+                "backend",
+            ],
+            _summary_rows(m),
+            css="summary",
+        ),
         "<h2>Figures</h2>",
     ]
     for name, caption in figures:
-        parts.append(f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'>"
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts.append(
+            f"<figure><img src='{html.escape(name)}' alt='{html.escape(caption)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     if samples:
         parts.append("<h2>Char-RNN samples</h2>")
         for temperature, text in samples.items():
             parts.append(f"<h3>temperature {temperature}</h3><pre>{html.escape(prompt + text)}</pre>")
     parts.append(HISTORY_MARKER)  # where publishing adds the history of scheduled retrains
     parts.append("<h2>Provenance</h2>")
-    parts.append("<p>Every stage's artifact, with the parameters it was built with; <em>since last report</em> "
-                 "compares its fingerprint with the report published before this one. Long values are cut: "
-                 "hover for the full value, or open <em>full values</em>.</p>")
-    parts.append(html_table(["stage", "since last report", "fingerprint", "parameters", "built (UTC)", "duration (s)"], [
-        [p["task"], p.get("since_last_report", ""), short(p["fingerprint"], 13), _params_cell(p["params"]),
-         p["created"][:19].replace("T", " "), p["duration_s"]]
-        for p in provenance
-    ], css="provenance"))
+    parts.append(
+        "<p>Every stage's artifact, with the parameters it was built with; <em>since last report</em> "
+        "compares its fingerprint with the report published before this one. Long values are cut: "
+        "hover for the full value, or open <em>full values</em>.</p>"
+    )
+    parts.append(
+        html_table(
+            ["stage", "since last report", "fingerprint", "parameters", "built (UTC)", "duration (s)"],
+            [
+                [
+                    p["task"],
+                    p.get("since_last_report", ""),
+                    short(p["fingerprint"], 13),
+                    _params_cell(p["params"]),
+                    p["created"][:19].replace("T", " "),
+                    p["duration_s"],
+                ]
+                for p in provenance
+            ],
+            css="provenance",
+        )
+    )
     versions = provenance[0]["libraries"] if provenance else {}
     parts.append("<p>Libraries: " + html.escape(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")
     parts.append("</body></html>")

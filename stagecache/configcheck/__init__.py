@@ -12,6 +12,7 @@ This package runs the checks for the entry points; :mod:`.files` checks the file
 :mod:`.errors` says what a mistake is. Its modules import nothing but the standard library
 at the top: the package guards ``import luigi`` itself, which is where luigi parses the files.
 """
+
 from __future__ import annotations
 
 import configparser
@@ -25,8 +26,17 @@ from stagecache.configcheck.errors import CONFIG_ERROR_EXIT, ConfigError, syntax
 from stagecache.configcheck.files import check_files, config_files, locate, suggest
 from stagecache.project import current
 
-__all__ = ["CONFIG_ERROR_EXIT", "ConfigError", "check_files", "check_luigi_command_line", "checked_task",
-           "config_files", "entry_point", "exit_on_config_error", "locate"]
+__all__ = [
+    "CONFIG_ERROR_EXIT",
+    "ConfigError",
+    "check_files",
+    "check_luigi_command_line",
+    "checked_task",
+    "config_files",
+    "entry_point",
+    "exit_on_config_error",
+    "locate",
+]
 
 
 def entry_point() -> str | None:
@@ -58,7 +68,7 @@ def _debug_requested(argv: list[str]) -> bool:
         from luigi.configuration import get_config
 
         return get_config().get("core", "log_level", "").strip().upper() == "DEBUG"
-    except Exception:  # noqa: BLE001 -- an unreadable configuration is what is being reported
+    except Exception:
         return False
 
 
@@ -115,8 +125,8 @@ def check_dag(make_root, task_args: list[str] = ()) -> object:
     """
     from luigi.parameter import MissingParameterException
 
-    from stagecache.task import ArtifactTask
     from stagecache.status import walk
+    from stagecache.task import ArtifactTask
 
     try:
         check_config_classes()

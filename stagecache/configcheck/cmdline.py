@@ -1,6 +1,7 @@
 """Check every value given on the command line (``--Task-param VALUE``, or ``--param VALUE`` of the
 root task) as luigi will parse it, naming the flag: luigi itself reports a bad one as an error in
 "the default value", which the file check would then blame on luigi.cfg."""
+
 from __future__ import annotations
 
 from stagecache.configcheck.files import allowed, flag_values
@@ -16,8 +17,11 @@ def check_command_line(task_args: list[str]) -> list[str]:
             continue
         try:
             param.normalize(param.parse(raw))
-        except Exception as exc:  # noqa: BLE001 -- any parse failure is reported the same way
-            detail = "" if isinstance(param, luigi.ChoiceParameter) else (
-                f" ({str(exc).splitlines()[0]})" if str(exc) else f" ({type(exc).__name__})")
+        except Exception as exc:
+            detail = (
+                ""
+                if isinstance(param, luigi.ChoiceParameter)
+                else (f" ({str(exc).splitlines()[0]})" if str(exc) else f" ({type(exc).__name__})")
+            )
             problems.append(f"{flag}: {raw!r} is not valid: expected {allowed(param)}{detail}")
     return problems

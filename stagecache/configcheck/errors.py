@@ -1,5 +1,6 @@
 """What a configuration mistake is: :class:`ConfigError`, its exit code, and the lines for a file
 that :mod:`configparser` cannot read at all. Standard library only (see :mod:`stagecache.configcheck`)."""
+
 from __future__ import annotations
 
 import ast
@@ -44,13 +45,16 @@ def syntax_error(exc: configparser.Error) -> ConfigError:
     if isinstance(exc, configparser.MissingSectionHeaderError):
         return ConfigError([f"{source}:{exc.lineno}: {exc.line.strip()!r} comes before any [section] header"])
     if isinstance(exc, configparser.ParsingError):
-        return ConfigError([f"{source}:{lineno}: {_section_at(source, lineno)}cannot read {_unrepr(line).strip()!r}: "
-                            f"expected 'key = value' (is the '=' missing?), a [section] header, or a comment "
-                            f"starting with #" for lineno, line in exc.errors])
+        return ConfigError(
+            [
+                f"{source}:{lineno}: {_section_at(source, lineno)}cannot read {_unrepr(line).strip()!r}: "
+                f"expected 'key = value' (is the '=' missing?), a [section] header, or a comment "
+                f"starting with #"
+                for lineno, line in exc.errors
+            ]
+        )
     if isinstance(exc, configparser.DuplicateOptionError):
         return ConfigError([f"{source}:{exc.lineno}: [{exc.section}] {exc.option} is set a second time in this file"])
     if isinstance(exc, configparser.DuplicateSectionError):
         return ConfigError([f"{source}:{exc.lineno}: [{exc.section}] appears a second time in this file"])
     return ConfigError([f"{source}: {exc}"])
-
-

@@ -1,5 +1,6 @@
 """Check the luigi.cfg files in effect: every section and key against the tasks' parameters, every
 value parsed as luigi parses it, and where (file and line) each key was set."""
+
 from __future__ import annotations
 
 import configparser
@@ -10,16 +11,49 @@ from dataclasses import dataclass
 
 # Sections luigi (or its contrib modules) reads without a Config class this process has
 # imported: their keys cannot be verified here, so they are accepted as they are.
-UNVERIFIED_LUIGI_SECTIONS = frozenset({
-    "logging", "resources", "task_history", "cors", "batch-notifier", "batch_notifier", "hadoop", "hdfs",
-    "webhdfs", "hive", "spark", "scalding", "kubernetes", "datadog", "prometheus", "elasticsearch",
-    "mysql", "postgres", "redshift", "presto", "bigquery", "ecs", "salesforce", "OpenPai", "pig",
-    "sendgrid", "batch_email", "DEFAULT",
-})
+UNVERIFIED_LUIGI_SECTIONS = frozenset(
+    {
+        "logging",
+        "resources",
+        "task_history",
+        "cors",
+        "batch-notifier",
+        "batch_notifier",
+        "hadoop",
+        "hdfs",
+        "webhdfs",
+        "hive",
+        "spark",
+        "scalding",
+        "kubernetes",
+        "datadog",
+        "prometheus",
+        "elasticsearch",
+        "mysql",
+        "postgres",
+        "redshift",
+        "presto",
+        "bigquery",
+        "ecs",
+        "salesforce",
+        "OpenPai",
+        "pig",
+        "sendgrid",
+        "batch_email",
+        "DEFAULT",
+    }
+)
 # Keys luigi reads from [core] directly, not through a parameter of its ``core`` class.
 LUIGI_DIRECT_KEYS = {
-    "core": {"autoload_range", "logging_conf_file", "no_configure_logging", "rpc_connect_timeout",
-             "rpc_log_retries", "rpc_retry_attempts", "rpc_retry_wait"},
+    "core": {
+        "autoload_range",
+        "logging_conf_file",
+        "no_configure_logging",
+        "rpc_connect_timeout",
+        "rpc_log_retries",
+        "rpc_retry_attempts",
+        "rpc_retry_wait",
+    },
 }
 _RANGE_MESSAGE = re.compile(r"^\[(?P<section>[\w.]+)\] (?P<key>\w+)")
 _MISSING_MESSAGE = re.compile(r"^(?P<section>[\w.]+)\[.*requires the '(?P<key>\w+)' parameter")
@@ -72,13 +106,13 @@ def scan(path: str) -> list[Entry]:
 def _known_sections() -> dict[str, tuple[type | None, set[str]]]:
     """Every section this process can verify: ``{name: (class or None, accepted keys)}``."""
     import luigi
-    import luigi.batch_notifier  # noqa: F401 -- luigi's own config classes, registered on import
-    import luigi.execution_summary  # noqa: F401
-    import luigi.interface  # noqa: F401
-    import luigi.notifications  # noqa: F401
-    import luigi.retcodes  # noqa: F401
-    import luigi.scheduler  # noqa: F401
-    import luigi.worker  # noqa: F401
+    import luigi.batch_notifier
+    import luigi.execution_summary
+    import luigi.interface
+    import luigi.notifications
+    import luigi.retcodes
+    import luigi.scheduler
+    import luigi.worker
     from luigi.task_register import Register
 
     known: dict[str, tuple[type | None, set[str]]] = {}
@@ -172,11 +206,14 @@ def _check_value(cls, section: str, key: str, config) -> str | None:
         return f"[{section}] {key}: {exc}"
     try:
         param.normalize(param.parse(raw))
-    except Exception as exc:  # noqa: BLE001 -- any parse failure is reported the same way
+    except Exception as exc:
         import luigi
 
-        detail = "" if isinstance(param, luigi.ChoiceParameter) else (
-            f" ({str(exc).splitlines()[0]})" if str(exc) else f" ({type(exc).__name__})")
+        detail = (
+            ""
+            if isinstance(param, luigi.ChoiceParameter)
+            else (f" ({str(exc).splitlines()[0]})" if str(exc) else f" ({type(exc).__name__})")
+        )
         return f"[{section}] {key} = {raw!r} is not valid: expected {allowed(param)}{detail}"
     return None
 
@@ -203,8 +240,10 @@ def locate(message: str, task_args: list[str] = (), paths: list[str] | None = No
             if entry.section == section and (entry.key is None and where is None or entry.key == key):
                 where = entry
     if _MISSING_MESSAGE.match(message):
-        message = (f"[{section}] {key} is not set and has no default: set it under [{section}] "
-                   f"or pass --{section}-{key.replace('_', '-')} VALUE")
+        message = (
+            f"[{section}] {key} is not set and has no default: set it under [{section}] "
+            f"or pass --{section}-{key.replace('_', '-')} VALUE"
+        )
         if where is None:
             return f"{message} (no [{section}] section in {', '.join(paths) or 'any luigi.cfg'})"
     return f"{where.where}: {message}" if where else message

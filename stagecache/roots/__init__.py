@@ -3,6 +3,7 @@
 :func:`configured_root` opens the root that ``[artifacts] root`` names. This package is the only
 place that tells the two kinds apart.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,14 @@ def configured_root() -> Root:
     settings = s3()
     # per process: luigi's --workers N forks a process per task, and a client's pooled connections
     # must not be shared across a fork
-    key = (os.getpid(), setting, settings.endpoint_url, settings.region_name, object_store().cache_dir,
-           artifacts().lease_seconds)
+    key = (
+        os.getpid(),
+        setting,
+        settings.endpoint_url,
+        settings.region_name,
+        object_store().cache_dir,
+        artifacts().lease_seconds,
+    )
     return _cached(key, lambda: _bucket(setting))
 
 
@@ -100,5 +107,16 @@ def configured_store():
     return configured_root().store  # type: ignore[attr-defined]
 
 
-__all__ = ["STORE_ERROR_EXIT", "ArtifactCorruptError", "ArtifactTarget", "Root", "StoredArtifact",
-           "configured_root", "configured_store", "host_local_dir", "lease_seconds", "parse_reference", "root_kind"]
+__all__ = [
+    "STORE_ERROR_EXIT",
+    "ArtifactCorruptError",
+    "ArtifactTarget",
+    "Root",
+    "StoredArtifact",
+    "configured_root",
+    "configured_store",
+    "host_local_dir",
+    "lease_seconds",
+    "parse_reference",
+    "root_kind",
+]

@@ -6,14 +6,16 @@ record), keeps the files a pipeline publishes beside its artifacts (a directory 
 JSON documents updated atomically, append-only logs), and lists what it stores for gc.
 Nothing outside :mod:`stagecache.roots` and :mod:`stagecache.stores` knows which kind of root it has.
 """
+
 from __future__ import annotations
 
 import abc
 import contextlib
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import luigi
 
@@ -108,8 +110,9 @@ class ArtifactTarget(manifests.VerifiedTarget, luigi.Target, abc.ABC):
                 verdict = manifests.Verdict(manifests.CORRUPT, str(exc))
         if verdict.state == manifests.CORRUPT:
             self._quarantine(verdict.problem)
-            raise ArtifactCorruptError(f"{self.location} failed its checksum ({verdict.problem}); it was "
-                                       "quarantined, rerun the pipeline")
+            raise ArtifactCorruptError(
+                f"{self.location} failed its checksum ({verdict.problem}); it was quarantined, rerun the pipeline"
+            )
         raise ArtifactCorruptError(f"{self.location} is missing ({verdict.problem}); rerun the pipeline")
 
     def __str__(self) -> str:

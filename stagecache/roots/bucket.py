@@ -8,6 +8,7 @@ and HEADs its object (size and ETag as published); ``load`` goes through the hos
 and checks the sha256 before unpickling. Published documents and logs are updated by compare-and-swap
 on their ETag, so two hosts cannot both win.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,13 +17,20 @@ import json
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import joblib
 
 from stagecache import manifest as manifests
-from stagecache.roots.base import CHECKPOINTS_SUFFIX, DIVERGED_SUFFIX, ArtifactCorruptError, ArtifactTarget, Root, StoredArtifact, \
-    iter_json_manifests
+from stagecache.roots.base import (
+    CHECKPOINTS_SUFFIX,
+    DIVERGED_SUFFIX,
+    ArtifactCorruptError,
+    ArtifactTarget,
+    Root,
+    StoredArtifact,
+    iter_json_manifests,
+)
 from stagecache.roots.directory import parse_record
 from stagecache.stores import publish as publishing
 from stagecache.stores.base import IntegrityError, ObjectNotFound, PreconditionFailed, Store, StoreError
@@ -206,7 +214,7 @@ class BucketRoot(Root):
 
     def list_files(self, directory: str, suffix: str = "") -> list[str]:
         prefix = f"{directory}/"
-        return [k for k in self.store.list(prefix) if "/" not in k[len(prefix):] and k.endswith(suffix)]
+        return [k for k in self.store.list(prefix) if "/" not in k[len(prefix) :] and k.endswith(suffix)]
 
     def publish_directory(self, directory: str, files: dict[str, bytes], last: str = "", lease=None) -> None:
         """Each file is written, ``last`` (the file readers check) after all others, then files no
@@ -219,7 +227,7 @@ class BucketRoot(Root):
                 lease.renew()
             self._put(prefix + name, files[name])
         for key in list(self.store.list(prefix)):
-            if key[len(prefix):] not in files:
+            if key[len(prefix) :] not in files:
                 self.store.delete(key)
         log.info("published %d files under %s", len(files), self.link(directory) + "/")
 
@@ -280,8 +288,9 @@ class BucketRoot(Root):
         with _claims_lock:
             _claim_bodies[(id(self.store), key)] = (self.store, key, body)
             if not _renewer:
-                thread = threading.Thread(target=_renew_claims, args=(self.lease_seconds / 3,), daemon=True,
-                                          name="stagecache-claims")
+                thread = threading.Thread(
+                    target=_renew_claims, args=(self.lease_seconds / 3,), daemon=True, name="stagecache-claims"
+                )
                 thread.start()
                 _renewer.append(thread)
 
@@ -297,7 +306,8 @@ class BucketRoot(Root):
             body = parse_record(lambda key=key: self.store.get(key)[0]) or {}
             stems = body.get("stems") if isinstance(body.get("stems"), list) else []
             claims[str(body.get("owner", key))] = {
-                tuple(s.split("/", 1)) for s in stems if isinstance(s, str) and "/" in s}  # type: ignore[misc]
+                tuple(s.split("/", 1)) for s in stems if isinstance(s, str) and "/" in s
+            }  # type: ignore[misc]
         return claims
 
     # Inventory -------------------------------------------------------------------------------------
@@ -307,8 +317,12 @@ class BucketRoot(Root):
         found: dict[tuple[str, str], StoredArtifact] = {}
         for key in self.store.list(""):
             family, _, name = key.partition("/")
-            if not name or "/" in name.split(".checkpoints/")[0] or family in not_families \
-                    or key.startswith((LEASE_PREFIX, RUNS_PREFIX, publishing.QUARANTINE_PREFIX)):
+            if (
+                not name
+                or "/" in name.split(".checkpoints/")[0]
+                or family in not_families
+                or key.startswith((LEASE_PREFIX, RUNS_PREFIX, publishing.QUARANTINE_PREFIX))
+            ):
                 continue
             stem = name.split(".")[0]
             item = found.setdefault((family, stem), StoredArtifact(family, stem, [], None))
@@ -322,7 +336,9 @@ class BucketRoot(Root):
                     manifest = json.loads(self.store.get(key)[0])
                 except (ValueError, StoreError):
                     continue
-                item.manifest = manifests.valid_manifests([manifest])[0] if manifests.valid_manifests([manifest]) else None
+                item.manifest = (
+                    manifests.valid_manifests([manifest])[0] if manifests.valid_manifests([manifest]) else None
+                )
         for (family, stem), item in found.items():
             lease = read_lease(self.store, f"{family}/{stem}")
             if lease is not None and not lease.expired:

@@ -5,6 +5,7 @@ Builds are serialised by ``flock`` on ``<fingerprint>.lock``; checkpoints live i
 lock in ``<root>/.locks/`` (documents, logs). Loads memory-map numpy arrays read-only: the
 bytes were checked against the manifest first, and a file never changes once written.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,15 +13,21 @@ import fcntl
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import joblib
 
 from stagecache import localfs
 from stagecache import manifest as manifests
-from stagecache.roots.base import CHECKPOINTS_SUFFIX, DIVERGED_SUFFIX, ArtifactCorruptError, ArtifactTarget, Root, StoredArtifact, \
-    iter_json_manifests
+from stagecache.roots.base import (
+    CHECKPOINTS_SUFFIX,
+    DIVERGED_SUFFIX,
+    ArtifactTarget,
+    Root,
+    StoredArtifact,
+    iter_json_manifests,
+)
 
 LOCKS = ".locks"
 RUNS = ".runs"
@@ -129,7 +136,7 @@ _claim_locks: dict[Path, object] = {}
 def _held_by_another(lock: Path) -> bool:
     """Whether another process holds ``flock`` on ``lock`` now (a build in progress). Creates nothing."""
     try:
-        fh = open(lock, "rb")
+        fh = open(lock, "rb")  # noqa: SIM115 -- closed by the with block below
     except OSError:
         return False
     with fh:
@@ -237,7 +244,8 @@ class DirectoryRoot(Root):
                 body = parse_record(record.read_bytes) or {}
                 stems = body.get("stems") if isinstance(body.get("stems"), list) else []
                 claims[str(body.get("owner", record.stem))] = {
-                    tuple(s.split("/", 1)) for s in stems if isinstance(s, str) and "/" in s}  # type: ignore[misc]
+                    tuple(s.split("/", 1)) for s in stems if isinstance(s, str) and "/" in s
+                }  # type: ignore[misc]
             else:  # the run ended (or was killed): its claim goes
                 record.unlink(missing_ok=True)
                 lock.unlink(missing_ok=True)
@@ -247,8 +255,11 @@ class DirectoryRoot(Root):
     def inventory(self, not_families: set[str]) -> list[StoredArtifact]:
         found: dict[tuple[str, str], StoredArtifact] = {}
         skip = set(not_families) | {QUARANTINE}
-        directories = sorted(p for p in self.path.iterdir() if p.is_dir() and p.name not in skip
-                             and not p.name.startswith(".")) if self.path.is_dir() else []
+        directories = (
+            sorted(p for p in self.path.iterdir() if p.is_dir() and p.name not in skip and not p.name.startswith("."))
+            if self.path.is_dir()
+            else []
+        )
         for directory in directories:
             for path in sorted(directory.iterdir()):  # artifact, manifest, lock, checkpoints, divergence record
                 temporary = path.name.startswith(localfs.TMP_PREFIX)

@@ -4,15 +4,16 @@ Keys are relative, ``/``-separated names (``Family/0123abcd.json``). Every write
 conditional: ``put_if_absent`` (S3 ``If-None-Match: *``) or ``put_if_match`` (S3
 ``If-Match: <etag>``); a lost condition raises :class:`PreconditionFailed`.
 """
+
 from __future__ import annotations
 
 import abc
 import hashlib
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from stagecache.localfs import atomic_write_bytes
 
@@ -117,7 +118,7 @@ class Store(abc.ABC):
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys that start with ``prefix`` (a string prefix, as in S3), sorted."""
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 -- optional: a store with nothing to check keeps this
         """Raise a clear :class:`StoreError` when the store cannot be used (unreachable, denied)."""
 
     # Verified reads ------------------------------------------------------------------------
@@ -141,8 +142,7 @@ class Store(abc.ABC):
         data, _ = self.get(key)
         actual = sha256_bytes(data)
         if actual != sha256:
-            raise IntegrityError(
-                f"{self.location}: object {key} has sha256 {actual}, expected {sha256}; not loaded")
+            raise IntegrityError(f"{self.location}: object {key} has sha256 {actual}, expected {sha256}; not loaded")
         if cached is not None:
             atomic_write_bytes(cached, data)
         return data

@@ -4,6 +4,7 @@ Two retrains on two hosts that both read champion A and both try to promote get 
 success and one :class:`PreconditionFailed`; :func:`update_json` retries the loser with the
 new value, so its decision is made again against the winner.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,8 @@ import json
 import logging
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from stagecache.stores.base import ObjectNotFound, PreconditionFailed, Store, StoreError
 
@@ -42,8 +44,9 @@ def compare_and_swap(store: Store, key: str, expected_etag: str | None, value: A
     return store.put_if_match(key, data, expected_etag).etag
 
 
-def update_object(store: Store, key: str, update: Callable[[bytes | None], bytes | None],
-                  attempts: int = 50) -> bytes | None:
+def update_object(
+    store: Store, key: str, update: Callable[[bytes | None], bytes | None], attempts: int = 50
+) -> bytes | None:
     """Replace the object at ``key`` by ``update(current bytes)`` (None when absent) by compare-and-swap,
     retrying on conflict with the newer bytes; return the bytes now stored.
 
@@ -77,6 +80,7 @@ def update_json(store: Store, key: str, update: Callable[[Any], Any], attempts: 
     to the current one nothing is written (None for an absent document: it stays absent).
     Returns the value now stored.
     """
+
     def on_bytes(data: bytes | None) -> bytes | None:
         current = None if data is None else json.loads(data)
         new = update(copy.deepcopy(current))

@@ -1,4 +1,5 @@
 """The store an ``[artifacts] root`` names, opened with ``[s3]`` and ``[object_store]`` (:mod:`stagecache.config`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,13 @@ from stagecache.config import artifacts, object_store, s3
 from stagecache.stores.base import Store
 
 #: Keys of ``[s3]`` that luigi's own S3 client accepts but this project refuses: secrets stay out of luigi.cfg.
-CREDENTIAL_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token",
-                   "aws_role_arn", "aws_role_session_name")
+CREDENTIAL_KEYS = (
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_role_arn",
+    "aws_role_session_name",
+)
 
 
 class StoreConfigError(ValueError):
@@ -26,16 +32,18 @@ def parse_root(root: str) -> tuple[str, str, str]:
     if not sep:
         return "local", root, ""
     if scheme.lower() != "s3":
-        raise StoreConfigError(f"[artifacts] root {root!r}: unsupported scheme {scheme!r}; "
-                               "use a directory or s3://bucket/prefix")
+        raise StoreConfigError(
+            f"[artifacts] root {root!r}: unsupported scheme {scheme!r}; use a directory or s3://bucket/prefix"
+        )
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         raise StoreConfigError(f"[artifacts] root {root!r} names no bucket: use s3://bucket/prefix")
     return "s3", bucket, prefix.strip("/")
 
 
-def open_store(root: str, *, endpoint_url: str = "", region_name: str = "",
-               cache_dir: Path | str | None = None) -> Store:
+def open_store(
+    root: str, *, endpoint_url: str = "", region_name: str = "", cache_dir: Path | str | None = None
+) -> Store:
     """The store for ``root``: an :class:`S3Store` for ``s3://bucket/prefix``, else a :class:`LocalStore`."""
     kind, where, prefix = parse_root(root)
     if kind == "local":
@@ -57,7 +65,12 @@ def store_from_config() -> Store:
     if leaked:
         raise StoreConfigError(
             f"[s3] {', '.join(leaked)}: credentials are never read from luigi.cfg; remove them and use "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE")
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        )
     settings = s3()
-    return open_store(artifacts().root, endpoint_url=settings.endpoint_url, region_name=settings.region_name,
-                      cache_dir=Path(object_store().cache_dir).expanduser())
+    return open_store(
+        artifacts().root,
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region_name,
+        cache_dir=Path(object_store().cache_dir).expanduser(),
+    )

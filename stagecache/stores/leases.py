@@ -10,6 +10,7 @@
 A holder that lost its lease gets :class:`LeaseLost` from ``renew``/``check`` and so from
 :func:`stagecache.stores.publish.publish`, which renews before each of its two writes.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,8 +74,7 @@ def read_lease(store: Store, name: str) -> LeaseState | None:
     except (ValueError, KeyError, TypeError):
         log.warning("lease %s in %s is unreadable; treating it as expired", name, store.location)
         return LeaseState("?", "?", 0.0, info.age, info.etag, expired=True)
-    return LeaseState(owner, token, ttl, info.age, info.etag,
-                      expired=info.age > ttl + store.time_resolution)
+    return LeaseState(owner, token, ttl, info.age, info.etag, expired=info.age > ttl + store.time_resolution)
 
 
 class Lease:
@@ -88,14 +88,23 @@ class Lease:
         self._lock = threading.Lock()
 
     def _body(self) -> bytes:
-        return json.dumps({"owner": self.owner, "token": self.token, "ttl": self.ttl,
-                           "renewals": self.renewals, "written_at": time.time()}).encode()
+        return json.dumps(
+            {
+                "owner": self.owner,
+                "token": self.token,
+                "ttl": self.ttl,
+                "renewals": self.renewals,
+                "written_at": time.time(),
+            }
+        ).encode()
 
     def _lost_error(self) -> LeaseLost:
         state = read_lease(self.store, self.name)
         now = "nobody holds it now" if state is None else f"{state.owner} holds it now"
-        return LeaseLost(f"lease {self.name!r} of {self.owner} in {self.store.location} was lost "
-                         f"(not renewed within {self.ttl:g} s and taken over, or released); {now}")
+        return LeaseLost(
+            f"lease {self.name!r} of {self.owner} in {self.store.location} was lost "
+            f"(not renewed within {self.ttl:g} s and taken over, or released); {now}"
+        )
 
     def renew(self) -> None:
         """Rewrite the lease with If-Match on our last ETag; :class:`LeaseLost` if anyone else wrote it."""
@@ -121,7 +130,7 @@ class Lease:
             except PreconditionFailed:
                 log.warning("lease %r was no longer ours when released", self.name)
 
-    def keep_alive(self, every: float | None = None) -> "_KeepAlive":
+    def keep_alive(self, every: float | None = None) -> _KeepAlive:
         """Context manager renewing the lease every ``every`` (default ttl/3) seconds in a thread."""
         return _KeepAlive(self, every if every is not None else self.ttl / 3)
 
@@ -157,8 +166,9 @@ class _KeepAlive:
         self._thread.join()
 
 
-def acquire_lease(store: Store, name: str, ttl: float, owner: str | None = None,
-                  wait: float = 0.0, poll: float = 0.5) -> Lease:
+def acquire_lease(
+    store: Store, name: str, ttl: float, owner: str | None = None, wait: float = 0.0, poll: float = 0.5
+) -> Lease:
     """Take the lease ``name`` (creating it, or taking over an expired one).
 
     Raises :class:`LeaseHeld` when a live holder keeps it for longer than ``wait`` seconds.
@@ -181,13 +191,17 @@ def acquire_lease(store: Store, name: str, ttl: float, owner: str | None = None,
         if state is not None and state.expired:
             try:
                 lease.etag = store.put_if_match(lease_key(name), lease._body(), state.etag).etag
-                log.warning("lease %r taken over by %s from %s (not renewed for %.1f s)",
-                            name, owner, state.owner, state.age)
+                log.warning(
+                    "lease %r taken over by %s from %s (not renewed for %.1f s)", name, owner, state.owner, state.age
+                )
                 return lease
             except PreconditionFailed:
                 state = read_lease(store, name)
         if time.monotonic() >= deadline:
-            holder = "another worker" if state is None else \
-                f"{state.owner} (renewed {state.age:.0f} s ago, expires after {state.ttl:g} s)"
+            holder = (
+                "another worker"
+                if state is None
+                else f"{state.owner} (renewed {state.age:.0f} s ago, expires after {state.ttl:g} s)"
+            )
             raise LeaseHeld(f"lease {name!r} in {store.location} is held by {holder}")
         time.sleep(poll)

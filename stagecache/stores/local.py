@@ -6,6 +6,7 @@ hold an exclusive ``flock`` on a per-key lock file, write a temporary file besid
 target, fsync it, and then link it into place (``put_if_absent``: ``link`` fails when the
 target exists, even against a writer that ignores the lock) or rename it (``put_if_match``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,12 +17,19 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from stagecache.localfs import fsync_dir
-from stagecache.stores.base import ObjectInfo, ObjectNotFound, PreconditionFailed, Store, StoreUnavailable, \
-    check_key, sha256_bytes
+from stagecache.stores.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    PreconditionFailed,
+    Store,
+    StoreUnavailable,
+    check_key,
+    sha256_bytes,
+)
 
 log = logging.getLogger(__name__)
 STORE_DIR = ".store"
@@ -87,8 +95,14 @@ class LocalStore(Store):
         if etag is None:
             etag = side["etag"] if same_file and "etag" in side else _sha256_file(path)
         metadata = side.get("metadata", {}) if side.get("etag") == etag else {}
-        return ObjectInfo(key=key, etag=etag, size=stat.st_size, metadata=dict(metadata),
-                          last_modified=stat.st_mtime, observed_at=time.time())
+        return ObjectInfo(
+            key=key,
+            etag=etag,
+            size=stat.st_size,
+            metadata=dict(metadata),
+            last_modified=stat.st_mtime,
+            observed_at=time.time(),
+        )
 
     def head(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
@@ -144,9 +158,12 @@ class LocalStore(Store):
     def _write_meta(self, key: str, path: Path, etag: str, metadata: dict | None) -> None:
         stat = path.stat()
         meta_path = self._meta_path(key)
-        tmp = self._stage(meta_path, json.dumps(
-            {"etag": etag, "stat": [stat.st_ino, stat.st_size, stat.st_mtime_ns],
-             "metadata": metadata or {}}).encode())
+        tmp = self._stage(
+            meta_path,
+            json.dumps(
+                {"etag": etag, "stat": [stat.st_ino, stat.st_size, stat.st_mtime_ns], "metadata": metadata or {}}
+            ).encode(),
+        )
         os.replace(tmp, meta_path)
 
     def _put(self, key: str, data: bytes, metadata: dict | None, etag: str | None) -> ObjectInfo:
@@ -164,7 +181,8 @@ class LocalStore(Store):
                     current = self._head_unlocked(key)
                     if current is None or current.etag != etag:
                         raise PreconditionFailed(
-                            f"{self.location}: {key} changed (ETag {current and current.etag} != {etag})")
+                            f"{self.location}: {key} changed (ETag {current and current.etag} != {etag})"
+                        )
                     os.replace(tmp, path)
                 fsync_dir(path.parent)
                 self._write_meta(key, path, new_etag, metadata)

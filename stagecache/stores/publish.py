@@ -6,8 +6,10 @@ retry, and two writers of one stem cannot mix one's manifest with the other's by
 sha256 is stored with the object (metadata) and in the manifest (``<stem>.json``); loads
 check the bytes against the manifest before ``joblib.load`` ever sees them.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -48,8 +50,9 @@ def _put_object(store: Store, key: str, data: bytes, sha: str) -> str:
     return store.put_if_absent(key, data, metadata={"sha256": sha}).etag
 
 
-def publish(store: Store, stem: str, data: bytes, manifest: dict | None = None, lease=None,
-            suffix: str = ".joblib") -> dict:
+def publish(
+    store: Store, stem: str, data: bytes, manifest: dict | None = None, lease=None, suffix: str = ".joblib"
+) -> dict:
     """Write ``data`` and then the manifest of ``stem``; return the manifest.
 
     With a ``lease`` (see :mod:`stagecache.stores.leases`), it is renewed before each write, so a
@@ -67,8 +70,9 @@ def publish(store: Store, stem: str, data: bytes, manifest: dict | None = None, 
     # The ETag lets a HEAD tell a replaced object from the published one without downloading it.
     body["artifact"] = {"key": key, "sha256": sha, "bytes": len(data), "etag": etag}
     try:
-        store.put_if_absent(manifest_key(stem), json.dumps(body, indent=1, sort_keys=True).encode(),
-                            metadata={"sha256": sha})
+        store.put_if_absent(
+            manifest_key(stem), json.dumps(body, indent=1, sort_keys=True).encode(), metadata={"sha256": sha}
+        )
     except PreconditionFailed:
         raise AlreadyPublished(f"{store.location}: {manifest_key(stem)} was published by another writer") from None
     log.info("published %s (%d bytes, sha256 %s) in %s", key, len(data), sha[:16], store.location)
@@ -125,10 +129,8 @@ def quarantine(store: Store, stem: str, reason: str) -> list[str]:
         except ObjectNotFound:
             continue
         target = f"{QUARANTINE_PREFIX}{stamp}/{key}"
-        try:
+        with contextlib.suppress(PreconditionFailed):  # already quarantined there
             store.put_if_absent(target, data, metadata={"reason": reason[:200]})
-        except PreconditionFailed:
-            pass
         try:
             store.delete(key, if_match=info.etag)
         except PreconditionFailed:

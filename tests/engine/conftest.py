@@ -4,6 +4,7 @@ subprocess; on a directory root or on an ``s3://`` root of the real SeaweedFS se
 One process serves one declared project, and the test session's may be ``tasks``: the ``toy``
 fixtures declare ``toydag`` for one test and put back whatever was declared before.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -75,8 +76,9 @@ class Toy:
         self.ran.clear()
         Register.clear_instance_cache()
         progress.new_run()
-        result = luigi.build(list(stages) or [self.package.Total()], local_scheduler=True,
-                             detailed_summary=True, workers=1)
+        result = luigi.build(
+            list(stages) or [self.package.Total()], local_scheduler=True, detailed_summary=True, workers=1
+        )
         assert result.scheduling_succeeded, result.summary_text
         return set(self.ran)
 
@@ -92,10 +94,13 @@ class Toy:
         Register.clear_instance_cache()
         progress.new_run()
         failed: list[str] = []
-        handler = ArtifactTask.event_handler(luigi.Event.FAILURE)(lambda task, exc: failed.append(task.get_task_family()))
+        handler = ArtifactTask.event_handler(luigi.Event.FAILURE)(
+            lambda task, exc: failed.append(task.get_task_family())
+        )
         try:
-            result = luigi.build(list(stages) or [self.package.Total()], local_scheduler=True,
-                                 detailed_summary=True, workers=1)
+            result = luigi.build(
+                list(stages) or [self.package.Total()], local_scheduler=True, detailed_summary=True, workers=1
+            )
         finally:
             ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.FAILURE].discard(handler)
         assert result.status.name == "FAILED", result.summary_text
@@ -164,6 +169,7 @@ def toy_dir(request, toydag, tmp_path, monkeypatch) -> Toy:
 
 # --- Subprocesses ---------------------------------------------------------------------------------
 
+
 def write_cfg(path: Path, root: str, **sections: dict[str, str]) -> Path:
     """A luigi.cfg with a local scheduler, the artifact root and ``sections``."""
     lines = ["[core]", "local_scheduler = true", "no_lock = true", "[artifacts]", f"root = {root}"]
@@ -175,10 +181,10 @@ def write_cfg(path: Path, root: str, **sections: dict[str, str]) -> Path:
 
 def run(args: list[str], cwd: Path, cfg: Path, paths: tuple[Path, ...] = (ENGINE_TESTS,)) -> str:
     """``python ARGS`` with ``paths`` then the repository first on the path; its output (exit 0 asserted)."""
-    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg),
-           "PYTHONPATH": os.pathsep.join([*map(str, paths), str(REPO)])}
-    done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": os.pathsep.join([*map(str, paths), str(REPO)])}
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     return output

@@ -1,5 +1,6 @@
 """The toy pipeline as its users run it, in subprocesses: ``luigi --module toydag Total`` and
 ``python -m toydag status``, on an edited copy of the toy's code, of the engine, and on an s3:// root."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,7 @@ def status(cwd, cfg, paths, *args: str) -> dict[str, str]:
     """``python -m toydag status ARGS``: {family: the rest of its line}."""
     lines = run(["-m", "toydag", "status", *args], cwd, cfg, paths).splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("TASK "))
-    rows = [line.split(None, 1) for line in lines[header + 1:]]
+    rows = [line.split(None, 1) for line in lines[header + 1 :]]
     return {row[0]: row[1] for row in rows if row and row[0] in FAMILIES}  # (an edited engine writes lines too)
 
 
@@ -70,9 +71,12 @@ def test_a_help_string_edit_reruns_nothing(built, tmp_path):
 
 
 def test_the_command_lines_on_an_s3_root(seaweed, tmp_path):
-    cfg = write_cfg(tmp_path / "luigi.cfg", f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}",
-                    s3={"endpoint_url": seaweed.endpoint, "region_name": "us-east-1"},
-                    object_store={"cache_dir": str(tmp_path / "cache")})
+    cfg = write_cfg(
+        tmp_path / "luigi.cfg",
+        f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}",
+        s3={"endpoint_url": seaweed.endpoint, "region_name": "us-east-1"},
+        object_store={"cache_dir": str(tmp_path / "cache")},
+    )
     assert luigi_run(tmp_path, cfg) == FAMILIES
     assert luigi_run(tmp_path, cfg) == set()
     lines = status(tmp_path, cfg, (TOYDAG.parent,), "--MakeNumbers-count", "9")
@@ -83,7 +87,7 @@ def test_the_command_lines_on_an_s3_root(seaweed, tmp_path):
     assert "removed 2 artifact(s)" in out  # the first Square and Total; the first MakeNumbers is always kept
 
 
-SOLO = '''import luigi
+SOLO = """import luigi
 from stagecache.project import Project, declare
 from stagecache.task import ArtifactTask
 
@@ -93,7 +97,7 @@ declare(Project(module="solo", default_task="Answer", code_packages=("solo",)))
 class Answer(ArtifactTask):
     def build(self, inputs):
         return 42
-'''
+"""
 
 
 def test_a_project_of_one_module_hashes_that_module(tmp_path):

@@ -1,4 +1,5 @@
 """docs/engine.md's three-stage pipeline works as the page says, in under 40 lines."""
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,9 @@ def test_the_three_stage_example_in_docs_engine_md_builds_three_stages_then_none
     cfg = write_cfg(tmp_path / "luigi.cfg", "artifacts")  # relative, as the page says: in the working directory
     paths = (tmp_path / "src",)
     ran = run(["-m", "luigi", "--module", "wordcount", "Top", "--local-scheduler"], tmp_path, cfg, paths)
-    assert re.search(r"\* 3 ran successfully:\n    - 1 Counts\((point=)?\)\n    - 1 Top\(n=2\)\n    - 1 Words\(", ran), ran
+    assert re.search(
+        r"\* 3 ran successfully:\n    - 1 Counts\((point=)?\)\n    - 1 Top\(n=2\)\n    - 1 Words\(", ran
+    ), ran
     assert sorted(p.parent.name for p in (tmp_path / "artifacts").glob("*/*.joblib")) == ["Counts", "Top", "Words"]
     again = run(["-m", "luigi", "--module", "wordcount", "Top", "--local-scheduler"], tmp_path, cfg, paths)
     assert "Did not run any tasks" in again and "ran successfully" not in again

@@ -1,5 +1,6 @@
 """``artifacts gc``: what the configuration uses, what the project refers to or always keeps, and
 divergence records stay; the other artifacts go beyond ``--keep`` per family, newest kept first."""
+
 from __future__ import annotations
 
 import math
@@ -41,17 +42,23 @@ def test_gc_keeps_what_is_used_pinned_always_kept_or_diverged(toy):
 
     assert toy.cli("artifacts", "gc").splitlines() == ["removed 0 artifact(s)"]  # --keep 1: the newest unused stays
     assert toy.cli("artifacts", "gc", "--keep", "0", "--dry-run").splitlines() == [
-        f"would remove {'/'.join(old['Square'])}", "would remove 1 artifact(s)"]
+        f"would remove {'/'.join(old['Square'])}",
+        "would remove 1 artifact(s)",
+    ]
     assert toy.stored() == set(old.values()) | set(new.values())  # a dry run removes nothing
     assert toy.cli("artifacts", "gc", "--keep", "0").splitlines() == [
-        f"removed {'/'.join(old['Square'])}", "removed 1 artifact(s)"]
+        f"removed {'/'.join(old['Square'])}",
+        "removed 1 artifact(s)",
+    ]
     assert toy.stored() == set(new.values()) | {old["MakeNumbers"], old["Total"]}
     assert diverged.read_divergence()["epoch"] == 1  # the record stays
     assert toy.build() == set()  # what the configuration uses is still there
 
     root.update_json(PINS, lambda _: [])  # unpinned: the old Total goes now, the drawn numbers never
     assert toy.cli("artifacts", "gc", "--keep", "0").splitlines() == [
-        f"removed {'/'.join(old['Total'])}", "removed 1 artifact(s)"]
+        f"removed {'/'.join(old['Total'])}",
+        "removed 1 artifact(s)",
+    ]
     assert toy.stored() == set(new.values()) | {old["MakeNumbers"]}
     assert diverged.read_divergence() is not None
 

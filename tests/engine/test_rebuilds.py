@@ -1,5 +1,6 @@
 """Reruns build exactly the stages whose fingerprint changed: parameters, upstream artifacts and the
 toy's own code count; insignificant parameters, help text, result-neutral modules and the engine do not."""
+
 from __future__ import annotations
 
 import shutil
@@ -53,19 +54,22 @@ def edit(path, old: str, new: str) -> None:
     fingerprint.clear_code_cache()
 
 
-@pytest.mark.parametrize("module, old, new, rerun", [
-    ("total.py", "int(squares.sum())", "int(squares.sum()) + 0", {"Total"}),
-    ("arith.py", "** power", "** int(power)", {"Square", "Total"}),
-    ("square.py", "powers(numbers, self.power)", "powers(list(numbers), self.power)", {"Square", "Total"}),
-    ("make.py", "size=self.count)", "size=int(self.count))", FAMILIES),
-    ("__init__.py", '__all__ = [', 'ALL = __all__ = [', FAMILIES),  # the parent package runs before each stage
-    # what cannot change a result
-    ("make.py", 'description="how many numbers to draw"', 'description="how many integers"', set()),
-    ("project.py", '"the numbers drawn"', '"the numbers the toy drew"', set()),  # declared result-neutral
-    ("total.py", '"""The sum of Square', '# a comment\n    """The total of Square', set()),
-    ("square.py", "import luigi\n", "import luigi\nimport json  # noqa\n", set()),  # a library import line
-], ids=["total", "arith", "square", "make", "package", "help-text", "result-neutral", "docstring",
-        "library-import"])
+@pytest.mark.parametrize(
+    "module, old, new, rerun",
+    [
+        ("total.py", "int(squares.sum())", "int(squares.sum()) + 0", {"Total"}),
+        ("arith.py", "** power", "** int(power)", {"Square", "Total"}),
+        ("square.py", "powers(numbers, self.power)", "powers(list(numbers), self.power)", {"Square", "Total"}),
+        ("make.py", "size=self.count)", "size=int(self.count))", FAMILIES),
+        ("__init__.py", "__all__ = [", "ALL = __all__ = [", FAMILIES),  # the parent package runs before each stage
+        # what cannot change a result
+        ("make.py", 'description="how many numbers to draw"', 'description="how many integers"', set()),
+        ("project.py", '"the numbers drawn"', '"the numbers the toy drew"', set()),  # declared result-neutral
+        ("total.py", '"""The sum of Square', '# a comment\n    """The total of Square', set()),
+        ("square.py", "import luigi\n", "import luigi\nimport json  # noqa\n", set()),  # a library import line
+    ],
+    ids=["total", "arith", "square", "make", "package", "help-text", "result-neutral", "docstring", "library-import"],
+)
 def test_a_code_edit_reruns_exactly_the_stages_that_run_that_code(toy_dir, toy_source, module, old, new, rerun):
     toy_dir.build()
     edit(toy_source / module, old, new)

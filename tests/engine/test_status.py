@@ -1,4 +1,5 @@
 """``status`` (the dry run) for the toy pipeline: each stage's state and the reasons it will run."""
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,11 @@ def test_status_says_never_built_then_cached(toy):
     assert states(toy.plan()) == dict.fromkeys(FAMILIES, "cached")
     lines = toy.cli("status").splitlines()
     assert lines[0].split() == ["TASK", "STATE", "FINGERPRINT", "REASON"]
-    assert [line.split()[:2] for line in lines[1:]] == [["MakeNumbers", "cached"], ["Square", "cached"],
-                                                        ["Total", "cached"]]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["MakeNumbers", "cached"],
+        ["Square", "cached"],
+        ["Total", "cached"],
+    ]
 
 
 def test_status_names_the_changed_parameter_and_the_upstream_that_will_rerun(toy):

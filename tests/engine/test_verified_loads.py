@@ -1,5 +1,6 @@
 """An artifact is unpickled only after its bytes matched its manifest: a damaged one is shown as
 corrupt, moved under ``_quarantine`` (never loaded) and rebuilt by the run that needs it."""
+
 from __future__ import annotations
 
 import pickle
@@ -80,4 +81,4 @@ def test_the_run_that_needs_a_forged_artifact_quarantines_and_rebuilds_it(toy, t
     assert toy.build() == {"MakeNumbers", "Square", "Total"}
     assert not marker.exists()
     assert any(where in name for name in quarantined(toy))
-    assert list(toy.output(toy.package.Square()).load()) == [n ** 3 for n in numbers]
+    assert list(toy.output(toy.package.Square()).load()) == [n**3 for n in numbers]

@@ -1,4 +1,5 @@
 """Champion choice, one day at a time from the history, and the retrain summary line, on records made up here."""
+
 import math
 
 import pytest
@@ -14,17 +15,32 @@ from pipeline.champions import (
     summary_line,
 )
 
-EVALS = {"TrainLogReg": {"test_accuracy": 0.92}, "TrainMLP": {"test_accuracy": 0.97},
-         "TrainDeepMLP": {"test_accuracy": 0.985}, "TrainCharRNN": {"val_loss": 1.70}}
-METRIC = {"TrainLogReg": "test_accuracy", "TrainMLP": "test_accuracy", "TrainDeepMLP": "test_accuracy",
-          "TrainCharRNN": "val_loss"}
+EVALS = {
+    "TrainLogReg": {"test_accuracy": 0.92},
+    "TrainMLP": {"test_accuracy": 0.97},
+    "TrainDeepMLP": {"test_accuracy": 0.985},
+    "TrainCharRNN": {"val_loss": 1.70},
+}
+METRIC = {
+    "TrainLogReg": "test_accuracy",
+    "TrainMLP": "test_accuracy",
+    "TrainDeepMLP": "test_accuracy",
+    "TrainCharRNN": "val_loss",
+}
 FPS = {f: f.lower() * 4 for f in EVALS}
 
 
 def run(champions, evaluations=EVALS, tolerance=0.0):
-    return challenge(date="2026-12-01", evaluations=evaluations, fingerprints=FPS, champions=champions,
-                     tolerance=tolerance, data_version={"DownloadMNIST": "abc"}, recorded="2026-12-01T03:00:00+00:00",
-                     artifacts={f: {"artifact": f"/a/{f}.joblib"} for f in EVALS})
+    return challenge(
+        date="2026-12-01",
+        evaluations=evaluations,
+        fingerprints=FPS,
+        champions=champions,
+        tolerance=tolerance,
+        data_version={"DownloadMNIST": "abc"},
+        recorded="2026-12-01T03:00:00+00:00",
+        artifacts={f: {"artifact": f"/a/{f}.joblib"} for f in EVALS},
+    )
 
 
 def test_first_models_are_promoted_and_named_as_champions():
@@ -34,7 +50,8 @@ def test_first_models_are_promoted_and_named_as_champions():
     assert promoted["TrainMLP"]["date"] == "2026-12-01"  # the day it took effect
     assert summary_line("2026-12-01", records) == (
         "Retrain 2026-12-01: TrainLogReg promoted, TrainMLP promoted, TrainDeepMLP promoted, "
-        "TrainCharRNN promoted (4 promoted)")
+        "TrainCharRNN promoted (4 promoted)"
+    )
 
 
 def test_better_worse_same_and_failed_challengers():
@@ -47,12 +64,17 @@ def test_better_worse_same_and_failed_challengers():
     evaluations = {**EVALS, "TrainCharRNN": {"val_loss": math.nan}}  # diverged
     records, promoted = run(champions, evaluations)
     assert {r["model"]: r["outcome"] for r in records} == {
-        "TrainLogReg": "unchanged", "TrainMLP": "kept", "TrainDeepMLP": "promoted", "TrainCharRNN": "failed"}
+        "TrainLogReg": "unchanged",
+        "TrainMLP": "kept",
+        "TrainDeepMLP": "promoted",
+        "TrainCharRNN": "failed",
+    }
     assert set(promoted) == {"TrainDeepMLP"}
     assert "already the champion since 2026-11-28" in records[0]["reason"] and "worse than" in records[1]["reason"]
     assert summary_line("2026-12-01", records) == (
         "Retrain 2026-12-01: TrainLogReg unchanged since 2026-11-28, TrainMLP kept, TrainDeepMLP promoted, "
-        "TrainCharRNN failed (1 promoted, 1 kept, 1 unchanged, 1 failed)")
+        "TrainCharRNN failed (1 promoted, 1 kept, 1 unchanged, 1 failed)"
+    )
     # within the tolerance a slightly worse challenger is promoted; the loss metric is lower-is-better
     assert decide("TrainMLP", 0.975, "new", champions["TrainMLP"], tolerance=0.01)[0]
     assert decide("TrainCharRNN", 1.79, "new", champions["TrainCharRNN"], tolerance=0.0)[0]
@@ -60,20 +82,39 @@ def test_better_worse_same_and_failed_challengers():
 
 
 def test_summary_line_of_records_written_before_outcomes_existed():
-    old = [{"model": "TrainLogReg", "promoted": False, "value": 0.9}, {"model": "TrainMLP", "promoted": True,
-                                                                       "value": 0.97}]
-    assert summary_line("2026-01-30", old) == "Retrain 2026-01-30: TrainLogReg kept, TrainMLP promoted (1 promoted, 1 kept)"
+    old = [
+        {"model": "TrainLogReg", "promoted": False, "value": 0.9},
+        {"model": "TrainMLP", "promoted": True, "value": 0.97},
+    ]
+    assert (
+        summary_line("2026-01-30", old)
+        == "Retrain 2026-01-30: TrainLogReg kept, TrainMLP promoted (1 promoted, 1 kept)"
+    )
 
 
 def challengers(fingerprint="a", value=0.9):
-    return {f: {"value": value if METRIC[f] == "test_accuracy" else 2 - value, "fingerprint": f"{f}-{fingerprint}",
-                "artifacts": {"artifact": f"{f}/{fingerprint}"}} for f in EVALS}
+    return {
+        f: {
+            "value": value if METRIC[f] == "test_accuracy" else 2 - value,
+            "fingerprint": f"{f}-{fingerprint}",
+            "artifacts": {"artifact": f"{f}/{fingerprint}"},
+        }
+        for f in EVALS
+    }
 
 
 def day(history, date, fingerprint="a", value=0.9, redecide=None, documents=None):
-    new, decisions = decide_day(history, date=date, challengers=challengers(fingerprint, value), tolerance=0.0,
-                                recorded=f"{date}T06:00:00+00:00", data_version={}, run={"config": fingerprint},
-                                redecide=redecide, documents=documents)
+    new, decisions = decide_day(
+        history,
+        date=date,
+        challengers=challengers(fingerprint, value),
+        tolerance=0.0,
+        recorded=f"{date}T06:00:00+00:00",
+        data_version={},
+        run={"config": fingerprint},
+        redecide=redecide,
+        documents=documents,
+    )
     history.extend(new)
     return new, decisions
 
@@ -92,7 +133,8 @@ def test_a_day_is_decided_once_in_date_order_against_the_end_of_the_day_before()
     assert summary_line("2026-12-05", decisions, decided_now=False) == (
         "Retrain 2026-12-05: already decided at 2026-12-05T06:00:00+00:00 (TrainLogReg unchanged since 2026-12-04, "
         "TrainMLP unchanged since 2026-12-04, TrainDeepMLP unchanged since 2026-12-04, TrainCharRNN unchanged "
-        "since 2026-12-04); nothing judged again")
+        "since 2026-12-04); nothing judged again"
+    )
     # a day before a decided one cannot be decided
     with pytest.raises(OutOfOrder, match="2026-12-03 cannot be decided: 2026-12-04 was decided already"):
         day(history, "2026-12-03")
@@ -123,10 +165,14 @@ def test_a_re_decision_is_recorded_as_such_once_per_reason_and_stands_for_its_da
     first, _ = day(history, "2026-12-05", "b", 0.80)  # worse: kept
     new, decisions = day(history, "2026-12-05", "c", 0.95, redecide="the evaluation set was wrong")
     assert new == decisions and all(r["outcome"] == "promoted" for r in new)
-    assert new[0]["redecision"] == {"reason": "the evaluation set was wrong", "replaces": first[0]["recorded"],
-                                    "was": "kept"}
+    assert new[0]["redecision"] == {
+        "reason": "the evaluation set was wrong",
+        "replaces": first[0]["recorded"],
+        "was": "kept",
+    }
     assert summary_line("2026-12-05", new, redecision="the evaluation set was wrong").startswith(
-        "Retrain 2026-12-05 re-decided (the evaluation set was wrong): TrainLogReg promoted,")
+        "Retrain 2026-12-05 re-decided (the evaluation set was wrong): TrainLogReg promoted,"
+    )
     again, decisions = day(history, "2026-12-05", "d", 0.99, redecide="the evaluation set was wrong")
     assert again == [] and decisions == new  # the same re-decision is not taken twice
     assert [r["fingerprint"] for r in effective(history) if r["model"] == "TrainMLP"] == ["TrainMLP-a", "TrainMLP-c"]

@@ -32,8 +32,13 @@ def test_every_attempt_is_listed_when_all_fail(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no npm on PATH
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "f.bin").write_bytes(b"nope")
-    mirrors = ["http://example.invalid/", str(tmp_path / "missing"), str(tmp_path / "bad"), "npm:some-pkg@1.0.0",
-               "ftp://example.invalid/"]
+    mirrors = [
+        "http://example.invalid/",
+        str(tmp_path / "missing"),
+        str(tmp_path / "bad"),
+        "npm:some-pkg@1.0.0",
+        "ftp://example.invalid/",
+    ]
     with pytest.raises(DownloadError) as err:
         fetch_verified({"f.bin": SHA}, mirrors)
     text = str(err.value)
@@ -47,8 +52,9 @@ def test_every_attempt_is_listed_when_all_fail(tmp_path, monkeypatch):
 
 
 def test_vendored_shakespeare_copy():
-    out = fetch_verified({"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"},
-                         ["package:tinyshakespeare"])
+    out = fetch_verified(
+        {"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"}, ["package:tinyshakespeare"]
+    )
     assert len(out["input.txt"]) == 1115394
 
 
@@ -74,10 +80,12 @@ def test_tarball_members_never_escape(tmp_path, monkeypatch):
 
     tgz = tmp_path / "pkg.tgz"
     with tarfile.open(tgz, "w:gz") as tar:
+
         def add(name, data=b"x", kind=tarfile.REGTYPE, link=""):
             info = tarfile.TarInfo(name)
             info.type, info.linkname, info.size = kind, link, len(data) if kind == tarfile.REGTYPE else 0
             tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
         add("package/data/good.bin", b"good")
         add("package/data/../../evil.bin")
         add("/abs/package/data/abs.bin")

@@ -1,4 +1,5 @@
 """Downloads against a real HTTPS server on 127.0.0.1 that misbehaves on purpose."""
+
 import hashlib
 import http.server
 import shutil
@@ -53,8 +54,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(PAYLOAD[:30000], headers={"Accept-Ranges": "bytes"}, declared=len(PAYLOAD))
                 self.close_connection = True
                 return
-            return self._send(PAYLOAD[start:], 206 if start else 200, {
-                "Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}"})
+            return self._send(
+                PAYLOAD[start:],
+                206 if start else 200,
+                {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}"},
+            )
         if kind == "wrong":
             return self._send(PAYLOAD[:-1] + b"!")
         if kind == "to-http":
@@ -87,9 +91,28 @@ def server(tmp_path_factory):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make the test certificate")
     d = tmp_path_factory.mktemp("tls")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(d / "key.pem"),
+            "-out",
+            str(d / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     httpd = QuietServer(("127.0.0.1", 0), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
@@ -112,13 +135,16 @@ def test_good_mirror(base):
     assert fetch_verified(SHA, [f"{base}/ok/"], timeout=5) == {"f.bin": PAYLOAD}
 
 
-@pytest.mark.parametrize("kind, reason", [
-    ("unavailable", "HTTP Error 503"),
-    ("hang", "timed out"),
-    ("cut", "IncompleteRead"),
-    ("wrong", "sha256 mismatch"),
-    ("to-http", "refused redirect to non-HTTPS URL"),
-])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("unavailable", "HTTP Error 503"),
+        ("hang", "timed out"),
+        ("cut", "IncompleteRead"),
+        ("wrong", "sha256 mismatch"),
+        ("to-http", "refused redirect to non-HTTPS URL"),
+    ],
+)
 def test_faulty_mirror_is_skipped_for_the_next(base, kind, reason, caplog):
     out = fetch_verified(SHA, [f"{base}/{kind}/", f"{base}/ok/"], timeout=1)
     assert out == {"f.bin": PAYLOAD}

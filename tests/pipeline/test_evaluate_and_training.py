@@ -33,8 +33,9 @@ def test_language_model_report_units():
 
 def test_run_epochs_records_history_and_calls_back():
     seen = []
-    h = run_epochs(model="m", epochs=3, train_epoch=lambda e: 1.0 / e, evaluate=lambda: 0.5, metric="acc",
-                   on_epoch=seen.append)
+    h = run_epochs(
+        model="m", epochs=3, train_epoch=lambda e: 1.0 / e, evaluate=lambda: 0.5, metric="acc", on_epoch=seen.append
+    )
     assert h["epoch"] == [1, 2, 3]
     assert h["train_loss"] == [1.0, 0.5, 1 / 3]
     assert h["acc"] == [0.5] * 3 and len(h["epoch_seconds"]) == 3
@@ -43,8 +44,13 @@ def test_run_epochs_records_history_and_calls_back():
 
 def test_nan_loss_stops_training_with_a_clear_error():
     with pytest.raises(TrainingDivergedError, match="m: training loss is nan in epoch 2"):
-        run_epochs(model="m", epochs=5, train_epoch=lambda e: float("nan") if e == 2 else 1.0,
-                   evaluate=lambda: 0.0, metric="acc")
+        run_epochs(
+            model="m",
+            epochs=5,
+            train_epoch=lambda e: float("nan") if e == 2 else 1.0,
+            evaluate=lambda: 0.0,
+            metric="acc",
+        )
 
 
 def _softmax(z):
@@ -80,7 +86,7 @@ def _numpy_stream_loss(w, ids, seq_len, batch_size):
     h = np.zeros((batch_size, w["W_hh"].shape[0]))
     chunk_losses = []
     for k in range((n - 1) // seq_len):
-        part = streams[k * seq_len: k * seq_len + seq_len + 1]
+        part = streams[k * seq_len : k * seq_len + seq_len + 1]
         nll = []
         for t in range(seq_len):
             h = np.tanh(w["W_xh"][part[t]] + w["b_h"] + h @ w["W_hh"])
@@ -97,11 +103,24 @@ def test_evaluate_char_rnn_matches_a_numpy_reference():
 
     vocab = list("abcde")
     rng = np.random.default_rng(1)
-    weights = {k: (v + rng.normal(scale=0.5, size=v.shape)).astype(np.float32)
-               for k, v in init_char_rnn(0, len(vocab), 6).items()}
+    weights = {
+        k: (v + rng.normal(scale=0.5, size=v.shape)).astype(np.float32)
+        for k, v in init_char_rnn(0, len(vocab), 6).items()
+    }
     val_ids = rng.integers(0, len(vocab), size=83).astype(np.int32)
-    r = evaluate_char_rnn(weights, vocab, val_ids, math.log(5), seq_len=4, batch_size=3, backend="jax",
-                          prompt="ab", temperatures=(0.5, 1), sample_length=12, sample_seed=3)
+    r = evaluate_char_rnn(
+        weights,
+        vocab,
+        val_ids,
+        math.log(5),
+        seq_len=4,
+        batch_size=3,
+        backend="jax",
+        prompt="ab",
+        temperatures=(0.5, 1),
+        sample_length=12,
+        sample_seed=3,
+    )
 
     expected = _numpy_stream_loss({k: v.astype(np.float64) for k, v in weights.items()}, val_ids, 4, 3)
     assert r["val_loss"] == pytest.approx(expected, rel=1e-5)

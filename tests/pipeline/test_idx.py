@@ -50,14 +50,17 @@ def test_mnist_test_files_in_the_distributed_format():
     assert images[0, 0, :5].tolist() == [0, 1, 2, 3, 4] and images[0, 9, 4] == (9 * 28 + 4) % 256
 
 
-@pytest.mark.parametrize("data, problem", [
-    (b"\x00\x00", "too short"),
-    (b"\x01\x00\x08\x01" + b"\x00\x00\x00\x01" + b"\x05", "bad IDX magic"),
-    (b"\x00\x00\x07\x01" + b"\x00\x00\x00\x01" + b"\x05", "bad IDX magic"),
-    (b"\x00\x00\x08\x02" + b"\x00\x00\x00\x01", "truncated IDX header"),
-    (b"\x00\x00\x08\x01" + b"\x00\x00\x00\x03" + b"\x05\x06", "need 3 data bytes, file has 2"),
-    (b"\x00\x00\x08\x01" + b"\x00\x00\x00\x01" + b"\x05\x06", "need 1 data bytes, file has 2"),
-])
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (b"\x00\x00", "too short"),
+        (b"\x01\x00\x08\x01" + b"\x00\x00\x00\x01" + b"\x05", "bad IDX magic"),
+        (b"\x00\x00\x07\x01" + b"\x00\x00\x00\x01" + b"\x05", "bad IDX magic"),
+        (b"\x00\x00\x08\x02" + b"\x00\x00\x00\x01", "truncated IDX header"),
+        (b"\x00\x00\x08\x01" + b"\x00\x00\x00\x03" + b"\x05\x06", "need 3 data bytes, file has 2"),
+        (b"\x00\x00\x08\x01" + b"\x00\x00\x00\x01" + b"\x05\x06", "need 1 data bytes, file has 2"),
+    ],
+)
 def test_bad_input_names_file_and_problem(data, problem):
     with pytest.raises(ValueError) as err:
         parse_idx(data, "some-file-idx1")

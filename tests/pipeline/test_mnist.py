@@ -32,7 +32,7 @@ def test_prepare_scales_flattens_and_encodes():
     images, labels = make_digits(50, 1)
     assert data["X_train"].shape == (50, 784) and data["X_train"].dtype == np.float32
     np.testing.assert_allclose(data["X_train"], images.reshape(50, 784) / 255.0, rtol=1e-6)
-    assert 0.0 <= data["X_train"].min() and data["X_train"].max() == 1.0
+    assert data["X_train"].min() >= 0.0 and data["X_train"].max() == 1.0
     np.testing.assert_array_equal(data["y_train"], labels)
     np.testing.assert_array_equal(data["Y_train"].argmax(1), labels)
     assert data["X_test"].shape == (20, 784)

@@ -1,4 +1,5 @@
 """Report figures: nothing covers the data or runs into another element (measured on the drawn figure)."""
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -18,7 +19,9 @@ def test_per_digit_legend_covers_no_bar():
 
 
 def test_confusion_matrix_title_stays_clear_of_the_colour_bar():
-    fig = drawn(plots.confusion(np.eye(10, dtype=int) * 50, "Confusion matrix: deep net (784-625-625-10, ReLU, dropout)"))
+    fig = drawn(
+        plots.confusion(np.eye(10, dtype=int) * 50, "Confusion matrix: deep net (784-625-625-10, ReLU, dropout)")
+    )
     matrix, colour_bar = fig.axes
     titles = [t for t in (fig._suptitle, matrix.title, colour_bar.title) if t is not None and t.get_text()]
     assert titles

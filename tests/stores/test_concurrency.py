@@ -1,4 +1,5 @@
 """Several processes on one store: exactly one creator wins, compare-and-swap loses no update."""
+
 from __future__ import annotations
 
 import multiprocessing

@@ -1,4 +1,5 @@
 """The store contract, on both implementations: conditional writes, ETags, metadata, listing."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The S3 server dies in the middle of a publish: nothing is taken for published, and a retry works."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Leases: one holder at a time, takeover after expiry, and a stale holder cannot publish."""
+
 from __future__ import annotations
 
 import multiprocessing

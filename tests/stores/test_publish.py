@@ -1,4 +1,5 @@
 """Publishing and verified loads: object then manifest, sha256 checked before anything is unpickled."""
+
 from __future__ import annotations
 
 import io
@@ -10,8 +11,15 @@ import numpy as np
 import pytest
 
 from stagecache.stores import IntegrityError, ObjectNotFound
-from stagecache.stores.publish import AlreadyPublished, load, manifest_key, object_key, publish, quarantine, \
-    read_manifest
+from stagecache.stores.publish import (
+    AlreadyPublished,
+    load,
+    manifest_key,
+    object_key,
+    publish,
+    quarantine,
+    read_manifest,
+)
 
 
 class Booby:

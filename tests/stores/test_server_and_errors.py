@@ -1,4 +1,5 @@
 """The server really enforces conditional writes; wrong endpoint, credentials or config fail clearly."""
+
 from __future__ import annotations
 
 import time
@@ -9,8 +10,15 @@ import pytest
 from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
-from stagecache.stores import StoreAccessDenied, StoreError, StoreConfigError, StoreUnavailable, open_store, parse_root, \
-    store_from_config
+from stagecache.stores import (
+    StoreAccessDenied,
+    StoreConfigError,
+    StoreError,
+    StoreUnavailable,
+    open_store,
+    parse_root,
+    store_from_config,
+)
 from stagecache.stores.local import LocalStore
 from stagecache.stores.s3 import S3Store, check_conditional_support
 from tests.services import free_ports
@@ -66,20 +74,28 @@ def test_missing_bucket_is_named(seaweed):
             call()
 
 
-@pytest.mark.parametrize("root, expected", [
-    ("s3://bucket/some/prefix/", ("s3", "bucket", "some/prefix")),
-    ("s3://bucket", ("s3", "bucket", "")),
-    ("artifacts", ("local", "artifacts", "")),
-    ("/abs/path", ("local", "/abs/path", "")),
-])
+@pytest.mark.parametrize(
+    "root, expected",
+    [
+        ("s3://bucket/some/prefix/", ("s3", "bucket", "some/prefix")),
+        ("s3://bucket", ("s3", "bucket", "")),
+        ("artifacts", ("local", "artifacts", "")),
+        ("/abs/path", ("local", "/abs/path", "")),
+    ],
+)
 def test_parse_root(root, expected):
     assert parse_root(root) == expected
 
 
-@pytest.mark.parametrize("root, message", [
-    ("", "empty"), ("gs://bucket/x", "unsupported scheme 'gs'"), ("s3:///x", "names no bucket"),
-    ("s3://Bad_Bucket/x", "invalid S3 bucket name"),
-])
+@pytest.mark.parametrize(
+    "root, message",
+    [
+        ("", "empty"),
+        ("gs://bucket/x", "unsupported scheme 'gs'"),
+        ("s3:///x", "names no bucket"),
+        ("s3://Bad_Bucket/x", "invalid S3 bucket name"),
+    ],
+)
 def test_bad_roots_are_refused(root, message):
     with pytest.raises(StoreConfigError, match=message):
         open_store(root)

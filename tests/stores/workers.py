@@ -1,4 +1,5 @@
 """Functions run in separate processes by the store tests (importable, so ``spawn`` can run them)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Run real ``luigi.build`` on tiny data with a test-only configuration, and record what ran."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,20 @@ from stagecache.task import ArtifactTask
 from tests.tasks.luigid_server import luigid, smtp_server  # noqa: F401 -- fixtures for tests/tasks
 
 ALL_TASKS = {
-    "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab",
-    "TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP",
-    "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN", "FullReport",
+    "DownloadMNIST",
+    "DownloadShakespeare",
+    "OneHotMNIST",
+    "BuildCharVocab",
+    "TrainLogReg",
+    "TrainMLP",
+    "TrainDeepMLP",
+    "TrainCharRNN",
+    "TrainMoonsMLP",
+    "EvaluateLogReg",
+    "EvaluateMLP",
+    "EvaluateDeepMLP",
+    "EvaluateCharRNN",
+    "FullReport",
 }
 
 
@@ -41,10 +53,24 @@ class Pipeline:
             "TrainLogReg": {"epochs": "2", "lr": "0.1", "batch_size": "64"},
             "TrainMLP": {"epochs": "2", "hidden": "16", "lr": "0.5", "batch_size": "64"},
             "TrainDeepMLP": {"epochs": "2", "hidden": "[32, 32]", "lr": "0.01", "batch_size": "64"},
-            "TrainCharRNN": {"epochs": "2", "steps_per_epoch": "5", "hidden": "16", "seq_len": "8",
-                             "batch_size": "4", "optimizer": "adam", "lr": "0.01"},
-            "TrainMoonsMLP": {"epochs": "3", "n_train": "64", "n_test": "32", "noise": "0.2", "hidden": "8",
-                              "lr": "1.0", "batch_size": "16"},
+            "TrainCharRNN": {
+                "epochs": "2",
+                "steps_per_epoch": "5",
+                "hidden": "16",
+                "seq_len": "8",
+                "batch_size": "4",
+                "optimizer": "adam",
+                "lr": "0.01",
+            },
+            "TrainMoonsMLP": {
+                "epochs": "3",
+                "n_train": "64",
+                "n_test": "32",
+                "noise": "0.2",
+                "hidden": "8",
+                "lr": "1.0",
+                "batch_size": "16",
+            },
             "EvaluateCharRNN": {"sample_length": "40"},
         }
         for section, values in settings.items():
@@ -81,8 +107,9 @@ class Pipeline:
         self.ran.clear()
         Register.clear_instance_cache()
         progress.new_run()
-        result = luigi.build(list(task_list) or [tasks.FullReport()], local_scheduler=True,
-                             detailed_summary=True, workers=1)
+        result = luigi.build(
+            list(task_list) or [tasks.FullReport()], local_scheduler=True, detailed_summary=True, workers=1
+        )
         assert result.scheduling_succeeded, result.summary_text
         return set(self.ran)
 
@@ -132,6 +159,12 @@ def luigi_process(pipeline: Pipeline, tmp_path, *args: str):
     write_config(pipeline, cfg)
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(root)}
-    return subprocess.Popen([sys.executable, "-m", "luigi", "--module", "tasks", *args],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "luigi", "--module", "tasks", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )

@@ -1,6 +1,7 @@
 """luigid started with deploy/luigid.cfg, an SMTP server for its failure mails, and the test's
 luigi configured with deploy/retrain.cfg: the ``luigid`` and ``smtp_server`` fixtures (registered
 for tests/tasks by its conftest)."""
+
 from __future__ import annotations
 
 import email
@@ -26,7 +27,7 @@ class Inbox:
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 -- aiosmtpd's hook name
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 OK"
 
@@ -64,8 +65,9 @@ class Luigid:
     def events(self) -> list[tuple[str, str]]:
         """(task family, event) rows of the history database, oldest first."""
         with sqlite3.connect(self.db) as db:
-            return db.execute("SELECT t.name, e.event_name FROM task_events e JOIN tasks t ON t.id = e.task_id "
-                              "ORDER BY e.ts, e.id").fetchall()
+            return db.execute(
+                "SELECT t.name, e.event_name FROM task_events e JOIN tasks t ON t.id = e.task_id ORDER BY e.ts, e.id"
+            ).fetchall()
 
     def disabled(self, family: str) -> list[str]:
         """Names of the tasks of ``family`` that luigid has disabled (after too many failures)."""
@@ -100,13 +102,18 @@ def luigid(pipeline, tmp_path, smtp_server):
     (home / "luigi.cfg").symlink_to(DEPLOY / "luigid.cfg")
     db = home / "task-history.db"
     (home / "test-overrides.cfg").write_text(
-        f"[scheduler]\nretry_delay = 1\nworker_disconnect_delay = 3\n\n[task_history]\ndb_connection = sqlite:///{db}\n")
+        f"[scheduler]\nretry_delay = 1\nworker_disconnect_delay = 3\n\n[task_history]\ndb_connection = sqlite:///{db}\n"
+    )
     with running_luigid(home, home / "test-overrides.cfg", home / "logs") as port:
         pipeline.config.read(DEPLOY / "retrain.cfg")
         smtp_port, inbox = smtp_server
-        for section, key, value in [("core", "scheduler_port", str(port)), ("smtp", "port", str(smtp_port)),
-                                    ("email", "force_send", "true"),  # mail even when pytest -s leaves a tty
-                                    ("worker", "ping_interval", "0.5"), ("worker", "wait_interval", "0.2"),
-                                    ("worker", "wait_jitter", "0.1")]:
+        for section, key, value in [
+            ("core", "scheduler_port", str(port)),
+            ("smtp", "port", str(smtp_port)),
+            ("email", "force_send", "true"),  # mail even when pytest -s leaves a tty
+            ("worker", "ping_interval", "0.5"),
+            ("worker", "wait_interval", "0.2"),
+            ("worker", "wait_jitter", "0.1"),
+        ]:
             pipeline.set(section, key, value)
         yield Luigid(port, db, home / "logs", inbox)

@@ -4,6 +4,7 @@ Each test runs the real entry points, ``python -m tasks`` and ``python -m luigi 
 tasks``, in a temporary directory holding a copy of the repository's luigi.cfg, with
 LUIGI_CONFIG_PATH pointing at a second file that holds the mistakes.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,9 +25,11 @@ def _config(tmp_path, mistakes: str = "") -> Path:
     override file for LUIGI_CONFIG_PATH: artifacts and mirrors inside ``tmp_path``, then ``mistakes``."""
     (tmp_path / "luigi.cfg").write_text((REPO / "luigi.cfg").read_text())
     path = tmp_path / "test.cfg"
-    path.write_text(f"[artifacts]\nroot = {tmp_path / 'artifacts'}\n"
-                    f"[DownloadMNIST]\nmirrors = [\"{tmp_path / 'none'}\"]\n"
-                    f"[DownloadShakespeare]\nmirrors = [\"{tmp_path / 'none'}\"]\n" + mistakes)
+    path.write_text(
+        f"[artifacts]\nroot = {tmp_path / 'artifacts'}\n"
+        f'[DownloadMNIST]\nmirrors = ["{tmp_path / "none"}"]\n'
+        f'[DownloadShakespeare]\nmirrors = ["{tmp_path / "none"}"]\n' + mistakes
+    )
     return path
 
 
@@ -47,18 +50,28 @@ def test_the_repository_configuration_passes(tmp_path):
 
 
 def test_unknown_keys_sections_and_bad_values_each_get_one_line(tmp_path):
-    cfg = _config(tmp_path, "[TrainDeepMLP]\nepoch = 60\n[TrainMLP]\nlearning_rate = 0.01\n"
-                            "[TrainLogReg]\nepochs = abc\n[FullRepotr]\ndpi = 50\n")
+    cfg = _config(
+        tmp_path,
+        "[TrainDeepMLP]\nepoch = 60\n[TrainMLP]\nlearning_rate = 0.01\n"
+        "[TrainLogReg]\nepochs = abc\n[FullRepotr]\ndpi = 50\n",
+    )
     for entry in ("python -m tasks", "luigi --module tasks"):
-        args = ("-m", "tasks", "status") if entry == "python -m tasks" else ("-m", "luigi", "--module", "tasks",
-                                                                              "FullReport", "--local-scheduler")
+        args = (
+            ("-m", "tasks", "status")
+            if entry == "python -m tasks"
+            else ("-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler")
+        )
         code, out = _run(tmp_path, cfg, *args)
         assert code == CONFIG_ERROR_EXIT, (entry, out)
         assert "Traceback" not in out, (entry, out)
         assert f"{cfg}:{_line(cfg, 'epoch = 60')}: [TrainDeepMLP] unknown key 'epoch'; did you mean 'epochs'?" in out
-        assert f"{cfg}:{_line(cfg, 'learning_rate = 0.01')}: [TrainMLP] unknown key 'learning_rate'; " \
-               "[TrainMLP] takes: batch_size, epochs, hidden, lr, seed" in out
-        assert f"{cfg}:{_line(cfg, 'epochs = abc')}: [TrainLogReg] epochs = 'abc' is not valid: expected an integer" in out
+        assert (
+            f"{cfg}:{_line(cfg, 'learning_rate = 0.01')}: [TrainMLP] unknown key 'learning_rate'; "
+            "[TrainMLP] takes: batch_size, epochs, hidden, lr, seed" in out
+        )
+        assert (
+            f"{cfg}:{_line(cfg, 'epochs = abc')}: [TrainLogReg] epochs = 'abc' is not valid: expected an integer" in out
+        )
         assert f"{cfg}:{_line(cfg, '[FullRepotr]')}: unknown section [FullRepotr]; did you mean 'FullReport'?" in out
         assert len(out.strip().splitlines()) == 4, out
 
@@ -66,19 +79,27 @@ def test_unknown_keys_sections_and_bad_values_each_get_one_line(tmp_path):
 @pytest.mark.parametrize("entry", ["python -m tasks", "luigi --module tasks"])
 def test_a_value_out_of_range_names_file_line_and_what_is_allowed(tmp_path, entry):
     cfg = _config(tmp_path, "[TrainDeepMLP]\nepochs = -1\n")
-    args = ("-m", "tasks", "status") if entry == "python -m tasks" else ("-m", "luigi", "--module", "tasks",
-                                                                          "FullReport", "--local-scheduler")
+    args = (
+        ("-m", "tasks", "status")
+        if entry == "python -m tasks"
+        else ("-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler")
+    )
     code, out = _run(tmp_path, cfg, *args)
     assert code == CONFIG_ERROR_EXIT, out
-    assert out.strip() == f"configuration error: {cfg}:{_line(cfg, 'epochs = -1')}: [TrainDeepMLP] epochs must be > 0, got -1"
+    assert (
+        out.strip()
+        == f"configuration error: {cfg}:{_line(cfg, 'epochs = -1')}: [TrainDeepMLP] epochs must be > 0, got -1"
+    )
 
 
 def test_a_line_without_equals_sign(tmp_path):
     cfg = _config(tmp_path, "[TrainDeepMLP]\nepochs 50\n")
     code, out = _run(tmp_path, cfg, "-m", "tasks", "status")
     assert code == CONFIG_ERROR_EXIT, out
-    assert out.strip() == (f"configuration error: {cfg}:{_line(cfg, 'epochs 50')}: [TrainDeepMLP] cannot read 'epochs 50': expected "
-                           "'key = value' (is the '=' missing?), a [section] header, or a comment starting with #")
+    assert out.strip() == (
+        f"configuration error: {cfg}:{_line(cfg, 'epochs 50')}: [TrainDeepMLP] cannot read 'epochs 50': expected "
+        "'key = value' (is the '=' missing?), a [section] header, or a comment starting with #"
+    )
     # luigi reads its configuration when it is imported, before it loads `--module tasks`:
     # docs/cli.md says that the luigi command stops with exit 1, its last line naming file and line
     code, out = _run(tmp_path, cfg, "-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler")
@@ -99,7 +120,9 @@ def test_status_takes_any_task_with_its_parameters(tmp_path):
     assert re.search(r"^Retrain +will run", out, re.M), out
     code, out = _run(tmp_path, cfg, "-m", "tasks", "status", "Retrain")
     assert code == CONFIG_ERROR_EXIT, out
-    assert f"luigi.cfg:{_line(tmp_path / 'luigi.cfg', '[Retrain]')}: [Retrain] date is not set and has no default" in out
+    assert (
+        f"luigi.cfg:{_line(tmp_path / 'luigi.cfg', '[Retrain]')}: [Retrain] date is not set and has no default" in out
+    )
     # luigi's --Task-param overrides reach every stage of the DAG
     code, out = _run(tmp_path, cfg, "-m", "tasks", "status", "FullReport", "--TrainDeepMLP-epochs", "0")
     assert code == CONFIG_ERROR_EXIT, out
@@ -113,25 +136,34 @@ def test_log_level_debug_adds_the_traceback(tmp_path):
     assert "Traceback" in out and "[TrainDeepMLP] epochs must be > 0, got -1" in out
 
 
-ENTRY_POINTS = {"python -m tasks": ("-m", "tasks", "status", "FullReport"),
-                "luigi --module tasks": ("-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler")}
+ENTRY_POINTS = {
+    "python -m tasks": ("-m", "tasks", "status", "FullReport"),
+    "luigi --module tasks": ("-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler"),
+}
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
-@pytest.mark.parametrize("flag, value, message", [
-    ("--TrainCharRNN-optimizer", "sgdd", "'sgdd' is not valid: expected one of adam, rmsprop"),
-    ("--TrainDeepMLP-epochs", "nan", "'nan' is not valid: expected an integer"),
-    ("--TrainDeepMLP-epochs", "2.5", "'2.5' is not valid: expected an integer"),
-    ("--TrainDeepMLP-epochs", "0", "[TrainDeepMLP] epochs must be > 0, got 0"),
-    ("--TrainDeepMLP-hidden", '[625, "a"]', "[TrainDeepMLP] hidden[1] must be an integer > 0, got 'a'"),
-    ("--TrainDeepMLP-hidden", "[625]", "[TrainDeepMLP] hidden must be a list of 2 items, got [625]"),
-    ("--TrainDeepMLP-lr", "nan", "[TrainDeepMLP] lr must be a finite number > 0, got nan"),
-    ("--FullReport-dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
-    ("--dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
-    ("--EvaluateLogReg-n-misclassified", "-1", "[EvaluateLogReg] n_misclassified must lie in [0, 10000], got -1"),
-    ("--EvaluateCharRNN-temperatures", '[0.5, "hot"]', "[EvaluateCharRNN] temperatures[1] must be a finite number > 0"),
-    ("--threads-per-process", "-2", "[threads] per_process must be >= 0, got -2"),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--TrainCharRNN-optimizer", "sgdd", "'sgdd' is not valid: expected one of adam, rmsprop"),
+        ("--TrainDeepMLP-epochs", "nan", "'nan' is not valid: expected an integer"),
+        ("--TrainDeepMLP-epochs", "2.5", "'2.5' is not valid: expected an integer"),
+        ("--TrainDeepMLP-epochs", "0", "[TrainDeepMLP] epochs must be > 0, got 0"),
+        ("--TrainDeepMLP-hidden", '[625, "a"]', "[TrainDeepMLP] hidden[1] must be an integer > 0, got 'a'"),
+        ("--TrainDeepMLP-hidden", "[625]", "[TrainDeepMLP] hidden must be a list of 2 items, got [625]"),
+        ("--TrainDeepMLP-lr", "nan", "[TrainDeepMLP] lr must be a finite number > 0, got nan"),
+        ("--FullReport-dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
+        ("--dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
+        ("--EvaluateLogReg-n-misclassified", "-1", "[EvaluateLogReg] n_misclassified must lie in [0, 10000], got -1"),
+        (
+            "--EvaluateCharRNN-temperatures",
+            '[0.5, "hot"]',
+            "[EvaluateCharRNN] temperatures[1] must be a finite number > 0",
+        ),
+        ("--threads-per-process", "-2", "[threads] per_process must be >= 0, got -2"),
+    ],
+)
 def test_a_bad_command_line_value_names_its_flag_before_any_work(tmp_path, entry, flag, value, message):
     """Issue 24 item 8: never blamed on luigi.cfg, never a traceback, always exit 3, nothing run."""
     code, out = _run(tmp_path, _config(tmp_path), *ENTRY_POINTS[entry], flag, value)
@@ -147,8 +179,9 @@ def test_a_bad_list_element_in_a_file_names_file_and_line(tmp_path, entry):
     cfg = _config(tmp_path, f"[TrainDeepMLP]\n{line}\n")
     code, out = _run(tmp_path, cfg, *ENTRY_POINTS[entry])
     assert code == CONFIG_ERROR_EXIT, out
-    assert out.strip() == (f"configuration error: {cfg}:{_line(cfg, line)}: "
-                           "[TrainDeepMLP] hidden[1] must be an integer > 0, got 'a'")
+    assert out.strip() == (
+        f"configuration error: {cfg}:{_line(cfg, line)}: [TrainDeepMLP] hidden[1] must be an integer > 0, got 'a'"
+    )
 
 
 def _numeric_parameters():
@@ -162,8 +195,11 @@ def _numeric_parameters():
     for name, cls in sorted(Register._get_reg().items()):
         if name.startswith("_") or not isinstance(cls, type) or not cls.__module__.startswith(("tasks", "stagecache")):
             continue
-        found += [(name, key, param) for key, param in cls.get_params()
-                  if isinstance(param, (luigi.IntParameter, luigi.FloatParameter))]
+        found += [
+            (name, key, param)
+            for key, param in cls.get_params()
+            if isinstance(param, (luigi.IntParameter, luigi.FloatParameter))
+        ]
     return found
 
 
@@ -178,9 +214,7 @@ def test_every_number_parameter_has_its_range(pipeline, section, key):
     values = ["-1"] + (["nan", "inf"] if isinstance(param, luigi.FloatParameter) else [])
     for value in values:
         pipeline.set(section, key, value)
-        with pytest.raises(ConfigError) as err:
-            with checked_task(["Retrain", "--date", "2026-01-30"]):
-                pass
+        with pytest.raises(ConfigError) as err, checked_task(["Retrain", "--date", "2026-01-30"]):
+            pass
         assert err.value.problems[0].startswith(f"[{section}] {key} must "), (value, err.value.problems)
         pipeline.config.remove_option(section, key)
-

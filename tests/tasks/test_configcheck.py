@@ -1,4 +1,5 @@
 """The configuration check in-process: luigi's own sections, deprecated names, problems located."""
+
 from __future__ import annotations
 
 import pytest
@@ -54,5 +55,7 @@ def test_multi_line_values_and_choices(config_file):
 def test_a_stage_range_error_is_located_at_its_key(config_file):
     path = config_file("[TrainMLP]\nlr = 0.1\nhidden = 0\n")
     assert locate("[TrainMLP] hidden must be > 0, got 0") == f"{path}:3: [TrainMLP] hidden must be > 0, got 0"
-    assert locate("[TrainMLP] hidden must be > 0, got 0", ["TrainMLP", "--hidden", "0"]) == \
-        "--hidden: [TrainMLP] hidden must be > 0, got 0"
+    assert (
+        locate("[TrainMLP] hidden must be > 0, got 0", ["TrainMLP", "--hidden", "0"])
+        == "--hidden: [TrainMLP] hidden must be > 0, got 0"
+    )

@@ -1,5 +1,6 @@
 """Longer trainings continue from shorter ones: the final training state of a build with fewer epochs is
 kept beside its artifact, and a build that differs only by more epochs starts from it, to the same bits."""
+
 from __future__ import annotations
 
 import logging
@@ -67,8 +68,9 @@ def _scratch(pipeline, tmp_path, family: str, epochs: int) -> dict:
 
 
 @pytest.mark.parametrize("family", MODELS)
-def test_a_longer_training_continues_and_ends_bit_identical_to_one_from_scratch(pipeline, tmp_path, family,
-                                                                                epochs_trained):
+def test_a_longer_training_continues_and_ends_bit_identical_to_one_from_scratch(
+    pipeline, tmp_path, family, epochs_trained
+):
     pipeline.build(_task(family, epochs=2))
     short = _task(family, epochs=2).output()
     manifest = short.manifest()
@@ -111,8 +113,9 @@ def test_a_sweep_of_epochs_trains_each_epoch_once(pipeline, epochs_trained):
     assert tasks.TrainLogReg(epochs=5).output().manifest()["continued_from"]["epochs"] == "3"
 
 
-def test_a_continued_training_that_fails_midway_resumes_from_its_own_checkpoint(pipeline, tmp_path, monkeypatch,
-                                                                                 epochs_trained, caplog):
+def test_a_continued_training_that_fails_midway_resumes_from_its_own_checkpoint(
+    pipeline, tmp_path, monkeypatch, epochs_trained, caplog
+):
     pipeline.build(tasks.TrainDeepMLP())
     original = ReportsProgress.report_progress
 
@@ -126,8 +129,10 @@ def test_a_continued_training_that_fails_midway_resumes_from_its_own_checkpoint(
     pipeline.build_failing(tasks.TrainDeepMLP())
     target = tasks.TrainDeepMLP().output()
     assert not target.exists() and target.checkpointer().epochs()[-1] == 3
-    assert "resumes after its own checkpoint 3" in {s.family: s for s in plan(tasks.TrainDeepMLP())}[
-        "TrainDeepMLP"].reasons
+    assert (
+        "resumes after its own checkpoint 3"
+        in {s.family: s for s in plan(tasks.TrainDeepMLP())}["TrainDeepMLP"].reasons
+    )
 
     monkeypatch.setattr(ReportsProgress, "report_progress", original)
     caplog.set_level(logging.INFO)
@@ -150,12 +155,12 @@ def test_gc_keeps_the_training_state_only_of_what_the_configuration_uses(pipelin
     table = list_table(items, used)
     assert "STATE" in table.splitlines()[0]
     mlp = {i.stem: i for i in items if i.family == "TrainMLP"}
-    assert mlp[longer.stem.split('/')[1]].checkpoint_bytes == longer.manifest()["training_state"]["bytes"]
+    assert mlp[longer.stem.split("/")[1]].checkpoint_bytes == longer.manifest()["training_state"]["bytes"]
 
     removed, _ = collect_garbage(root, items, used, keep=1, dry_run=True)  # keeps the unused 2-epoch one
     assert not [i for i in removed if i.family == "TrainMLP"]
     trimmed, _ = trim_training_states(root, items, used, removed, dry_run=True)
-    assert [(i.family, i.stem) for i in trimmed] == [("TrainMLP", short.stem.split('/')[1])]
+    assert [(i.family, i.stem) for i in trimmed] == [("TrainMLP", short.stem.split("/")[1])]
     capsys.readouterr()
     assert main(["artifacts", "gc", "TrainMLP", "--keep", "1"]) == 0
     out = capsys.readouterr().out

@@ -1,6 +1,7 @@
 """A diverged training is recorded beside its artifact; a retry of the same configuration fails at once
 (before loading inputs or compiling), any configuration change trains normally, and status and gc
 know the record. With the in-process scheduler; tests/tasks/test_luigid.py runs it through luigid."""
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,11 @@ def test_a_diverged_configuration_is_refused_at_once_until_it_changes(pipeline, 
     message = str(error)
     assert "\n" not in message
     assert message.startswith("TrainLogReg: this configuration diverged in an earlier run (epoch 1, loss nan, ")
-    assert f"recorded in {record}" in message and "change a significant parameter" in message and "delete that record" in message
+    assert (
+        f"recorded in {record}" in message
+        and "change a significant parameter" in message
+        and "delete that record" in message
+    )
     assert spied == [1e38] and compiled(caplog) == []
 
     # status shows it (and changes nothing); gc keeps the record of the configuration in use

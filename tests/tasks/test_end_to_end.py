@@ -1,4 +1,5 @@
 """The whole DAG on tiny data: first build, no-op rerun, and exactly-downstream reruns."""
+
 import json
 
 import numpy as np
@@ -21,9 +22,17 @@ def test_build_rerun_and_parameter_changes(pipeline):
     assert metrics["TrainCharRNN"]["val_loss"] > 0
     # the tiny digits are easy: the deep net must have learned something real
     assert metrics["TrainDeepMLP"]["test_accuracy"] > 0.5
-    for name in ("index.html", "learning_curves.png", "confusion_matrix.png", "misclassified.png",
-                 "filters_mlp.png", "filters_deep_mlp.png", "char_rnn_loss.png", "per_class_accuracy.png",
-                 "decision_boundary.png"):
+    for name in (
+        "index.html",
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "misclassified.png",
+        "filters_mlp.png",
+        "filters_deep_mlp.png",
+        "char_rnn_loss.png",
+        "per_class_accuracy.png",
+        "decision_boundary.png",
+    ):
         assert (report / name).stat().st_size > 0, name
 
     # a second run computes nothing

@@ -44,22 +44,34 @@ def _edit(root, name, text):
 
 def test_closure_follows_absolute_and_relative_imports_and_parents(fake_pipeline):
     assert set(code_hashes(["pipeline.models.net"])) == {
-        "pipeline", "pipeline.models", "pipeline.models.net", "pipeline.models.optim"}
+        "pipeline",
+        "pipeline.models",
+        "pipeline.models.net",
+        "pipeline.models.optim",
+    }
     assert set(code_hashes(["pipeline.models.other"])) == {
-        "pipeline", "pipeline.models", "pipeline.models.other", "pipeline.models.optim"}
+        "pipeline",
+        "pipeline.models",
+        "pipeline.models.other",
+        "pipeline.models.optim",
+    }
     assert set(code_hashes(["pipeline.data"])) == {"pipeline", "pipeline.data"}  # numpy is not ours
 
 
 def test_comments_docstrings_and_formatting_do_not_count(fake_pipeline):
     before = code_hashes(["pipeline.models.net"])
-    _edit(fake_pipeline, "models/optim.py", '''
+    _edit(
+        fake_pipeline,
+        "models/optim.py",
+        '''
         """Optimisers."""
         # plain SGD
         def sgd(p, g, lr):   # one step
             """Return the updated parameter."""
             return (p -
                     lr * g)
-        ''')
+        ''',
+    )
     assert code_hashes(["pipeline.models.net"]) == before
 
 
@@ -122,14 +134,23 @@ NOTHING: set = set()
 REPORTING = {"FullReport", "CheckSources", "Retrain"}
 RUNS = {
     # run before or around every stage: package set-up and settings (the engine, stagecache, is a library: never hashed)
-    "pipeline": ALL, "tasks": ALL, "tasks.threads": ALL, "tasks.config": ALL,
+    "pipeline": ALL,
+    "tasks": ALL,
+    "tasks.threads": ALL,
+    "tasks.config": ALL,
     # result-neutral (tasks.project.RESULT_NEUTRAL)
-    "pipeline.compile": NOTHING, "pipeline.compile.backend": NOTHING, "pipeline.compile.graph_cache": NOTHING,
-    "pipeline.compile.internals": NOTHING, "pipeline.compile.cachefiles": NOTHING, "tasks.compiling": NOTHING,
+    "pipeline.compile": NOTHING,
+    "pipeline.compile.backend": NOTHING,
+    "pipeline.compile.graph_cache": NOTHING,
+    "pipeline.compile.internals": NOTHING,
+    "pipeline.compile.cachefiles": NOTHING,
+    "tasks.compiling": NOTHING,
     "tasks.project": NOTHING,
-    "tasks.published": NOTHING, "tasks.__main__": NOTHING,
+    "tasks.published": NOTHING,
+    "tasks.__main__": NOTHING,
     # what no stage runs: the compare command and the Python API
-    "tasks.compare": NOTHING, "tasks.api": NOTHING,
+    "tasks.compare": NOTHING,
+    "tasks.api": NOTHING,
     # data
     "pipeline.data": DATA | {"TrainMoonsMLP", "CheckSources"},
     "pipeline.data.idx": DATA | {"TrainMoonsMLP", "CheckSources"},
@@ -140,8 +161,11 @@ RUNS = {
     "pipeline.data.moons": {"TrainMoonsMLP"},
     "tasks.data": DATA,
     # models: training and evaluation
-    "pipeline.models": MODELS, "pipeline.models.layers": MODELS, "pipeline.models.optim": MODELS,
-    "pipeline.training": MODELS, "pipeline.models.classifier": CLASSIFIERS,
+    "pipeline.models": MODELS,
+    "pipeline.models.layers": MODELS,
+    "pipeline.models.optim": MODELS,
+    "pipeline.training": MODELS,
+    "pipeline.models.classifier": CLASSIFIERS,
     "pipeline.models.logreg": {"TrainLogReg", "EvaluateLogReg"},
     "pipeline.models.mlp": {"TrainMLP", "EvaluateMLP", "TrainMoonsMLP"},
     "pipeline.models.deep_mlp": {"TrainDeepMLP", "EvaluateDeepMLP"},
@@ -150,20 +174,28 @@ RUNS = {
     "pipeline.models.generate": {"EvaluateCharRNN"},
     "pipeline.models.moons": {"TrainMoonsMLP"},
     "pipeline.evaluate": EVAL,
-    "pipeline.evaluate.classifier": EVAL - {"EvaluateCharRNN"}, "pipeline.evaluate.char_rnn": {"EvaluateCharRNN"},
-    "tasks.train": TRAIN, "tasks.evaluate": EVAL,
+    "pipeline.evaluate.classifier": EVAL - {"EvaluateCharRNN"},
+    "pipeline.evaluate.char_rnn": {"EvaluateCharRNN"},
+    "tasks.train": TRAIN,
+    "tasks.evaluate": EVAL,
     # the report and retraining
     # the report's own (tasks.published, result-neutral, parses the history with pipeline.report.records)
-    "pipeline.report": {"FullReport", "Sweep", "Retrain"}, "pipeline.report.records": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report.records": {"FullReport", "Sweep", "Retrain"},
     "pipeline.report.plots": {"FullReport", "Sweep", "Retrain"},
-    "pipeline.report.history": {"FullReport", "Sweep", "Retrain"}, "pipeline.report.references": {"FullReport", "Sweep", "Retrain"},
-    "pipeline.report.summary": {"FullReport", "Sweep", "Retrain"}, "pipeline.report.build": {"FullReport", "Retrain"},
+    "pipeline.report.history": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report.references": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report.summary": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report.build": {"FullReport", "Retrain"},
     "tasks.report": {"FullReport", "CheckSources", "Retrain", "Sweep"},  # retrain and sweep import its stage tables
     "tasks.retrain": {"CheckSources", "Retrain"},
     "pipeline.champions": {"FullReport", "Retrain", "Sweep"},  # the history section shows its outcomes
     # sweeps: the comparison of their points
-    "tasks.sweep": {"Sweep"}, "pipeline.experiments": {"Sweep"}, "pipeline.experiments.points": {"Sweep"},
-    "pipeline.experiments.compare": {"Sweep"}, "pipeline.experiments.sweep_report": {"Sweep"},
+    "tasks.sweep": {"Sweep"},
+    "pipeline.experiments": {"Sweep"},
+    "pipeline.experiments.points": {"Sweep"},
+    "pipeline.experiments.compare": {"Sweep"},
+    "pipeline.experiments.sweep_report": {"Sweep"},
 }
 
 
@@ -185,8 +217,14 @@ SWEEP = str(ROOT / "sweeps" / "deep-epochs.cfg")
 def all_stages():
     Register.clear_instance_cache()
     named = [getattr(tasks, n) for n in tasks.__all__]
-    return [cls(date=DATE) if "date" in dict(cls.get_params()) else cls(file=SWEEP) if "file" in dict(cls.get_params())
-            else cls() for cls in named]
+    return [
+        cls(date=DATE)
+        if "date" in dict(cls.get_params())
+        else cls(file=SWEEP)
+        if "file" in dict(cls.get_params())
+        else cls()
+        for cls in named
+    ]
 
 
 def code_of(stages) -> dict[str, dict[str, str]]:
@@ -197,6 +235,7 @@ def code_of(stages) -> dict[str, dict[str, str]]:
 
 def with_downstream(families: set[str]) -> set[str]:
     """``families`` and every stage that requires one of them, directly or not."""
+
     def upstream(task):
         return {d.get_task_family() for dep in flatten(task.requires()) for d in [dep, *walk(dep)]}
 
@@ -235,7 +274,7 @@ def test_a_real_edit_in_any_module_changes_exactly_the_stages_that_run_it(pipeli
         for node in ast.parse(text).body:  # an edit inside each stage class, where a module defines stages
             if isinstance(node, ast.ClassDef) and node.name in fingerprint.stage_classes(module):
                 lines = text.splitlines(keepends=True)
-                edited = "".join(lines[:node.end_lineno] + ["    _edited_by_test = 1\n"] + lines[node.end_lineno:])
+                edited = "".join(lines[: node.end_lineno] + ["    _edited_by_test = 1\n"] + lines[node.end_lineno :])
                 cls = getattr(importlib.import_module(module), node.name)
                 direct = {t.get_task_family() for t in stages if cls in type(t).__mro__ and RUNS[module]}
                 assert changed_by(path, edited, stages, before) == direct, (module, node.name)
@@ -248,12 +287,18 @@ def test_an_edit_changes_the_fingerprints_of_its_stages_and_their_downstream(pip
         return {t.get_task_family(): t.fingerprint() for t in all_stages()}
 
     before = fingerprints()
-    for module, edit in (("tasks/data.py", ("class BuildCharVocab", "from pipeline.data.text import prepare_corpus")),
-                         ("pipeline/models/mlp.py", None), ("pipeline/compile/backend.py", None)):
+    for module, edit in (
+        ("tasks/data.py", ("class BuildCharVocab", "from pipeline.data.text import prepare_corpus")),
+        ("pipeline/models/mlp.py", None),
+        ("pipeline/compile/backend.py", None),
+    ):
         path = project_copy / module
         original = path.read_text()
-        path.write_text(original + "\n_edited_by_test = 1\n" if edit is None else
-                        original.replace(edit[1], edit[1] + "\n        inputs = dict(inputs)"))
+        path.write_text(
+            original + "\n_edited_by_test = 1\n"
+            if edit is None
+            else original.replace(edit[1], edit[1] + "\n        inputs = dict(inputs)")
+        )
         try:
             changed = {f for f, fp in fingerprints().items() if fp != before[f]}
         finally:
@@ -261,8 +306,13 @@ def test_an_edit_changes_the_fingerprints_of_its_stages_and_their_downstream(pip
         name = module_name(project_copy, path)
         expected = with_downstream({"BuildCharVocab"} if edit else RUNS[name])
         assert changed == expected, module
-    assert with_downstream({"BuildCharVocab"}) == {"BuildCharVocab", "TrainCharRNN", "EvaluateCharRNN",
-                                                   "FullReport", "Retrain"}
+    assert with_downstream({"BuildCharVocab"}) == {
+        "BuildCharVocab",
+        "TrainCharRNN",
+        "EvaluateCharRNN",
+        "FullReport",
+        "Retrain",
+    }
 
 
 def test_comments_docstrings_and_formatting_in_tasks_do_not_count(pipeline, project_copy):
@@ -273,8 +323,10 @@ def test_comments_docstrings_and_formatting_in_tasks_do_not_count(pipeline, proj
     old = '        model, data = inputs["model"], inputs["data"]\n'
     assert old in text
     edited = text.replace('"""Evaluation stages', '# notes\n"""The evaluation stages').replace(
-        old, "        # the trained weights and the test set\n        model, data = (inputs['model'],\n"
-             "                       inputs['data'])\n")
+        old,
+        "        # the trained weights and the test set\n        model, data = (inputs['model'],\n"
+        "                       inputs['data'])\n",
+    )
     assert changed_by(path, edited, stages, before) == set()
 
 
@@ -323,14 +375,19 @@ def test_help_text_and_imports_of_unhashed_modules_do_not_count(pipeline, projec
     text = config.read_text()
     old = 'description="BLAS/OpenMP/XLA threads per process (0 = all)"'
     assert old in text
-    assert changed_by(config, text.replace(old, 'description="threads for each worker process"'), stages,
-                      before) == set()
+    assert (
+        changed_by(config, text.replace(old, 'description="threads for each worker process"'), stages, before) == set()
+    )
     train = project_copy / "tasks" / "train.py"
     text = train.read_text()
     head, sep, rest = text.partition("\nimport ")
     assert sep
-    for line in ("import json", "from stagecache import localfs", "from tasks.compiling import configured_backend",
-                 "import luigi.util"):
+    for line in (
+        "import json",
+        "from stagecache import localfs",
+        "from tasks.compiling import configured_backend",
+        "import luigi.util",
+    ):
         assert changed_by(train, head + f"\n{line}" + sep + rest, stages, before) == set(), line
     edited = head + "\nfrom pipeline.data import moons" + sep + rest
     assert changed_by(train, edited, stages, before) == TRAIN | {"TrainMoonsMLP"}
@@ -344,13 +401,18 @@ def test_status_explains_the_one_rebuild_when_the_engine_left_the_fingerprints(p
     pipeline.build(tasks.OneHotMNIST())
     target = tasks.OneHotMNIST().output()
     manifest = target.manifest()
-    old = dict(manifest, fingerprint="0" * 64, code={**manifest["code"], "tasks.base": "1" * 64,
-                                                      "tasks.storage": "2" * 64},
-               libraries={k: v for k, v in manifest["libraries"].items() if k != "stagecache"},
-               created="2020-01-01T00:00:00+00:00")
+    old = dict(
+        manifest,
+        fingerprint="0" * 64,
+        code={**manifest["code"], "tasks.base": "1" * 64, "tasks.storage": "2" * 64},
+        libraries={k: v for k, v in manifest["libraries"].items() if k != "stagecache"},
+        created="2020-01-01T00:00:00+00:00",
+    )
     (target.path.parent / f"{'0' * 16}.json").write_text(json.dumps(old))
     target.manifest_path.unlink()  # as if only the old build existed
     (status,) = [s for s in plan(tasks.OneHotMNIST()) if s.family == "OneHotMNIST"]
     assert status.state == "will run"
-    assert status.reasons == ["built before the engine became a library: its modules (tasks.base, tasks.storage) "
-                              "no longer count in fingerprints; this rebuild happens once"]
+    assert status.reasons == [
+        "built before the engine became a library: its modules (tasks.base, tasks.storage) "
+        "no longer count in fingerprints; this rebuild happens once"
+    ]

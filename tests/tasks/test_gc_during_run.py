@@ -1,5 +1,6 @@
 """``artifacts gc`` while a run trains: it skips what the run uses, and the run, or its rerun after a kill,
 never loses a finished epoch and builds nothing twice (tests/tasks/test_reliability.py has the other faults)."""
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,7 @@ def test_gc_during_a_run_skips_what_it_uses_and_a_killed_run_resumes(pipeline, t
     data, training = tasks.OneHotMNIST().output(), tasks.TrainMLP().output()
     proc = luigi_process(pipeline, tmp_path, "EvaluateMLP")
     try:
-        assert _wait_for(lambda: (training.checkpoint_dir / "epoch-00003.json").exists()), \
-            proc.communicate()[0][-3000:]
+        assert _wait_for(lambda: (training.checkpoint_dir / "epoch-00003.json").exists()), proc.communicate()[0][-3000:]
         # gc's own configuration (the plain one) uses neither the run's data nor its training
         pipeline.set("OneHotMNIST", "train_limit", "0")
         pipeline.set("TrainMLP", "epochs", "2")
@@ -84,13 +84,16 @@ def test_two_configurations_at_once_on_one_root_each_keep_their_own_report(pipel
     for epochs, (fingerprint, proc) in runs.items():
         out = proc.communicate(timeout=600)[0]
         assert proc.returncode == 0, out[-3000:]
-        links = [line.split("report: ", 1)[1] for line in out.splitlines() if "INFO: stagecache.progress: report: " in line]
+        links = [
+            line.split("report: ", 1)[1] for line in out.splitlines() if "INFO: stagecache.progress: report: " in line
+        ]
         assert links, out[-3000:]
         own = pipeline.root.resolve() / "reports" / fingerprint[:16] / "index.html"
         assert links[-1] == own.as_uri(), (epochs, links)
         provenance = json.loads((own.parent / "provenance.json").read_text())
         assert provenance["fingerprint"] == fingerprint
-        assert {s["task"]: s["params"]["epochs"] for s in provenance["stages"] if s["task"] == "TrainLogReg"} \
-            == {"TrainLogReg": epochs}
+        assert {s["task"]: s["params"]["epochs"] for s in provenance["stages"] if s["task"] == "TrainLogReg"} == {
+            "TrainLogReg": epochs
+        }
     latest = json.loads(Path(pipeline.root / "report" / "provenance.json").read_text())["fingerprint"]
     assert latest in {fp for fp, _ in runs.values()}

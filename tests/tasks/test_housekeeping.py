@@ -1,5 +1,6 @@
 """`status` and `artifacts list/gc` against real builds: the dry run changes nothing on disk, and gc keeps
 whatever a champion, the retrain history or the published report refers to."""
+
 import datetime
 import hashlib
 import json
@@ -9,10 +10,10 @@ import pytest
 
 import tasks
 from stagecache.cli import main
-from stagecache.roots.directory import DirectoryRoot
-from tasks.project import CHAMPION, HISTORY, REPORT, references
 from stagecache.manifest import CORRUPT, PRESENT
+from stagecache.roots.directory import DirectoryRoot
 from stagecache.status import CACHED, MISSING, WILL_RUN, plan
+from tasks.project import CHAMPION, HISTORY, REPORT, references
 
 DAY1 = datetime.date(2026, 1, 30)
 
@@ -36,7 +37,7 @@ def flip_last_byte(path: Path) -> None:
 def test_status_changes_nothing_on_disk_and_the_run_that_needs_it_quarantines(pipeline, capsys):
     assert pipeline.build(tasks.TrainLogReg()) == {"DownloadMNIST", "OneHotMNIST", "TrainLogReg"}
     train, download = tasks.TrainLogReg().output(), tasks.DownloadMNIST().output()
-    flip_last_byte(train.path)                       # needed by the next run: rebuilt
+    flip_last_byte(train.path)  # needed by the next run: rebuilt
     download.path.write_bytes(download.path.read_bytes()[:-5])  # needed by nothing cached downstream: left alone
     before = tree(pipeline.root)
 
@@ -57,8 +58,10 @@ def test_status_changes_nothing_on_disk_and_the_run_that_needs_it_quarantines(pi
     assert pipeline.build(tasks.TrainLogReg()) == {"TrainLogReg"}
     assert train.verdict().state == PRESENT and set(train.load()) >= {"weights", "history"}
     quarantined = sorted(p.name for p in (pipeline.root / "_quarantine").iterdir())
-    assert [n.rsplit(".", 1)[0] for n in quarantined] == [f"TrainLogReg-{train.path.name}",
-                                                          f"TrainLogReg-{train.manifest_path.name}"]
+    assert [n.rsplit(".", 1)[0] for n in quarantined] == [
+        f"TrainLogReg-{train.path.name}",
+        f"TrainLogReg-{train.manifest_path.name}",
+    ]
     assert download.verdict().state == CORRUPT and download.path.exists()  # no run needed it
 
 
@@ -90,14 +93,18 @@ def test_gc_keeps_what_champions_history_and_the_report_refer_to(pipeline, capsy
     assert pipeline.build() == set()  # the current DAG is intact
     # the record that a scheduled day ran stays: without it RangeDaily would retrain that day again
     assert not any(r.startswith(("Retrain/", "CheckSources/")) for r in removed), removed
-    assert list((pipeline.root / "Retrain").glob("*.joblib")) and list((pipeline.root / "CheckSources").glob("*.joblib"))
+    assert list((pipeline.root / "Retrain").glob("*.joblib")) and list(
+        (pipeline.root / "CheckSources").glob("*.joblib")
+    )
 
     # a gc rooted elsewhere still keeps every stage of the published report
     main(["artifacts", "gc", "TrainMLP", "--keep", "0", "--dry-run"])
     would = [line.split()[2] for line in capsys.readouterr().out.splitlines() if line.startswith("would remove ")]
-    report_only = {f"EvaluateLogReg/{tasks.EvaluateLogReg().output().path.stem}",
-                   f"TrainMoonsMLP/{tasks.TrainMoonsMLP().output().path.stem}",
-                   f"FullReport/{tasks.FullReport().output().path.stem}"}
+    report_only = {
+        f"EvaluateLogReg/{tasks.EvaluateLogReg().output().path.stem}",
+        f"TrainMoonsMLP/{tasks.TrainMoonsMLP().output().path.stem}",
+        f"FullReport/{tasks.FullReport().output().path.stem}",
+    }
     assert not report_only & set(would), would
 
 
@@ -105,20 +112,39 @@ def test_kept_references_reads_each_source(tmp_path, caplog):
     root = tmp_path / "artifacts"
     (root / "champions").mkdir(parents=True)
     (root / "report").mkdir()
-    (root / "champions" / "TrainMLP.json").write_text(json.dumps({
-        "model": "TrainMLP", "fingerprint": "a" * 64, "artifact": str(root / "TrainMLP" / f"{'a' * 16}.joblib"),
-        "evaluation": f"elsewhere/EvaluateMLP/{'b' * 16}.joblib"}))
-    (root / "history.jsonl").write_text(json.dumps({"model": "TrainMLP", "fingerprint": "c" * 64}) + "\n"
-                                        + '{"model": "TrainL\n' + json.dumps({  # a decision names what it judged
-                                            "model": "TrainMLP", "fingerprint": "c" * 64, "artifacts": {
-                                                "artifact": f"TrainMLP/{'c' * 16}",
-                                                "evaluation": f"EvaluateMLP/{'f' * 16}"}}) + "\n")
-    (root / "report" / "provenance.json").write_text(json.dumps({
-        "fingerprint": "d" * 64, "stages": [{"task": "OneHotMNIST", "fingerprint": "e" * 64}]}))
+    (root / "champions" / "TrainMLP.json").write_text(
+        json.dumps(
+            {
+                "model": "TrainMLP",
+                "fingerprint": "a" * 64,
+                "artifact": str(root / "TrainMLP" / f"{'a' * 16}.joblib"),
+                "evaluation": f"elsewhere/EvaluateMLP/{'b' * 16}.joblib",
+            }
+        )
+    )
+    (root / "history.jsonl").write_text(
+        json.dumps({"model": "TrainMLP", "fingerprint": "c" * 64})
+        + "\n"
+        + '{"model": "TrainL\n'
+        + json.dumps(
+            {  # a decision names what it judged
+                "model": "TrainMLP",
+                "fingerprint": "c" * 64,
+                "artifacts": {"artifact": f"TrainMLP/{'c' * 16}", "evaluation": f"EvaluateMLP/{'f' * 16}"},
+            }
+        )
+        + "\n"
+    )
+    (root / "report" / "provenance.json").write_text(
+        json.dumps({"fingerprint": "d" * 64, "stages": [{"task": "OneHotMNIST", "fingerprint": "e" * 64}]})
+    )
     assert references(DirectoryRoot(root)) == {
-        ("TrainMLP", "a" * 16): {CHAMPION}, ("EvaluateMLP", "b" * 16): {CHAMPION},
-        ("TrainMLP", "c" * 16): {HISTORY}, ("EvaluateMLP", "f" * 16): {HISTORY},
-        ("FullReport", "d" * 16): {REPORT}, ("OneHotMNIST", "e" * 16): {REPORT},
+        ("TrainMLP", "a" * 16): {CHAMPION},
+        ("EvaluateMLP", "b" * 16): {CHAMPION},
+        ("TrainMLP", "c" * 16): {HISTORY},
+        ("EvaluateMLP", "f" * 16): {HISTORY},
+        ("FullReport", "d" * 16): {REPORT},
+        ("OneHotMNIST", "e" * 16): {REPORT},
     }
     assert any("line 2 is not a JSON record" in r.message for r in caplog.records)
 

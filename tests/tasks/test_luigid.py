@@ -2,6 +2,7 @@
 configured with deploy/retrain.cfg: task history, metrics, progress, failure mails, a divergence and
 a configuration error never retried, and two workers of which one is killed mid-task. Download
 retries: test_retries.py; the deploy files themselves: tests/test_deploy.py."""
+
 from __future__ import annotations
 
 import datetime
@@ -39,8 +40,10 @@ def test_retrain_through_luigid_leaves_history_metrics_progress_and_one_failure_
     events = luigid.events()
     stages = ALL_TASKS | {"CheckSources"}
     for family in stages:
-        assert [e for f, e in events if f == family and e in ("RUNNING", "DONE", "FAILED")] == ["RUNNING", "DONE"], \
-            (family, events)
+        assert [e for f, e in events if f == family and e in ("RUNNING", "DONE", "FAILED")] == ["RUNNING", "DONE"], (
+            family,
+            events,
+        )
     assert [e for f, e in events if f == "Retrain" and e != "PENDING"] == ["RUNNING", "FAILED"]
     assert luigid.disabled("Retrain") == ["Retrain"]
     page = luigid.get("/history")
@@ -89,10 +92,12 @@ def test_diverging_training_is_not_retried_again_and_the_worker_stops(pipeline, 
     record = tasks.TrainLogReg().output().divergence_path
     first, second = [body(m) for m in luigid.inbox.messages]
     assert "TrainingDivergedError: TrainLogReg: training loss is nan in epoch 1" in first
-    assert "DivergedBeforeError: TrainLogReg: this configuration diverged in an earlier run (epoch 1, loss nan" in second
+    assert (
+        "DivergedBeforeError: TrainLogReg: this configuration diverged in an earlier run (epoch 1, loss nan" in second
+    )
     assert str(record) in second and "TrainingDivergedError" not in second
     messages = [r.getMessage() for r in caplog.records]
-    attempts = "\n".join(messages[messages.index("ATTEMPT"):]).split("ATTEMPT")[1:]
+    attempts = "\n".join(messages[messages.index("ATTEMPT") :]).split("ATTEMPT")[1:]
     assert len(attempts) == 2
     trained = re.compile(r"^compiled |TrainLogReg epoch \d|first batch done|resuming", re.M)
     assert trained.search(attempts[0]) and not trained.search(attempts[1]), attempts[1]
@@ -164,8 +169,11 @@ def test_a_scheduler_killed_mid_run_lets_the_running_trainings_finish_and_save(p
     targets = {family: getattr(tasks, family)().output() for family in TRAININGS}
 
     def training_now():  # mid-way: at least its second checkpoint written (the newest two are kept)
-        return [f for f, t in targets.items()
-                if len(list(t.checkpoint_dir.glob("epoch-*.json")) if t.checkpoint_dir.is_dir() else []) >= 2]
+        return [
+            f
+            for f, t in targets.items()
+            if len(list(t.checkpoint_dir.glob("epoch-*.json")) if t.checkpoint_dir.is_dir() else []) >= 2
+        ]
 
     proc = luigi_process(pipeline, tmp_path, "FullReport", "--workers", "2")
     deadline = time.time() + 300
@@ -182,7 +190,8 @@ def test_a_scheduler_killed_mid_run_lets_the_running_trainings_finish_and_save(p
         assert targets[family].exists(), (family, out[-4000:])  # finished and saved
         # what is left of its checkpoints is the final training state a longer training continues from
         assert [p.name for p in targets[family].checkpoint_dir.glob("*.joblib")] == [
-            f"epoch-{targets[family].load()['history']['epoch'][-1]:05d}.joblib"]
+            f"epoch-{targets[family].load()['history']['epoch'][-1]:05d}.joblib"
+        ]
     (line,) = [line for line in out.splitlines() if "stopped answering during the run" in line]
     assert line.endswith("no other stage was started; rerun once it answers again (exit 45)"), line
     for family in running:

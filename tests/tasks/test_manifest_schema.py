@@ -5,6 +5,7 @@ type or range: ``status`` shows the stage as ``corrupt (will rebuild)`` naming t
 the real run quarantines the artifact and rebuilds it, and the next status finds it cached.
 The object-store side (``manifest_or_problem``) shares the validator: checked on a local store.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,9 @@ def _spoil(manifest: dict, field: str, value) -> dict:
 
 
 @pytest.mark.parametrize("field, value", WRONG, ids=[f"{f}={json.dumps(v)}" for f, v in WRONG])
-def test_a_manifest_field_of_the_wrong_type_is_corrupt_in_status_and_rebuilt_by_the_run(pipeline, tmp_path, field,
-                                                                                          value):
+def test_a_manifest_field_of_the_wrong_type_is_corrupt_in_status_and_rebuilt_by_the_run(
+    pipeline, tmp_path, field, value
+):
     assert pipeline.build(tasks.TrainMoonsMLP()) == {"TrainMoonsMLP"}
     target = tasks.TrainMoonsMLP().output()
     manifest = json.loads(target.manifest_path.read_text())
@@ -92,8 +94,9 @@ def test_the_status_command_and_a_luigi_run_on_a_spoilt_manifest(pipeline, tmp_p
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(REPO)}
 
     def run(*args):
-        done = subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         return done.returncode, done.stdout + done.stderr
 
     code, out = run("tasks", "status", "TrainMoonsMLP")
@@ -106,14 +109,17 @@ def test_the_status_command_and_a_luigi_run_on_a_spoilt_manifest(pipeline, tmp_p
     assert code == 0 and "TrainMoonsMLP  cached" in out, out
 
 
-@pytest.mark.parametrize("field, value", [f for f in WRONG if f[0] != "artifact.file"] + [("artifact.key", 3),
-                                                                                          ("artifact.etag", [])])
+@pytest.mark.parametrize(
+    "field, value", [f for f in WRONG if f[0] != "artifact.file"] + [("artifact.key", 3), ("artifact.etag", [])]
+)
 def test_an_object_store_manifest_shares_the_schema(tmp_path, field, value):
     from stagecache.stores.local import LocalStore
     from stagecache.stores.publish import manifest_or_problem, publish
 
     store = LocalStore(tmp_path / "store")
-    body = publish(store, "TrainX/0123456789abcdef", b"weights", {"task": "TrainX", "created": "2026-01-01T00:00:00+00:00"})
+    body = publish(
+        store, "TrainX/0123456789abcdef", b"weights", {"task": "TrainX", "created": "2026-01-01T00:00:00+00:00"}
+    )
     assert manifest_or_problem(store, "TrainX/0123456789abcdef") == (body, "")
     spoilt = _spoil(json.loads(json.dumps(body)), field, value)
     key = "TrainX/0123456789abcdef.json"

@@ -1,4 +1,5 @@
 """What a run logs: the plan with an estimate, ``stage k/N`` lines, bounded epoch lines, one final table."""
+
 from __future__ import annotations
 
 import logging
@@ -20,14 +21,15 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     pipeline.build(tasks.EvaluateLogReg())
     lines = _messages(caplog, "stagecache.progress")
     stages = ["DownloadMNIST", "OneHotMNIST", "TrainLogReg", "EvaluateLogReg"]
-    assert lines[:5] == ["plan: 4 stage(s) to run, 0 cached; no earlier runs to estimate from"] \
-        + [f"  {family:<14}  never built before" for family in stages]
+    assert lines[:5] == ["plan: 4 stage(s) to run, 0 cached; no earlier runs to estimate from"] + [
+        f"  {family:<14}  never built before" for family in stages
+    ]
     for k, family in enumerate(stages, 1):
         assert f"stage {k}/4: {family} started" in lines
         assert any(re.fullmatch(rf"stage {k}/4: {family} done in [\d.]+s", m) for m in lines), lines
     epochs = [m for m in _messages(caplog, "pipeline.training") if m.startswith("TrainLogReg epoch ")]
     assert 10 <= len(epochs) <= 12, epochs  # 30 epochs: the first, then every 3rd
-    table = lines[lines.index("summary of this run:") + 1:]
+    table = lines[lines.index("summary of this run:") + 1 :]
     assert table[0].split() == ["STAGE", "RESULT", "SECONDS"]
     assert [row.split()[:2] for row in table[1:]] == [[f, "ran"] for f in stages]
 
@@ -39,9 +41,12 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     assert re.fullmatch(r"plan: 2 stage\(s\) to run, 1 cached; estimate [\d.]+s from earlier runs", lines[0]), lines[0]
     assert re.fullmatch(r"  TrainLogReg     ~[\d.]+s last time", lines[1]), lines[1]
     assert lines[3] == "  cached: OneHotMNIST"
-    table = lines[lines.index("summary of this run:") + 2:]
-    assert [row.split()[:2] for row in table] == [["OneHotMNIST", "cached"], ["TrainLogReg", "ran"],
-                                                   ["EvaluateLogReg", "ran"]]
+    table = lines[lines.index("summary of this run:") + 2 :]
+    assert [row.split()[:2] for row in table] == [
+        ["OneHotMNIST", "cached"],
+        ["TrainLogReg", "ran"],
+        ["EvaluateLogReg", "ran"],
+    ]
 
 
 class _Stage:
@@ -64,8 +69,12 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     monkeypatch.setattr(progress, "latest_manifest", lambda task: {"duration_s": 12.0})
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "index.html").write_text("<html></html>")
-    data, left, right, report = (_Stage("Data"), _Stage("Left"), _Stage("Right"),
-                                 _Stage("Report", report_dir=tmp_path / "report"))
+    data, left, right, report = (
+        _Stage("Data"),
+        _Stage("Left"),
+        _Stage("Right"),
+        _Stage("Report", report_dir=tmp_path / "report"),
+    )
     run = progress.RunProgress()
     caplog.set_level(logging.INFO, logger="stagecache.progress")
     run.present(data)
@@ -79,16 +88,27 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     run.start(left)
     run.failure(left, RuntimeError("boom"))
     lines = _messages(caplog, "stagecache.progress")
-    assert lines[:5] == ["plan: 3 stage(s) to run, 1 cached; estimate 36s from earlier runs",
-                         "  Left    ~12s last time", "  Right   ~12s last time",
-                         "  Report  ~12s last time", "  cached: Data"]
+    assert lines[:5] == [
+        "plan: 3 stage(s) to run, 1 cached; estimate 36s from earlier runs",
+        "  Left    ~12s last time",
+        "  Right   ~12s last time",
+        "  Report  ~12s last time",
+        "  cached: Data",
+    ]
     # k counts starts: Right started first although the plan lists Left first
     assert [m for m in lines if m.startswith("stage ")] == [
-        "stage 1/3: Right started", "stage 1/3: Right done in 0.0s",
-        "stage 2/3: Left started", "stage 2/3: Left failed after 0.0s"]
-    table = lines[lines.index("summary of this run:") + 2:]
-    assert [row.split()[:2] for row in table[:4]] == [["Data", "cached"], ["Right", "ran"], ["Left", "failed"],
-                                                       ["Report", "not"]]
+        "stage 1/3: Right started",
+        "stage 1/3: Right done in 0.0s",
+        "stage 2/3: Left started",
+        "stage 2/3: Left failed after 0.0s",
+    ]
+    table = lines[lines.index("summary of this run:") + 2 :]
+    assert [row.split()[:2] for row in table[:4]] == [
+        ["Data", "cached"],
+        ["Right", "ran"],
+        ["Left", "failed"],
+        ["Report", "not"],
+    ]
     assert "not run: needs a failed stage" in table[3]
     assert table[4] == f"report: {(tmp_path / 'report' / 'index.html').resolve().as_uri()}"
 
@@ -101,19 +121,25 @@ def _luigi(pipeline, tmp_path, *args: str) -> str:
     return out
 
 
-@pytest.mark.parametrize("root, workers", [("DownloadShakespeare", 1), ("BuildCharVocab", 2), ("DownloadShakespeare", 2)])
+@pytest.mark.parametrize(
+    "root, workers", [("DownloadShakespeare", 1), ("BuildCharVocab", 2), ("DownloadShakespeare", 2)]
+)
 def test_luigis_command_line_logs_timestamped_progress(pipeline, tmp_path, root, workers):
     """Luigi's lines and ours carry the time; with --workers N the stages run in forked
     processes and the scheduling process still logs the plan, every stage and the table."""
     out = _luigi(pipeline, tmp_path, root, "--workers", str(workers))
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: "
-    stages = ["DownloadShakespeare", "BuildCharVocab"][:2 if root == "BuildCharVocab" else 1]
+    stages = ["DownloadShakespeare", "BuildCharVocab"][: 2 if root == "BuildCharVocab" else 1]
     n = len(stages)
     lines = [rf"stagecache.progress: plan: {n} stage\(s\) to run, 0 cached; no earlier runs to estimate from"]
     for k, family in enumerate(stages, 1):
-        lines += [f"stagecache.progress: stage {k}/{n}: {family} started",
-                  rf"stagecache.progress: stage {k}/{n}: {family} done in [\d.]+s"]
-    lines += ["stagecache.progress: summary of this run:"] + [rf"stagecache.progress:   {f} +ran +[\d.]+" for f in stages]
+        lines += [
+            f"stagecache.progress: stage {k}/{n}: {family} started",
+            rf"stagecache.progress: stage {k}/{n}: {family} done in [\d.]+s",
+        ]
+    lines += ["stagecache.progress: summary of this run:"] + [
+        rf"stagecache.progress:   {f} +ran +[\d.]+" for f in stages
+    ]
     lines += [f"Running Worker with {workers} process", "Done scheduling tasks"]  # luigi's own lines
     for line in lines:
         assert re.search(f"^{stamp}{line}", out, re.M), (line, out[-3000:])
@@ -152,8 +178,11 @@ def test_only_luigis_worker_processes_send_their_events_to_the_scheduling_proces
 def test_a_run_with_nothing_to_do_says_so(pipeline, tmp_path):
     _luigi(pipeline, tmp_path, "DownloadShakespeare")
     again = _luigi(pipeline, tmp_path, "DownloadShakespeare")
-    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: stagecache.progress: nothing to run: DownloadShakespeare is up to date$",
-                     again, re.M), again[-3000:]
+    assert re.search(
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: stagecache.progress: nothing to run: DownloadShakespeare is up to date$",
+        again,
+        re.M,
+    ), again[-3000:]
     assert "summary of this run:" not in again and "plan:" not in again
 
 

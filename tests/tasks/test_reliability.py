@@ -1,4 +1,5 @@
 """Faults injected for real: killed processes, concurrent runs, corrupt checkpoints, divergence."""
+
 import errno
 import hashlib
 import json
@@ -73,8 +74,13 @@ def test_killed_during_an_artifact_write_leaves_no_artifact_and_no_temporaries(p
 
         atomic_write(Path({str(target.path)!r}), slow)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", writer],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        start_new_session=True,
+    )
     assert proc.stdout.readline().strip() == "WRITING"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -139,8 +145,12 @@ def test_bad_idx_fails_naming_the_file_and_writes_nothing(pipeline, tmp_path, ti
 def test_disk_full_is_a_clean_error_and_keeps_what_was_there(pipeline, tmp_path):
     small = tmp_path / "small"
     small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(small)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(small)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
         pipeline.set("artifacts", "root", str(small))
@@ -160,15 +170,18 @@ def test_disk_full_is_a_clean_error_and_keeps_what_was_there(pipeline, tmp_path)
         subprocess.run(["umount", str(small)], check=True)
 
 
-@pytest.mark.parametrize("section, key, value, message", [
-    ("TrainDeepMLP", "lr", "-0.1", "[TrainDeepMLP] lr must be > 0, got -0.1"),
-    ("TrainDeepMLP", "p_drop_hidden", "1.0", "[TrainDeepMLP] p_drop_hidden must lie in [0, 1), got 1.0"),
-    ("TrainMLP", "batch_size", "0", "[TrainMLP] batch_size must be > 0, got 0"),
-    ("TrainCharRNN", "optimizer", "sgd", "'optimizer' (sgd is not a valid choice"),
-    ("pytensor", "backend", "tensorflow", "[pytensor] backend: tensorflow is not a valid choice"),
-    ("pytensor", "compile_cache_max_mb", "0", "[pytensor] compile_cache_max_mb must be > 0, got 0"),
-    ("pytensor", "compile_cache_max_mb", "lots", "[pytensor] invalid configuration:"),
-])
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("TrainDeepMLP", "lr", "-0.1", "[TrainDeepMLP] lr must be > 0, got -0.1"),
+        ("TrainDeepMLP", "p_drop_hidden", "1.0", "[TrainDeepMLP] p_drop_hidden must lie in [0, 1), got 1.0"),
+        ("TrainMLP", "batch_size", "0", "[TrainMLP] batch_size must be > 0, got 0"),
+        ("TrainCharRNN", "optimizer", "sgd", "'optimizer' (sgd is not a valid choice"),
+        ("pytensor", "backend", "tensorflow", "[pytensor] backend: tensorflow is not a valid choice"),
+        ("pytensor", "compile_cache_max_mb", "0", "[pytensor] compile_cache_max_mb must be > 0, got 0"),
+        ("pytensor", "compile_cache_max_mb", "lots", "[pytensor] invalid configuration:"),
+    ],
+)
 def test_invalid_configuration_fails_before_any_work(pipeline, section, key, value, message):
     pipeline.set(section, key, value)
     with pytest.raises(ValueError) as err:
@@ -199,8 +212,14 @@ def test_malformed_configuration_fails_before_any_work(pipeline, tmp_path):
     broken = tmp_path / "broken.cfg"
     broken.write_text("[TrainDeepMLP\nepochs = 3\n")
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(broken), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    out = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "luigi", "--module", "tasks", "FullReport", "--local-scheduler"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0
     assert "broken.cfg" in out.stderr and "line: 1" in out.stderr
     assert not (tmp_path / "artifacts").exists()

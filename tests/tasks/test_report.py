@@ -1,4 +1,5 @@
 """The published report on the tiny end-to-end fixture."""
+
 import json
 import re
 from html.parser import HTMLParser
@@ -30,10 +31,26 @@ class _Collector(HTMLParser):
 
 
 HISTORY = [  # two retrains' records, written out of date order
-    {"date": "2026-01-31", "model": "TrainLogReg", "fingerprint": "b" * 64, "metric": "test_accuracy", "value": 0.9,
-     "promoted": False, "reason": "already the champion", "recorded": "2026-01-31T01:00:00+00:00"},
-    {"date": "2026-01-30", "model": "TrainLogReg", "fingerprint": "a" * 64, "metric": "test_accuracy", "value": 0.9,
-     "promoted": True, "reason": "first TrainLogReg model", "recorded": "2026-01-30T01:00:00+00:00"},
+    {
+        "date": "2026-01-31",
+        "model": "TrainLogReg",
+        "fingerprint": "b" * 64,
+        "metric": "test_accuracy",
+        "value": 0.9,
+        "promoted": False,
+        "reason": "already the champion",
+        "recorded": "2026-01-31T01:00:00+00:00",
+    },
+    {
+        "date": "2026-01-30",
+        "model": "TrainLogReg",
+        "fingerprint": "a" * 64,
+        "metric": "test_accuracy",
+        "value": 0.9,
+        "promoted": True,
+        "reason": "first TrainLogReg model",
+        "recorded": "2026-01-30T01:00:00+00:00",
+    },
 ]
 
 
@@ -85,14 +102,26 @@ def test_report_page_figures_and_numbers(pipeline, tmp_path):
     provenance = json.loads((report / "provenance.json").read_text())
     assert provenance["fingerprint"] == tasks.FullReport().fingerprint()
     assert {s["task"] for s in provenance["stages"]} == {
-        "DownloadMNIST", "DownloadShakespeare", "OneHotMNIST", "BuildCharVocab", "TrainLogReg", "TrainMLP",
-        "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP", "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP",
-        "EvaluateCharRNN"}
+        "DownloadMNIST",
+        "DownloadShakespeare",
+        "OneHotMNIST",
+        "BuildCharVocab",
+        "TrainLogReg",
+        "TrainMLP",
+        "TrainDeepMLP",
+        "TrainCharRNN",
+        "TrainMoonsMLP",
+        "EvaluateLogReg",
+        "EvaluateMLP",
+        "EvaluateDeepMLP",
+        "EvaluateCharRNN",
+    }
     assert {s["since_last_report"] for s in provenance["stages"]} == {"new"}
 
     pipeline.set("TrainLogReg", "epochs", "3")
     pipeline.build()
-    changes = {s["task"]: s["since_last_report"]
-               for s in json.loads((report / "provenance.json").read_text())["stages"]}
+    changes = {
+        s["task"]: s["since_last_report"] for s in json.loads((report / "provenance.json").read_text())["stages"]
+    }
     assert {t for t, c in changes.items() if c == "rebuilt"} == {"TrainLogReg", "EvaluateLogReg"}
     assert changes["TrainMLP"] == "unchanged"

@@ -1,4 +1,5 @@
 """Scheduled retraining: cache hits when nothing changed, new data flowing through, champions and history."""
+
 import datetime
 import hashlib
 import json
@@ -10,8 +11,17 @@ from tests.conftest import write_mnist
 from tests.tasks.conftest import ALL_TASKS
 
 DAY1, DAY2, DAY3 = datetime.date(2026, 1, 30), datetime.date(2026, 1, 31), datetime.date(2026, 2, 1)
-MNIST_SIDE = {"DownloadMNIST", "OneHotMNIST", "TrainLogReg", "TrainMLP", "TrainDeepMLP",
-              "EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "FullReport"}
+MNIST_SIDE = {
+    "DownloadMNIST",
+    "OneHotMNIST",
+    "TrainLogReg",
+    "TrainMLP",
+    "TrainDeepMLP",
+    "EvaluateLogReg",
+    "EvaluateMLP",
+    "EvaluateDeepMLP",
+    "FullReport",
+}
 
 
 def champion(pipeline, family):
@@ -33,13 +43,18 @@ def assert_history_published(pipeline):
     assert sorted(history_rows(report)) == sorted((r["date"], r["model"], r["fingerprint"][:16]) for r in records)
     published = json.loads((report / "provenance.json").read_text())
     assert published["fingerprint"] == tasks.FullReport().fingerprint()
-    assert published["history"] == {"records": len(records), "sha256": hashlib.sha256(
-        (pipeline.root / "history.jsonl").read_bytes()).hexdigest()}
+    assert published["history"] == {
+        "records": len(records),
+        "sha256": hashlib.sha256((pipeline.root / "history.jsonl").read_bytes()).hexdigest(),
+    }
 
 
 def summary_lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.name == "tasks.retrain" and r.levelname == "INFO" and r.getMessage().startswith("Retrain ")]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "tasks.retrain" and r.levelname == "INFO" and r.getMessage().startswith("Retrain ")
+    ]
 
 
 def test_retrain_twice_with_nothing_changed(pipeline, caplog):
@@ -48,11 +63,13 @@ def test_retrain_twice_with_nothing_changed(pipeline, caplog):
     first = read_history()
     assert len(first) == 4 and all(r["promoted"] for r in first)
     assert champion(pipeline, "TrainDeepMLP")["fingerprint"] == tasks.TrainDeepMLP().fingerprint()
-    assert summary_lines(caplog) == ["Retrain 2026-01-30: TrainLogReg promoted, TrainMLP promoted, "
-                                     "TrainDeepMLP promoted, TrainCharRNN promoted (4 promoted)"]
+    assert summary_lines(caplog) == [
+        "Retrain 2026-01-30: TrainLogReg promoted, TrainMLP promoted, "
+        "TrainDeepMLP promoted, TrainCharRNN promoted (4 promoted)"
+    ]
 
     caplog.clear()
-    assert pipeline.build(tasks.Retrain(date=DAY1)) == set()          # same day: nothing at all
+    assert pipeline.build(tasks.Retrain(date=DAY1)) == set()  # same day: nothing at all
     assert summary_lines(caplog) == []
 
     # every publish of the report carries the history: a rebuild after a configuration change ...
@@ -73,9 +90,11 @@ def test_retrain_twice_with_nothing_changed(pipeline, caplog):
     second = read_history()[4:]
     assert len(second) == 4 and not any(r["promoted"] for r in second)
     assert all("already the champion since 2026-01-30" in r["reason"] for r in second)
-    assert summary_lines(caplog) == ["Retrain 2026-01-31: TrainLogReg unchanged since 2026-01-30, TrainMLP unchanged "
-                                     "since 2026-01-30, TrainDeepMLP unchanged since 2026-01-30, TrainCharRNN "
-                                     "unchanged since 2026-01-30 (4 unchanged)"]
+    assert summary_lines(caplog) == [
+        "Retrain 2026-01-31: TrainLogReg unchanged since 2026-01-30, TrainMLP unchanged "
+        "since 2026-01-30, TrainDeepMLP unchanged since 2026-01-30, TrainCharRNN "
+        "unchanged since 2026-01-30 (4 unchanged)"
+    ]
 
     assert_history_published(pipeline)
     dates = [row[0] for row in history_rows(pipeline.root / "report")]
@@ -174,14 +193,19 @@ def test_backfill_decides_each_day_once_in_date_order_and_a_change_rewrites_no_p
     assert backfill(pipeline, 4, 7) == ALL_TASKS | {"CheckSources", "Retrain"}
     history = read_history()
     assert decisions(history) == [("2026-12-04", f, "promoted") for f in FAMILIES] + [
-        (f"2026-12-0{d}", f, "unchanged") for d in (5, 6) for f in FAMILIES]
+        (f"2026-12-0{d}", f, "unchanged") for d in (5, 6) for f in FAMILIES
+    ]
     assert [r["recorded"] for r in history] == sorted(r["recorded"] for r in history)
     assert all(r["champion"]["date"] == "2026-12-04" for r in history[4:])
     assert summary_lines(caplog) == [
-        ("Retrain 2026-12-04: TrainLogReg promoted, TrainMLP promoted, TrainDeepMLP promoted, TrainCharRNN promoted "
-         "(4 promoted)")] + [
+        (
+            "Retrain 2026-12-04: TrainLogReg promoted, TrainMLP promoted, TrainDeepMLP promoted, TrainCharRNN promoted "
+            "(4 promoted)"
+        )
+    ] + [
         f"Retrain 2026-12-0{d}: " + ", ".join(f"{f} unchanged since 2026-12-04" for f in FAMILIES) + " (4 unchanged)"
-        for d in (5, 6)]
+        for d in (5, 6)
+    ]
     assert {champion(pipeline, f)["date"] for f in FAMILIES} == {"2026-12-04"}  # when each took effect
 
     # the same three days run one per day give the same history, record for record
@@ -205,19 +229,32 @@ def test_backfill_decides_each_day_once_in_date_order_and_a_change_rewrites_no_p
     # the next day runs with today's configuration, against the champion at the end of the 6th; a second
     # retrain of the day in the same run (another tolerance) decided nothing, and says so (3.)
     assert pipeline.build(tasks.Retrain(date=day(7)), tasks.Retrain(date=day(7), tolerance=0.5)) == {
-        "TrainLogReg", "EvaluateLogReg", "FullReport", "CheckSources", "Retrain"}
+        "TrainLogReg",
+        "EvaluateLogReg",
+        "FullReport",
+        "CheckSources",
+        "Retrain",
+    }
     history = read_history()
     seventh = history[12:]
     assert [(r["date"], r["model"]) for r in seventh] == [("2026-12-07", f) for f in FAMILIES]
-    assert seventh[0]["outcome"] in ("promoted", "kept") and seventh[0]["fingerprint"] == tasks.TrainLogReg().fingerprint()
-    assert seventh[0]["config"] != history[0]["config"] and {r["config"] for r in history[:12]} == {history[0]["config"]}
+    assert (
+        seventh[0]["outcome"] in ("promoted", "kept") and seventh[0]["fingerprint"] == tasks.TrainLogReg().fingerprint()
+    )
+    assert seventh[0]["config"] != history[0]["config"] and {r["config"] for r in history[:12]} == {
+        history[0]["config"]
+    }
     assert all(r["code_version"] for r in history)
     assert [r["outcome"] for r in seventh[1:]] == ["unchanged"] * 3
     first, second = summary_lines(caplog)
-    assert first.startswith(f"Retrain 2026-12-07: TrainLogReg {seventh[0]['outcome']}, TrainMLP unchanged since 2026-12-04")
-    assert second == (f"Retrain 2026-12-07: already decided at {seventh[0]['recorded']} (TrainLogReg "
-                      f"{seventh[0]['outcome']}, TrainMLP unchanged since 2026-12-04, TrainDeepMLP unchanged since "
-                      "2026-12-04, TrainCharRNN unchanged since 2026-12-04); nothing judged again")
+    assert first.startswith(
+        f"Retrain 2026-12-07: TrainLogReg {seventh[0]['outcome']}, TrainMLP unchanged since 2026-12-04"
+    )
+    assert second == (
+        f"Retrain 2026-12-07: already decided at {seventh[0]['recorded']} (TrainLogReg "
+        f"{seventh[0]['outcome']}, TrainMLP unchanged since 2026-12-04, TrainDeepMLP unchanged since "
+        "2026-12-04, TrainCharRNN unchanged since 2026-12-04); nothing judged again"
+    )
     assert len({(r["date"], r["model"]) for r in history}) == len(history) == 16  # each day once
     assert_history_published(pipeline)
 
@@ -240,15 +277,22 @@ def test_a_re_decision_is_explicit_recorded_as_such_and_shown_once(pipeline, cap
     assert not redo.complete() and tasks.Retrain(date=day(5)).complete()
     assert pipeline.build(redo) == {"TrainLogReg", "EvaluateLogReg", "FullReport", "Retrain"}
     history = read_history()
-    assert len(history) == 12 and decisions(history[8:]) == [
-        ("2026-12-05", "TrainLogReg", "kept")] + [("2026-12-05", f, "unchanged") for f in FAMILIES[1:]]
-    assert history[8]["redecision"] == {"reason": "the 5th ran before the fix", "replaces": history[4]["recorded"],
-                                        "was": "unchanged"}
+    assert len(history) == 12 and decisions(history[8:]) == [("2026-12-05", "TrainLogReg", "kept")] + [
+        ("2026-12-05", f, "unchanged") for f in FAMILIES[1:]
+    ]
+    assert history[8]["redecision"] == {
+        "reason": "the 5th ran before the fix",
+        "replaces": history[4]["recorded"],
+        "was": "unchanged",
+    }
     assert history[8]["champion"]["date"] == "2026-12-04"
     assert summary_lines(caplog)[-1].startswith(
-        "Retrain 2026-12-05 re-decided (the 5th ran before the fix): TrainLogReg kept, TrainMLP unchanged since")
+        "Retrain 2026-12-05 re-decided (the 5th ran before the fix): TrainLogReg kept, TrainMLP unchanged since"
+    )
     assert pipeline.build(redo) == set()  # taken once
     rows = history_rows(pipeline.root / "report")
-    assert len(rows) == 8 and sorted(rows) == sorted({(r["date"], r["model"], r["fingerprint"][:16]) for r in history[:4] + history[8:]})
+    assert len(rows) == 8 and sorted(rows) == sorted(
+        {(r["date"], r["model"], r["fingerprint"][:16]) for r in history[:4] + history[8:]}
+    )
     page = (pipeline.root / "report" / "index.html").read_text()
     assert page.count("re-decided") == 4 and "the 5th ran before the fix; was unchanged" in page

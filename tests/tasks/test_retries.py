@@ -1,5 +1,6 @@
 """Retries through luigid (deploy/retrain.cfg): a download that fails twice succeeds on luigid's
 retries, one that keeps failing is given up after ``retry_count`` and disabled."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,9 +49,28 @@ def flaky_mirror(tmp_path, monkeypatch):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make the test certificate")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     FlakyMirror.requests = []
     httpd = QuietServer(("127.0.0.1", 0), FlakyMirror)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -66,7 +86,9 @@ def flaky_mirror(tmp_path, monkeypatch):
 
 def test_download_succeeds_after_two_failures_retried_by_luigid(pipeline, luigid, flaky_mirror):
     pipeline.set("DownloadShakespeare", "mirrors", json.dumps([flaky_mirror]))
-    pipeline.set("DownloadShakespeare", "sha256", json.dumps({"input.txt": hashlib.sha256(TINY_TEXT.encode()).hexdigest()}))
+    pipeline.set(
+        "DownloadShakespeare", "sha256", json.dumps({"input.txt": hashlib.sha256(TINY_TEXT.encode()).hexdigest()})
+    )
     started = time.time()
     result = luigid.build(tasks.DownloadShakespeare())
     assert result.status.name == "SUCCESS_WITH_RETRY", result.summary_text

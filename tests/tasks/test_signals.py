@@ -6,6 +6,7 @@ PID 1), and the rerun resumes after that checkpoint. With ``--workers 2`` the tr
 process luigi forked, and the signal goes to the luigi process alone (as ``kill PID`` and
 systemd's stop send it).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,9 +42,11 @@ def _listing(directory):
     return sorted((p.name, p.stat().st_mtime_ns) for p in directory.iterdir()) if directory.is_dir() else []
 
 
-@pytest.mark.parametrize("signum, workers", [(signal.SIGTERM, "1"), (signal.SIGTERM, "2"), (signal.SIGINT, "1"),
-                                             (signal.SIGINT, "2")],
-                         ids=["SIGTERM-1-worker", "SIGTERM-2-workers", "SIGINT-1-worker", "SIGINT-2-workers"])
+@pytest.mark.parametrize(
+    "signum, workers",
+    [(signal.SIGTERM, "1"), (signal.SIGTERM, "2"), (signal.SIGINT, "1"), (signal.SIGINT, "2")],
+    ids=["SIGTERM-1-worker", "SIGTERM-2-workers", "SIGINT-1-worker", "SIGINT-2-workers"],
+)
 def test_a_signal_stops_the_run_with_one_line_no_orphan_and_the_rerun_resumes(pipeline, tmp_path, signum, workers):
     pipeline.set("TrainDeepMLP", "epochs", "400")  # long enough to be stopped mid-way
     pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")
@@ -64,9 +67,11 @@ def test_a_signal_stops_the_run_with_one_line_no_orphan_and_the_rerun_resumes(pi
 
     lines = [line for line in out.splitlines() if "stopped by" in line]
     assert len(lines) == 1, out[-3000:]
-    match = re.search(rf"stopped by {signal.Signals(signum).name}: TrainDeepMLP keeps its checkpoint after epoch "
-                      rf"(\d+) \({re.escape(str(target.checkpoint_dir))}\); rerun to resume \(exit {128 + signum}\)$",
-                      lines[0])
+    match = re.search(
+        rf"stopped by {signal.Signals(signum).name}: TrainDeepMLP keeps its checkpoint after epoch "
+        rf"(\d+) \({re.escape(str(target.checkpoint_dir))}\); rerun to resume \(exit {128 + signum}\)$",
+        lines[0],
+    )
     assert match, lines[0]
     kept = int(match.group(1))
     assert kept >= 3 and (target.checkpoint_dir / f"epoch-{kept:05d}.json").exists()
@@ -78,4 +83,3 @@ def test_a_signal_stops_the_run_with_one_line_no_orphan_and_the_rerun_resumes(pi
     assert f"TrainDeepMLP: resuming after epoch {kept}" in out, out[-3000:]
     assert target.load()["history"]["epoch"] == list(range(1, 401))
     assert pipeline.build(tasks.EvaluateDeepMLP()) == set()
-

@@ -48,6 +48,7 @@ def test_tampered_artifact_is_quarantined_and_never_unpickled(tmp_path, monkeypa
     target = DirectoryRoot(tmp_path).target("Fam", "ef" * 32)
     target.write({"x": 1}, {})
     import joblib
+
     joblib.dump(Exploder(), target.path)  # same path, different bytes: the manifest no longer matches
     with pytest.raises(ArtifactCorruptError, match="failed its checksum"):
         target.load()

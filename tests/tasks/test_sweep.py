@@ -1,6 +1,7 @@
 """Sweeps on the tiny pipeline: shared stages built once, a rerun trains nothing, an added point trains only
 itself, each point's evaluation uses its own training, the comparison's numbers are the artifacts', the
 Python API loads a point, and a bad sweep file is one line per mistake with exit 3."""
+
 from __future__ import annotations
 
 import collections
@@ -78,7 +79,9 @@ def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeli
     ran = build_counting(pipeline, tasks.Sweep(file=path))
     assert ran == {"TrainLogReg": 2, "EvaluateLogReg": 2, "Sweep": 1}, ran
     assert [line.split(" done")[0] for line in point_lines(caplog)] == [  # the built ones count as done
-        "sweep logreg-epochs: point 5/6", "sweep logreg-epochs: point 6/6"]
+        "sweep logreg-epochs: point 5/6",
+        "sweep logreg-epochs: point 6/6",
+    ]
 
     # the comparison's numbers are the artifacts' metrics, in every format
     assert compare([path, "--csv", "--sort", "TrainLogReg test_accuracy"]) == 0
@@ -128,14 +131,28 @@ def test_the_python_api_builds_and_loads_a_point(pipeline, tmp_path):
 
 BAD = [  # (file, line, the rest of the one line)
     ("[sweep]\nname = x\n[TrainDepMLP]\nepochs = [1, 2]\n", 3, "no stage 'TrainDepMLP'; did you mean 'TrainDeepMLP'?"),
-    ("[sweep]\nname = x\n[TrainDeepMLP]\nepoch = [1, 2]\n", 4, "TrainDeepMLP has no parameter 'epoch'; did you mean 'epochs'?"),
-    ("[sweep]\nname = x\n[FullReport]\ndpi = [50, 100]\n", 4, "FullReport.dpi is cosmetic: sweeping it changes no result"),
-    ("[sweep]\nname = x\n[TrainDeepMLP]\nepochs = [1, \"many\"]\n", 4,
-     "TrainDeepMLP.epochs = 'many' is not valid: expected an integer"),
+    (
+        "[sweep]\nname = x\n[TrainDeepMLP]\nepoch = [1, 2]\n",
+        4,
+        "TrainDeepMLP has no parameter 'epoch'; did you mean 'epochs'?",
+    ),
+    (
+        "[sweep]\nname = x\n[FullReport]\ndpi = [50, 100]\n",
+        4,
+        "FullReport.dpi is cosmetic: sweeping it changes no result",
+    ),
+    (
+        '[sweep]\nname = x\n[TrainDeepMLP]\nepochs = [1, "many"]\n',
+        4,
+        "TrainDeepMLP.epochs = 'many' is not valid: expected an integer",
+    ),
     ("[sweep]\nname = x\n[TrainDeepMLP]\nepochs = [1, 0]\n", 4, "point 'epochs=0': [TrainDeepMLP] epochs"),
     ("[sweep]\nname = x\nmode = point\n", 3, "[sweep] mode 'point' must be grid or points; did you mean 'points'?"),
-    ("[sweep]\nname = x\nstage = EvaluateLogReg\n[TrainDeepMLP]\nepochs = [1, 2]\n", 4,
-     "point 'epochs=1': TrainDeepMLP is not part of EvaluateLogReg's DAG: sweeping it changes nothing"),
+    (
+        "[sweep]\nname = x\nstage = EvaluateLogReg\n[TrainDeepMLP]\nepochs = [1, 2]\n",
+        4,
+        "point 'epochs=1': TrainDeepMLP is not part of EvaluateLogReg's DAG: sweeping it changes nothing",
+    ),
 ]
 
 
@@ -154,12 +171,16 @@ def test_a_bad_sweep_file_stops_both_entry_points_with_exit_3(pipeline, tmp_path
     cfg = tmp_path / "run.cfg"
     write_config(pipeline, cfg)
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(ROOT)}
-    for command in (["-m", "luigi", "--module", "tasks", "Sweep", "--file", path],
-                    ["-m", "tasks", "status", "Sweep", "--file", path]):
-        out = subprocess.run([sys.executable, *command], cwd=tmp_path, env=env, capture_output=True, text=True,
-                             timeout=120)
+    for command in (
+        ["-m", "luigi", "--module", "tasks", "Sweep", "--file", path],
+        ["-m", "tasks", "status", "Sweep", "--file", path],
+    ):
+        out = subprocess.run(
+            [sys.executable, *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 3, (command, out.stdout[-2000:], out.stderr[-2000:])
         lines = [line for line in out.stderr.splitlines() if line.startswith("configuration error:")]
-        assert lines == [f"configuration error: {path}:4: TrainDeepMLP has no parameter 'epoch'; "
-                         "did you mean 'epochs'?"], out.stderr[-2000:]
+        assert lines == [
+            f"configuration error: {path}:4: TrainDeepMLP has no parameter 'epoch'; did you mean 'epochs'?"
+        ], out.stderr[-2000:]
         assert "Traceback" not in out.stderr

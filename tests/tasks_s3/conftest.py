@@ -1,5 +1,6 @@
 """The pipeline on an ``s3://`` artifact root: a real SeaweedFS server (the fixture of tests/stores)
 and the tiny-data luigi configuration of tests/tasks, pointed at a fresh prefix of its bucket."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,5 +1,6 @@
 """A longer training continues from a shorter one on an ``s3://`` root: the training state is kept, found and
 copied through the store, and the result is the bits of a training from scratch."""
+
 from __future__ import annotations
 
 import tasks
@@ -23,5 +24,7 @@ def test_a_longer_training_continues_from_the_state_kept_in_the_store(s3pipeline
     longer = tasks.TrainMLP().output()
     assert longer.manifest()["continued_from"]["fingerprint"] == short.manifest()["fingerprint"]
     assert sorted(store.list(f"{longer.stem}.checkpoints/")) == [
-        f"{longer.stem}.checkpoints/epoch-00004.joblib", f"{longer.stem}.checkpoints/epoch-00004.json"]
+        f"{longer.stem}.checkpoints/epoch-00004.joblib",
+        f"{longer.stem}.checkpoints/epoch-00004.json",
+    ]
     assert_same_training(longer.load(), _scratch(s3pipeline, tmp_path, "TrainMLP", 4))

@@ -1,5 +1,6 @@
 """FullReport and Retrain on an ``s3://`` root: the report, the history and the champions are keys
 under the prefix; two retrains racing from two processes decide the day once."""
+
 from __future__ import annotations
 
 import datetime
@@ -24,7 +25,7 @@ FAMILIES = ("TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN")
 
 
 def report_keys(store) -> set[str]:
-    return {k[len("report/"):] for k in store.list("report/")}
+    return {k[len("report/") :] for k in store.list("report/")}
 
 
 def assert_published(store, records: int):
@@ -60,7 +61,9 @@ def test_full_report_and_retrain_publish_report_history_and_champions_into_the_b
 
     # the next day: CheckSources finds the previous day's check in the bucket; nothing is promoted again
     assert s3pipeline.build(tasks.Retrain(date=DAY2)) == {"CheckSources", "Retrain"}
-    assert tasks.CheckSources(date=DAY2).previous_versions() == tasks.CheckSources(date=DAY1).output().load()["versions"]
+    assert (
+        tasks.CheckSources(date=DAY2).previous_versions() == tasks.CheckSources(date=DAY1).output().load()["versions"]
+    )
     assert [r["promoted"] for r in read_history()] == [True] * 4 + [False] * 4
     assert_published(store, records=8)
     assert s3pipeline.build(tasks.FullReport()) == set()
@@ -134,11 +137,23 @@ def test_two_retrains_of_the_same_day_racing_from_two_processes_decide_the_day_o
     for name, tolerance in (("a", "0.0"), ("b", "0.5")):
         directory = tmp_path / name
         directory.mkdir()
-        env = {**os.environ, "PYTHONPATH": str(REPO), "LUIGI_CONFIG_PATH": str(config), "RACE_BARRIER": str(barrier),
-               "RACE_NAME": name}
-        racers.append(subprocess.Popen([sys.executable, str(tmp_path / "racer.py"), DAY1.isoformat(), tolerance],
-                                       cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       text=True))
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "LUIGI_CONFIG_PATH": str(config),
+            "RACE_BARRIER": str(barrier),
+            "RACE_NAME": name,
+        }
+        racers.append(
+            subprocess.Popen(
+                [sys.executable, str(tmp_path / "racer.py"), DAY1.isoformat(), tolerance],
+                cwd=directory,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outputs = [r.communicate(timeout=300)[0] for r in racers]
     assert [r.returncode for r in racers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     both = "".join(outputs)

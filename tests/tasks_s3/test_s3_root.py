@@ -1,5 +1,6 @@
 """The artifact base class on an ``s3://`` root: publish, reuse, verified loads, leases, checkpoints,
 the report/champions/history helpers, status, ``artifacts list`` and ``artifacts gc``."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,11 @@ import pytest
 from luigi.task_register import Register
 
 import tasks
-from stagecache.roots import ArtifactCorruptError
-from tasks import published
 from stagecache.checkpoints import StoreCheckpointer
+from stagecache.roots import ArtifactCorruptError
 from stagecache.roots.bucket import BucketTarget
 from stagecache.stores.leases import LeaseLost, acquire_lease, lease_key, read_lease
+from tasks import published
 
 
 class Booby:
@@ -89,8 +90,15 @@ def test_load_checks_the_sha256_before_unpickling_even_when_size_and_etag_pass(s
     marker = tmp_path / "pwned"
     evil = pickle.dumps(Booby(marker))
     s3pipeline.store.put_if_absent("DownloadMNIST/evil.joblib", evil)
-    forged = dict(manifest, artifact={**manifest["artifact"], "key": "DownloadMNIST/evil.joblib",
-                                      "bytes": len(evil), "etag": s3pipeline.store.head("DownloadMNIST/evil.joblib").etag})
+    forged = dict(
+        manifest,
+        artifact={
+            **manifest["artifact"],
+            "key": "DownloadMNIST/evil.joblib",
+            "bytes": len(evil),
+            "etag": s3pipeline.store.head("DownloadMNIST/evil.joblib").etag,
+        },
+    )
     info = s3pipeline.store.head(target.manifest_key)
     s3pipeline.store.put_if_match(target.manifest_key, json.dumps(forged).encode(), info.etag)
     with pytest.raises(ArtifactCorruptError, match="checksum"):
@@ -101,13 +109,11 @@ def test_load_checks_the_sha256_before_unpickling_even_when_size_and_etag_pass(s
 
 def test_a_worker_that_lost_its_lease_cannot_publish(s3pipeline):
     target = tasks.DownloadMNIST().output()
-    with pytest.raises(LeaseLost):
-        with target.build_guard():
-            # another host takes the lease over (as after this one stalled past its ttl)
-            state = read_lease(s3pipeline.store, target.stem)
-            s3pipeline.store.put_if_match(lease_key(target.stem), b'{"owner": "other", "token": "t", "ttl": 3}',
-                                          state.etag)
-            target.write({"x": 1}, {"task": "DownloadMNIST"})
+    with pytest.raises(LeaseLost), target.build_guard():
+        # another host takes the lease over (as after this one stalled past its ttl)
+        state = read_lease(s3pipeline.store, target.stem)
+        s3pipeline.store.put_if_match(lease_key(target.stem), b'{"owner": "other", "token": "t", "ttl": 3}', state.etag)
+        target.write({"x": 1}, {"task": "DownloadMNIST"})
     assert target.manifest() is None
     assert not [k for k in keys(s3pipeline.store, "DownloadMNIST/") if k.endswith(".joblib")]
 
@@ -127,8 +133,9 @@ def test_checkpoints_in_the_store_resume_from_the_newest_intact_epoch(s3pipeline
     assert checkpointer.load_latest() is None
     for epoch in (1, 2, 3):
         checkpointer.save(epoch, {"epoch": epoch, "w": np.full(3, epoch)})
-    assert keys(store, "TrainMLP/") == {f"TrainMLP/0123456789abcdef.checkpoints/epoch-0000{e}.{s}"
-                                        for e in (2, 3) for s in ("joblib", "json")}
+    assert keys(store, "TrainMLP/") == {
+        f"TrainMLP/0123456789abcdef.checkpoints/epoch-0000{e}.{s}" for e in (2, 3) for s in ("joblib", "json")
+    }
     # another host (its own empty cache) resumes from epoch 3
     other = s3pipeline.seaweed.store(store.prefix, cache_dir=tmp_path / "other-host")
     assert StoreCheckpointer(other, "TrainMLP/0123456789abcdef.checkpoints/").load_latest()["epoch"] == 3
@@ -160,7 +167,9 @@ def test_the_compile_cache_stays_on_local_disk_under_an_s3_root(s3pipeline, tmp_
 
 def test_publish_directory_replaces_the_report_and_writes_the_provenance_last(s3pipeline):
     store = s3pipeline.store
-    published.publish_directory({"index.html": b"<p>1</p>", "old.png": b"x", "provenance.json": b'{"fingerprint": "a"}'})
+    published.publish_directory(
+        {"index.html": b"<p>1</p>", "old.png": b"x", "provenance.json": b'{"fingerprint": "a"}'}
+    )
     published.publish_directory({"index.html": b"<p>2</p>", "provenance.json": b'{"fingerprint": "b"}'})
     assert keys(store, "report/") == {"report/index.html", "report/provenance.json"}
     assert published.read_published("index.html") == b"<p>2</p>"
@@ -185,15 +194,17 @@ def test_history_appends_once_per_key_and_champions_swap_atomically(root, pipeli
     if root == "s3":
         request.getfixturevalue("s3pipeline")
     first = published.append_history([{"date": "d1", "model": "M", "promoted": True}], _history_key)
-    again = published.append_history([{"date": "d1", "model": "M", "promoted": False},
-                                      {"date": "d2", "model": "M", "promoted": False}], _history_key)
+    again = published.append_history(
+        [{"date": "d1", "model": "M", "promoted": False}, {"date": "d2", "model": "M", "promoted": False}], _history_key
+    )
     assert first[0]["promoted"] is True and again[0]["promoted"] is True  # the first decision is kept
     assert [(r["date"], r["promoted"]) for r in published.read_history()] == [("d1", True), ("d2", False)]
     assert published.read_champion("M") is None
     assert published.update_champion("M", lambda current: None) is None  # no promotion: nothing written
     assert published.read_champion("M") is None and not published.read_published("M.json", "champions")
-    better = lambda value: lambda current: (  # noqa: E731
-        {"value": value} if current is None or value > current["value"] else None)
+    def better(value):
+        return lambda current: {"value": value} if current is None or value > current["value"] else None
+
     assert published.update_champion("M", better(0.5)) == {"value": 0.5}
     assert published.update_champion("M", better(0.4)) == {"value": 0.5}
     assert published.read_champion("M") == {"value": 0.5}
@@ -211,6 +222,7 @@ def test_two_hosts_promoting_from_the_same_champion_cannot_both_win(s3pipeline):
             if by == "a" and len(seen) == 1:  # host b promotes while host a is deciding
                 published.update_champion("M", decide(0.9, "b"))
             return {"value": value, "by": by} if value > current["value"] else None
+
         return inner
 
     assert published.update_champion("M", decide(0.7, "a")) == {"value": 0.9, "by": "b"}
@@ -263,8 +275,7 @@ def test_a_live_runs_claim_keeps_what_it_uses_from_gc_until_it_expires(s3pipelin
     """A run on another host claims its stages in the bucket (``_runs/<owner>.json``, renewed while it
     lives): gc skips them and says so; once the claim is not renewed for ``lease_seconds`` it is dropped."""
     from stagecache.cli import main
-    from stagecache.roots import configured_root
-    from stagecache.roots import bucket
+    from stagecache.roots import bucket, configured_root
 
     s3pipeline.build(tasks.OneHotMNIST())
     stem = tasks.OneHotMNIST().output().stem

@@ -1,5 +1,6 @@
 """A sweep spread over two "hosts" under one luigid, sharing only an S3 root: each point trained once, both
 hosts trained points, the comparison published once."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,10 @@ def test_a_host_killed_mid_point_is_taken_over_and_the_point_resumes(s3pipeline,
     store = s3pipeline.store
     doomed = Host(s3pipeline, tmp_path, "host-a", luigid).start("Sweep", "--file", str(path))
     deadline = time.time() + 120
-    while not any(re.search(r"TrainDeepMLP/\w+\.checkpoints/epoch-000(0[2-9]|[1-9]\d)\.json$", k)
-                  for k in store.list("TrainDeepMLP/")):
+    while not any(
+        re.search(r"TrainDeepMLP/\w+\.checkpoints/epoch-000(0[2-9]|[1-9]\d)\.json$", k)
+        for k in store.list("TrainDeepMLP/")
+    ):
         assert time.time() < deadline and doomed.process.poll() is None, doomed.process.communicate()[0][-3000:]
         time.sleep(0.05)
     survivor = Host(s3pipeline, tmp_path, "host-b", luigid).start("Sweep", "--file", str(path))

@@ -1,5 +1,6 @@
 """Two "hosts" against one bucket under one luigid: each worker process has its own working directory,
 verified cache and compile cache; nothing is shared but the bucket. Plus the store being unusable at start."""
+
 from __future__ import annotations
 
 import configparser
@@ -18,8 +19,8 @@ import pytest
 from luigi.task_register import Register
 
 import tasks
-from stagecache.status import walk
 from stagecache.roots import STORE_ERROR_EXIT
+from stagecache.status import walk
 from tests.services import free_port, running_luigid
 from tests.tasks.conftest import ALL_TASKS
 
@@ -31,8 +32,10 @@ def luigid(tmp_path):
     """A bare luigid on 127.0.0.1 that notices a dead worker within seconds; yields its port."""
     home = tmp_path / "luigid"
     home.mkdir()
-    (home / "luigi.cfg").write_text("[scheduler]\nretry_delay = 1\nworker_disconnect_delay = 3\n"
-                                    "prune_on_get_work = true\nrecord_task_history = false\n")
+    (home / "luigi.cfg").write_text(
+        "[scheduler]\nretry_delay = 1\nworker_disconnect_delay = 3\n"
+        "prune_on_get_work = true\nrecord_task_history = false\n"
+    )
     with running_luigid(home, home / "luigi.cfg", home) as port:
         yield port
 
@@ -46,10 +49,19 @@ class Host:
         self.directory.mkdir()
         config = configparser.ConfigParser(interpolation=None)
         config.read_string(_text(pipeline.config))
-        settings = [("core", "local_scheduler", "true")] if port is None else [
-            ("core", "local_scheduler", "false"), ("core", "scheduler_host", "127.0.0.1"),
-            ("core", "scheduler_port", str(port)), ("worker", "keep_alive", "true"),
-            ("worker", "ping_interval", "0.5"), ("worker", "wait_interval", "0.2"), ("worker", "wait_jitter", "0.1")]
+        settings = (
+            [("core", "local_scheduler", "true")]
+            if port is None
+            else [
+                ("core", "local_scheduler", "false"),
+                ("core", "scheduler_host", "127.0.0.1"),
+                ("core", "scheduler_port", str(port)),
+                ("worker", "keep_alive", "true"),
+                ("worker", "ping_interval", "0.5"),
+                ("worker", "wait_interval", "0.2"),
+                ("worker", "wait_jitter", "0.1"),
+            ]
+        )
         for section, key, value in settings:
             if not config.has_section(section):
                 config.add_section(section)
@@ -59,14 +71,19 @@ class Host:
         with open(self.directory / "worker.cfg", "w") as fh:
             config.write(fh)
         config = self.directory / "worker.cfg"
-        self.env = {**os.environ, "LUIGI_CONFIG_PATH": str(config),
-                    "PYTHONPATH": str(REPO)}
+        self.env = {**os.environ, "LUIGI_CONFIG_PATH": str(config), "PYTHONPATH": str(REPO)}
         self.process = None
 
-    def start(self, *args: str) -> "Host":
+    def start(self, *args: str) -> Host:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "luigi", "--module", "tasks", *args], cwd=self.directory, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            [sys.executable, "-m", "luigi", "--module", "tasks", *args],
+            cwd=self.directory,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         return self
 
     def finish(self, timeout: float = 300) -> str:
@@ -166,8 +183,14 @@ def test_an_unusable_store_stops_the_run_with_one_line_and_its_exit_code(s3pipel
     with open(config, "w") as fh:
         s3pipeline.config.write(fh)
     env["LUIGI_CONFIG_PATH"] = str(config)
-    run = subprocess.run([sys.executable, "-m", "luigi", "--module", "tasks", "OneHotMNIST", "--local-scheduler"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "luigi", "--module", "tasks", "OneHotMNIST", "--local-scheduler"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == STORE_ERROR_EXIT, run.stdout[-2000:] + run.stderr[-2000:]
     errors = [line for line in run.stderr.splitlines() if "artifact store unusable" in line]
     assert len(errors) == 1 and expected in errors[0], run.stderr[-2000:]
@@ -191,8 +214,15 @@ def test_a_server_killed_during_a_run_fails_the_stage_clearly_and_leaves_nothing
             s3pipeline.config.write(fh)
         env = {**os.environ, "PYTHONPATH": str(REPO), "LUIGI_CONFIG_PATH": str(config)}
         command = [sys.executable, "-m", "luigi", "--module", "tasks", "TrainDeepMLP", "--local-scheduler"]
-        run = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
+        run = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         deadline = time.time() + 120
         while not any(k.endswith(".json") for k in store.list("TrainDeepMLP/")):  # a checkpoint: mid-training
             assert time.time() < deadline and run.poll() is None, run.communicate()[0][-3000:]

@@ -1,4 +1,5 @@
 """The arithmetic Square runs (and so hashes); nothing else imports it."""
+
 import numpy as np
 
 

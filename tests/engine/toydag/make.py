@@ -1,4 +1,5 @@
 """Stage 1: draw ``count`` integers."""
+
 import luigi
 import numpy as np
 

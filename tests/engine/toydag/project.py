@@ -1,4 +1,5 @@
 """The toy pipeline, declared to the engine: result-neutral itself (it declares, it computes nothing)."""
+
 from __future__ import annotations
 
 from stagecache.project import KeptArtifacts, Project

@@ -1,9 +1,10 @@
 """Stage 2: each number to a power."""
-import luigi
 
-from stagecache.task import ArtifactTask
+import luigi
 from toydag.arith import Diverged, powers
 from toydag.make import MakeNumbers
+
+from stagecache.task import ArtifactTask
 
 
 class Square(ArtifactTask):

@@ -1,6 +1,8 @@
 """Stage 3: the sum of the squares."""
-from stagecache.task import ArtifactTask
+
 from toydag.square import Square
+
+from stagecache.task import ArtifactTask
 
 
 class Total(ArtifactTask):

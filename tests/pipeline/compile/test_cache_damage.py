@@ -6,6 +6,7 @@ without any cache computes, warn once naming the damaged file (never for damage 
 does not matter), and leave the cache so that the next process loads everything
 from it without a warning.
 """
+
 import contextlib
 import json
 import logging
@@ -92,7 +93,7 @@ def written_cache(written):
 # Each damage turns the bytes of a file into other bytes, or the file into a directory.
 def _garble(data: bytes) -> bytes:  # a stretch in the middle overwritten; hex digits become non-ASCII bytes
     middle = len(data) // 2
-    return data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 16]) + data[middle + 16:]
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 16]) + data[middle + 16 :]
 
 
 DAMAGES = {
@@ -121,14 +122,18 @@ def largest(directory: Path, pattern: str) -> Path:
 def target(cache: Path, file: str) -> Path:
     """The file of the written cache that a test damages: the largest of its kind (the training function's)."""
     graphs = cache / GRAPH_CACHE_SUBDIR
-    return {"XLA entry": lambda: largest(cache, "*-cache"),
-            "XLA access-time record": lambda: largest(cache, "*-cache").with_name(
-                largest(cache, "*-cache").name[: -len("-cache")] + "-atime"),
-            "XLA lock file": lambda: cache / LOCK_FILE,
-            "graph entry": lambda: largest(graphs, "*.pkl.z"),
-            "graph sha256 record": lambda: largest(graphs, "*.pkl.z").with_name(
-                largest(graphs, "*.pkl.z").name + ".sha256"),
-            "graph directory": lambda: graphs}[file]()
+    return {
+        "XLA entry": lambda: largest(cache, "*-cache"),
+        "XLA access-time record": lambda: largest(cache, "*-cache").with_name(
+            largest(cache, "*-cache").name[: -len("-cache")] + "-atime"
+        ),
+        "XLA lock file": lambda: cache / LOCK_FILE,
+        "graph entry": lambda: largest(graphs, "*.pkl.z"),
+        "graph sha256 record": lambda: largest(graphs, "*.pkl.z").with_name(
+            largest(graphs, "*.pkl.z").name + ".sha256"
+        ),
+        "graph directory": lambda: graphs,
+    }[file]()
 
 
 FILES = ["XLA entry", "XLA access-time record", "graph entry", "graph sha256 record"]
@@ -178,8 +183,11 @@ def _read_only_mount(directory: Path):
     if unshare is None:
         return None
     mount = f"mount --bind -o ro {directory} {directory}"
-    probe = subprocess.run([unshare, "-m", "sh", "-c", f"{mount} && ! touch {directory}/.probe 2>/dev/null"],
-                           capture_output=True, check=False)
+    probe = subprocess.run(
+        [unshare, "-m", "sh", "-c", f"{mount} && ! touch {directory}/.probe 2>/dev/null"],
+        capture_output=True,
+        check=False,
+    )
     (directory / ".probe").unlink(missing_ok=True)
     if probe.returncode != 0:
         return None
@@ -190,7 +198,10 @@ def _read_only_mount(directory: Path):
 def _immutable(directory: Path):
     """``directory`` made immutable (``chattr +i``: nothing can be created in it, even by root), or None."""
     chattr = shutil.which("chattr")
-    if chattr is None or subprocess.run([chattr, "+i", str(directory)], capture_output=True, check=False).returncode != 0:
+    if (
+        chattr is None
+        or subprocess.run([chattr, "+i", str(directory)], capture_output=True, check=False).returncode != 0
+    ):
         yield None
         return
     try:
@@ -201,7 +212,8 @@ def _immutable(directory: Path):
 
 @pytest.mark.parametrize("way", ["read-only mount", "immutable directory"])
 def test_a_cache_directory_that_cannot_be_written_turns_the_cache_off_with_one_warning(
-        written_cache, without_cache, way):
+    written_cache, without_cache, way
+):
     cache = written_cache
     before = sorted((p.relative_to(cache), p.stat().st_mtime_ns) for p in cache.rglob("*"))
     assert before

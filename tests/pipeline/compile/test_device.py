@@ -1,4 +1,5 @@
 """``[pytensor] device``: cpu runs; cuda without a GPU fails with one line; anything else is refused."""
+
 import jax
 import numpy as np
 import pytest

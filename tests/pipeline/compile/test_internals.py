@@ -1,4 +1,5 @@
 """The internals adapter: versions outside the tested range turn a cache off, with one warning, never a crash."""
+
 import logging
 
 import numpy as np
@@ -27,8 +28,11 @@ def installed(monkeypatch):
 
 
 def _warnings(caplog):
-    return [r.getMessage() for r in caplog.records
-            if r.name == "pipeline.compile.internals" and r.levelno == logging.WARNING]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "pipeline.compile.internals" and r.levelno == logging.WARNING
+    ]
 
 
 def test_version_ranges():

@@ -1,4 +1,5 @@
 """Tables over small hand-made points: differing parameters, best values, sorting, and the three formats."""
+
 import csv
 import io
 
@@ -20,19 +21,47 @@ ACC, LOSS, EPOCHS = "TrainMLP test_accuracy", "TrainCharRNN val_loss (nats/char)
 
 def point(label, params, **metrics):
     names = {"acc": ACC, "loss": LOSS, "epochs": EPOCHS, "secs": "TrainMLP seconds_per_epoch"}
-    return {"label": label, "params": params, "curves": {},
-            "metrics": {names[k]: float(v) for k, v in metrics.items() if v is not None}}
+    return {
+        "label": label,
+        "params": params,
+        "curves": {},
+        "metrics": {names[k]: float(v) for k, v in metrics.items() if v is not None},
+    }
 
 
 POINTS = [
-    point("a", {"TrainMLP.learning_rate": "0.1", "TrainMLP.epochs": "3", "TrainMLP.seed": "0"},
-          acc=0.93, loss=1.7, epochs=3, secs=2.5),
-    point("b", {"TrainMLP.learning_rate": "0.05", "TrainMLP.epochs": "3", "TrainMLP.seed": "0"},
-          acc=0.975, loss=1.65, epochs=3, secs=2.25),
-    point("c", {"TrainMLP.learning_rate": "0.2", "TrainMLP.epochs": "10", "TrainMLP.seed": "0"},
-          acc=0.961, loss=1.8, epochs=10, secs=3.0),
-    point("d", {"TrainMLP.learning_rate": "0.01", "TrainMLP.epochs": "3", "TrainMLP.seed": "0", "Extra.k": "x"},
-          acc=None, loss=1.65, epochs=3, secs=2.75),
+    point(
+        "a",
+        {"TrainMLP.learning_rate": "0.1", "TrainMLP.epochs": "3", "TrainMLP.seed": "0"},
+        acc=0.93,
+        loss=1.7,
+        epochs=3,
+        secs=2.5,
+    ),
+    point(
+        "b",
+        {"TrainMLP.learning_rate": "0.05", "TrainMLP.epochs": "3", "TrainMLP.seed": "0"},
+        acc=0.975,
+        loss=1.65,
+        epochs=3,
+        secs=2.25,
+    ),
+    point(
+        "c",
+        {"TrainMLP.learning_rate": "0.2", "TrainMLP.epochs": "10", "TrainMLP.seed": "0"},
+        acc=0.961,
+        loss=1.8,
+        epochs=10,
+        secs=3.0,
+    ),
+    point(
+        "d",
+        {"TrainMLP.learning_rate": "0.01", "TrainMLP.epochs": "3", "TrainMLP.seed": "0", "Extra.k": "x"},
+        acc=None,
+        loss=1.65,
+        epochs=3,
+        secs=2.75,
+    ),
 ]
 
 
@@ -60,8 +89,16 @@ def test_differing_params_are_sorted_and_count_a_missing_one():
 
 def test_table_columns_cells_and_best_values():
     t = table(POINTS)
-    assert t["columns"] == ["label", "Extra.k", "TrainMLP.epochs", "TrainMLP.learning_rate",
-                            ACC, EPOCHS, "TrainMLP seconds_per_epoch", LOSS]  # metrics by family, headline first
+    assert t["columns"] == [
+        "label",
+        "Extra.k",
+        "TrainMLP.epochs",
+        "TrainMLP.learning_rate",
+        ACC,
+        EPOCHS,
+        "TrainMLP seconds_per_epoch",
+        LOSS,
+    ]  # metrics by family, headline first
     assert t["kinds"] == ["label", "param", "param", "param", "metric", "metric", "metric", "metric"]
     assert column(t, "label") == ["a", "b", "c", "d"]  # no sort_by: the points' order
     assert column(t, ACC) == [0.93, 0.975, 0.961, None] and column(t, "Extra.k") == [None, None, None, "x"]
@@ -164,8 +201,9 @@ def test_diff_of_two_configurations_puts_them_side_by_side():
     assert d["best"][2] == [False] * 4  # epochs: no direction
     changed = diff_configurations(POINTS[:2], all_metrics=False)
     assert [r[0] for r in changed["rows"]] == ["TrainMLP.learning_rate", ACC, "TrainMLP seconds_per_epoch", LOSS]
-    assert "0.975*" in format_text(d) and float(next(r for r in csv.reader(io.StringIO(format_csv(d)))
-                                                     if r[0] == LOSS)[3]) == pytest.approx(-0.05)
+    assert "0.975*" in format_text(d) and float(
+        next(r for r in csv.reader(io.StringIO(format_csv(d))) if r[0] == LOSS)[3]
+    ) == pytest.approx(-0.05)
 
 
 def test_diff_of_more_configurations_has_no_change_column():

@@ -1,4 +1,5 @@
 """summarize_point on made-up artifacts shaped like the real ones (those of tests/pipeline/test_report_build.py)."""
+
 import json
 
 import pytest
@@ -28,8 +29,11 @@ def test_a_full_point_holds_every_model_as_plain_json(inputs):
     assert m["TrainMLP parameters"] == 784 * 625 + 625 * 10 and m["TrainMLP seconds_per_epoch"] == 1.0
     assert all(type(v) is float for v in m.values())
     assert list(point["curves"]) == ["TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP"]
-    assert point["curves"]["TrainCharRNN"] == {"epoch": [1, 2, 3], "val_loss": [2.5, 1.69, 1.71],
-                                               "train_loss": [2.0, 1.5, 1.0]}
+    assert point["curves"]["TrainCharRNN"] == {
+        "epoch": [1, 2, 3],
+        "val_loss": [2.5, 1.69, 1.71],
+        "train_loss": [2.0, 1.5, 1.0],
+    }
     assert point["curves"]["TrainMoonsMLP"]["test_accuracy"] == [0.7, 0.8, 0.9, 0.95]
     # the metrics come from the report's own function: the same numbers as metrics.json
     rows = metrics(inputs["trained"], inputs["evaluated"], inputs["moons"])
@@ -39,8 +43,12 @@ def test_a_full_point_holds_every_model_as_plain_json(inputs):
 
 def test_a_point_of_some_models_only(inputs):
     only = {"TrainCharRNN"}
-    point = summarize_point("rnn", {}, {f: a for f, a in inputs["trained"].items() if f in only},
-                            {f: a for f, a in inputs["evaluated"].items() if f in only})
+    point = summarize_point(
+        "rnn",
+        {},
+        {f: a for f, a in inputs["trained"].items() if f in only},
+        {f: a for f, a in inputs["evaluated"].items() if f in only},
+    )
     assert set(point["curves"]) == {"TrainCharRNN"}
     assert {name.split()[0] for name in point["metrics"]} == {"TrainCharRNN"}
     assert point["metrics"]["TrainCharRNN val_loss (nats/char)"] == 1.69

@@ -1,4 +1,5 @@
 """The sweep page on points made from made-up artifacts: what it says, and how it lays out in Chromium."""
+
 import copy
 import re
 from html.parser import HTMLParser
@@ -23,19 +24,28 @@ def _points():
         i = copy.deepcopy(inputs)
         i["evaluated"]["TrainDeepMLP"]["test_accuracy"] = acc
         i["trained"]["TrainDeepMLP"]["history"]["test_accuracy"] = [acc - 0.05 * (3 - e) for e in (1, 2, 3)]
-        params = {"TrainDeepMLP.learning_rate": lr, "TrainDeepMLP.seed": "0",
-                  "DownloadMNIST.sha256": "{" + "e" * 80 + "}"}
+        params = {
+            "TrainDeepMLP.learning_rate": lr,
+            "TrainDeepMLP.seed": "0",
+            "DownloadMNIST.sha256": "{" + "e" * 80 + "}",
+        }
         points.append(summarize_point(f"lr {lr}", params, i["trained"], i["evaluated"], i["moons"]))
-    rnn = summarize_point("<rnn & co>", {"TrainDeepMLP.seed": "0", "TrainCharRNN.hidden": "256"},
-                          {"TrainCharRNN": inputs["trained"]["TrainCharRNN"]},
-                          {"TrainCharRNN": inputs["evaluated"]["TrainCharRNN"]})
+    rnn = summarize_point(
+        "<rnn & co>",
+        {"TrainDeepMLP.seed": "0", "TrainCharRNN.hidden": "256"},
+        {"TrainCharRNN": inputs["trained"]["TrainCharRNN"]},
+        {"TrainCharRNN": inputs["evaluated"]["TrainCharRNN"]},
+    )
     return [*points, rnn]
 
 
 @pytest.fixture(scope="module")
 def files():
-    links = {"lr 0.1": "points/lr-0.1/provenance.json", "lr 0.05": "points/lr-0.05/provenance.json",
-             "<rnn & co>": "points/rnn/provenance.json"}
+    links = {
+        "lr 0.1": "points/lr-0.1/provenance.json",
+        "lr 0.05": "points/lr-0.05/provenance.json",
+        "<rnn & co>": "points/rnn/provenance.json",
+    }
     return build_sweep_report("learning-rate", _points(), links, generated_at="2026-12-01 03:00 UTC", dpi=20)
 
 
@@ -86,8 +96,11 @@ def test_page_table_sorted_with_best_marked_and_linked(files):
     assert [row[acc] for row in compare[1:]] == ["0.99 ★", "0.97", "0.95", "—"]
     assert page.count("★</strong>") == 1  # every other metric is the same in all points: nothing to mark
     assert "Sorted by <em>TrainDeepMLP test_accuracy</em>, descending." in page
-    assert parsed.links == {"lr 0.05": "points/lr-0.05/provenance.json", "lr 0.1": "points/lr-0.1/provenance.json",
-                            "<rnn & co>": "points/rnn/provenance.json"}  # lr 0.2 has none: plain text
+    assert parsed.links == {
+        "lr 0.05": "points/lr-0.05/provenance.json",
+        "lr 0.1": "points/lr-0.1/provenance.json",
+        "<rnn & co>": "points/rnn/provenance.json",
+    }  # lr 0.2 has none: plain text
     assert "&lt;rnn &amp; co&gt;" in page
     assert shared[1:] == [["TrainDeepMLP.seed", "0"]]
     assert "Generated 2026-12-01 03:00 UTC: 4 configurations, 3 differing parameters." in page
@@ -96,8 +109,13 @@ def test_page_table_sorted_with_best_marked_and_linked(files):
 
 
 def test_one_overlaid_figure_per_model_family(files):
-    names = ["curves_TrainLogReg.png", "curves_TrainMLP.png", "curves_TrainDeepMLP.png", "curves_TrainCharRNN.png",
-             "curves_TrainMoonsMLP.png"]
+    names = [
+        "curves_TrainLogReg.png",
+        "curves_TrainMLP.png",
+        "curves_TrainDeepMLP.png",
+        "curves_TrainCharRNN.png",
+        "curves_TrainMoonsMLP.png",
+    ]
     assert sorted(files) == sorted([*names, "index.html"])
     parsed = _Cells()
     parsed.feed(files["index.html"].decode())
@@ -105,7 +123,10 @@ def test_one_overlaid_figure_per_model_family(files):
     assert all(files[n].startswith(PNG_SIGNATURE) for n in names)
     page = files["index.html"].decode()
     assert "char-RNN (tanh, scan): training loss and val loss per epoch of 4 configurations" in page
-    assert "deep net (784-625-625-10, ReLU, dropout): training loss and test accuracy per epoch of 3 configurations" in page
+    assert (
+        "deep net (784-625-625-10, ReLU, dropout): training loss and test accuracy per epoch of 3 configurations"
+        in page
+    )
 
 
 def test_sorting_by_another_metric_and_duplicate_labels(files):

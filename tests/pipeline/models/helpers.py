@@ -1,4 +1,5 @@
 """Test helpers: numerical gradient checks in float64, a tiny char-RNN, and fresh-process runs."""
+
 from __future__ import annotations
 
 import ast
@@ -11,8 +12,15 @@ import pytensor
 import pytensor.tensor as pt
 
 
-def check_grad(loss_graph, np_loss, weights: dict[str, np.ndarray], n_entries: int = 6, eps: float = 1e-6,
-               rtol: float = 1e-4, seed: int = 0) -> None:
+def check_grad(
+    loss_graph,
+    np_loss,
+    weights: dict[str, np.ndarray],
+    n_entries: int = 6,
+    eps: float = 1e-6,
+    rtol: float = 1e-4,
+    seed: int = 0,
+) -> None:
     """Compare ``pt.grad`` of ``loss_graph(params)`` with central differences of ``np_loss(weights)``.
 
     Both run in float64; a few random entries of every weight are checked.
@@ -40,8 +48,9 @@ def tiny_char_rnn():
     """A 5-character, 8-unit char-RNN (Adam, JAX backend) and a batch of ids for it: compiles in seconds."""
     from pipeline.models import char_rnn  # here, not at the top: a caller may import PyTensor's JAX backend first
 
-    rnn = char_rnn.build_char_rnn(char_rnn.init_char_rnn(0, 5, 8), seq_len=4, batch_size=2, optimizer="adam",
-                                  lr=0.01, clip=5.0, backend="jax")
+    rnn = char_rnn.build_char_rnn(
+        char_rnn.init_char_rnn(0, 5, 8), seq_len=4, batch_size=2, optimizer="adam", lr=0.01, clip=5.0, backend="jax"
+    )
     return rnn, np.arange(10, dtype=np.int32).reshape(5, 2) % 5
 
 

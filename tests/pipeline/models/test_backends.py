@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.models import logreg
 from pipeline.compile.backend import resolve_backend
+from pipeline.models import logreg
 from tests.pipeline.models.helpers import run_python, tiny_char_rnn
 
 

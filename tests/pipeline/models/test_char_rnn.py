@@ -5,9 +5,19 @@ import pytensor.tensor as pt
 import pytest
 
 from pipeline.data.text import build_vocab, encode, split_train_val
-from pipeline.models.char_rnn import (PARAM_ORDER, StreamTrainer, as_streams, build_char_rnn, chunk, compile_loss,
-                                      init_char_rnn, n_chunks, sequence_loss, train_char_rnn,
-                                      validation_loss)
+from pipeline.models.char_rnn import (
+    PARAM_ORDER,
+    StreamTrainer,
+    as_streams,
+    build_char_rnn,
+    chunk,
+    compile_loss,
+    init_char_rnn,
+    n_chunks,
+    sequence_loss,
+    train_char_rnn,
+    validation_loss,
+)
 from pipeline.models.generate import sample_text
 from tests.conftest import TINY_TEXT
 from tests.pipeline.models.helpers import check_grad
@@ -53,8 +63,9 @@ def test_compiled_loss_matches_numpy():
 
 def test_gradient_through_scan():
     w = {k: v.astype(np.float64) for k, v in random_weights().items()}
-    check_grad(lambda p: sequence_loss(pt.as_tensor(IDS), pt.as_tensor(H0), p, V)[0],
-               lambda w: np_loss(w)[0], w, n_entries=5)
+    check_grad(
+        lambda p: sequence_loss(pt.as_tensor(IDS), pt.as_tensor(H0), p, V)[0], lambda w: np_loss(w)[0], w, n_entries=5
+    )
 
 
 def test_streams_and_chunks():
@@ -73,9 +84,22 @@ def test_training_reduces_loss_on_a_short_text():
     vocab = build_vocab(TINY_TEXT)
     train, val = split_train_val(encode(TINY_TEXT, vocab), 0.2)
     records = []
-    out = train_char_rnn(train, val, len(vocab), epochs=3, steps_per_epoch=0, hidden=32, seq_len=16,
-                         batch_size=4, optimizer="adam", lr=0.01, clip=5.0, seed=0, backend="jax",
-                         on_epoch=records.append)
+    out = train_char_rnn(
+        train,
+        val,
+        len(vocab),
+        epochs=3,
+        steps_per_epoch=0,
+        hidden=32,
+        seq_len=16,
+        batch_size=4,
+        optimizer="adam",
+        lr=0.01,
+        clip=5.0,
+        seed=0,
+        backend="jax",
+        on_epoch=records.append,
+    )
     h = out["history"]
     assert h["epoch"] == [1, 2, 3] and [r["epoch"] for r in records] == [1, 2, 3]
     assert h["train_loss"][-1] < h["train_loss"][0] < np.log(len(vocab)) + 0.1
@@ -113,7 +137,8 @@ def test_trainer_carries_the_hidden_state_across_chunks_and_resets_it_on_wrap_ar
 
     # the second chunk starts from that state: same as the loss function given it explicitly
     expected, _ = compile_loss(rnn.weights(), seq_len=S, batch_size=B, backend="jax").loss(
-        chunk(streams, 1, S), rnn.hidden.get_value())
+        chunk(streams, 1, S), rnn.hidden.get_value()
+    )
     saved = trainer.get_state()
     np.testing.assert_allclose(trainer.train(epoch=1, steps=1), float(expected), rtol=1e-5)
 
@@ -124,7 +149,8 @@ def test_trainer_carries_the_hidden_state_across_chunks_and_resets_it_on_wrap_ar
     wrapped = trainer.train(epoch=1, steps=1)  # past the last chunk: back to chunk 0 with h = 0
     assert trainer.cursor == 1
     first_again, _ = compile_loss(before, seq_len=S, batch_size=B, backend="jax").loss(
-        chunk(streams, 0, S), np.zeros((B, H), np.float32))
+        chunk(streams, 0, S), np.zeros((B, H), np.float32)
+    )
     np.testing.assert_allclose(wrapped, float(first_again), rtol=1e-5)
 
 
@@ -142,15 +168,19 @@ class _MemoryCheckpointer:
 def test_keep_best_keeps_the_weights_with_the_lowest_validation_loss_also_across_a_resume():
     train = np.tile(np.arange(4, dtype=np.int32), 100)  # a strict cycle ...
     val = np.repeat(np.tile(np.arange(4, dtype=np.int32), 10), 2)  # ... that misleads on doubled characters
-    kwargs = dict(steps_per_epoch=5, hidden=8, seq_len=8, batch_size=4, optimizer="adam", lr=0.05, clip=5.0,
-                  seed=0, backend="jax")
+    kwargs = dict(
+        steps_per_epoch=5, hidden=8, seq_len=8, batch_size=4, optimizer="adam", lr=0.05, clip=5.0, seed=0, backend="jax"
+    )
     checkpoints = _MemoryCheckpointer()
     train_char_rnn(train, val, 4, epochs=2, checkpointer=checkpoints, **kwargs)
     after_two = copy.deepcopy(checkpoints.saved)
     resumed = train_char_rnn(train, val, 4, epochs=3, checkpointer=checkpoints, **kwargs)  # epoch 3 only
     losses = resumed["history"]["val_loss"]
     assert resumed["history"]["epoch"] == [1, 2, 3] and losses[0] < losses[1] < losses[2]  # it only gets worse
-    assert resumed["kept"] == {"epoch": 1, "val_loss": losses[0]} and resumed["last"] == {"epoch": 3, "val_loss": losses[2]}
+    assert resumed["kept"] == {"epoch": 1, "val_loss": losses[0]} and resumed["last"] == {
+        "epoch": 3,
+        "val_loss": losses[2],
+    }
     assert validation_loss(resumed["weights"], val, seq_len=8, batch_size=4, backend="jax") == pytest.approx(losses[0])
 
     checkpoints.saved = after_two  # replay epoch 3 without keep_best: the last weights

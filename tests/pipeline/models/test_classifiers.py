@@ -51,16 +51,18 @@ def test_logreg_forward_and_gradient():
     w = scaled(logreg.init_log_reg(1, 12, 4))
     predict = compile_predictor(w, logreg.clean_proba, backend="jax")
     np.testing.assert_allclose(predict(X.astype(np.float32)), np_sigmoid(X @ w["w"]), rtol=1e-5)
-    check_grad(lambda p: binary_crossentropy(logreg.model(pt.as_tensor(X), p["w"]), pt.as_tensor(Y)),
-               np_logreg_loss, w)
+    check_grad(lambda p: binary_crossentropy(logreg.model(pt.as_tensor(X), p["w"]), pt.as_tensor(Y)), np_logreg_loss, w)
 
 
 def test_mlp_forward_and_gradient():
     w = scaled(mlp.init_mlp(1, 12, 9, 4))
     predict = compile_predictor(w, mlp.clean_proba, backend="jax")
     np.testing.assert_allclose(predict(X.astype(np.float32)), np_mlp_proba(w), rtol=1e-5, atol=1e-7)
-    check_grad(lambda p: categorical_crossentropy(mlp.model(pt.as_tensor(X), p["w_h"], p["w_o"]), pt.as_tensor(Y)),
-               lambda w: np_xent(np_mlp_proba(w)), w)
+    check_grad(
+        lambda p: categorical_crossentropy(mlp.model(pt.as_tensor(X), p["w_h"], p["w_o"]), pt.as_tensor(Y)),
+        lambda w: np_xent(np_mlp_proba(w)),
+        w,
+    )
 
 
 def test_deep_mlp_clean_forward_and_gradient():
@@ -117,8 +119,9 @@ def test_dropout_masks_are_the_same_in_numpy_and_jax(backend):
 
 def test_deep_mlp_step_advances_the_noise_counter_and_restoring_it_repeats_the_masks():
     w = deep_mlp.init_deep_mlp(0, 12, (9, 8), 4)
-    clf = deep_mlp.build_deep_mlp(w, p_drop_input=0.2, p_drop_hidden=0.5, lr=0.01, rho=0.9, eps=1e-6,
-                                  batch_size=7, seed=1, backend="jax")
+    clf = deep_mlp.build_deep_mlp(
+        w, p_drop_input=0.2, p_drop_hidden=0.5, lr=0.01, rho=0.9, eps=1e-6, batch_size=7, seed=1, backend="jax"
+    )
     state = clf.get_state()
     assert state["noise"] == [1, 0]
     a = float(clf.train_step(X.astype(np.float32), Y.astype(np.float32)))
@@ -140,9 +143,17 @@ def test_training_steps_reduce_the_loss_on_a_tiny_batch(build):
     elif build == "mlp":
         clf = mlp.build_mlp(mlp.init_mlp(0, 12, 32, 4), lr=2.0, batch_size=16, backend="jax")
     else:
-        clf = deep_mlp.build_deep_mlp(deep_mlp.init_deep_mlp(0, 12, (32, 32), 4), p_drop_input=0.0,
-                                      p_drop_hidden=0.1, lr=0.01, rho=0.9, eps=1e-6, batch_size=16, seed=1,
-                                      backend="jax")
+        clf = deep_mlp.build_deep_mlp(
+            deep_mlp.init_deep_mlp(0, 12, (32, 32), 4),
+            p_drop_input=0.0,
+            p_drop_hidden=0.1,
+            lr=0.01,
+            rho=0.9,
+            eps=1e-6,
+            batch_size=16,
+            seed=1,
+            backend="jax",
+        )
     losses = [float(clf.train_step(Xb, Yb)) for _ in range(200)]
     assert losses[-1] < 0.7 * losses[0]
     assert clf.predict(Xb).shape == (16,)
@@ -153,9 +164,17 @@ def test_deep_mlp_training_is_deterministic_for_a_seed():
     Yb = np.eye(4, dtype=np.float32)[RNG.integers(0, 4, size=16)]
 
     def run(seed):
-        clf = deep_mlp.build_deep_mlp(deep_mlp.init_deep_mlp(0, 12, (16, 16), 4), p_drop_input=0.2,
-                                      p_drop_hidden=0.5, lr=0.01, rho=0.9, eps=1e-6, batch_size=16, seed=seed,
-                                      backend="jax")
+        clf = deep_mlp.build_deep_mlp(
+            deep_mlp.init_deep_mlp(0, 12, (16, 16), 4),
+            p_drop_input=0.2,
+            p_drop_hidden=0.5,
+            lr=0.01,
+            rho=0.9,
+            eps=1e-6,
+            batch_size=16,
+            seed=seed,
+            backend="jax",
+        )
         return [float(clf.train_step(Xb, Yb)) for _ in range(5)], clf.weights()
 
     (a, wa), (b, wb), (c, _) = run(1), run(1), run(2)

@@ -1,4 +1,5 @@
 """JAX's persistent compile cache: cold then warm, several processes at once, and the compile records."""
+
 import json
 import subprocess
 import sys
@@ -8,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.models import logreg
 from pipeline.compile.backend import record_compiles, use_compile_cache
+from pipeline.models import logreg
 
 # A fresh process per run: JAX opens its cache once per process, which is the situation of a luigi worker.
 SCRIPT = textwrap.dedent("""
@@ -33,8 +34,12 @@ SCRIPT = textwrap.dedent("""
 
 
 def _start(cache_dir, start_at=0.0):
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(cache_dir), str(start_at)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(cache_dir), str(start_at)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _result(process) -> dict:

@@ -1,4 +1,5 @@
 """The rewritten-graph cache: hits only for equal graphs, linked to the caller's shared variables."""
+
 import hashlib
 import logging
 import pickle
@@ -13,6 +14,7 @@ import pytest
 from pipeline.compile import graph_cache
 from pipeline.compile.graph_cache import cached_function
 from tests.pipeline.models.helpers import run_python
+
 pytestmark = pytest.mark.filterwarnings("ignore:Explicitly requested dtype")  # JAX's 32-bit truncation notice
 
 
@@ -80,8 +82,10 @@ def test_an_unreadable_entry_is_deleted_and_written_again(tmp_path, caplog):
     (entry,) = tmp_path.glob("*.pkl.z")
     record = entry.with_name(entry.name + ".sha256")
     cut = entry.read_bytes()[:100]
-    for digest, message in ((None, "does not match its sha256 record"),  # cut short after its record was written
-                            (hashlib.sha256(cut).hexdigest(), "unusable rewritten-graph cache entry")):  # and recorded
+    for digest, message in (
+        (None, "does not match its sha256 record"),  # cut short after its record was written
+        (hashlib.sha256(cut).hexdigest(), "unusable rewritten-graph cache entry"),
+    ):  # and recorded
         entry.write_bytes(cut)
         if digest:
             record.write_text(digest)
@@ -135,8 +139,9 @@ def test_a_planted_entry_is_never_unpickled(tmp_path, caplog, record):
 def test_the_record_is_written_after_the_entry_and_pruned_with_it(tmp_path, monkeypatch):
     written = []
     real = graph_cache._write_atomically
-    monkeypatch.setattr(graph_cache, "_write_atomically", lambda path, data: (written.append(path.name),
-                                                                               real(path, data)))
+    monkeypatch.setattr(
+        graph_cache, "_write_atomically", lambda path, data: (written.append(path.name), real(path, data))
+    )
     compile_sgd(tmp_path)
     (entry,) = tmp_path.glob("*.pkl.z")
     assert written == [entry.name, entry.name + ".sha256"]

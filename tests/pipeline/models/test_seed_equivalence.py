@@ -1,4 +1,5 @@
 """The pipeline's training reproduces the seeds' update rule step for step (numpy, float64 reference)."""
+
 import numpy as np
 
 from pipeline.data.mnist import one_hot
