@@ -202,6 +202,7 @@ def test_history_appends_once_per_key_and_champions_swap_atomically(root, pipeli
     assert published.read_champion("M") is None
     assert published.update_champion("M", lambda current: None) is None  # no promotion: nothing written
     assert published.read_champion("M") is None and not published.read_published("M.json", "champions")
+
     def better(value):
         return lambda current: {"value": value} if current is None or value > current["value"] else None
 
