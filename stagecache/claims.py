@@ -26,7 +26,7 @@ def claim(task) -> None:
     with _lock:
         if stem in _claimed:
             return
-        _claimed.add(stem)  # type: ignore[arg-type]
+        _claimed.add(stem)
         try:
             configured_root().claim(default_owner(), set(_claimed))
         except Exception as exc:
@@ -41,5 +41,10 @@ def install(task_class) -> None:
         return
     install.done = True  # type: ignore[attr-defined]
     task_class.event_handler(luigi.Event.DEPENDENCY_PRESENT)(claim)
-    task_class.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(lambda task, dep: (claim(task), claim(dep)))
+
+    def claim_both(task, dep) -> None:
+        claim(task)
+        claim(dep)
+
+    task_class.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(claim_both)
     task_class.event_handler(luigi.Event.START)(claim)

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import luigi
 from luigi.task_register import Register
@@ -68,6 +69,7 @@ class ProgressSender:
             with self.cond:
                 self.cond.wait_for(lambda: self.pending is not None)
                 calls, self.pending, self.busy = self.pending, None, True
+            assert calls is not None  # wait_for returned once a report was pending
             for function, argument in calls:
                 try:
                     function(argument)
@@ -88,7 +90,13 @@ PROGRESS = ProgressSender()
 FLUSH_SECONDS = 5.0
 
 
-class ReportsProgress:
+if TYPE_CHECKING:
+    _MixedInto = luigi.Task  # the mixin's run() calls the task's that follows it in the MRO
+else:
+    _MixedInto = object
+
+
+class ReportsProgress(_MixedInto):
     """Mixin for training stages: forward each epoch's record to luigi's scheduler, best effort
     (:class:`ProgressSender`: never blocking or failing the training)."""
 
@@ -194,6 +202,7 @@ class RunProgress:
         return f"stage {number}/{len(self.stages or [])}: {family}"
 
     def _log_plan(self) -> None:
+        assert self.stages is not None  # logged once _start has set the plan
         estimates = {}
         for task_id in self.stages:
             manifest = latest_manifest(self.tasks[task_id])
@@ -306,7 +315,8 @@ class RunProgress:
         if spawned_child() or self.stages is None or any(t not in self.outcome for t in self.stages):
             return
         rows = [(display_name(self.tasks[t]), "cached", "") for t in self.cached]
-        in_start_order = sorted(self.stages, key=lambda t: self.numbers.get(t, len(self.stages) + 1))
+        stages = self.stages
+        in_start_order = sorted(stages, key=lambda t: self.numbers.get(t, len(stages) + 1))
         rows += [
             (
                 display_name(self.tasks[t]),
@@ -365,7 +375,7 @@ def install() -> None:
     """Register the event handlers on :class:`ArtifactTask` (once per process; the DAG module calls it)."""
     if getattr(install, "done", False):
         return
-    install.done = True
+    install.done = True  # type: ignore[attr-defined]  # a marker attribute on the function
     timestamp_luigis_lines()
     if entry_point() == "luigi":  # the command ends with the process; luigi.build callers get no exit line
         atexit.register(RUN.log_up_to_date)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 #: Exit code of a run whose central scheduler stopped answering (what was running finished).
 SCHEDULER_LOST_EXIT = 45
 
-_OFFLINE_WORK = {
+_OFFLINE_WORK: dict[str, Any] = {
     "running_tasks": [],
     "task_id": None,
     "n_pending_tasks": 0,
@@ -113,5 +114,6 @@ def install() -> None:
     def create_remote_scheduler(self, url):
         return cls(url)
 
-    create_remote_scheduler.tolerating = True
-    interface._WorkerSchedulerFactory.create_remote_scheduler = create_remote_scheduler
+    create_remote_scheduler.tolerating = True  # type: ignore[attr-defined]  # a marker attribute on the function
+    # luigi offers no hook for its scheduler client: its factory method is replaced
+    interface._WorkerSchedulerFactory.create_remote_scheduler = create_remote_scheduler  # type: ignore[method-assign]

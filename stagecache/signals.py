@@ -25,11 +25,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 #: Exit code of a run stopped by each signal: 128 + the signal's number, as shells report it.
-STOP_EXIT = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
+STOP_EXIT: dict[int, int] = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
 #: Seconds a worker process gets to exit after SIGTERM before it is killed.
 GRACE_SECONDS = 10.0
 
@@ -37,10 +39,10 @@ _owner: int | None = None  # the pid that installed the handlers (the scheduling
 _depth = threading.local()  # how deep the current thread is in critical()
 _pending: list[int] = []  # a signal that arrived inside critical(), handled when it is left
 _stopping = False
-_running = list  # what returns the stages running now (set by stagecache.progress.install)
+_running: Callable[[], list[Any]] = list  # what returns the stages running now (set by stagecache.progress.install)
 
 
-def report_running_with(provider) -> None:
+def report_running_with(provider: Callable[[], list[Any]]) -> None:
     """Name the function that lists the stages running now (each with ``output().checkpointer()``)."""
     global _running
     _running = provider
@@ -110,6 +112,7 @@ def _stop_workers() -> None:
 
     workers = [p for p in multiprocessing.active_children() if isinstance(p, TaskProcess)]
     for process in workers:
+        assert process.pid is not None  # an active child has been started, so it has a pid
         with contextlib.suppress(OSError):
             os.kill(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + GRACE_SECONDS

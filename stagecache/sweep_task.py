@@ -18,6 +18,7 @@ class SweepTask(ArtifactTask):
     scheduling (so with ``--workers N`` and luigid, points and shared stages spread over the workers)."""
 
     file = luigi.Parameter(significant=False, description="the sweep definition (see stagecache.sweeps)")
+    _read: tuple[tuple[int, int] | None, SweepDefinition | None]  # (the file's mtime and size, what it held)
 
     def validate(self) -> None:
         self._read = (None, None)
@@ -32,7 +33,9 @@ class SweepTask(ArtifactTask):
         key = (stat.st_mtime_ns, stat.st_size)
         if self._read[0] != key:
             self._read = (key, read_sweep(self.file, current().default_task))
-        return self._read[1]
+        definition = self._read[1]
+        assert definition is not None  # read just now, or by an earlier call for the same file
+        return definition
 
     def point_roots(self) -> dict[str, ArtifactTask]:
         """``{label: the stage the point builds}``, each in its point."""

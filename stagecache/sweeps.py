@@ -30,11 +30,16 @@ import itertools
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from stagecache import points
 from stagecache.configcheck.errors import ConfigError
 from stagecache.configcheck.files import allowed, scan, suggest
+
+if TYPE_CHECKING:
+    from stagecache.task import ArtifactTask
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -67,7 +72,7 @@ class SweepDefinition:
         return {"name": self.name, "stage": self.stage, "points": [[p.label, p.values] for p in self.points]}
 
 
-def _stage_classes() -> dict[str, type]:
+def _stage_classes() -> dict[str, type[ArtifactTask]]:
     import luigi
     from luigi.task_register import Register
 
@@ -164,14 +169,14 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
                 continue
             for key, raw in parser[section].items():
                 try:
-                    values = json.loads(raw)
+                    listed = json.loads(raw)
                 except ValueError:
-                    values = [raw]  # one bare value: fixed for every point
-                values = values if isinstance(values, list) else [values]
-                if not values:
+                    listed = [raw]  # one bare value: fixed for every point
+                listed = listed if isinstance(listed, list) else [listed]
+                if not listed:
                     problems.append(f"{where(section, key)}: [{section}] {key} lists no value")
                     continue
-                texts = [checked(section, key, section, key, _value_text(v), key) for v in values]
+                texts = [checked(section, key, section, key, _value_text(v), key) for v in listed]
                 if all(t is not None for t in texts):
                     axes.append([(section, key, t) for t in texts if t is not None])
         for combination in itertools.product(*axes) if axes else []:
@@ -194,9 +199,9 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
                 if not dot:
                     problems.append(f"{where(section, key)}: {key!r} must be Stage.key, e.g. Train.epochs")
                     continue
-                text = checked(section, key, family, param_name, raw.strip(), key)
-                if text is not None:
-                    values.setdefault(family, {})[param_name] = text
+                valid_text = checked(section, key, family, param_name, raw.strip(), key)
+                if valid_text is not None:
+                    values.setdefault(family, {})[param_name] = valid_text
             found.append(SweepPoint(section[6:].strip(), values))
     if not found and not problems:
         problems.append(
@@ -255,14 +260,14 @@ class PointProgress:
     def __init__(self):
         self.sweeps: dict[str, dict] = {}  # root task_id -> the tracked sweep it belongs to
 
-    def track(self, name: str, roots: dict[str, object]) -> None:
+    def track(self, name: str, roots: Mapping[str, ArtifactTask]) -> None:
         """Follow the point roots (label -> task) of sweep ``name``."""
         import time
 
-        state = {
+        state: dict[str, Any] = {
             "name": name,
-            "roots": {t.task_id: label for label, t in roots.items()},  # type: ignore[attr-defined]
-            "tasks": {t.task_id: t for t in roots.values()},  # type: ignore[attr-defined]
+            "roots": {t.task_id: label for label, t in roots.items()},
+            "tasks": {t.task_id: t for t in roots.values()},
             "done": set(),
             "started": time.time(),
             "ran": 0,

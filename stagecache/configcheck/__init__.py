@@ -19,7 +19,9 @@ import configparser
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from stagecache.configcheck.cmdline import check_command_line
 from stagecache.configcheck.errors import CONFIG_ERROR_EXIT, ConfigError, syntax_error
@@ -114,10 +116,11 @@ def check_config_classes() -> None:
 
     for cls in Register._get_reg().values():
         if isinstance(cls, type) and issubclass(cls, luigi.Config) and callable(getattr(cls, "validate", None)):
-            cls().validate()
+            config: Any = cls()  # validate() is the config class's own, not luigi.Config's
+            config.validate()
 
 
-def check_dag(make_root, task_args: list[str] = ()) -> object:
+def check_dag(make_root, task_args: Sequence[str] = ()) -> object:
     """Build the root task and, for a pipeline stage, its DAG (each stage checks its parameters' ranges).
 
     A root of luigi's own (``RangeDaily --of Daily``) is only built: its ``requires()``

@@ -7,7 +7,12 @@ import configparser
 import difflib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from luigi.parameter import Parameter
 
 # Sections luigi (or its contrib modules) reads without a Config class this process has
 # imported: their keys cannot be verified here, so they are accepted as they are.
@@ -218,7 +223,7 @@ def _check_value(cls, section: str, key: str, config) -> str | None:
     return None
 
 
-def locate(message: str, task_args: list[str] = (), paths: list[str] | None = None) -> str:
+def locate(message: str, task_args: Sequence[str] = (), paths: list[str] | None = None) -> str:
     """Prefix a stage's ``[Section] key ...`` message with where the key was set.
 
     That is the command-line flag when ``task_args`` (luigi-style, root task first) set it
@@ -249,7 +254,7 @@ def locate(message: str, task_args: list[str] = (), paths: list[str] | None = No
     return f"{where.where}: {message}" if where else message
 
 
-def flag_values(task_args: list[str]) -> list[tuple[str, str, str, object, object]]:
+def flag_values(task_args: list[str]) -> list[tuple[str, str, str, Parameter, object]]:
     """``(flag, section, key, param, raw value)`` for each parameter set in the luigi-style ``task_args``."""
     from luigi.cmdline_parser import CmdlineParser
     from luigi.task_register import Register

@@ -51,8 +51,12 @@ def _renew_claims(every: float) -> None:
         with _claims_lock:
             claims = list(_claim_bodies.values())
         for store, key, body in claims:
+
+            def renewed(_old: bytes | None, body: bytes = body) -> bytes:
+                return body
+
             try:
-                update_object(store, key, lambda _old, body=body: body)
+                update_object(store, key, renewed)
             except StoreError as exc:
                 log.warning("could not renew the run's claim %s: %s", key, exc)
 
@@ -303,11 +307,18 @@ class BucketRoot(Root):
             if info.age > self.lease_seconds + self.store.time_resolution:
                 self.store.delete(key)  # not renewed: the run ended or died
                 continue
-            body = parse_record(lambda key=key: self.store.get(key)[0]) or {}
-            stems = body.get("stems") if isinstance(body.get("stems"), list) else []
+
+            def read(key: str = key) -> bytes:
+                return self.store.get(key)[0]
+
+            body = parse_record(read) or {}
+            stems = body.get("stems")
+            if not isinstance(stems, list):
+                stems = []
             claims[str(body.get("owner", key))] = {
-                tuple(s.split("/", 1)) for s in stems if isinstance(s, str) and "/" in s
-            }  # type: ignore[misc]
+                (family, stem)
+                for family, _, stem in (s.partition("/") for s in stems if isinstance(s, str) and "/" in s)
+            }
         return claims
 
     # Inventory -------------------------------------------------------------------------------------

@@ -242,10 +242,13 @@ class DirectoryRoot(Root):
             lock = record.with_suffix(".lock")
             if lock in _claim_locks or _held_by_another(lock):
                 body = parse_record(record.read_bytes) or {}
-                stems = body.get("stems") if isinstance(body.get("stems"), list) else []
+                stems = body.get("stems")
+                if not isinstance(stems, list):
+                    stems = []
                 claims[str(body.get("owner", record.stem))] = {
-                    tuple(s.split("/", 1)) for s in stems if isinstance(s, str) and "/" in s
-                }  # type: ignore[misc]
+                    (family, stem)
+                    for family, _, stem in (s.partition("/") for s in stems if isinstance(s, str) and "/" in s)
+                }
             else:  # the run ended (or was killed): its claim goes
                 record.unlink(missing_ok=True)
                 lock.unlink(missing_ok=True)
