@@ -271,8 +271,8 @@ def test_code_edits(pipeline, pipeline_copy):
     # a stage's own code in tasks/: that stage and its downstream, not the other stages of its module
     tasks_edit = (
         "tasks/evaluate.py",
-        "sample_length=self.sample_length, sample_seed=self.sample_seed)",
-        "sample_length=int(self.sample_length), sample_seed=self.sample_seed)",
+        "            sample_length=self.sample_length,\n",
+        "            sample_length=int(self.sample_length),\n",
     )
     assert predicts(tasks_edit) == {"EvaluateCharRNN", "FullReport"}
     assert (
