@@ -44,11 +44,12 @@ def _listing(directory):
 
 @pytest.mark.parametrize(
     "signum, workers",
-    [(signal.SIGTERM, "1"), (signal.SIGTERM, "2"), (signal.SIGINT, "1"), (signal.SIGINT, "2")],
-    ids=["SIGTERM-1-worker", "SIGTERM-2-workers", "SIGINT-1-worker", "SIGINT-2-workers"],
+    # one and two workers; SIGINT goes through the same handler, checked once
+    [(signal.SIGTERM, "1"), (signal.SIGTERM, "2"), (signal.SIGINT, "2")],
+    ids=["SIGTERM-1-worker", "SIGTERM-2-workers", "SIGINT-2-workers"],
 )
 def test_a_signal_stops_the_run_with_one_line_no_orphan_and_the_rerun_resumes(pipeline, tmp_path, signum, workers):
-    pipeline.set("TrainDeepMLP", "epochs", "400")  # long enough to be stopped mid-way
+    pipeline.set("TrainDeepMLP", "epochs", "120")  # long enough to be stopped mid-way, short to resume
     pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")
     pipeline.build(tasks.OneHotMNIST())
     target = tasks.TrainDeepMLP().output()
@@ -81,5 +82,5 @@ def test_a_signal_stops_the_run_with_one_line_no_orphan_and_the_rerun_resumes(pi
     out = rerun.communicate(timeout=600)[0]
     assert rerun.returncode == 0, out[-3000:]
     assert f"TrainDeepMLP: resuming after epoch {kept}" in out, out[-3000:]
-    assert target.load()["history"]["epoch"] == list(range(1, 401))
+    assert target.load()["history"]["epoch"] == list(range(1, 121))
     assert pipeline.build(tasks.EvaluateDeepMLP()) == set()
