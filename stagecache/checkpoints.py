@@ -65,8 +65,13 @@ class DirectoryCheckpointer:
         sidecar = {"epoch": epoch, "sha256": storage.sha256_file(path)}
         storage.atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar).encode())
         for old in self._files()[: -self.keep]:
-            old.unlink(missing_ok=True)
-            old.with_suffix(".json").unlink(missing_ok=True)
+            self._remove(old)
+
+    def _remove(self, path: Path) -> None:
+        """Delete a checkpoint, its sidecar first (a checkpoint without one is never read; a kill between the two
+        leaves no sidecar that names missing bytes)."""
+        path.with_suffix(".json").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
     def latest(self) -> tuple[int | None, str]:
         """(epoch of the newest checkpoint with a sidecar, or None; where the checkpoints are). Reads names only."""
@@ -77,9 +82,13 @@ class DirectoryCheckpointer:
         """Delete every checkpoint but the newest; its ``(epoch, bytes stored)``, or None when there is none."""
         storage.remove_stale_temporaries(self.directory)
         epochs = self.epochs()
-        for old in [p for p in self._files() if not epochs or p != self._path(epochs[-1])]:
-            old.unlink(missing_ok=True)
-            old.with_suffix(".json").unlink(missing_ok=True)
+        keep = self._path(epochs[-1]) if epochs else None
+        for old in self._files():
+            if old != keep:
+                self._remove(old)
+        for sidecar in self.directory.glob("epoch-*.json") if self.directory.is_dir() else []:
+            if keep is None or sidecar != keep.with_suffix(".json"):
+                sidecar.unlink(missing_ok=True)  # one a killed build left without its checkpoint
         if not epochs:
             return None
         path = self._path(epochs[-1])

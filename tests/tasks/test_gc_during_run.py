@@ -29,6 +29,7 @@ def test_gc_during_a_run_skips_what_it_uses_and_a_killed_run_resumes(pipeline, t
     proc = luigi_process(pipeline, tmp_path, "EvaluateMLP")
     try:
         assert _wait_for(lambda: (training.checkpoint_dir / "epoch-00003.json").exists()), proc.communicate()[0][-3000:]
+        os.killpg(proc.pid, signal.SIGSTOP)  # paused, not ended: it holds its claim, locks and checkpoints meanwhile
         # gc's own configuration (the plain one) uses neither the run's data nor its training
         pipeline.set("OneHotMNIST", "train_limit", "0")
         pipeline.set("TrainMLP", "epochs", "2")
