@@ -78,25 +78,29 @@ def collect_garbage(
     for family_items in by_family.values():
         family_items.sort(key=lambda i: i.created, reverse=True)
         doomed += family_items[keep:]
-    removed, busy = [], []
+    removed: list[StoredArtifact] = []
+    busy: list[StoredArtifact] = []
     for item in doomed:
-        if item.busy:
-            busy.append(item)
-            continue
-        if dry_run:
-            removed.append(item)
-            continue
-        with root.holding(item) as free:
-            claimed = {s for stems in _others_claims(root).values() for s in stems}
-            if (item.family, item.stem) in claimed:  # a run that started since the inventory uses it
-                free, item.busy = False, "in use by a run that started meanwhile"
-            if not free:
-                item.busy = item.busy or "a run is building it"
-                busy.append(item)
-                continue
-            root.remove(item)
-            removed.append(item)
+        done = _unless_in_use(root, item, dry_run, lambda item=item: root.remove(item))
+        (removed if done else busy).append(item)
     return removed, busy
+
+
+def _unless_in_use(root: Root, item: StoredArtifact, dry_run: bool, act) -> bool:
+    """Call ``act()`` under ``item``'s build lock (or lease) unless a live build or run holds or claims it;
+    whether it was (with ``dry_run``: would be) done. A run that started since the inventory is seen here."""
+    if item.busy:
+        return False
+    if dry_run:
+        return True
+    with root.holding(item) as free:
+        if (item.family, item.stem) in {s for stems in _others_claims(root).values() for s in stems}:
+            free, item.busy = False, "in use by a run that started meanwhile"
+        if not free:
+            item.busy = item.busy or "a run is building it"
+            return False
+        act()
+        return True
 
 
 def trim_training_states(
@@ -108,23 +112,12 @@ def trim_training_states(
     Returns what was (or, with ``dry_run``, would be) trimmed, and what a live build holds (left alone).
     """
     gone = {(i.family, i.stem) for i in removed}
-    trimmed, busy = [], []
+    trimmed: list[StoredArtifact] = []
+    busy: list[StoredArtifact] = []
     for item in items:
         key = (item.family, item.stem)
         if key in used or key in gone or item.manifest is None or not item.checkpoint_names:
             continue
-        if item.busy:
-            busy.append(item)
-            continue
-        if dry_run:
-            trimmed.append(item)
-            continue
-        with root.holding(item) as free:
-            claimed = {s for stems in _others_claims(root).values() for s in stems}
-            if not free or key in claimed:
-                item.busy = item.busy or "in use by a run"
-                busy.append(item)
-                continue
-            root.remove(item.training_state())
-            trimmed.append(item)
+        done = _unless_in_use(root, item, dry_run, lambda item=item: root.remove(item.training_state()))
+        (trimmed if done else busy).append(item)
     return trimmed, busy
