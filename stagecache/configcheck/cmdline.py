@@ -4,24 +4,16 @@ root task) as luigi will parse it, naming the flag: luigi itself reports a bad o
 
 from __future__ import annotations
 
-from stagecache.configcheck.files import allowed, flag_values
+from stagecache.configcheck.files import flag_values, invalid
 
 
 def check_command_line(task_args: list[str]) -> list[str]:
     """One problem per command-line value that does not parse: ``--Task-epochs: 'nan' is not valid: ...``."""
-    import luigi
-
     problems = []
     for flag, _section, _key, param, raw in flag_values(task_args):
         if not isinstance(raw, str):  # a flag given without a value (a boolean switch)
             continue
-        try:
-            param.normalize(param.parse(raw))
-        except Exception as exc:
-            detail = (
-                ""
-                if isinstance(param, luigi.ChoiceParameter)
-                else (f" ({str(exc).splitlines()[0]})" if str(exc) else f" ({type(exc).__name__})")
-            )
-            problems.append(f"{flag}: {raw!r} is not valid: expected {allowed(param)}{detail}")
+        wrong = invalid(param, raw)
+        if wrong is not None:
+            problems.append(f"{flag}: {raw!r} is not valid: {wrong}")
     return problems

@@ -209,17 +209,23 @@ def _check_value(cls, section: str, key: str, config) -> str | None:
         raw = config.get(section, key)
     except configparser.Error as exc:
         return f"[{section}] {key}: {exc}"
+    wrong = invalid(param, raw)
+    return None if wrong is None else f"[{section}] {key} = {raw!r} is not valid: {wrong}"
+
+
+def invalid(param, raw: str) -> str | None:
+    """``expected ... (why)`` when luigi cannot take ``raw`` for ``param``, else None."""
+    import luigi
+
     try:
         param.normalize(param.parse(raw))
-    except Exception as exc:
-        import luigi
-
+    except Exception as exc:  # whatever a parameter raises, the value is wrong
         detail = (
             ""
             if isinstance(param, luigi.ChoiceParameter)
             else (f" ({str(exc).splitlines()[0]})" if str(exc) else f" ({type(exc).__name__})")
         )
-        return f"[{section}] {key} = {raw!r} is not valid: expected {allowed(param)}{detail}"
+        return f"expected {allowed(param)}{detail}"
     return None
 
 
