@@ -184,3 +184,30 @@ def test_a_bad_sweep_file_stops_both_entry_points_with_exit_3(pipeline, tmp_path
             f"configuration error: {path}:4: TrainDeepMLP has no parameter 'epoch'; did you mean 'epochs'?"
         ], out.stderr[-2000:]
         assert "Traceback" not in out.stderr
+
+
+def test_compare_sets_two_configuration_files_side_by_side(pipeline, tmp_path, capsys):
+    """``compare a.cfg b.cfg``: the parameters that differ and the metrics, one column per file, from what
+    each configuration built; a configuration not built yet is named with the command that builds it (exit 25)."""
+    import configparser
+
+    a, b, c = tmp_path / "a.cfg", tmp_path / "b.cfg", tmp_path / "c.cfg"
+    write_config(pipeline, a)
+    for path, epochs in ((b, "3"), (c, "4")):
+        config = configparser.ConfigParser(interpolation=None)
+        config.read(a)
+        config.set("TrainLogReg", "epochs", epochs)
+        with open(path, "w") as fh:
+            config.write(fh)
+    for path in (a, b):
+        tasks.api.load("FullReport", config=str(path))
+    assert compare([str(a), str(b), "--csv"]) == 0
+    rows = {row[0]: row[1:] for row in csv.reader(io.StringIO(capsys.readouterr().out))}
+    assert rows["TrainLogReg.epochs"][:2] == ["2", "3"], rows
+    accuracy = next(v for k, v in rows.items() if k == "TrainLogReg test_accuracy")
+    for path, value in zip((a, b), accuracy[:2]):
+        built = tasks.api.load("EvaluateLogReg", config=str(path), build=False)["test_accuracy"]
+        assert float(value) == pytest.approx(built, abs=1e-9)
+    assert "TrainMLP.epochs" not in rows  # the same in both: not a row
+    assert compare([str(a), str(c)]) == 25
+    assert f"LUIGI_CONFIG_PATH={c} luigi --module tasks FullReport" in capsys.readouterr().err
