@@ -272,37 +272,3 @@ def stage_code_hashes(task) -> dict[str, str]:
 def clear_code_cache() -> None:
     """Forget cached module hashes (after editing sources in a running process)."""
     _module_digest.cache_clear()
-
-
-# --- Environment metadata (recorded in every manifest; part of the fingerprint only when
-# [fingerprint] include_library_versions is true). Read from package metadata: nothing is imported.
-RECORDED_LIBRARIES = ("numpy", "pytensor", "jax", "luigi", "joblib", "matplotlib")
-
-
-def library_versions() -> dict[str, str | None]:
-    """Installed versions of the libraries the results depend on (None where one is not installed)."""
-    from importlib import metadata
-
-    from stagecache import __version__
-
-    out: dict[str, str | None] = {"stagecache": __version__}
-    for name in RECORDED_LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def environment() -> dict:
-    """Where an artifact was built: host, Python version, platform and library versions."""
-    import platform
-    import socket
-    import sys
-
-    return {
-        "host": socket.gethostname(),
-        "python": platform.python_version(),
-        "platform": sys.platform,
-        "libraries": library_versions(),
-    }

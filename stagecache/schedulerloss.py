@@ -9,7 +9,7 @@ scheduler with no more work would (so no other stage starts), the stages already
 finish and save their artifacts, and the command ends with one line and
 :data:`SCHEDULER_LOST_EXIT`. A rerun finds those stages done.
 
-Progress reports (:class:`stagecache.progress.ProgressSender`) never wait for the scheduler at all.
+Progress reports (:class:`stagecache.scheduler_progress.ProgressSender`) never wait for the scheduler at all.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from __future__ import annotations
 import luigi
 
 from stagecache.project import current
-from stagecache.sweeps import POINT_PROGRESS, SweepDefinition, SweepPoint, read_sweep
+from stagecache.sweep_progress import POINT_PROGRESS
+from stagecache.sweeps import SweepDefinition, SweepPoint, read_sweep
 from stagecache.task import ArtifactTask, in_point
 
 

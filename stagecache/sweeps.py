@@ -30,9 +30,8 @@ import itertools
 import json
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stagecache import points
 from stagecache.configcheck.errors import ConfigError
@@ -251,62 +250,3 @@ def _walk(root) -> list:
     from stagecache.status import walk
 
     return walk(root)
-
-
-class PointProgress:
-    """``sweep NAME: point k/N done (label); ETA ...`` as each point's stage ends (a listener of
-    :data:`stagecache.progress.STAGE_END_LISTENERS`, registered by :func:`install`)."""
-
-    def __init__(self):
-        self.sweeps: dict[str, dict] = {}  # root task_id -> the tracked sweep it belongs to
-
-    def track(self, name: str, roots: Mapping[str, ArtifactTask]) -> None:
-        """Follow the point roots (label -> task) of sweep ``name``."""
-        import time
-
-        state: dict[str, Any] = {
-            "name": name,
-            "roots": {t.task_id: label for label, t in roots.items()},
-            "tasks": {t.task_id: t for t in roots.values()},
-            "done": set(),
-            "started": time.time(),
-            "ran": 0,
-        }
-        for task_id in state["roots"]:
-            self.sweeps[task_id] = state
-
-    def __call__(self, task, succeeded: bool, now: float) -> None:
-        from stagecache.progress import duration
-
-        state = self.sweeps.get(task.task_id)
-        if state is None or task.task_id in state["done"]:
-            return
-        if not succeeded:
-            log.info("sweep %s: point %s failed", state["name"], state["roots"][task.task_id])
-            return
-        if not state["done"]:  # the first point to end: count the points that were already built
-            state["done"] = {tid for tid, t in state["tasks"].items() if tid != task.task_id and t.complete()}
-        state["done"].add(task.task_id)
-        state["ran"] += 1
-        total, done = len(state["roots"]), len(state["done"])
-        left = total - done
-        eta = (now - state["started"]) / state["ran"] * left
-        log.info(
-            "sweep %s: point %d/%d done (%s)%s",
-            state["name"],
-            done,
-            total,
-            state["roots"][task.task_id],
-            f"; {left} to go, ETA {duration(eta)}" if left else "; all points done",
-        )
-
-
-POINT_PROGRESS = PointProgress()
-
-
-def install() -> None:
-    """Log each sweep's points as they are done (the DAG module calls it once)."""
-    from stagecache.progress import STAGE_END_LISTENERS
-
-    if POINT_PROGRESS not in STAGE_END_LISTENERS:
-        STAGE_END_LISTENERS.append(POINT_PROGRESS)

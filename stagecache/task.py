@@ -16,7 +16,8 @@ from luigi.task import flatten
 
 from stagecache import continuation, divergence, points
 from stagecache.config import fingerprint as fingerprint_config
-from stagecache.fingerprint import canonical_hash, environment, library_versions, stage_code_hashes
+from stagecache.environment import environment, library_versions
+from stagecache.fingerprint import canonical_hash, stage_code_hashes
 from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_root
 from stagecache.signals import critical
 

@@ -6,7 +6,7 @@ import luigi
 
 from pipeline.training import TrainingDivergedError
 from stagecache import ranges
-from stagecache.progress import ReportsProgress
+from stagecache.scheduler_progress import ReportsProgress
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
 

@@ -15,8 +15,8 @@ import tasks
 from stagecache.cli import main
 from stagecache.gc import collect_garbage, stored_artifacts, trim_training_states, used_keys
 from stagecache.listing import list_table
-from stagecache.progress import ReportsProgress
 from stagecache.roots import configured_root
+from stagecache.scheduler_progress import ReportsProgress
 from stagecache.status import plan
 from tests.tasks.conftest import luigi_process
 

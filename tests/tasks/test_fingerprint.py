@@ -358,8 +358,9 @@ def test_the_engine_is_a_library_no_stage_hashes_it(pipeline):
     engine = sorted((ROOT / "stagecache").rglob("*.py"))
     assert len(engine) > 20 and all(fingerprint.module_file(module_name(ROOT, p)) is None for p in engine)
     import stagecache
+    from stagecache.environment import library_versions
 
-    assert fingerprint.library_versions()["stagecache"] == stagecache.__version__
+    assert library_versions()["stagecache"] == stagecache.__version__
     inputs = tasks.TrainLogReg().fingerprint_inputs()
     assert "libraries" not in inputs
     pipeline.set("fingerprint", "include_library_versions", "true")

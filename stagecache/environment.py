@@ -1,0 +1,38 @@
+"""Where an artifact was built: host, Python, platform and library versions (the engine's among them).
+
+Recorded in every manifest; library versions enter fingerprints only with ``[fingerprint]
+include_library_versions``. Read from package metadata: nothing is imported.
+"""
+
+from __future__ import annotations
+
+RECORDED_LIBRARIES = ("numpy", "pytensor", "jax", "luigi", "joblib", "matplotlib")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries the results depend on (None where one is not installed)."""
+    from importlib import metadata
+
+    from stagecache import __version__
+
+    out: dict[str, str | None] = {"stagecache": __version__}
+    for name in RECORDED_LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def environment() -> dict:
+    """Where an artifact was built: host, Python version, platform and library versions."""
+    import platform
+    import socket
+    import sys
+
+    return {
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "platform": sys.platform,
+        "libraries": library_versions(),
+    }
