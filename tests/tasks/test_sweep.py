@@ -54,7 +54,7 @@ def point_lines(caplog) -> list[str]:
 
 
 def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeline, tmp_path, capsys, caplog):
-    caplog.set_level(logging.INFO, logger="stagecache.sweeps")
+    caplog.set_level(logging.INFO, logger="stagecache.sweep_progress")
     path = sweep_file(tmp_path, GRID.format(epochs="[2, 3]"))
     ran = build_counting(pipeline, tasks.Sweep(file=path))
     assert ran == {"DownloadMNIST": 1, "OneHotMNIST": 1, "TrainLogReg": 4, "EvaluateLogReg": 4, "Sweep": 1}, ran
