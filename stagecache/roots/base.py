@@ -252,6 +252,41 @@ class Root(abc.ABC):
         return None if stored is None else json.loads(stored)
 
 
+def parse_record(read: Callable[[], bytes]) -> dict | None:
+    """A JSON record read with ``read()``: None when absent, ``{"unreadable": why}`` when it cannot be parsed."""
+    try:
+        data = read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return {"unreadable": str(exc)}
+    try:
+        record = json.loads(data)
+    except ValueError as exc:
+        return {"unreadable": str(exc)}
+    return record if isinstance(record, dict) else {"unreadable": "not a JSON object"}
+
+
+def record_bytes(record: dict) -> bytes:
+    """A small JSON record (a divergence record) as both kinds of root store it."""
+    return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+
+
+def claim_bytes(owner: str, stems: set[tuple[str, str]]) -> bytes:
+    """A run's claim (:meth:`Root.claim`) as both kinds of root store it."""
+    return json.dumps({"owner": owner, "stems": sorted(f"{f}/{s}" for f, s in stems)}).encode()
+
+
+def claimed(read: Callable[[], bytes], default_owner: str) -> tuple[str, set[tuple[str, str]]]:
+    """(owner, stems) of a stored claim; a claim that cannot be read claims nothing."""
+    body = parse_record(read) or {}
+    stems = body.get("stems")
+    if not isinstance(stems, list):
+        stems = []
+    pairs = (s.partition("/") for s in stems if isinstance(s, str) and "/" in s)
+    return str(body.get("owner", default_owner)), {(family, stem) for family, _, stem in pairs}
+
+
 def jsonl_lines(records: list[dict]) -> bytes:
     """Records as JSON lines (sorted keys), for :meth:`Root.append_file`."""
     return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode()

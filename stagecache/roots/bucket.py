@@ -29,9 +29,12 @@ from stagecache.roots.base import (
     ArtifactTarget,
     Root,
     StoredArtifact,
+    claim_bytes,
+    claimed,
     iter_json_manifests,
+    parse_record,
+    record_bytes,
 )
-from stagecache.roots.directory import parse_record
 from stagecache.stores import publish as publishing
 from stagecache.stores.base import IntegrityError, ObjectNotFound, PreconditionFailed, Store, StoreError
 from stagecache.stores.cas import update_object
@@ -189,7 +192,7 @@ class BucketTarget(ArtifactTarget):
         return parse_record(read)
 
     def write_divergence(self, record: dict) -> str:
-        data = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+        data = record_bytes(record)
         update_object(self.store, self.divergence_key, lambda _old: data)
         return self.divergence_location
 
@@ -286,7 +289,7 @@ class BucketRoot(Root):
     def claim(self, owner: str, stems: set[tuple[str, str]]) -> None:
         """``_runs/<owner>.json`` lists the stems; a thread rewrites it every third of ``lease_seconds`` while
         the process lives, and a claim older than ``lease_seconds`` (by the store's clock) counts as ended."""
-        body = json.dumps({"owner": owner, "stems": sorted(f"{f}/{s}" for f, s in stems)}).encode()
+        body = claim_bytes(owner, stems)
         key = f"{RUNS_PREFIX}{owner.replace('/', '-').replace(':', '-')}.json"
         update_object(self.store, key, lambda _old: body)
         with _claims_lock:
@@ -311,14 +314,8 @@ class BucketRoot(Root):
             def read(key: str = key) -> bytes:
                 return self.store.get(key)[0]
 
-            body = parse_record(read) or {}
-            stems = body.get("stems")
-            if not isinstance(stems, list):
-                stems = []
-            claims[str(body.get("owner", key))] = {
-                (family, stem)
-                for family, _, stem in (s.partition("/") for s in stems if isinstance(s, str) and "/" in s)
-            }
+            owner, stems = claimed(read, key)
+            claims[owner] = stems
         return claims
 
     # Inventory -------------------------------------------------------------------------------------

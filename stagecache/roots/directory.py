@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -26,27 +25,16 @@ from stagecache.roots.base import (
     ArtifactTarget,
     Root,
     StoredArtifact,
+    claim_bytes,
+    claimed,
     iter_json_manifests,
+    parse_record,
+    record_bytes,
 )
 
 LOCKS = ".locks"
 RUNS = ".runs"
 QUARANTINE = "_quarantine"
-
-
-def parse_record(read: Callable[[], bytes]) -> dict | None:
-    """A JSON record read with ``read()``: None when absent, ``{"unreadable": why}`` when it cannot be parsed."""
-    try:
-        data = read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        return {"unreadable": str(exc)}
-    try:
-        record = json.loads(data)
-    except ValueError as exc:
-        return {"unreadable": str(exc)}
-    return record if isinstance(record, dict) else {"unreadable": "not a JSON object"}
 
 
 class DirectoryTarget(ArtifactTarget):
@@ -125,7 +113,7 @@ class DirectoryTarget(ArtifactTarget):
         return parse_record(self.divergence_path.read_bytes)
 
     def write_divergence(self, record: dict) -> str:
-        localfs.atomic_write_bytes(self.divergence_path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+        localfs.atomic_write_bytes(self.divergence_path, record_bytes(record))
         return self.divergence_location
 
 
@@ -232,8 +220,7 @@ class DirectoryRoot(Root):
             fh = open(lock, "a+b")  # noqa: SIM115 -- held open on purpose until the process ends
             fcntl.flock(fh, fcntl.LOCK_EX)
             _claim_locks[lock] = fh
-        body = {"owner": owner, "stems": sorted(f"{f}/{s}" for f, s in stems)}
-        localfs.atomic_write_bytes(lock.with_suffix(".json"), json.dumps(body).encode())
+        localfs.atomic_write_bytes(lock.with_suffix(".json"), claim_bytes(owner, stems))
 
     def live_claims(self) -> dict[str, set[tuple[str, str]]]:
         claims: dict[str, set[tuple[str, str]]] = {}
@@ -241,14 +228,8 @@ class DirectoryRoot(Root):
         for record in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             lock = record.with_suffix(".lock")
             if lock in _claim_locks or _held_by_another(lock):
-                body = parse_record(record.read_bytes) or {}
-                stems = body.get("stems")
-                if not isinstance(stems, list):
-                    stems = []
-                claims[str(body.get("owner", record.stem))] = {
-                    (family, stem)
-                    for family, _, stem in (s.partition("/") for s in stems if isinstance(s, str) and "/" in s)
-                }
+                owner, stems = claimed(record.read_bytes, record.stem)
+                claims[owner] = stems
             else:  # the run ended (or was killed): its claim goes
                 record.unlink(missing_ok=True)
                 lock.unlink(missing_ok=True)
