@@ -15,7 +15,7 @@ from luigi.task import flatten
 from stagecache import continuation, divergence, points
 from stagecache.fingerprint import module_file
 from stagecache.manifest import CORRUPT, Verdict, valid_manifests
-from stagecache.task import ArtifactTask
+from stagecache.task import ArtifactTask, walk
 
 CACHED, WILL_RUN, MISSING = "cached", "will run", "missing"
 
@@ -50,22 +50,6 @@ class StageStatus:
         if self.artifact.state != CORRUPT:
             return self.state
         return "corrupt (will rebuild)" if self.state == WILL_RUN else "corrupt"
-
-
-def walk(root: ArtifactTask) -> list[ArtifactTask]:
-    """Every stage ``root`` depends on, dependencies before dependents, each once."""
-    order, seen = [], set()
-
-    def visit(task):
-        if task.task_id in seen:
-            return
-        seen.add(task.task_id)
-        for dep in flatten(task.requires()):
-            visit(dep)
-        order.append(task)
-
-    visit(root)
-    return order
 
 
 def latest_manifest(task: ArtifactTask) -> dict | None:

@@ -224,12 +224,12 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
 
 def _range_problems(sweep: SweepDefinition, point: SweepPoint, lines: dict) -> list[tuple[int | None, str]]:
     """Build the point's DAG, so that every stage checks the ranges of its values (and nothing swept is unused)."""
-    from stagecache.task import in_point
+    from stagecache.task import in_point, walk
 
     stage = _stage_classes()[sweep.stage]
     try:
         root = in_point(stage, point.point)
-        families = {t.get_task_family() for t in _walk(root)}
+        families = {t.get_task_family() for t in walk(root)}
     except (ValueError, TypeError) as exc:
         message = str(exc).splitlines()[0]
         match = re.match(r"^\[(\w+)\] (\w+)", message)
@@ -244,9 +244,3 @@ def _range_problems(sweep: SweepDefinition, point: SweepPoint, lines: dict) -> l
         (lines.get((family, None)), f"{family} is not part of {sweep.stage}'s DAG: sweeping it changes nothing")
         for family in unused
     ]
-
-
-def _walk(root) -> list:
-    from stagecache.status import walk
-
-    return walk(root)

@@ -281,20 +281,25 @@ def in_point(cls: type[ArtifactTask], point: str, **kwargs) -> ArtifactTask:
     if not point:
         return cls(**kwargs)
     full = cls(point=point, **kwargs)
-    sections = {t.get_task_family() for t in _walk(full)}
+    sections = {t.get_task_family() for t in walk(full)}
     return cls(point=points.restrict(point, sections), **kwargs)
 
 
-def _walk(root: ArtifactTask) -> list[ArtifactTask]:
-    """``root`` and every stage it depends on, each once."""
-    seen: dict[str, ArtifactTask] = {}
-    todo = [root]
-    while todo:
-        task = todo.pop()
-        if task.task_id not in seen:
-            seen[task.task_id] = task
-            todo.extend(flatten(task.requires()))
-    return list(seen.values())
+def walk(root: ArtifactTask) -> list[ArtifactTask]:
+    """Every stage ``root`` depends on, dependencies before dependents, each once."""
+    order: list[ArtifactTask] = []
+    seen: set[str] = set()
+
+    def visit(task):
+        if task.task_id in seen:
+            return
+        seen.add(task.task_id)
+        for dep in flatten(task.requires()):
+            visit(dep)
+        order.append(task)
+
+    visit(root)
+    return order
 
 
-__all__ = ["ArtifactCorruptError", "ArtifactTask", "ArtifactTarget"]
+__all__ = ["ArtifactCorruptError", "ArtifactTask", "ArtifactTarget", "in_point", "walk"]
