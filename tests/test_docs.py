@@ -22,7 +22,8 @@ def test_ci_runs_exactly_readmes_test_command():
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
     assert ci[-1] == test_command
     (main_command,) = _code_block_after(readme, "## Quick start")
-    assert main_command.endswith("luigi --module tasks FullReport") and main_command.startswith("pip install")
+    assert main_command.startswith("pip install")
+    assert main_command.endswith("luigi --module tasks FullReport --workers 2")
 
 
 def _all_test_names() -> dict[str, set[str]]:

@@ -112,7 +112,9 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path):
 
 
 def test_two_processes_compute_each_task_once(pipeline, tmp_path):
-    first = luigi_process(pipeline, tmp_path, "FullReport", "--workers", "1")
+    """README's command (``--workers 2``: stages in forked processes) beside a second process:
+    each stage is built once, and the results are those of a one-worker build, bit for bit."""
+    first = luigi_process(pipeline, tmp_path, "FullReport", "--workers", "2")
     second = luigi_process(pipeline, tmp_path, "EvaluateDeepMLP")
     out1, out2 = first.communicate(timeout=600)[0], second.communicate(timeout=600)[0]
     assert first.returncode == 0, out1[-3000:]
@@ -120,8 +122,18 @@ def test_two_processes_compute_each_task_once(pipeline, tmp_path):
     wrote = [line for line in (out1 + out2).splitlines() if "stagecache.task" in line and ": wrote " in line]
     families = [line.split(": wrote ")[0].rsplit(" ", 1)[-1] for line in wrote]
     assert sorted(families) == sorted(set(families)), families
-    assert {"TrainDeepMLP", "EvaluateDeepMLP", "FullReport"} <= set(families)
+    assert {"TrainDeepMLP", "TrainCharRNN", "EvaluateDeepMLP", "FullReport"} <= set(families)
     assert pipeline.build() == set()
+
+    trainings = [tasks.TrainDeepMLP, tasks.TrainCharRNN]
+    in_forked_workers = [stage().output().load()["weights"] for stage in trainings]
+    pipeline.set("artifacts", "root", str(tmp_path / "one-worker"))
+    assert pipeline.build(*(stage() for stage in trainings)) >= {"TrainDeepMLP", "TrainCharRNN"}
+    for stage, forked in zip(trainings, in_forked_workers, strict=True):
+        alone = stage().output().load()["weights"]
+        assert sorted(alone) == sorted(forked)
+        for name, value in alone.items():
+            np.testing.assert_array_equal(value, forked[name], err_msg=f"{stage.__name__} {name}")
 
 
 def test_divergence_stops_training_without_an_artifact(pipeline):
