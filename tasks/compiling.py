@@ -7,6 +7,7 @@ import time
 
 from stagecache.task import ArtifactTask
 from tasks.config import pytensor as pytensor_config
+from tasks.threads import size_xla_pool
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class CompilingTask(ArtifactTask):
         from pipeline.compile.backend import record_compiles
 
         self.run_started, self.first_batch = time.perf_counter(), None
+        size_xla_pool()
         open_compile_cache()
         from pipeline.compile.backend import use_device
 

@@ -2,9 +2,10 @@
 
 The compile caches lean on things neither library promises to keep: JAX's
 persistent-cache module (its reader, which is wrapped to repair damaged entries, its
-decompressor, its file layout and lock file) and its monitoring event names, PyTensor's ``FunctionMaker`` (a compiled
-function's ``maker`` and ``maker.create``) and its graph-traversal helpers. They are
-all here, and nowhere else in the project.
+decompressor, its file layout and lock file) and its monitoring event names, PyTensor's
+``FunctionMaker`` (a compiled function's ``maker`` and ``maker.create``) and its
+graph-traversal helpers; sizing XLA's thread pool needs to know whether JAX's clients
+exist yet. They are all here, and nowhere else in the project.
 
 :func:`support` compares the installed versions with :data:`SUPPORTED` (the ranges
 tested). Outside its range a library's cache is turned off, with one warning per
@@ -105,6 +106,16 @@ def unavailable(what: str, exc: BaseException) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # JAX's persistent compilation cache
+
+
+def jax_clients_exist() -> bool:
+    """Whether JAX has created its clients in this process (True when this cannot be told)."""
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge.backends_are_initialized())
+    except (ImportError, AttributeError):
+        return True
 
 
 def listen_to_cache_events(callback) -> bool:
