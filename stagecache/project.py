@@ -41,6 +41,11 @@ class Project:
     references: Callable[[Root], KeptArtifacts] | None = None
     #: Families gc keeps whatever ``--keep`` says (each artifact is the record that something happened), with why.
     always_kept: Mapping[str, str] = field(default_factory=dict)
+    #: Modules the running stages import (heavy libraries): once a run knows that a stage will run, the
+    #: scheduling process imports them, before luigi forks worker processes (``--workers N``), so that
+    #: each forked stage inherits them instead of importing them again (:mod:`stagecache.preload`).
+    #: Nothing that starts threads: a forked process does not inherit them.
+    preload: tuple[str, ...] = ()
 
     def task_names(self) -> list[str]:
         """The task families the DAG module exports (its ``__all__``)."""

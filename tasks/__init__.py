@@ -17,7 +17,7 @@ declare(PROJECT)
 with configcheck.exit_on_config_error():
     import luigi  # noqa: F401 -- reads every luigi.cfg in effect
 
-from stagecache import claims, console, progress, schedulerloss, signals, sweep_progress
+from stagecache import claims, console, preload, progress, schedulerloss, signals, sweep_progress
 from stagecache.task import ArtifactTask
 from tasks.threads import limit_threads
 
@@ -54,6 +54,7 @@ console.log_to_console()  # the pipeline's lines (epochs, ETA, downloads, artifa
 progress.install()  # the plan, stage k/N lines and the final table
 claims.install(ArtifactTask)  # what a run uses, artifacts gc leaves alone while it lives
 sweep_progress.install()  # a sweep's points done/total, with an ETA
+preload.install()  # once a stage will run: import what stages need before luigi forks worker processes
 if configcheck.entry_point() == "luigi":
     signals.install()  # SIGTERM/SIGINT: one line, worker processes stopped too, exit 143/130
     schedulerloss.install()  # luigid gone mid-run: running stages finish and are saved, exit 45

@@ -129,4 +129,18 @@ PROJECT = Project(
     # A dated stage's artifact holds what its day's check found and what the run decided (whether a day
     # ran is history.jsonl's to say: Retrain.complete reads it); gc keeps every one (a few KiB each).
     always_kept={"Retrain": SCHEDULED_DAY, "CheckSources": SCHEDULED_DAY},
+    # What the training, evaluation and report stages import inside run() (PyTensor, JAX's dispatch, matplotlib:
+    # about 1.5 s of CPU per process): imported once before luigi forks the stages of a --workers N run.
+    preload=(
+        "pipeline.models.logreg",
+        "pipeline.models.mlp",
+        "pipeline.models.deep_mlp",
+        "pipeline.models.char_rnn",
+        "pipeline.models.moons",
+        "pipeline.evaluate.classifier",
+        "pipeline.evaluate.char_rnn",
+        "pipeline.compile.backend",
+        "pytensor.link.jax.dispatch",
+        "pipeline.report.build",
+    ),
 )
