@@ -125,15 +125,14 @@ def test_two_processes_compute_each_task_once(pipeline, tmp_path):
     assert {"TrainDeepMLP", "TrainCharRNN", "EvaluateDeepMLP", "FullReport"} <= set(families)
     assert pipeline.build() == set()
 
-    trainings = [tasks.TrainDeepMLP, tasks.TrainCharRNN]
-    in_forked_workers = [stage().output().load()["weights"] for stage in trainings]
+    # the deep net: its dropout masks and XLA's threaded products are where a forked worker could differ
+    forked = tasks.TrainDeepMLP().output().load()["weights"]
     pipeline.set("artifacts", "root", str(tmp_path / "one-worker"))
-    assert pipeline.build(*(stage() for stage in trainings)) >= {"TrainDeepMLP", "TrainCharRNN"}
-    for stage, forked in zip(trainings, in_forked_workers, strict=True):
-        alone = stage().output().load()["weights"]
-        assert sorted(alone) == sorted(forked)
-        for name, value in alone.items():
-            np.testing.assert_array_equal(value, forked[name], err_msg=f"{stage.__name__} {name}")
+    assert "TrainDeepMLP" in pipeline.build(tasks.TrainDeepMLP())
+    alone = tasks.TrainDeepMLP().output().load()["weights"]
+    assert sorted(alone) == sorted(forked)
+    for name, value in alone.items():
+        np.testing.assert_array_equal(value, forked[name], err_msg=name)
 
 
 def test_divergence_stops_training_without_an_artifact(pipeline):
