@@ -1,6 +1,6 @@
 """The default run from an empty artifacts root: each stage's seconds beside its GEMM bound.
 
-    python benchmarks/default_run.py --data DIR [--workers N] [--output FILE]
+    python benchmarks/default_run.py --data DIR [--workers N] [--threads N] [--output FILE]
 
 Runs README's first command (``luigi --module tasks FullReport --workers 2``; ``--workers``
 sets N) with the repository's ``luigi.cfg`` in a fresh process, into a new, empty artifacts root (so the compile cache is
@@ -144,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a directory holding mnist/ (the four IDX files)")
     parser.add_argument("--workers", type=int, default=2, help="luigi's --workers (README's command: 2)")
+    parser.add_argument("--threads", type=int, default=0, help="[threads] per_process (luigi.cfg: 0, all cores)")
     parser.add_argument("--output", type=Path, help="append the JSON line to this file")
     args = parser.parse_args()
 
@@ -153,7 +154,8 @@ def main() -> None:
         override.write_text(
             f"[artifacts]\nroot = {root}\n\n"
             f'[DownloadMNIST]\nmirrors = ["{(args.data / "mnist").resolve()}"]\n\n'
-            '[DownloadShakespeare]\nmirrors = ["package:tinyshakespeare"]\n'
+            '[DownloadShakespeare]\nmirrors = ["package:tinyshakespeare"]\n\n'
+            f"[threads]\nper_process = {args.threads}\n"
         )
         # luigi reads the repository's luigi.cfg (the working directory), then this file over it
         env = {**os.environ, "LUIGI_CONFIG_PATH": str(override)}
@@ -192,6 +194,7 @@ def main() -> None:
         "results": {k: r["result"] for k, r in records.items() if "result" in r},
         "gemm_bound_s": {k: round(v, 2) for k, v in bounds.items()},
         "workers": args.workers,
+        "threads_per_process": args.threads,
         "load_average_before": load_before,
         "load_average_after": os.getloadavg()[0],
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
