@@ -21,38 +21,15 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import joblib
-import numpy as np
 from results_file import append_results, timed_run  # benchmarks/, beside this script
+from train_speed import fastest_products
 
 REPO = Path(__file__).resolve().parent.parent
 MNIST_TRAIN, MNIST_TEST, PIXELS, CLASSES = 60000, 10000, 784, 10
-
-
-def product_seconds(m: int, k: int, n: int, repeats: int = 30) -> float:
-    """Fastest pass of one float32 (m × k) @ (k × n) product, fastest of numpy and PyTorch where installed."""
-    rng = np.random.default_rng(0)
-    a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
-    runners = [lambda: a @ b]
-    try:
-        import torch
-
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        runners.append(lambda: ta @ tb)
-    except ImportError:
-        pass
-    best = float("inf")
-    for run in runners:
-        run()
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            run()
-            best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def products_bound(products: list[tuple[int, int, int, int]]) -> float:
@@ -63,7 +40,7 @@ def products_bound(products: list[tuple[int, int, int, int]]) -> float:
         if count == 0:
             continue
         if (m, k, n) not in seconds:
-            seconds[(m, k, n)] = product_seconds(m, k, n)
+            seconds[(m, k, n)] = min(fastest_products([(m, k, n)], 30, libraries=("numpy", "torch")).values())
         total += count * seconds[(m, k, n)]
     return total
 

@@ -68,6 +68,38 @@ GEMM_SHAPES = {
 }
 
 
+def fastest_products(shapes, repeats: int, libraries=("numpy", "jax", "torch")) -> dict[str, float]:
+    """``{library: seconds}``: the fastest of ``repeats`` passes over the float32 products ``shapes``
+    (``(m, k, n)`` each), for each of ``libraries`` that is installed (a bound: the fastest pass, not one
+    hit by a noisy neighbour)."""
+    rng = np.random.default_rng(0)
+    mats = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)) for m, k, n in shapes]
+    runners = {"numpy": lambda: [a @ b for a, b in mats]} if "numpy" in libraries else {}
+    try:
+        if "jax" in libraries:
+            import jax
+            import jax.numpy as jnp
+
+            jmats = [(jnp.asarray(a), jnp.asarray(b)) for a, b in mats]
+            products = jax.jit(lambda ms: [a @ b for a, b in ms])
+            runners["jax"] = lambda: jax.block_until_ready(products(jmats))
+    except ImportError:
+        pass
+    try:
+        if "torch" in libraries:
+            import torch
+
+            tmats = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in mats]
+            runners["torch"] = lambda: [a @ b for a, b in tmats]
+    except ImportError:
+        pass
+    best = {}
+    for name, run in runners.items():
+        run()
+        best[name] = min(time_runs(run, repeats))
+    return best
+
+
 def gemm_seconds_per_epoch(shapes, repeats: int = 50) -> tuple[float, float, str, dict[str, float]]:
     """GEMM lower bound for one epoch: (seconds, sgemm GFLOP/s, which library was fastest, seconds per library).
 
@@ -75,30 +107,8 @@ def gemm_seconds_per_epoch(shapes, repeats: int = 50) -> tuple[float, float, str
     JAX and PyTorch where installed; the fastest pass of the fastest library counts.
     JAX's own figure is the floor for the JAX backend, whose products are XLA's.
     """
-    rng = np.random.default_rng(0)
     flops = sum(2 * m * k * n for m, k, n in shapes)
-    mats = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)) for m, k, n in shapes]
-    runners = {"numpy": lambda: [a @ b for a, b in mats]}
-    try:
-        import jax
-        import jax.numpy as jnp
-
-        jmats = [(jnp.asarray(a), jnp.asarray(b)) for a, b in mats]
-        products = jax.jit(lambda ms: [a @ b for a, b in ms])
-        runners["jax"] = lambda: jax.block_until_ready(products(jmats))
-    except ImportError:
-        pass
-    try:
-        import torch
-
-        tmats = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in mats]
-        runners["torch"] = lambda: [a @ b for a, b in tmats]
-    except ImportError:
-        pass
-    best = {}
-    for name, run in runners.items():
-        run()
-        best[name] = min(time_runs(run, repeats))  # a bound: the fastest pass, not one hit by a noisy neighbour
+    best = fastest_products(shapes, repeats)
     fastest = min(best, key=best.get)
     per_library = {name: seconds * BATCHES_PER_EPOCH for name, seconds in best.items()}
     return best[fastest] * BATCHES_PER_EPOCH, flops / best[fastest] / 1e9, fastest, per_library
