@@ -105,6 +105,28 @@ def per_class_accuracy(per_class: dict[str, np.ndarray]) -> Figure:
     return fig
 
 
+def square_grid(n: int) -> tuple[int, int]:
+    """(rows, columns) of the squarest grid with room for ``n`` tiles (one cell when there are none)."""
+    cols = int(np.ceil(np.sqrt(n))) if n else 1
+    return max(1, int(np.ceil(n / cols))), cols
+
+
+def tile_mosaic(tiles, cols: int, *, gap_x: int = GAP, gap_y: int = GAP, above: int = 0):
+    """``tiles`` (each TILE x TILE) in one float32 array, row by row, ``cols`` to a row, with ``gap_x``
+    and ``gap_y`` blank pixels between neighbours and ``above`` blank pixels above each tile (room for
+    a label); NaN wherever no tile is. Returns the array and each tile's (top, left) pixel."""
+    rows = max(1, int(np.ceil(len(tiles) / cols)))
+    step_x, step_y = TILE + gap_x, above + TILE + gap_y
+    mosaic = np.full((rows * step_y - gap_y, cols * step_x - gap_x), np.nan, dtype=np.float32)
+    origins = []
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, cols)
+        top, left = r * step_y + above, c * step_x
+        mosaic[top : top + TILE, left : left + TILE] = np.reshape(tile, (TILE, TILE))
+        origins.append((top, left))
+    return mosaic, origins
+
+
 def misclassified(images: np.ndarray, true: np.ndarray, pred: np.ndarray, title: str, cols: int = 5) -> Figure:
     """Grid of misclassified test digits labelled ``true → predicted``, drawn as one image of all the digits
     with each label above its digit (an axes per digit took most of the report's drawing time)."""
@@ -114,12 +136,9 @@ def misclassified(images: np.ndarray, true: np.ndarray, pred: np.ndarray, title:
     fig = Figure(figsize=(cols * 1.6, height))
     ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.5 / height - 0.01))
     ax.axis("off")
-    step_x, step_y, room = TILE + 10, TILE + 12, 11  # pixels: a gap beside each digit, room for its label above
-    mosaic = np.full((rows * step_y, cols * step_x - 10), np.nan, dtype=np.float32)
-    for k in range(n):
-        r, c = divmod(k, cols)
-        top, left = r * step_y + room, c * step_x
-        mosaic[top : top + TILE, left : left + TILE] = images[k].reshape(TILE, TILE)
+    # pixels: a gap beside each digit, room for its label above it, one blank row between two rows of digits
+    mosaic, origins = tile_mosaic(images, cols, gap_x=10, gap_y=1, above=11)
+    for k, (top, left) in enumerate(origins):
         ax.text(left + TILE / 2, top - 1.5, f"true {true[k]} → {pred[k]}", ha="center", va="bottom", fontsize=9)
     ax.imshow(mosaic, cmap=colormaps["gray_r"].with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")
     fig.suptitle(title)
@@ -132,17 +151,11 @@ def filter_units(w: np.ndarray, n: int = 64) -> list[int]:
 
 
 def filter_mosaic(w: np.ndarray, units: list[int]) -> np.ndarray:
-    """The input weights of ``units`` as 28x28 tiles in one array, row by row in unit order, each tile
-    divided by its largest absolute weight (its own symmetric scale, in [-1, 1]); NaN between tiles."""
-    cols = int(np.ceil(np.sqrt(len(units)))) if units else 1
-    rows = int(np.ceil(len(units) / cols)) if units else 1
-    step = TILE + GAP
-    mosaic = np.full((rows * step - GAP, cols * step - GAP), np.nan, dtype=np.float32)
-    for k, unit in enumerate(units):
-        r, c = divmod(k, cols)
-        tile = w[:, unit].reshape(TILE, TILE)
-        mosaic[r * step : r * step + TILE, c * step : c * step + TILE] = tile / (float(np.abs(tile).max()) or 1.0)
-    return mosaic
+    """The input weights of ``units`` as 28x28 tiles in one array, row by row in unit order (a square
+    grid), each tile divided by its largest absolute weight (its own symmetric scale, in [-1, 1]);
+    NaN between tiles."""
+    tiles = [w[:, unit] / (float(np.abs(w[:, unit]).max()) or 1.0) for unit in units]
+    return tile_mosaic(tiles, square_grid(len(units))[1])[0]
 
 
 def first_layer_filters(w: np.ndarray, title: str, n: int = 64) -> Figure:
@@ -151,8 +164,7 @@ def first_layer_filters(w: np.ndarray, title: str, n: int = 64) -> Figure:
     the tiles (:func:`filter_mosaic`): an axes per tile took most of the report's drawing time."""
     units = filter_units(w, n)
     mosaic = filter_mosaic(w, units)
-    cols = int(np.ceil(np.sqrt(len(units)))) if units else 1
-    rows = int(np.ceil(len(units) / cols)) if units else 1
+    rows, cols = square_grid(len(units))
     height = rows * 1.0 + 0.5
     fig = Figure(figsize=(cols * 1.0, height))
     # the title half an inch above the tiles (fixed margins: a layout engine triples the drawing time)
