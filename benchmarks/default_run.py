@@ -107,7 +107,7 @@ def stage_records(root: Path) -> dict[str, dict]:
             continue
         end = datetime.fromisoformat(manifest["created"]).timestamp()
         record = {"seconds": manifest["duration_s"], "start": end - manifest["duration_s"], "end": end}
-        artifact = joblib.load(path.with_suffix(".joblib"))
+        artifact = joblib.load(path.with_suffix(".joblib"), mmap_mode="r")  # arrays mapped, not read
         history = artifact.get("history") if isinstance(artifact, dict) else None
         if isinstance(history, dict):
             for key, values in history.items():
