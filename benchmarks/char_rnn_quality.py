@@ -1,16 +1,20 @@
 """The char-RNN against PyTorch's ``nn.RNN`` at an equal number of updates, on the same streams and metric.
 
-    python benchmarks/char_rnn_quality.py --data DIR [--epochs 15] [--seed 0] [--init seed|torch] [--one-bias] [--output FILE]
+    python benchmarks/char_rnn_quality.py --data DIR [--epochs 15] [--seed 0] [--init seed|uniform|torch]
+        [--batching streams|windows] [--one-bias] [--output FILE]
 
-Trains PyTorch's equivalent of ``TrainCharRNN``'s default recipe (256 tanh units, Adam
-3e-3, global gradient norm clipped at 5, 32 contiguous streams, truncated BPTT over 64
-steps carrying the hidden state, the last 10% of the text held out) for as many updates
-as the pipeline makes, and evaluates it after every epoch exactly as the pipeline does
-(``char_rnn.stream_loss``: mean loss per 64-step chunk over the validation streams,
-carrying the hidden state, from zeros). ``--init seed`` starts from the pipeline's own
-initial weights (``randn * 0.01``, zero biases; PyTorch's second recurrent bias is zero
-too), so the two differ only in float rounding and the library; ``--init torch`` keeps
-PyTorch's defaults (uniform ``±1/sqrt(256)``), which is what an ``nn.RNN`` user gets.
+Trains PyTorch's equivalent of ``TrainCharRNN``'s recipe (256 tanh units, Adam 3e-3,
+global gradient norm clipped at 5, truncated BPTT over 64 steps, 32 chunks per update, the
+last 10% of the text held out) for as many updates as the pipeline makes, and evaluates it
+after every epoch exactly as the pipeline does (``char_rnn.stream_loss``: mean loss per
+64-step chunk over the validation streams, carrying the hidden state, from zeros).
+``--batching streams`` cuts the chunks along 32 contiguous streams, carrying the hidden
+state; ``windows`` (the pipeline's default) draws 32 windows at random offsets per update,
+each from a zero state. ``--init seed`` and ``--init uniform`` start from the pipeline's own
+initial weights for that ``init`` (PyTorch's second recurrent bias zero), so the two differ
+only in float rounding, the library and the windows' random offsets; ``--init torch`` keeps
+PyTorch's defaults (uniform ``±1/sqrt(256)``, two recurrent biases), which is what an
+``nn.RNN`` user gets.
 ``--one-bias`` freezes ``nn.RNN``'s second recurrent bias at zero, leaving the seed's model
 exactly (one hidden bias ``b_h``: under Adam two summed biases learn about twice as fast).
 Prints the validation loss per epoch and the best; run ``train_accuracy.py --model
@@ -42,8 +46,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", choices=["seed", "torch"], default="seed")
+    parser.add_argument("--init", choices=["seed", "uniform", "torch"], default="seed")
     parser.add_argument("--one-bias", action="store_true", help="freeze nn.RNN's bias_hh at zero: the seed's model")
+    parser.add_argument(
+        "--batching",
+        choices=["streams", "windows"],
+        default="streams",
+        help="streams: 32 contiguous streams carrying the hidden state (the pipeline's); "
+        "windows: each update 32 windows at random offsets, each from a zero state",
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
 
@@ -57,8 +68,8 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     rnn, head = nn.RNN(V, HIDDEN, nonlinearity="tanh"), nn.Linear(HIDDEN, V)
-    if args.init == "seed":
-        w = char_rnn.init_char_rnn(args.seed, V, HIDDEN)
+    if args.init != "torch":
+        w = char_rnn.init_char_rnn(args.seed, V, HIDDEN, args.init)
         with torch.no_grad():
             rnn.weight_ih_l0.copy_(torch.from_numpy(w["W_xh"].T.copy()))
             rnn.weight_hh_l0.copy_(torch.from_numpy(w["W_hh"].T.copy()))
@@ -87,6 +98,13 @@ def main() -> None:
                 losses.append(float(loss))
         return float(np.mean(losses))
 
+    train_flat = torch.from_numpy(np.asarray(train_ids, dtype=np.int64))
+    window_rng = np.random.default_rng(args.seed)
+
+    def window_batch():
+        starts = window_rng.integers(0, len(train_flat) - SEQ - 1, size=BATCH)
+        return torch.stack([train_flat[s : s + SEQ + 1] for s in starts], dim=1)  # (SEQ+1, BATCH)
+
     history = []
     h = torch.zeros(1, BATCH, HIDDEN)
     for epoch in range(1, args.epochs + 1):
@@ -95,7 +113,10 @@ def main() -> None:
         train = []
         for k in range(steps):
             opt.zero_grad()
-            loss, h = chunk_loss(streams[k * SEQ : k * SEQ + SEQ + 1], h)
+            if args.batching == "windows":
+                loss, h = chunk_loss(window_batch(), torch.zeros(1, BATCH, HIDDEN))
+            else:
+                loss, h = chunk_loss(streams[k * SEQ : k * SEQ + SEQ + 1], h)
             loss.backward()
             nn.utils.clip_grad_norm_(params, CLIP)
             opt.step()
@@ -112,6 +133,7 @@ def main() -> None:
         "library": f"torch {torch.__version__}",
         "init": args.init,
         "one_bias": args.one_bias,
+        "batching": args.batching,
         "seed": args.seed,
         "updates": steps * args.epochs,
         "val_loss": history,

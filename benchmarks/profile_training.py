@@ -47,7 +47,7 @@ from train_speed import BATCHES_PER_EPOCH, GEMM_SHAPES, load_mnist
 
 from pipeline.compile.backend import compile_function
 from pipeline.data.text import build_vocab, encode
-from pipeline.models import char_rnn, classifier, deep_mlp, mlp
+from pipeline.models import char_rnn, char_rnn_training, classifier, deep_mlp, mlp
 from pipeline.models.layers import categorical_crossentropy, shared_params
 from pipeline.models.optim import rmsprop, sgd
 
@@ -211,7 +211,7 @@ def char_rnn_runs(text_ids, vocab_size: int, steps: int) -> dict:
         backend="jax",
     )
     streams = char_rnn.as_streams(text_ids, 32, 64)
-    trainer = char_rnn.StreamTrainer(rnn, streams, lr=0.003)
+    trainer = char_rnn_training.StreamTrainer(rnn, streams, lr=0.003)
     chunks = [np.array(char_rnn.chunk(streams, k, 64)) for k in range(steps)]
     h0 = np.zeros((32, 256), dtype=np.float32)
     runs = {

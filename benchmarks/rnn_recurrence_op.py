@@ -28,7 +28,7 @@ from pytensor.graph.op import Op
 from results_file import append_results  # benchmarks/, beside this script
 
 from pipeline.data.text import build_vocab, encode
-from pipeline.models import char_rnn
+from pipeline.models import char_rnn, char_rnn_training
 from pipeline.models.layers import FLOATX
 
 
@@ -143,7 +143,7 @@ def main() -> None:
             clip=5.0,
             backend="jax",
         )
-        trainers[name] = char_rnn.StreamTrainer(rnn, streams, lr=0.003)
+        trainers[name] = char_rnn_training.StreamTrainer(rnn, streams, lr=0.003)
     char_rnn.sequence_loss = scan_loss
     first = {name: [trainer.train(1, 1) for _ in range(3)] for name, trainer in trainers.items()}
     np.testing.assert_allclose(first["op"], first["scan"], rtol=1e-5)  # the same computation

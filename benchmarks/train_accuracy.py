@@ -1,6 +1,7 @@
 """Train one model with the default configuration's recipe on the real data; print each epoch's result.
 
-    python benchmarks/train_accuracy.py --data DIR --model deep_mlp|mlp|char_rnn [--epochs 5] [--seed 0] [--output FILE]
+    python benchmarks/train_accuracy.py --data DIR --model deep_mlp|mlp|char_rnn [--epochs 5] [--seed 0]
+        [--init uniform|seed] [--batching windows|streams] [--output FILE]
 
 What ``TrainDeepMLP`` / ``TrainMLP`` / ``TrainCharRNN`` run (same functions, same
 hyperparameters as ``luigi.cfg``; the char-RNN's validation text is the last 10%),
@@ -20,7 +21,7 @@ from results_file import append_results  # benchmarks/, beside this script
 from train_speed import load_mnist
 
 from pipeline.data.text import build_vocab, encode, split_train_val
-from pipeline.models import char_rnn, deep_mlp, mlp
+from pipeline.models import char_rnn, char_rnn_training, deep_mlp, mlp
 
 
 def main() -> None:
@@ -29,6 +30,8 @@ def main() -> None:
     parser.add_argument("--model", choices=["deep_mlp", "mlp", "char_rnn"], default="deep_mlp")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", choices=char_rnn.INITS, default="uniform", help="char-RNN only")
+    parser.add_argument("--batching", choices=char_rnn_training.BATCHINGS, default="windows", help="char-RNN only")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     metric = "val_loss" if args.model == "char_rnn" else "test_accuracy"
@@ -45,7 +48,7 @@ def main() -> None:
         text = (args.data / "tinyshakespeare.txt").read_text()
         vocab = build_vocab(text)
         train_ids, val_ids = split_train_val(encode(text, vocab), 0.1)
-        out = char_rnn.train_char_rnn(
+        out = char_rnn_training.train_char_rnn(
             train_ids,
             val_ids,
             len(vocab),
@@ -58,6 +61,8 @@ def main() -> None:
             lr=0.003,
             clip=5.0,
             seed=args.seed,
+            init=args.init,
+            batching=args.batching,
             backend="jax",
             keep_best=True,
             on_epoch=show,

@@ -4,7 +4,7 @@
 
 Times what the pipeline runs when it trains: whole epochs of
 ``pipeline.models.classifier.train_one_epoch`` (468 batches of real MNIST) for the
-three classifiers, and ``--batches`` steps of the char-RNN's ``StreamTrainer`` over
+three classifiers, and ``--batches`` steps of the char-RNN's default trainer (random windows) over
 Tiny Shakespeare; in the same run and interleaved, PyTorch equivalents of the same
 work with the same shapes and thread count (``pip install -e '.[bench]'`` first;
 without PyTorch only our side is timed). Also measures the float32 GEMM rate at each
@@ -29,7 +29,7 @@ from results_file import append_results  # benchmarks/, beside this script
 
 from pipeline.data.mnist import prepare_mnist
 from pipeline.data.text import build_vocab, encode
-from pipeline.models import char_rnn, classifier, deep_mlp, logreg, mlp
+from pipeline.models import char_rnn, char_rnn_training, classifier, deep_mlp, logreg, mlp
 
 BATCHES_PER_EPOCH = 468
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -129,15 +129,15 @@ def ours(model: str, data, text_ids, vocab_size, backend: str, n: int):
 
     The unit is what the pipeline itself runs: for the MNIST models one epoch of
     ``classifier.train_one_epoch`` (468 batches), for the char-RNN ``n`` steps of its
-    ``StreamTrainer``.
+    default trainer (random windows from a zero state).
     """
     t0 = time.perf_counter()
     if model == "char_rnn":
-        w = char_rnn.init_char_rnn(0, vocab_size, 256)
+        w = char_rnn.init_char_rnn(0, vocab_size, 256, "uniform")
         rnn = char_rnn.build_char_rnn(
-            w, seq_len=64, batch_size=32, optimizer="adam", lr=0.003, clip=5.0, backend=backend
+            w, seq_len=64, batch_size=32, optimizer="adam", lr=0.003, clip=5.0, backend=backend, carry_hidden=False
         )
-        trainer = char_rnn.StreamTrainer(rnn, char_rnn.as_streams(text_ids, 32, 64), lr=0.003)
+        trainer = char_rnn_training.make_trainer(rnn, text_ids, batching="windows", lr=0.003, seed=0)
         trainer.train(1, 1)
         return (lambda: trainer.train(1, n)), n, time.perf_counter() - t0
     if model == "deep_mlp":

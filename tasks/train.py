@@ -161,10 +161,19 @@ class TrainDeepMLP(_TrainClassifier):
 class TrainCharRNN(_Train):
     """Vanilla tanh RNN over characters, unrolled with ``scan``, truncated BPTT."""
 
-    steps_per_epoch = luigi.IntParameter(default=0, description="updates per epoch (0 = one pass over the text)")
+    steps_per_epoch = luigi.IntParameter(
+        default=0, description="updates per epoch (0 = as many as one pass over the text takes)"
+    )
     hidden = luigi.IntParameter(description="hidden units")
     seq_len = luigi.IntParameter(description="time steps per truncated-BPTT chunk")
-    batch_size = luigi.IntParameter(description="parallel streams of text")
+    batch_size = luigi.IntParameter(description="windows (or parallel streams) of text per update")
+    init = luigi.ChoiceParameter(
+        choices=["uniform", "seed"], description="initial weights: uniform ±1/sqrt(hidden), or the seeds' randn*0.01"
+    )
+    batching = luigi.ChoiceParameter(
+        choices=["windows", "streams"],
+        description="random windows from a zero state, or contiguous streams carrying the hidden state",
+    )
     optimizer = luigi.ChoiceParameter(choices=["adam", "rmsprop"], description="update rule")
     lr = luigi.FloatParameter(description="learning rate")
     clip = luigi.FloatParameter(default=5.0, description="max global gradient norm (0 = no clipping)")
@@ -173,7 +182,7 @@ class TrainCharRNN(_Train):
         parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="keep the weights of the epoch with the lowest validation loss (false: the last epoch's)",
     )
-    code = ("pipeline.models.char_rnn",)
+    code = ("pipeline.models.char_rnn_training",)
 
     def validate(self) -> None:
         super().validate()
@@ -186,7 +195,7 @@ class TrainCharRNN(_Train):
         return self.stage(BuildCharVocab)
 
     def build(self, corpus):
-        from pipeline.models.char_rnn import train_char_rnn
+        from pipeline.models.char_rnn_training import train_char_rnn
 
         return self.trained(
             train_char_rnn(
@@ -202,6 +211,8 @@ class TrainCharRNN(_Train):
                 lr=self.lr,
                 clip=self.clip,
                 seed=self.seed,
+                init=self.init,
+                batching=self.batching,
                 keep_best=self.keep_best,
                 backend=self.backend(),
                 on_epoch=self.report_progress,

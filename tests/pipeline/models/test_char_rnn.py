@@ -7,7 +7,6 @@ import pytest
 from pipeline.data.text import build_vocab, encode, split_train_val
 from pipeline.models.char_rnn import (
     PARAM_ORDER,
-    StreamTrainer,
     as_streams,
     build_char_rnn,
     chunk,
@@ -15,9 +14,9 @@ from pipeline.models.char_rnn import (
     init_char_rnn,
     n_chunks,
     sequence_loss,
-    train_char_rnn,
     validation_loss,
 )
+from pipeline.models.char_rnn_training import StreamTrainer, WindowTrainer, train_char_rnn
 from pipeline.models.generate import sample_text
 from tests.conftest import TINY_TEXT
 from tests.pipeline.models.helpers import check_grad
@@ -50,6 +49,18 @@ def test_init_shapes():
     assert set(w) == set(PARAM_ORDER)
     assert w["W_xh"].shape == (V, H) and w["W_hh"].shape == (H, H) and w["W_hy"].shape == (H, V)
     assert not w["b_h"].any() and not w["b_y"].any()
+    assert 0.005 < w["W_hh"].std() < 0.015  # randn * 0.01
+
+
+def test_uniform_init_is_pytorchs_range_for_every_weight_and_bias():
+    w = init_char_rnn(0, V, 400, "uniform")
+    assert set(w) == set(PARAM_ORDER)
+    for name, a in w.items():
+        assert a.dtype == np.float32 and np.abs(a).max() <= 1 / 20, name  # 1/sqrt(400)
+    assert np.abs(w["W_hh"]).max() > 0.049 and abs(w["W_hh"].mean()) < 1e-3  # fills the range, centred
+    np.testing.assert_array_equal(w["b_h"], init_char_rnn(0, V, 400, "uniform")["b_h"])  # seeded
+    with pytest.raises(ValueError, match="init must be one of seed, uniform"):
+        init_char_rnn(0, V, H, "xavier")
 
 
 def test_compiled_loss_matches_numpy():
@@ -97,6 +108,8 @@ def test_training_reduces_loss_on_a_short_text():
         lr=0.01,
         clip=5.0,
         seed=0,
+        init="uniform",
+        batching="windows",
         backend="jax",
         on_epoch=records.append,
     )
@@ -154,6 +167,41 @@ def test_trainer_carries_the_hidden_state_across_chunks_and_resets_it_on_wrap_ar
     np.testing.assert_allclose(wrapped, float(first_again), rtol=1e-5)
 
 
+def test_window_trainer_draws_seeded_windows_each_from_a_zero_state_and_resumes_its_draws():
+    w = random_weights()
+    ids = RNG.integers(0, V, size=200).astype(np.int32)
+    rnn = build_char_rnn(
+        w, seq_len=S, batch_size=B, optimizer="adam", lr=1e-3, clip=5.0, backend="jax", carry_hidden=False
+    )
+    assert rnn.hidden is None
+    trainer = WindowTrainer(rnn, ids, lr=1e-3, seed=0)
+    assert trainer.total == n_chunks(as_streams(ids, B, S), S)  # as many updates as a pass of the streams
+    first = trainer.next_chunk()
+    assert first.shape == (S + 1, B) and first.dtype == np.int32 and first.flags.c_contiguous
+    for col in first.T:  # each column is S+1 consecutive characters of the text
+        assert any((ids[s : s + S + 1] == col).all() for s in range(len(ids) - S))
+    assert not (first == WindowTrainer(rnn, ids, lr=1e-3, seed=1).next_chunk()).all()
+    np.testing.assert_array_equal(first, WindowTrainer(rnn, ids, lr=1e-3, seed=0).next_chunk())
+
+    # an update's loss is the forward pass from h = 0 on the window drawn for it
+    trainer = WindowTrainer(rnn, ids, lr=1e-3, seed=0)
+    ref_loss, _ = np_loss({k: v.astype(np.float64) for k, v in w.items()}, first, np.zeros((B, H)))
+    np.testing.assert_allclose(trainer.train(epoch=1, steps=1), ref_loss, rtol=1e-5)
+
+    # the saved state holds the generator: a restored trainer draws, and computes, what the original does next
+    saved = trainer.get_state()
+    expected = [trainer.train(epoch=1, steps=1) for _ in range(2)]
+    trainer.set_state(saved)
+    assert [trainer.train(epoch=1, steps=1) for _ in range(2)] == expected
+    with pytest.raises(ValueError, match="carry_hidden=False"):
+        WindowTrainer(
+            build_char_rnn(w, seq_len=S, batch_size=B, optimizer="adam", lr=1e-3, clip=5.0, backend="jax"),
+            ids,
+            lr=1e-3,
+            seed=0,
+        )
+
+
 class _MemoryCheckpointer:
     def __init__(self):
         self.saved = None
@@ -171,6 +219,7 @@ def test_keep_best_keeps_the_weights_with_the_lowest_validation_loss_also_across
     kwargs = dict(
         steps_per_epoch=5, hidden=8, seq_len=8, batch_size=4, optimizer="adam", lr=0.05, clip=5.0, seed=0, backend="jax"
     )
+    kwargs.update(init="seed", batching="streams")
     checkpoints = _MemoryCheckpointer()
     train_char_rnn(train, val, 4, epochs=2, checkpointer=checkpoints, **kwargs)
     after_two = copy.deepcopy(checkpoints.saved)
@@ -187,3 +236,30 @@ def test_keep_best_keeps_the_weights_with_the_lowest_validation_loss_also_across
     last = train_char_rnn(train, val, 4, epochs=3, keep_best=False, checkpointer=checkpoints, **kwargs)
     assert last["kept"] == last["last"] == {"epoch": 3, "val_loss": losses[2]}
     assert validation_loss(last["weights"], val, seq_len=8, batch_size=4, backend="jax") == pytest.approx(losses[2])
+
+
+def test_windows_resumed_from_a_checkpoint_train_bit_identically_to_an_uninterrupted_run():
+    vocab = build_vocab(TINY_TEXT)
+    train, val = split_train_val(encode(TINY_TEXT, vocab), 0.2)
+    kwargs = dict(
+        steps_per_epoch=4,
+        hidden=8,
+        seq_len=8,
+        batch_size=4,
+        optimizer="adam",
+        lr=0.01,
+        clip=5.0,
+        seed=3,
+        init="uniform",
+        batching="windows",
+        backend="jax",
+    )
+    straight = train_char_rnn(train, val, len(vocab), epochs=3, keep_best=False, **kwargs)
+    checkpoints = _MemoryCheckpointer()
+    train_char_rnn(train, val, len(vocab), epochs=2, checkpointer=checkpoints, **kwargs)
+    resumed = train_char_rnn(train, val, len(vocab), epochs=3, keep_best=False, checkpointer=checkpoints, **kwargs)
+    assert resumed["history"]["val_loss"] == straight["history"]["val_loss"]
+    for name, w in straight["weights"].items():
+        np.testing.assert_array_equal(resumed["weights"][name], w, err_msg=name)
+    with pytest.raises(ValueError, match="batching must be one of windows, streams"):
+        train_char_rnn(train, val, len(vocab), epochs=1, **{**kwargs, "batching": "shuffled"})
