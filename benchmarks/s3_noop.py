@@ -39,6 +39,8 @@ TINY = {
         "batch_size": "4",
         "optimizer": "adam",
         "lr": "0.01",
+        "init": "uniform",
+        "batching": "windows",
     },
     "TrainMoonsMLP": {
         "epochs": "3",

@@ -61,6 +61,8 @@ class Pipeline:
                 "batch_size": "4",
                 "optimizer": "adam",
                 "lr": "0.01",
+                "init": "uniform",
+                "batching": "windows",
             },
             "TrainMoonsMLP": {
                 "epochs": "3",

@@ -78,6 +78,8 @@ SIGNIFICANT = [
             ("optimizer", "rmsprop"),
             ("lr", "0.02"),
             ("clip", "1.0"),
+            ("init", "seed"),
+            ("batching", "streams"),
             ("keep_best", "false"),
         )
     ],
