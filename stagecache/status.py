@@ -15,7 +15,7 @@ from luigi.task import flatten
 from stagecache import continuation, divergence, points
 from stagecache.fingerprint import module_file
 from stagecache.manifest import CORRUPT, Verdict, valid_manifests
-from stagecache.task import ArtifactTask, walk
+from stagecache.task import ArtifactTask, fingerprint_scope, walk
 
 CACHED, WILL_RUN, MISSING = "cached", "will run", "missing"
 
@@ -113,6 +113,11 @@ def _head_start(task: ArtifactTask, target) -> list[str]:
 
 def plan(root: ArtifactTask) -> list[StageStatus]:
     """The state of every stage under ``root``, as ``luigi.build([root])`` would find it."""
+    with fingerprint_scope():  # a dry run: the configuration and the code stay as they are throughout
+        return _plan(root)
+
+
+def _plan(root: ArtifactTask) -> list[StageStatus]:
     order = walk(root)
     complete = {t.task_id: t.complete() for t in order}
     needed = {root.task_id}

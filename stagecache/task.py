@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -22,6 +23,28 @@ from stagecache.roots import ArtifactCorruptError, ArtifactTarget, configured_ro
 from stagecache.signals import critical
 
 log = logging.getLogger(__name__)
+
+
+_scope = threading.local()  # the memo of the fingerprint_scope this thread is in, if any
+
+
+@contextlib.contextmanager
+def fingerprint_scope():
+    """Within the outermost such block, each stage's fingerprint is computed once and reused.
+
+    For spans in which neither the configuration nor the project's code changes: one
+    fingerprint with the upstream fingerprints it reaches (a DAG reaches a stage along many
+    paths), or one status plan. Nested blocks share the outermost block's memo.
+    """
+    memo = getattr(_scope, "memo", None)
+    if memo is not None:
+        yield memo
+        return
+    _scope.memo = {}
+    try:
+        yield _scope.memo
+    finally:
+        _scope.memo = None
 
 
 class ArtifactTask(luigi.Task):
@@ -108,7 +131,8 @@ class ArtifactTask(luigi.Task):
 
     def upstream_fingerprints(self) -> dict[str, str]:
         """``{family: fingerprint}`` of the artifacts this stage reads."""
-        return {t.get_task_family(): t.fingerprint() for t in flatten(self.requires())}
+        with fingerprint_scope():
+            return {t.get_task_family(): t.fingerprint() for t in flatten(self.requires())}
 
     def fingerprint_inputs(self) -> dict:
         """Everything the fingerprint is a hash of."""
@@ -125,10 +149,16 @@ class ArtifactTask(luigi.Task):
     def fingerprint(self) -> str:
         """sha256 over :meth:`fingerprint_inputs`.
 
-        Not memoised: luigi reuses task instances with equal parameters, while the
-        configuration of their upstream stages may have changed in between.
+        Not memoised on the task: luigi reuses task instances with equal parameters, while the
+        configuration of their upstream stages may have changed in between. Within one
+        :func:`fingerprint_scope` (one fingerprint, with all it reaches upstream; one status
+        plan) each stage is hashed once.
         """
-        return canonical_hash(self.fingerprint_inputs())
+        with fingerprint_scope() as memo:
+            key = (type(self), self.task_id)
+            if key not in memo:
+                memo[key] = canonical_hash(self.fingerprint_inputs())
+            return memo[key]
 
     def output(self) -> ArtifactTarget:
         return self.target_for(self.fingerprint())
