@@ -13,6 +13,9 @@ luigi forks a process per running stage; they inherit the handler. What each pro
 A stop that arrives while a process writes a checkpoint or saves an artifact waits until that
 write is done (:func:`critical`): a rerun then finds the checkpoint, or the stage done.
 Nothing else is needed for the rerun: it resumes after the last checkpoint as after a kill.
+What a process holds that would otherwise outlive it for a while (an object store's build lease,
+which others wait on until it expires) is handed back first, within :data:`RELEASE_SECONDS`
+(:func:`on_stop`).
 """
 
 from __future__ import annotations
@@ -34,12 +37,44 @@ log = logging.getLogger(__name__)
 STOP_EXIT: dict[int, int] = {signal.SIGINT: 128 + signal.SIGINT, signal.SIGTERM: 128 + signal.SIGTERM}
 #: Seconds a worker process gets to exit after SIGTERM before it is killed.
 GRACE_SECONDS = 10.0
+#: Seconds a stopping process gives the releases registered with :func:`on_stop`, all together.
+RELEASE_SECONDS = 3.0
 
 _owner: int | None = None  # the pid that installed the handlers (the scheduling process)
 _depth = threading.local()  # how deep the current thread is in critical()
 _pending: list[int] = []  # a signal that arrived inside critical(), handled when it is left
 _stopping = False
 _running: Callable[[], list[Any]] = list  # what returns the stages running now (set by stagecache.progress.install)
+_releases: dict[int, Callable[[], None]] = {}  # what to hand back before this process exits on a stop
+_next_release = 0
+
+
+@contextlib.contextmanager
+def on_stop(release: Callable[[], None]):
+    """For the block, a stop of this process calls ``release`` (best effort, in a thread, along with the
+    other releases within :data:`RELEASE_SECONDS`) before it exits: for what a process holds that others
+    would otherwise wait on until it expires."""
+    global _next_release
+    key = _next_release = _next_release + 1
+    _releases[key] = release
+    try:
+        yield
+    finally:
+        _releases.pop(key, None)
+
+
+def _release_all() -> None:
+    def run() -> None:
+        for release in list(_releases.values()):
+            try:
+                release()
+            except Exception as exc:
+                log.warning("stopping: could not release %s (%s)", release, exc)
+
+    if _releases:
+        thread = threading.Thread(target=run, name="stagecache-stop-releases", daemon=True)
+        thread.start()
+        thread.join(RELEASE_SECONDS)
 
 
 def report_running_with(provider: Callable[[], list[Any]]) -> None:
@@ -97,11 +132,13 @@ def _stop(signum: int) -> None:
     global _stopping
     code = STOP_EXIT.get(signum, 128 + signum)
     if os.getpid() != _owner:  # a worker process: the scheduling process reports
+        _release_all()
         _exit(code)
     if _stopping:
         return
     _stopping = True
     _stop_workers()
+    _release_all()  # what this process built itself (one worker: luigi runs the stage here)
     log.warning("%s", stop_line(signal.Signals(signum).name, code))
     _exit(code)
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import joblib
 
 from stagecache import manifest as manifests
+from stagecache import signals
 from stagecache.roots.base import (
     CHECKPOINTS_SUFFIX,
     DIVERGED_SUFFIX,
@@ -152,7 +153,7 @@ class BucketTarget(ArtifactTarget):
                 log.info("%s; waiting", exc)
         self.lease = lease
         try:
-            with lease.keep_alive():
+            with lease.keep_alive(), signals.on_stop(lease.release):  # SIGTERM: others need not wait out the ttl
                 yield
         finally:
             self.lease = None

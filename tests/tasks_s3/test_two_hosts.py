@@ -243,3 +243,34 @@ def test_a_server_killed_during_a_run_fails_the_stage_clearly_and_leaves_nothing
     finally:
         if server.process.poll() is None:
             server.kill()
+
+
+def test_a_stopped_run_hands_its_build_lease_back_so_no_other_host_waits_for_it_to_expire(s3pipeline, tmp_path):
+    from stagecache.signals import STOP_EXIT
+    from stagecache.stores.leases import lease_key
+
+    s3pipeline.set("TrainDeepMLP", "epochs", "40")  # long enough to be stopped mid-way
+    s3pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")
+    s3pipeline.set("artifacts", "lease_seconds", "600")  # a lease left behind would outlive the test
+    config = tmp_path / "worker.cfg"
+    with open(config, "w") as fh:
+        s3pipeline.config.write(fh)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LUIGI_CONFIG_PATH": str(config)}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "luigi", "--module", "tasks", "TrainDeepMLP", "--local-scheduler"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lease = lease_key(tasks.TrainDeepMLP().output().stem)
+    deadline = time.time() + 120
+    while lease not in s3pipeline.store.list("_leases/"):  # TrainDeepMLP is being built
+        assert time.time() < deadline and run.poll() is None, run.communicate()[0][-3000:]
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    out = run.communicate(timeout=60)[0]
+    assert run.returncode == STOP_EXIT[signal.SIGTERM], out[-3000:]
+    assert "stopped by SIGTERM: TrainDeepMLP" in out
+    assert lease not in s3pipeline.store.list("_leases/")  # released, not left to expire in 600 s
