@@ -30,6 +30,49 @@ from stagecache.task import ArtifactTask
 log = logging.getLogger(__name__)
 
 
+def estimate_seconds(task) -> tuple[float | None, str]:
+    """Seconds a build of ``task`` may take, from its family's latest manifest, and how that was reckoned.
+
+    A stage that trains along ``continues_along`` (epochs) is reckoned at the last build's pace
+    per epoch, over the epochs this build trains: all of them from scratch, or only those past
+    its own checkpoint or the shorter build it continues from."""
+    manifest = latest_manifest(task)
+    if manifest is None or manifest.get("duration_s") is None:
+        return None, "never built before"
+    seconds = manifest["duration_s"]
+    name = getattr(task, "continues_along", None)
+    try:
+        wanted = float(task.params_dict()[name])
+        trained = float(manifest["significant_params"][name]) - float(
+            (manifest.get("continued_from") or {}).get(name, 0)
+        )
+        start = _start(task)
+    except (KeyError, TypeError, ValueError, AttributeError):  # no such parameter, or not a number
+        return seconds, f"~{duration(seconds)} last time"
+    if trained <= 0 or wanted <= start:
+        return seconds, f"~{duration(seconds)} last time"
+    pace = seconds / trained
+    seconds = pace * (wanted - start)
+    after = f" after the {start:g} it continues from," if start else ""
+    return (
+        seconds,
+        f"~{duration(seconds)}: {wanted - start:g} {name}{after} at the last build's pace ({pace:.2g}s each)",
+    )
+
+
+def _start(task) -> float:
+    """Where a build of ``task`` starts along ``continues_along``: its own newest checkpoint, or the value of
+    the shorter build it continues from, or 0."""
+    from stagecache import continuation
+
+    target = task.output()
+    own = target.checkpointer().epochs()
+    if own:
+        return float(own[-1])
+    source = continuation.find_source(task, task.fingerprint_inputs(), target)
+    return float(source.value) if source is not None else 0.0
+
+
 def display_name(task) -> str:
     """The family, and a sweep point's values when the task is one (``Train [Train.lr=0.1]``)."""
     from stagecache.points import describe
@@ -112,10 +155,8 @@ class RunProgress:
 
     def _log_plan(self) -> None:
         assert self.stages is not None  # logged once _start has set the plan
-        estimates = {}
-        for task_id in self.stages:
-            manifest = latest_manifest(self.tasks[task_id])
-            estimates[task_id] = manifest.get("duration_s") if manifest else None
+        reckoned = {task_id: estimate_seconds(self.tasks[task_id]) for task_id in self.stages}
+        estimates = {task_id: seconds for task_id, (seconds, _) in reckoned.items()}
         known = [s for s in estimates.values() if s is not None]
         unknown = len(estimates) - len(known)
         if known:
@@ -127,13 +168,7 @@ class RunProgress:
         log.info("plan: %d stage(s) to run, %d cached; %s", len(self.stages), len(self.cached), estimate)
         width = max(len(display_name(self.tasks[t])) for t in self.stages)
         for task_id in self.stages:
-            seconds = estimates[task_id]
-            log.info(
-                "  %-*s  %s",
-                width,
-                display_name(self.tasks[task_id]),
-                f"~{duration(seconds)} last time" if seconds is not None else "never built before",
-            )
+            log.info("  %-*s  %s", width, display_name(self.tasks[task_id]), reckoned[task_id][1])
         if self.cached:
             log.info("  cached: %s", ", ".join(display_name(self.tasks[t]) for t in self.cached))
 

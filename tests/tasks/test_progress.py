@@ -39,7 +39,10 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     pipeline.build(tasks.EvaluateLogReg())
     lines = _messages(caplog, "stagecache.progress")
     assert re.fullmatch(r"plan: 2 stage\(s\) to run, 1 cached; estimate [\d.]+s from earlier runs", lines[0]), lines[0]
-    assert re.fullmatch(r"  TrainLogReg     ~[\d.]+s last time", lines[1]), lines[1]
+    # a training is reckoned per epoch, at the last build's pace
+    pace = r"at the last build's pace \([\d.e-]+s each\)"
+    assert re.fullmatch(rf"  TrainLogReg     ~[\d.]+s: 30 epochs {pace}", lines[1]), lines[1]
+    assert re.fullmatch(r"  EvaluateLogReg  ~[\d.]+s last time", lines[2]), lines[2]
     assert lines[3] == "  cached: OneHotMNIST"
     table = lines[lines.index("summary of this run:") + 2 :]
     assert [row.split()[:2] for row in table] == [
@@ -47,6 +50,14 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
         ["TrainLogReg", "ran"],
         ["EvaluateLogReg", "ran"],
     ]
+
+    # a longer training continues from that one: only the new epochs count, at the last build's pace
+    caplog.clear()
+    pipeline.set("TrainLogReg", "epochs", "36")
+    pipeline.build(tasks.TrainLogReg())
+    lines = _messages(caplog, "stagecache.progress")
+    continued = rf"  TrainLogReg  ~[\d.]+s: 6 epochs after the 30 it continues from, {pace}"
+    assert re.fullmatch(continued, lines[1]), lines[1]
 
 
 class _Stage:
