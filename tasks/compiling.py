@@ -21,7 +21,8 @@ def configured_backend() -> str:
 
 def open_compile_cache():
     """Point the JAX backend at ``[pytensor] compile_cache`` (where JAX is installed); the directory or None."""
-    from pipeline.compile.backend import jax_available, use_compile_cache
+    from pipeline.compile.backend import use_compile_cache
+    from pipeline.compile.placement import jax_available
 
     if not jax_available():
         return None
@@ -49,7 +50,7 @@ class CompilingTask(ArtifactTask):
         if config.compile_cache_max_mb <= 0:
             raise ValueError(f"[pytensor] compile_cache_max_mb must be > 0, got {config.compile_cache_max_mb}")
         if config.device != "cpu":  # (the CPU needs no check, and status must not import PyTensor for it)
-            from pipeline.compile.backend import check_device
+            from pipeline.compile.placement import check_device
 
             try:  # device = cuda without a GPU fails here, with one line
                 check_device(config.device)
@@ -65,7 +66,7 @@ class CompilingTask(ArtifactTask):
         self.run_started, self.first_batch = time.perf_counter(), None
         size_xla_pool()
         open_compile_cache()
-        from pipeline.compile.backend import use_device
+        from pipeline.compile.placement import use_device
 
         use_device(pytensor_config().device)
         with record_compiles(on_record=self._compiled) as self.compiles:

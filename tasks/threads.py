@@ -27,6 +27,6 @@ def size_xla_pool() -> None:
     """Give XLA's CPU thread pool ``[threads] per_process`` threads, before this process first uses JAX."""
     per_process = threads().per_process
     if per_process > 0:
-        from pipeline.compile.backend import limit_cpu_threads
+        from pipeline.compile.placement import limit_cpu_threads
 
         limit_cpu_threads(per_process)

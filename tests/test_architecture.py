@@ -137,8 +137,8 @@ def test_threads_setting_reaches_the_environment_before_numpy(tmp_path):
     cfg.write_text("[threads]\nper_process = 1\n")
     code = (
         "import sys; import tasks, os; assert 'numpy' in sys.modules; "
-        "from tasks.threads import size_xla_pool; size_xla_pool(); from pipeline.compile import backend; "
-        "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'], backend._pool_threads)"
+        "from tasks.threads import size_xla_pool; size_xla_pool(); from pipeline.compile import placement; "
+        "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'], placement._pool_threads)"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")}
     out = subprocess.run(

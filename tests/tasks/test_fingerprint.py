@@ -141,6 +141,7 @@ RUNS = {
     # result-neutral (tasks.project.RESULT_NEUTRAL)
     "pipeline.compile": NOTHING,
     "pipeline.compile.backend": NOTHING,
+    "pipeline.compile.placement": NOTHING,
     "pipeline.compile.graph_cache": NOTHING,
     "pipeline.compile.internals": NOTHING,
     "pipeline.compile.cachefiles": NOTHING,

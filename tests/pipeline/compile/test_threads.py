@@ -12,7 +12,7 @@ CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 PROGRAM = """
 import os, resource, time
-from pipeline.compile.backend import limit_cpu_threads
+from pipeline.compile.placement import limit_cpu_threads
 everywhere = os.sched_getaffinity(0)
 assert limit_cpu_threads(1) == 1 and limit_cpu_threads(3) == 1  # settled once per process
 import jax, jax.numpy as jnp, numpy as np
