@@ -6,7 +6,8 @@ from __future__ import annotations
 from stagecache.task import ArtifactTask
 
 
-def test_a_status_plan_hashes_each_stage_once(toy, monkeypatch):
+def test_a_status_plan_hashes_each_stage_once(toy_dir, monkeypatch):
+    toy = toy_dir  # fingerprints do not depend on the kind of root
     hashed: list[str] = []
     original = ArtifactTask.fingerprint_inputs
 
@@ -22,7 +23,8 @@ def test_a_status_plan_hashes_each_stage_once(toy, monkeypatch):
     assert sorted(hashed) == ["MakeNumbers", "Square", "Total"]
 
 
-def test_a_reused_task_instance_sees_its_upstream_configuration_change(toy):
+def test_a_reused_task_instance_sees_its_upstream_configuration_change(toy_dir):
+    toy = toy_dir
     total = toy.package.Total()
     before = total.fingerprint()
     toy.config.set("MakeNumbers", "count", "6")  # the instance stays; only its upstream's value changes
