@@ -49,6 +49,13 @@ _releases: dict[int, Callable[[], None]] = {}  # what to hand back before this p
 _next_release = 0
 
 
+def always_on_stop(release: Callable[[], None]) -> None:
+    """Call ``release`` on any stop of this process, as :func:`on_stop` does for a block."""
+    global _next_release
+    _next_release += 1
+    _releases[_next_release] = release
+
+
 @contextlib.contextmanager
 def on_stop(release: Callable[[], None]):
     """For the block, a stop of this process calls ``release`` (best effort, in a thread, along with the

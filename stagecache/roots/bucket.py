@@ -11,6 +11,7 @@ on their ETag, so two hosts cannot both win.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -59,10 +60,34 @@ def _renew_claims(every: float) -> None:
             def renewed(_old: bytes | None, body: bytes = body) -> bytes:
                 return body
 
+            with _claims_lock:
+                if (id(store), key) not in _claim_bodies:  # released meanwhile
+                    continue
             try:
                 update_object(store, key, renewed)
             except StoreError as exc:
                 log.warning("could not renew the run's claim %s: %s", key, exc)
+
+
+def release_claims(within: float = 3.0) -> None:
+    """Delete this process's claims (run as it ends, normally or stopped by a signal), so that what it used
+    is free for gc at once rather than once a claim expires. Best effort, for at most ``within`` seconds:
+    a claim left behind still expires."""
+    with _claims_lock:
+        claims = list(_claim_bodies.values())
+        _claim_bodies.clear()
+
+    def delete() -> None:
+        for store, key, _body in claims:
+            try:
+                store.delete(key)
+            except StoreError as exc:
+                log.debug("could not delete the run's claim %s (%s); it expires", key, exc)
+
+    if claims:
+        thread = threading.Thread(target=delete, name="stagecache-claims-release", daemon=True)
+        thread.start()
+        thread.join(within)
 
 
 class BucketTarget(ArtifactTarget):
@@ -296,6 +321,8 @@ class BucketRoot(Root):
         with _claims_lock:
             _claim_bodies[(id(self.store), key)] = (self.store, key, body)
             if not _renewer:
+                atexit.register(release_claims)
+                signals.always_on_stop(release_claims)
                 thread = threading.Thread(
                     target=_renew_claims, args=(self.lease_seconds / 3,), daemon=True, name="stagecache-claims"
                 )

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from stagecache.roots.bucket import release_claims
 from tests.stores.conftest import BUCKET, seaweed  # noqa: F401 -- the package's own server
 from tests.tasks.conftest import pipeline, session_compile_cache  # noqa: F401
 
@@ -28,4 +29,5 @@ def s3pipeline(pipeline, seaweed, tmp_path):  # noqa: F811
     pipeline.set("pytensor", "compile_cache", "compile_cache")
     pipeline.store = seaweed.store(prefix)
     pipeline.seaweed = seaweed
-    return pipeline
+    yield pipeline
+    release_claims()  # this test's claims, while its server still answers (the process outlives the test)

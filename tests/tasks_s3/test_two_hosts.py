@@ -119,6 +119,10 @@ def test_two_hosts_share_only_the_bucket_and_build_each_stage_once(s3pipeline, t
     b = Host(s3pipeline, tmp_path, "host-b", port).start(root, "--workers", "2")  # forks per task
     out_a, out_b = a.finish(), b.finish()
     assert built(out_a, out_b) == expected, (built(out_a), built(out_b), out_a[-3000:], out_b[-3000:])
+    # each run deleted its claim as it ended: gc need not wait for the claims to expire
+    assert not [
+        k for k in s3pipeline.store.list("_runs/") if k.endswith((f"-{a.process.pid}.json", f"-{b.process.pid}.json"))
+    ]
     if port is None:
         assert "already present (built earlier, or by another process meanwhile)" in out_a + out_b  # one host waited
     Register.clear_instance_cache()
@@ -274,3 +278,4 @@ def test_a_stopped_run_hands_its_build_lease_back_so_no_other_host_waits_for_it_
     assert run.returncode == STOP_EXIT[signal.SIGTERM], out[-3000:]
     assert "stopped by SIGTERM: TrainDeepMLP" in out
     assert lease not in s3pipeline.store.list("_leases/")  # released, not left to expire in 600 s
+    assert not [k for k in s3pipeline.store.list("_runs/") if k.endswith(f"-{run.pid}.json")]  # its claim too
