@@ -14,8 +14,8 @@ A stop that arrives while a process writes a checkpoint or saves an artifact wai
 write is done (:func:`critical`): a rerun then finds the checkpoint, or the stage done.
 Nothing else is needed for the rerun: it resumes after the last checkpoint as after a kill.
 What a process holds that would otherwise outlive it for a while (an object store's build lease,
-which others wait on until it expires) is handed back first, within :data:`RELEASE_SECONDS`
-(:func:`on_stop`).
+which others wait on until it expires, and its run's claim) is handed back first, within
+:data:`RELEASE_SECONDS` (:func:`on_stop`, :func:`always_on_stop`).
 """
 
 from __future__ import annotations
@@ -49,11 +49,16 @@ _releases: dict[int, Callable[[], None]] = {}  # what to hand back before this p
 _next_release = 0
 
 
-def always_on_stop(release: Callable[[], None]) -> None:
-    """Call ``release`` on any stop of this process, as :func:`on_stop` does for a block."""
+def _register(release: Callable[[], None]) -> int:
     global _next_release
     _next_release += 1
     _releases[_next_release] = release
+    return _next_release
+
+
+def always_on_stop(release: Callable[[], None]) -> None:
+    """Call ``release`` on any stop of this process from now on, as :func:`on_stop` does for a block."""
+    _register(release)
 
 
 @contextlib.contextmanager
@@ -61,9 +66,7 @@ def on_stop(release: Callable[[], None]):
     """For the block, a stop of this process calls ``release`` (best effort, in a thread, along with the
     other releases within :data:`RELEASE_SECONDS`) before it exits: for what a process holds that others
     would otherwise wait on until it expires."""
-    global _next_release
-    key = _next_release = _next_release + 1
-    _releases[key] = release
+    key = _register(release)
     try:
         yield
     finally:
