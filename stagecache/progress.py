@@ -24,7 +24,7 @@ from stagecache import signals
 from stagecache.childevents import ChildEvents, spawned_child
 from stagecache.configcheck import entry_point
 from stagecache.console import timestamp_luigis_lines
-from stagecache.status import latest_manifest
+from stagecache.status import head_start, latest_manifest
 from stagecache.task import ArtifactTask
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def estimate_seconds(task) -> tuple[float | None, str]:
         trained = float(manifest["significant_params"][name]) - float(
             (manifest.get("continued_from") or {}).get(name, 0)
         )
-        start = _start(task)
+        start = float((head_start(task, task.output()) or ("0", ""))[0])
     except (KeyError, TypeError, ValueError, AttributeError):  # no such parameter, or not a number
         return seconds, f"~{duration(seconds)} last time"
     if trained <= 0 or wanted <= start:
@@ -58,19 +58,6 @@ def estimate_seconds(task) -> tuple[float | None, str]:
         seconds,
         f"~{duration(seconds)}: {wanted - start:g} {name}{after} at the last build's pace ({pace:.2g}s each)",
     )
-
-
-def _start(task) -> float:
-    """Where a build of ``task`` starts along ``continues_along``: its own newest checkpoint, or the value of
-    the shorter build it continues from, or 0."""
-    from stagecache import continuation
-
-    target = task.output()
-    own = target.checkpointer().epochs()
-    if own:
-        return float(own[-1])
-    source = continuation.find_source(task, task.fingerprint_inputs(), target)
-    return float(source.value) if source is not None else 0.0
 
 
 def display_name(task) -> str:

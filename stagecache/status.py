@@ -99,16 +99,17 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
     return reasons
 
 
-def _head_start(task: ArtifactTask, target) -> list[str]:
-    """Where a build of a stage with ``continues_along`` starts: after its own newest checkpoint (a killed
-    build), or from a shorter build's training state (``continues from <parameter>=<value> (fingerprint …)``)."""
+def head_start(task: ArtifactTask, target) -> tuple[str, str] | None:
+    """Where a build of a stage with ``continues_along`` starts, as (value, why): after its own newest
+    checkpoint (a killed build), or from a shorter build's training state (``continues from
+    <parameter>=<value> (fingerprint …)``); None when it starts from the beginning."""
     if not task.continues_along:
-        return []
+        return None
     own = target.checkpointer().epochs()
     if own:
-        return [f"resumes after its own checkpoint {own[-1]}"]
+        return str(own[-1]), f"resumes after its own checkpoint {own[-1]}"
     source = continuation.find_source(task, task.fingerprint_inputs(), target)
-    return [] if source is None else [f"continues from {source.describe()}"]
+    return None if source is None else (source.value, f"continues from {source.describe()}")
 
 
 def plan(root: ArtifactTask) -> list[StageStatus]:
@@ -145,7 +146,8 @@ def _plan(root: ArtifactTask) -> list[StageStatus]:
         elif state == WILL_RUN:
             previous = latest_manifest(task)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
-            status.reasons[:0] = _head_start(task, target)
+            start = head_start(task, target)
+            status.reasons[:0] = [start[1]] if start else []
         elif state == MISSING:
             status.reasons = ["not built, and nothing that will run needs it"]
         statuses[task.task_id] = status
