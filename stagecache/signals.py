@@ -73,6 +73,14 @@ def on_stop(release: Callable[[], None]):
         _releases.pop(key, None)
 
 
+def run_within(seconds: float, action: Callable[[], None], name: str) -> None:
+    """Run ``action`` in a daemon thread and wait for it at most ``seconds``: a best-effort hand-back on the
+    way out (an unreachable store) cannot hold the exit up longer."""
+    thread = threading.Thread(target=action, name=name, daemon=True)
+    thread.start()
+    thread.join(seconds)
+
+
 def _release_all() -> None:
     def run() -> None:
         for release in list(_releases.values()):
@@ -82,9 +90,7 @@ def _release_all() -> None:
                 log.warning("stopping: could not release %s (%s)", release, exc)
 
     if _releases:
-        thread = threading.Thread(target=run, name="stagecache-stop-releases", daemon=True)
-        thread.start()
-        thread.join(RELEASE_SECONDS)
+        run_within(RELEASE_SECONDS, run, "stagecache-stop-releases")
 
 
 def report_running_with(provider: Callable[[], list[Any]]) -> None:

@@ -85,9 +85,7 @@ def release_claims(within: float = 3.0) -> None:
                 log.debug("could not delete the run's claim %s (%s); it expires", key, exc)
 
     if claims:
-        thread = threading.Thread(target=delete, name="stagecache-claims-release", daemon=True)
-        thread.start()
-        thread.join(within)
+        signals.run_within(within, delete, "stagecache-claims-release")
 
 
 class BucketTarget(ArtifactTarget):
