@@ -109,13 +109,18 @@ class WindowTrainer(_Trainer):
         self.rng.bit_generator.state = state["windows_rng"]
 
 
+def check_batching(batching: str) -> None:
+    """ValueError naming the choices unless ``batching`` is one of :data:`BATCHINGS`."""
+    if batching not in BATCHINGS:
+        raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got {batching!r}")
+
+
 def make_trainer(rnn: CharRNN, train_ids: np.ndarray, *, batching: str, lr: float, seed: int) -> _Trainer:
     """The trainer for ``batching`` (``windows`` or ``streams``) over ``train_ids``."""
+    check_batching(batching)
     if batching == "windows":
         return WindowTrainer(rnn, train_ids, lr, seed)
-    if batching == "streams":
-        return StreamTrainer(rnn, as_streams(train_ids, rnn.batch_size, rnn.seq_len), lr)
-    raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got {batching!r}")
+    return StreamTrainer(rnn, as_streams(train_ids, rnn.batch_size, rnn.seq_len), lr)
 
 
 def train_char_rnn(
@@ -149,8 +154,7 @@ def train_char_rnn(
     validation loss (the first such epoch), else the last epoch's; ``kept`` names the
     epoch and its validation loss, and ``last`` the last epoch's.
     """
-    if batching not in BATCHINGS:
-        raise ValueError(f"batching must be one of {', '.join(BATCHINGS)}, got {batching!r}")
+    check_batching(batching)  # before compiling anything
     rnn = build_char_rnn(
         init_char_rnn(seed, vocab_size, hidden, init),
         seq_len=seq_len,
