@@ -29,8 +29,13 @@ def init_char_rnn(seed: int, vocab_size: int, hidden: int, init: str = "seed") -
     weight and bias uniform in ``±1/sqrt(hidden)``, as PyTorch's ``nn.RNN`` and the ``nn.Linear``
     on top of it start."""
     rng = np.random.default_rng(seed)
-    shapes = {"W_xh": (vocab_size, hidden), "b_h": (hidden,), "W_hh": (hidden, hidden), "W_hy": (hidden, vocab_size)}
-    shapes["b_y"] = (vocab_size,)
+    shapes = {
+        "W_xh": (vocab_size, hidden),
+        "b_h": (hidden,),
+        "W_hh": (hidden, hidden),
+        "W_hy": (hidden, vocab_size),
+        "b_y": (vocab_size,),
+    }
     if init == "seed":
         return {k: init_weights(rng, s) if k.startswith("W") else np.zeros(s, np.float32) for k, s in shapes.items()}
     if init == "uniform":
