@@ -1,10 +1,10 @@
 """Every cache is an optimisation, never a failure: each kind of damage to each compile-cache file.
 
-A fresh process trains and predicts with a cache that was written whole by an
-earlier process and then damaged. It must exit 0, compute bit for bit what a process
-without any cache computes, warn once naming the damaged file (never for damage that
-does not matter), and leave the cache so that the next process loads everything
-from it without a warning.
+A fresh process (forked from a server that has imported the libraries and compiled nothing: see
+cache_worker) trains and predicts with a cache that was written whole by an earlier process and then
+damaged. It must exit 0, compute bit for bit what a process without any cache computes, warn once naming
+the damaged file (never for damage that does not matter), and leave the cache so that the next process
+loads everything from it without a warning.
 """
 
 import contextlib
@@ -13,7 +13,6 @@ import logging
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,42 +20,18 @@ import pytest
 
 from pipeline.compile.backend import GRAPH_CACHE_SUBDIR
 from pipeline.compile.internals import LOCK_FILE
+from tests.pipeline.compile.cache_worker import in_fresh_process
 from tests.pipeline.models.helpers import ROOT
 
-SCRIPT = textwrap.dedent("""
-    import json, logging, sys
-    import numpy as np
-
-    warned = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            warned.append(f"{record.name}: {record.getMessage()}")
-
-    logging.captureWarnings(True)  # JAX's own warnings (warnings.warn) too
-    logging.getLogger().addHandler(Keep(logging.WARNING))
-    from pipeline.models import logreg
-    from pipeline.compile.backend import record_compiles, use_compile_cache
-
-    use_compile_cache(None if sys.argv[1] == "none" else sys.argv[1])
-    rng = np.random.default_rng(0)
-    X = rng.random((16, 20), dtype=np.float32)
-    Y = np.eye(5, dtype=np.float32)[rng.integers(0, 5, size=16)]
-    with record_compiles() as records:
-        clf = logreg.build_log_reg(logreg.init_log_reg(0, 20, 5), lr=0.5, batch_size=16, backend="jax")
-        losses = [float(clf.train_step(X, Y)) for _ in range(3)]
-        proba = clf.predict_proba(X)
-    print(json.dumps({"xla": {r.name: r.cache for r in records}, "graph": {r.name: r.graph_cache for r in records},
-                      "computed": {"losses": losses, "proba": proba.tolist(),
-                                   "w": clf.weights()["w"].tolist()},
-                      "warnings": warned}))
-""")
 ALL_HIT = {"log_reg_train": "hit", "log_reg_predict": "hit"}
 
 
 def run(cache, wrap=()):
-    """Train and predict in a fresh process with the compile cache ``cache`` (None: no cache)."""
-    command = [*wrap, sys.executable, "-c", SCRIPT, str(cache) if cache is not None else "none"]
+    """Train and predict in a fresh process with the compile cache ``cache`` (None: no cache); ``wrap``: a command
+    prefix (then the process is a new interpreter, started under it)."""
+    if not wrap:
+        return in_fresh_process(str(cache) if cache is not None else None)
+    command = [*wrap, sys.executable, "-m", "tests.pipeline.compile.cache_worker", str(cache) if cache else "none"]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
