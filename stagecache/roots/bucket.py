@@ -11,19 +11,17 @@ on their ETag, so two hosts cannot both win.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable
 
 import joblib
 
 from stagecache import manifest as manifests
 from stagecache import signals
+from stagecache.roots import bucket_claims
 from stagecache.roots.base import (
     CHECKPOINTS_SUFFIX,
     DIVERGED_SUFFIX,
@@ -31,8 +29,6 @@ from stagecache.roots.base import (
     ArtifactTarget,
     Root,
     StoredArtifact,
-    claim_bytes,
-    claimed,
     iter_json_manifests,
     parse_record,
     record_bytes,
@@ -43,49 +39,6 @@ from stagecache.stores.cas import update_object
 from stagecache.stores.leases import LEASE_PREFIX, Lease, LeaseHeld, acquire_lease, read_lease
 
 log = logging.getLogger(__name__)
-RUNS_PREFIX = "_runs/"
-_claims_lock = threading.Lock()
-_claim_bodies: dict[tuple[int, str], tuple[Store, str, bytes]] = {}
-_renewer: list[threading.Thread] = []
-
-
-def _renew_claims(every: float) -> None:
-    """Rewrite this process's claims while it lives (a daemon thread; a claim left unrenewed expires)."""
-    while True:
-        time.sleep(every)
-        with _claims_lock:
-            claims = list(_claim_bodies.values())
-        for store, key, body in claims:
-
-            def renewed(_old: bytes | None, body: bytes = body) -> bytes:
-                return body
-
-            with _claims_lock:
-                if (id(store), key) not in _claim_bodies:  # released meanwhile
-                    continue
-            try:
-                update_object(store, key, renewed)
-            except StoreError as exc:
-                log.warning("could not renew the run's claim %s: %s", key, exc)
-
-
-def release_claims(within: float = 3.0) -> None:
-    """Delete this process's claims (run as it ends, normally or stopped by a signal), so that what it used
-    is free for gc at once rather than once a claim expires. Best effort, for at most ``within`` seconds:
-    a claim left behind still expires."""
-    with _claims_lock:
-        claims = list(_claim_bodies.values())
-        _claim_bodies.clear()
-
-    def delete() -> None:
-        for store, key, _body in claims:
-            try:
-                store.delete(key)
-            except StoreError as exc:
-                log.debug("could not delete the run's claim %s (%s); it expires", key, exc)
-
-    if claims:
-        signals.run_within(within, delete, "stagecache-claims-release")
 
 
 class BucketTarget(ArtifactTarget):
@@ -309,40 +262,12 @@ class BucketRoot(Root):
     def link(self, name: str) -> str:
         return f"{self.url}/{name}"
 
-    # Runs' claims -----------------------------------------------------------------------------------
+    # Runs' claims (stagecache.roots.bucket_claims) ---------------------------------------------------
     def claim(self, owner: str, stems: set[tuple[str, str]]) -> None:
-        """``_runs/<owner>.json`` lists the stems; a thread rewrites it every third of ``lease_seconds`` while
-        the process lives, and a claim older than ``lease_seconds`` (by the store's clock) counts as ended."""
-        body = claim_bytes(owner, stems)
-        key = f"{RUNS_PREFIX}{owner.replace('/', '-').replace(':', '-')}.json"
-        update_object(self.store, key, lambda _old: body)
-        with _claims_lock:
-            _claim_bodies[(id(self.store), key)] = (self.store, key, body)
-            if not _renewer:
-                atexit.register(release_claims)
-                signals.always_on_stop(release_claims)
-                thread = threading.Thread(
-                    target=_renew_claims, args=(self.lease_seconds / 3,), daemon=True, name="stagecache-claims"
-                )
-                thread.start()
-                _renewer.append(thread)
+        bucket_claims.hold(self.store, owner, stems, self.lease_seconds)
 
     def live_claims(self) -> dict[str, set[tuple[str, str]]]:
-        claims: dict[str, set[tuple[str, str]]] = {}
-        for key in self.store.list(RUNS_PREFIX):
-            info = self.store.head(key)
-            if info is None:
-                continue
-            if info.age > self.lease_seconds + self.store.time_resolution:
-                self.store.delete(key)  # not renewed: the run ended or died
-                continue
-
-            def read(key: str = key) -> bytes:
-                return self.store.get(key)[0]
-
-            owner, stems = claimed(read, key)
-            claims[owner] = stems
-        return claims
+        return bucket_claims.live(self.store, self.lease_seconds)
 
     # Inventory -------------------------------------------------------------------------------------
     def inventory(self, not_families: set[str]) -> list[StoredArtifact]:
@@ -355,7 +280,7 @@ class BucketRoot(Root):
                 not name
                 or "/" in name.split(".checkpoints/")[0]
                 or family in not_families
-                or key.startswith((LEASE_PREFIX, RUNS_PREFIX, publishing.QUARANTINE_PREFIX))
+                or key.startswith((LEASE_PREFIX, bucket_claims.RUNS_PREFIX, publishing.QUARANTINE_PREFIX))
             ):
                 continue
             stem = name.split(".")[0]

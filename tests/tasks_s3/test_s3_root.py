@@ -276,7 +276,7 @@ def test_a_live_runs_claim_keeps_what_it_uses_from_gc_until_it_expires(s3pipelin
     """A run on another host claims its stages in the bucket (``_runs/<owner>.json``, renewed while it
     lives): gc skips them and says so; once the claim is not renewed for ``lease_seconds`` it is dropped."""
     from stagecache.cli import main
-    from stagecache.roots import bucket, configured_root
+    from stagecache.roots import bucket_claims, configured_root
 
     s3pipeline.build(tasks.OneHotMNIST())
     stem = tasks.OneHotMNIST().output().stem
@@ -288,8 +288,8 @@ def test_a_live_runs_claim_keeps_what_it_uses_from_gc_until_it_expires(s3pipelin
     out = capsys.readouterr().out
     assert f"skipped {stem}: in use by the run other-host:7" in out and f"removed {stem}" not in out
     # the other host died: its claim is no longer renewed, and expires
-    with bucket._claims_lock:
-        bucket._claim_bodies.clear()
+    with bucket_claims._lock:
+        bucket_claims._held.clear()
     s3pipeline.set("artifacts", "lease_seconds", "1")
     deadline = time.time() + 30  # older than lease_seconds by the store's clock (whole seconds here)
     while "other-host:7" in configured_root().live_claims():
