@@ -117,7 +117,8 @@ class CompileRecord:
     ``graph_seconds``: building the PyTensor function (graph rewrites, linking);
     ``first_call_seconds``: its first call, which includes XLA compilation or loading
     it from the persistent cache; ``cache``: ``hit``, ``miss`` or ``off`` (JAX backend;
-    ``n/a`` for the others); ``graph_cache``: the same for PyTensor's rewritten graph
+    ``n/a`` for the others), or ``memory`` when this process had already compiled the same
+    rewritten graph and nothing reached the persistent cache; ``graph_cache``: the same for PyTensor's rewritten graph
     (:mod:`pipeline.compile.graph_cache`); ``finished_at``: ``time.perf_counter()`` when
     the first call returned.
     """
@@ -164,11 +165,13 @@ def record_compiles(on_record: Callable[[CompileRecord], None] | None = None):
 class CompiledFunction:
     """A compiled PyTensor function that reports what its compilation cost when first called."""
 
-    __slots__ = ("function", "name", "backend", "graph_seconds", "graph_cache", "record")
+    __slots__ = ("function", "name", "backend", "graph_seconds", "graph_cache", "in_memory", "record")
 
-    def __init__(self, function, name: str, backend: str, graph_seconds: float, graph_cache: str = "n/a"):
+    def __init__(
+        self, function, name: str, backend: str, graph_seconds: float, graph_cache: str = "n/a", in_memory=False
+    ):
         self.function, self.name, self.backend, self.graph_seconds = function, name, backend, graph_seconds
-        self.graph_cache = graph_cache
+        self.graph_cache, self.in_memory = graph_cache, in_memory
         self.record: CompileRecord | None = None
 
     def __call__(self, *args):
@@ -185,7 +188,7 @@ class CompiledFunction:
         if self.backend != "jax":
             cache = "n/a"
         elif _cache_events["request"] == requests:
-            cache = "off"
+            cache = "memory" if self.in_memory else "off"
         else:
             cache = "hit" if _cache_events["hit"] - hits == _cache_events["request"] - requests else "miss"
         self.record = CompileRecord(
@@ -236,6 +239,8 @@ def compile_function(inputs, outputs, *, backend: str, updates=None, name: str =
         function, graph_cache = cached_function(
             inputs, outputs, updates=updates, mode=_MODES[resolved], name=name, directory=directory
         )
+        if graph_cache == "reused":  # a hit whose executable this process already holds
+            return CompiledFunction(function, name, resolved, time.perf_counter() - t0, "hit", in_memory=True)
     else:
         function, graph_cache = (
             pytensor.function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name),

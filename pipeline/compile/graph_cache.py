@@ -199,10 +199,13 @@ def _verified_bytes(path: Path, name: str) -> bytes | None:
 
 
 def _load(path: Path, graph: _Graph, name: str):
-    """The function made from a verified, matching entry at ``path``, or None (no entry, or a different graph)."""
+    """``(function, reused)`` made from a verified, matching entry at ``path``, or None (no entry, or a different
+    graph); ``reused``: this process already held the jitted function of that entry, and the function uses it."""
     data = _verified_bytes(path, name)
     if data is None:
         return None
+    digest = hashlib.sha256(data).hexdigest()
+    reused = internals.jitted_in_process(digest)
     try:
         entry = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
         if entry["format"] != FORMAT:
@@ -213,7 +216,7 @@ def _load(path: Path, graph: _Graph, name: str):
             return None
         # Link the rewritten graph to this process's shared variables: their containers
         # become the function's storage, exactly as when the function is compiled here.
-        function = internals.link_maker(entry["maker"], list(zip(stored.shared, graph.shared)))
+        function = internals.link_maker(entry["maker"], list(zip(stored.shared, graph.shared)), reuse_key=digest)
     except Exception as exc:
         log.warning(
             "%s: unusable rewritten-graph cache entry %s (%s: %s); deleting it and rewriting",
@@ -226,7 +229,7 @@ def _load(path: Path, graph: _Graph, name: str):
         return None
     with contextlib.suppress(OSError):  # marks it recently used (another process may have pruned it meanwhile)
         os.utime(path)
-    return function
+    return function, reused
 
 
 def _store(path: Path, graph: _Graph, function, name: str) -> None:
@@ -316,8 +319,10 @@ def cached_function(inputs, outputs, *, updates, mode, name: str, directory: Pat
     """``pytensor.function(inputs, outputs, updates=updates, mode=mode, name=name)``, rewritten graph cached.
 
     Returns ``(function, status)`` with status ``hit`` (the rewritten graph came from
-    ``directory``), ``miss`` (rewritten here and stored) or ``off`` (no directory, or a
-    PyTensor version the cache is not tested with).
+    ``directory``), ``reused`` (it did, and this process had already run that graph: JAX's
+    jitted function is the one made then, see :func:`internals.link_maker`), ``miss``
+    (rewritten here and stored) or ``off`` (no directory, or a PyTensor version the cache is
+    not tested with).
     """
     updates = list(updates.items() if isinstance(updates, dict) else updates or [])
 
@@ -334,9 +339,10 @@ def cached_function(inputs, outputs, *, updates, mode, name: str, directory: Pat
         internals.unavailable("PyTensor's graph traversal", exc)
         return compile_here(), "off"
     path = _entry_path(directory, graph, str(mode), name)
-    function = _load(path, graph, name)
-    if function is not None:
-        return function, "hit"
+    loaded = _load(path, graph, name)
+    if loaded is not None:
+        function, reused = loaded
+        return function, "reused" if reused else "hit"
     function = compile_here()
     _store(path, graph, function, name)
     return function, "miss"

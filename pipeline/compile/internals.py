@@ -3,7 +3,8 @@
 The compile caches lean on things neither library promises to keep: JAX's
 persistent-cache module (its reader, which is wrapped to repair damaged entries, its
 decompressor, its file layout and lock file) and its monitoring event names, PyTensor's
-``FunctionMaker`` (a compiled function's ``maker`` and ``maker.create``) and its
+``FunctionMaker`` (a compiled function's ``maker`` and ``maker.create``), its JAX
+linker's ``jit_compile`` (to reuse a jitted function within a process) and its
 graph-traversal helpers; sizing XLA's thread pool needs to know whether JAX's clients
 exist yet. They are all here, and nowhere else in the project.
 
@@ -17,10 +18,12 @@ happens when an internal is missing although the version is in range.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -339,15 +342,56 @@ def shared_value_ids(shared) -> set[int]:
     return {id(s.container.storage[0]) for s in shared}
 
 
-def link_maker(maker, shared: list[tuple]):
+def link_maker(maker, shared: list[tuple], reuse_key: str | None = None):
     """A function from a stored ``FunctionMaker``, its shared inputs bound to this process's variables.
 
     ``shared`` pairs each stored shared variable with the one of this process whose
     container becomes the function's storage, exactly as when the function is compiled
-    here; every one must be used, or ``ValueError``.
+    here; every one must be used, or ``ValueError``. With ``reuse_key`` (the digest of
+    the stored rewritten graph), JAX's jitted function is the one an earlier link of the
+    same entry made in this process, if any (see :func:`_reuse_jitted`).
     """
     by_stored = {id(stored): fresh.container for stored, fresh in shared}
     storage = [by_stored.get(id(i.variable)) for i in maker.inputs]
     if sum(s is not None for s in storage) != len(shared):
         raise ValueError("the entry's shared inputs do not match its graph")
+    if reuse_key is not None:
+        _reuse_jitted(maker.linker, reuse_key)
     return maker.create(storage)
+
+
+JITTED_KEPT = 64  # jitted functions kept per process, least recently used dropped
+_jitted: collections.OrderedDict[str, Callable] = collections.OrderedDict()
+
+
+def _reuse_jitted(linker, key: str) -> None:
+    """Make ``linker`` (a ``JAXLinker``, one per function) hand out the jitted function that ``key`` last got.
+
+    PyTensor's JAX linker wraps the Python function it generates from the graph in a new
+    ``jax.jit``, which JAX traces and lowers on its first call (and looks up in its
+    persistent cache) even when this process has run the same graph before. The jitted
+    function is pure: the function's shared variables and inputs are its arguments, its
+    constants are the graph's, so one made from an identical rewritten graph (same
+    digest) computes exactly what a new one would, and JAX's own dispatch cache then
+    skips the tracing. PyTensor calls ``jit_compile`` on the linker while it creates the
+    function; it is overridden on this linker instance only.
+    """
+    if not callable(getattr(linker, "jit_compile", None)):  # PyTensor moved it: every link compiles anew
+        return
+    compile_here = linker.jit_compile
+
+    def jit_compile(fn):
+        jitted = _jitted.pop(key, None)
+        if jitted is None:
+            jitted = compile_here(fn)
+        _jitted[key] = jitted  # most recently used last
+        while len(_jitted) > JITTED_KEPT:
+            _jitted.popitem(last=False)
+        return jitted
+
+    linker.jit_compile = jit_compile
+
+
+def jitted_in_process(key: str) -> bool:
+    """Whether this process already holds the jitted function of the rewritten graph ``key``."""
+    return key in _jitted

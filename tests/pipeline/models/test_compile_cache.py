@@ -1,5 +1,6 @@
 """JAX's persistent compile cache: cold then warm, several processes at once, and the compile records."""
 
+import collections
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from pipeline.compile import internals
 from pipeline.compile.backend import record_compiles, use_compile_cache
 from pipeline.models import logreg
 
@@ -89,6 +91,31 @@ def test_records_without_a_persistent_cache(tmp_path):
         clf.train_step(X, Y)  # a second call records nothing new
     assert [(r.name, r.backend, r.cache, r.cache_dir) for r in records] == [("log_reg_train", "jax", "off", None)]
     assert records[0].graph_seconds > 0 and records[0].first_call_seconds > 0
+
+
+def test_a_graph_run_before_in_this_process_is_not_traced_again_and_computes_the_same(tmp_path, monkeypatch):
+    """The third build of a model in one process reuses the second's jitted functions (nothing reaches the
+    persistent cache: ``memory``), and trains to the same bits as the builds that compiled or loaded theirs."""
+    monkeypatch.setattr(internals, "_jitted", collections.OrderedDict())  # whatever other tests ran here
+    use_compile_cache(tmp_path)
+    rng = np.random.default_rng(2)
+    X = rng.random((8, 6), dtype=np.float32)
+    Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=8)]
+    computed = []
+    with record_compiles() as records:
+        for _ in range(3):
+            clf = logreg.build_log_reg(logreg.init_log_reg(0, 6, 3), lr=0.5, batch_size=8, backend="jax")
+            computed.append(([float(clf.train_step(X, Y)) for _ in range(3)], clf.predict_proba(X).tolist()))
+    assert [(r.name, r.cache, r.graph_cache) for r in records] == [
+        ("log_reg_train", "miss", "miss"),
+        ("log_reg_predict", "miss", "miss"),
+        ("log_reg_train", "hit", "hit"),
+        ("log_reg_predict", "hit", "hit"),
+        ("log_reg_train", "memory", "hit"),
+        ("log_reg_predict", "memory", "hit"),
+    ]
+    assert computed[2] == computed[1] == computed[0]
+    assert records[4].first_call_seconds < records[2].first_call_seconds
 
 
 def test_bad_cache_size_is_refused(tmp_path):

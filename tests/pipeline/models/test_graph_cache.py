@@ -1,5 +1,6 @@
 """The rewritten-graph cache: hits only for equal graphs, linked to the caller's shared variables."""
 
+import collections
 import hashlib
 import logging
 import pickle
@@ -11,11 +12,17 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from pipeline.compile import graph_cache
+from pipeline.compile import graph_cache, internals
 from pipeline.compile.graph_cache import cached_function
 from tests.pipeline.models.helpers import run_python
 
 pytestmark = pytest.mark.filterwarnings("ignore:Explicitly requested dtype")  # JAX's 32-bit truncation notice
+
+
+@pytest.fixture(autouse=True)
+def no_jitted_functions_yet(monkeypatch):
+    """Each test starts with no jitted function kept in the process (other tests may have run its graphs)."""
+    monkeypatch.setattr(internals, "_jitted", collections.OrderedDict())
 
 
 def sgd_graph(scale: float, n: int = 3, w0=None):
@@ -40,6 +47,19 @@ def test_second_compile_loads_the_rewritten_graph_and_uses_its_own_shared_variab
     np.testing.assert_allclose(w2.get_value(), [0.9, 1.9, 2.9], rtol=1e-6)  # the update lands in the new variable
     np.testing.assert_allclose(w1.get_value(), [1, 1, 1])  # and nowhere else
     assert float(f1(x)) == pytest.approx(2 * 3)
+
+
+def test_a_graph_linked_before_in_this_process_reuses_its_jitted_function_with_its_own_variables(tmp_path):
+    """From the second hit of an entry on, the function gets the jitted function made at the first one. It is
+    pure (variables are its arguments), so each function still reads and updates only its own variable."""
+    x = np.array([1, 1, 1], dtype=np.float32)
+    built = [compile_sgd(tmp_path, w0=np.full(3, k, dtype=np.float32)) for k in (1, 2, 3, 4)]
+    assert [status for _, _, status in built] == ["miss", "hit", "reused", "reused"]
+    for k, (w, f, _) in reversed(list(enumerate(built, start=1))):  # the newest first: none overwrote another
+        assert float(f(x)) == pytest.approx(2 * 3 * k)
+        np.testing.assert_allclose(w.get_value(), np.full(3, k - 0.1), rtol=1e-6)
+    (jitted,) = internals._jitted.values()
+    assert compile_sgd(tmp_path, scale=3.0)[2] == "miss" and list(internals._jitted.values()) == [jitted]
 
 
 def test_other_graphs_miss(tmp_path):
@@ -158,7 +178,7 @@ def test_only_the_most_recently_used_entries_are_kept(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("*.pkl.z"))) == 2
     assert compile_sgd(tmp_path, scale=2.0)[2] == "hit"  # the oldest (1.0) went
     assert compile_sgd(tmp_path, scale=1.0)[2] == "miss"  # and takes the place of 3.0, now the least recently used
-    assert compile_sgd(tmp_path, scale=2.0)[2] == "hit"
+    assert compile_sgd(tmp_path, scale=2.0)[2] == "reused"  # a hit again, whose jitted function this process holds
     assert compile_sgd(tmp_path, scale=3.0)[2] == "miss"
 
 
