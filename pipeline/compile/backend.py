@@ -117,10 +117,10 @@ class CompileRecord:
     ``graph_seconds``: building the PyTensor function (graph rewrites, linking);
     ``first_call_seconds``: its first call, which includes XLA compilation or loading
     it from the persistent cache; ``cache``: ``hit``, ``miss`` or ``off`` (JAX backend;
-    ``n/a`` for the others), or ``memory`` when this process had already compiled the same
-    rewritten graph and nothing reached the persistent cache; ``graph_cache``: the same for PyTensor's rewritten graph
-    (:mod:`pipeline.compile.graph_cache`); ``finished_at``: ``time.perf_counter()`` when
-    the first call returned.
+    ``n/a`` for the others), or ``memory`` when this process had already compiled the
+    same rewritten graph and nothing reached the persistent cache; ``graph_cache``: the
+    same for PyTensor's rewritten graph (:mod:`pipeline.compile.graph_cache`);
+    ``finished_at``: ``time.perf_counter()`` when the first call returned.
     """
 
     name: str
