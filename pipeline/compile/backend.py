@@ -168,7 +168,13 @@ class CompiledFunction:
     __slots__ = ("function", "name", "backend", "graph_seconds", "graph_cache", "in_memory", "record")
 
     def __init__(
-        self, function, name: str, backend: str, graph_seconds: float, graph_cache: str = "n/a", in_memory=False
+        self,
+        function,
+        name: str,
+        backend: str,
+        graph_seconds: float,
+        graph_cache: str = "n/a",
+        in_memory: bool = False,
     ):
         self.function, self.name, self.backend, self.graph_seconds = function, name, backend, graph_seconds
         self.graph_cache, self.in_memory = graph_cache, in_memory
@@ -239,11 +245,12 @@ def compile_function(inputs, outputs, *, backend: str, updates=None, name: str =
         function, graph_cache = cached_function(
             inputs, outputs, updates=updates, mode=_MODES[resolved], name=name, directory=directory
         )
-        if graph_cache == "reused":  # a hit whose executable this process already holds
-            return CompiledFunction(function, name, resolved, time.perf_counter() - t0, "hit", in_memory=True)
     else:
         function, graph_cache = (
             pytensor.function(inputs, outputs, updates=updates, mode=_MODES[resolved], name=name),
             "n/a",
         )
-    return CompiledFunction(function, name, resolved, time.perf_counter() - t0, graph_cache)
+    in_memory = graph_cache == "reused"  # a hit whose executable this process already holds
+    return CompiledFunction(
+        function, name, resolved, time.perf_counter() - t0, "hit" if in_memory else graph_cache, in_memory
+    )

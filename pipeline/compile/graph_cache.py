@@ -175,8 +175,9 @@ def _recorded_digest(path: Path) -> tuple[str | None, str | None]:
     return text, None
 
 
-def _verified_bytes(path: Path, name: str) -> bytes | None:
-    """The entry's bytes if they match the sha256 recorded for them; otherwise None (and the entry is deleted).
+def _verified_bytes(path: Path, name: str) -> tuple[bytes, str] | None:
+    """The entry's bytes and their sha256 if it matches the one recorded for them; otherwise None (and the
+    entry is deleted).
 
     Whatever is wrong (the entry or its record garbled, empty, cut short, missing, or
     a directory), the entry is deleted unread with one warning naming it.
@@ -186,25 +187,26 @@ def _verified_bytes(path: Path, name: str) -> bytes | None:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        data, problem = None, f"cannot be read ({type(exc).__name__}: {exc})"
+        problem = f"cannot be read ({type(exc).__name__}: {exc})"
     else:
         recorded, problem = _recorded_digest(path)
-        if problem is None and recorded != hashlib.sha256(data).hexdigest():
+        digest = hashlib.sha256(data).hexdigest()
+        if problem is None and recorded != digest:
             problem = f"does not match its sha256 record {_digest_path(path)}"
     if problem is not None:
         log.warning("%s: rewritten-graph cache entry %s %s; deleting it unread and rewriting", name, path, problem)
         _remove(path)
         return None
-    return data
+    return data, digest
 
 
 def _load(path: Path, graph: _Graph, name: str):
     """``(function, reused)`` made from a verified, matching entry at ``path``, or None (no entry, or a different
     graph); ``reused``: this process already held the jitted function of that entry, and the function uses it."""
-    data = _verified_bytes(path, name)
-    if data is None:
+    verified = _verified_bytes(path, name)
+    if verified is None:
         return None
-    digest = hashlib.sha256(data).hexdigest()
+    data, digest = verified
     reused = internals.jitted_in_process(digest)
     try:
         entry = _Unpickler(io.BytesIO(zlib.decompress(data))).load()
