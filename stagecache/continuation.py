@@ -18,6 +18,7 @@ equal by construction, and whatever :meth:`fingerprint_inputs` leaves out (a par
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from stagecache.roots import ArtifactTarget
 
 log = logging.getLogger(__name__)
+
+# task_id -> the shorter build of its lineage that a sweep or search scheduled beside it (see order_lineages)
+_WAITS_FOR: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,43 @@ def continue_from(source: Source, checkpointer, family: str) -> bool:
     checkpointer.put(source.checkpoint, data)
     log.info("%s: continuing from %s", family, source.describe())
     return True
+
+
+def order_lineages(roots: Iterable[Any]) -> dict[str, str]:
+    """Make every build along ``continues_along`` among the stages that ``roots`` reach wait for the next
+    shorter build of its lineage among them, so that it continues from that one whatever order luigi
+    (any number of workers, luigid) would pick: a luigi dependency (:meth:`ArtifactTask.deps`), not a
+    priority, and not part of any fingerprint. Returns ``{longer task_id: shorter task_id}``.
+
+    A lineage is what :func:`candidates` matches: equal fingerprint inputs but for that one parameter."""
+    from stagecache.task import fingerprint_scope, walk  # that module imports this one
+
+    lineages: dict[str, dict[str, tuple[Any, Any]]] = {}
+    with fingerprint_scope():
+        seen: set[str] = set()
+        for root in roots:
+            for task in walk(root):
+                name = task.continues_along
+                if task.task_id in seen or not name:
+                    continue
+                seen.add(task.task_id)
+                inputs = task.fingerprint_inputs()
+                if name not in inputs["params"]:
+                    continue
+                value = _parse(dict(task.get_params())[name], inputs["params"][name])
+                rest = {**inputs, "params": {k: v for k, v in inputs["params"].items() if k != name}}
+                if value is not None:
+                    lineages.setdefault(canonical_hash(rest), {})[task.task_id] = (value, task)
+    edges = {}
+    for members in lineages.values():
+        ordered = sorted(members.values(), key=lambda item: item[0])
+        for (_, shorter), (_, longer) in zip(ordered, ordered[1:]):
+            _WAITS_FOR[longer.task_id] = shorter
+            edges[longer.task_id] = shorter.task_id
+    return edges
+
+
+def waits_for(task: Any) -> list:
+    """The shorter build of ``task``'s lineage it must wait for (see :func:`order_lineages`), as a list."""
+    shorter = _WAITS_FOR.get(task.task_id)
+    return [] if shorter is None else [shorter]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import luigi
 
+from stagecache.continuation import order_lineages
 from stagecache.project import current
 from stagecache.sweep_progress import POINT_PROGRESS
 from stagecache.sweeps import SweepDefinition, SweepPoint, read_sweep
@@ -48,6 +49,7 @@ class SweepTask(ArtifactTask):
     def requires(self):
         roots = self.point_roots()
         POINT_PROGRESS.track(self.definition.name, roots)
+        order_lineages(roots.values())  # a longer training continues from the point's shorter one
         return roots
 
     def upstream_fingerprints(self) -> dict[str, str]:

@@ -129,6 +129,12 @@ class ArtifactTask(luigi.Task):
         reads: a stage that no value of the point reaches is the same task in every point. Use it in ``requires``."""
         return in_point(cls, self.point, **kwargs)
 
+    def deps(self) -> list:
+        """Luigi's dependencies: :meth:`requires`, and the shorter build of this stage's lineage that a sweep or
+        search scheduled beside it (:func:`stagecache.continuation.order_lineages`), so that this build
+        continues from it. The latter orders the work only: it is no input and no part of the fingerprint."""
+        return [*super().deps(), *continuation.waits_for(self)]
+
     def upstream_fingerprints(self) -> dict[str, str]:
         """``{family: fingerprint}`` of the artifacts this stage reads."""
         with fingerprint_scope():

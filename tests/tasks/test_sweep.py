@@ -211,3 +211,28 @@ def test_compare_sets_two_configuration_files_side_by_side(pipeline, tmp_path, c
     assert "TrainMLP.epochs" not in rows  # the same in both: not a row
     assert compare([str(a), str(c)]) == 25
     assert f"LUIGI_CONFIG_PATH={c} luigi --module tasks FullReport" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_longer_training_in_a_sweep_continues_from_the_shorter_one_whatever_the_order(pipeline, tmp_path, workers):
+    """Issue 31: ``epochs = [4, 2]`` (longest first), with one worker in process and with two forked ones:
+    each 4-epoch training waits for its point's 2-epoch one (a luigi dependency, not a priority) and
+    continues from it, so the sweep trains 2 + 2 epochs per learning rate, not 2 + 4."""
+    from luigi.task import flatten
+
+    from tests.tasks.conftest import luigi_process
+
+    path = sweep_file(tmp_path, GRID.format(epochs="[4, 2]"))
+    sweep = tasks.Sweep(file=path)
+    if workers == 1:
+        build_counting(pipeline, sweep)
+    else:
+        proc = luigi_process(pipeline, tmp_path, "Sweep", "--file", path, "--workers", "2")
+        out, _ = proc.communicate(timeout=240)
+        assert proc.returncode == 0, out
+    trainings = {t.epochs: t for t in (r.requires()["model"] for r in sweep.point_roots().values()) if t.lr == 0.1}
+    assert sorted(trainings) == [2, 4]
+    longer, shorter = trainings[4], trainings[2]
+    assert shorter in flatten(longer.deps()) and shorter not in flatten(longer.requires())
+    assert longer.output().manifest()["continued_from"] == {"fingerprint": shorter.fingerprint(), "epochs": "2"}
+    assert "upstream" in longer.output().manifest() and "TrainLogReg" not in longer.output().manifest()["upstream"]
