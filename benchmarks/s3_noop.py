@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TINY = {
-    "OneHotMNIST": {"train_limit": "0"},
+    "OneHotMNIST": {"train_limit": "0", "val_size": "128"},
     "BuildCharVocab": {"val_fraction": "0.2"},
     "TrainLogReg": {"epochs": "2", "lr": "0.1", "batch_size": "64"},
     "TrainMLP": {"epochs": "2", "hidden": "16", "lr": "0.5", "batch_size": "64"},

@@ -13,9 +13,9 @@ import math
 
 # The metric each model family is judged by, and whether higher is better.
 METRICS = {
-    "TrainLogReg": ("test_accuracy", True),
-    "TrainMLP": ("test_accuracy", True),
-    "TrainDeepMLP": ("test_accuracy", True),
+    "TrainLogReg": ("val_accuracy", True),
+    "TrainMLP": ("val_accuracy", True),
+    "TrainDeepMLP": ("val_accuracy", True),
     "TrainCharRNN": ("val_loss", False),
 }
 PROMOTED, KEPT, UNCHANGED, FAILED = "promoted", "kept", "unchanged", "failed"
@@ -45,7 +45,8 @@ def decide(family: str, value: float, fingerprint: str, champion: dict | None, t
 
     The challenger wins when it is at least as good as the champion, allowing ``tolerance``
     (accuracy may be lower, or loss higher, by at most that much). A model never replaces itself,
-    and a challenger whose metric is NaN or infinite never wins.
+    and a challenger whose metric is NaN or infinite never wins. A champion judged by another metric
+    (the MNIST models were judged by test accuracy before they had a validation split) is replaced.
     """
     metric, higher_is_better = METRICS[family]
     if not math.isfinite(value):
@@ -55,6 +56,11 @@ def decide(family: str, value: float, fingerprint: str, champion: dict | None, t
     if champion["fingerprint"] == fingerprint:
         since = f" since {champion['date']}" if champion.get("date") else ""
         return False, f"already the champion{since} ({metric} {value:.4f})"
+    if champion.get("metric", metric) != metric:
+        return True, (
+            f"{metric} {value:.4f}: the champion was judged by {champion['metric']}, which no longer decides "
+            f"(selection moved to held-out data)"
+        )
     best = champion["value"]
     good_enough = value >= best - tolerance if higher_is_better else value <= best + tolerance
     relation = "at least as good as" if good_enough else "worse than"

@@ -80,7 +80,7 @@ def run_epochs(
     model: str,
     epochs: int,
     train_epoch: Callable[[int], float],
-    evaluate: Callable[[], float],
+    evaluate: Callable[[], float | dict[str, float]],
     metric: str,
     on_epoch: Callable[[dict], None] | None = None,
     resumable: Resumable | None = None,
@@ -89,7 +89,8 @@ def run_epochs(
     """Run ``epochs`` epochs; return the history ``{epoch, train_loss, <metric>, epoch_seconds, eval_seconds}``.
 
     ``train_epoch(epoch)`` trains one epoch and returns its mean loss; ``evaluate()``
-    returns the evaluation metric. ``epoch_seconds`` counts training only.
+    returns the evaluation metric, or several as ``{name: value}`` (each then has its list in the
+    history; ``metric`` names the one logged). ``epoch_seconds`` counts training only.
     ``on_epoch`` receives each epoch's record (plus ``epochs``) as it completes.
     With a ``checkpointer``, the state of ``resumable`` is saved after every epoch, and a
     run resumes after the newest intact checkpoint.
@@ -112,11 +113,13 @@ def run_epochs(
         t1 = time.perf_counter()
         if not math.isfinite(loss):
             raise TrainingDivergedError(model, epoch, loss)
-        value = float(evaluate())
+        evaluated = evaluate()
+        values = {k: float(v) for k, v in evaluated.items()} if isinstance(evaluated, dict) else {metric: evaluated}
+        value = float(values[metric])
         t2 = time.perf_counter()
-        record = {"epoch": epoch, "train_loss": loss, metric: value, "epoch_seconds": t1 - t0, "eval_seconds": t2 - t1}
+        record = {"epoch": epoch, "train_loss": loss, **values, "epoch_seconds": t1 - t0, "eval_seconds": t2 - t1}
         for key, v in record.items():
-            history[key].append(v)
+            history.setdefault(key, []).append(v)
         if checkpointer is not None and resumable is not None:
             checkpointer.save(epoch, {"epoch": epoch, "history": history, "state": resumable.get_state()})
         run_seconds.append(t2 - t0)

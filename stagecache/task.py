@@ -71,6 +71,9 @@ class ArtifactTask(luigi.Task):
     #: resumes from its newest checkpoint; the engine keeps that newest one once the artifact is written.
     #: None: builds start from nothing, and the stage's checkpoints are its own business.
     continues_along: str | None = None
+    #: Keys of this stage's artifact that a search may choose on (:mod:`stagecache.searches`): figures on
+    #: held-out validation data. Test figures are reported, never chosen on, so they are never listed here.
+    selection_metrics: tuple[str, ...] = ()
 
     # never positional: a range task (RangeDaily) passes its value to a stage's first positional parameter
     point = luigi.Parameter(

@@ -27,6 +27,7 @@ from tasks.data import BuildCharVocab, DownloadMNIST, DownloadShakespeare, OneHo
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
 from tasks.report import FullReport
 from tasks.retrain import CheckSources, Retrain
+from tasks.search import Search
 from tasks.sweep import Sweep
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP
 
@@ -48,6 +49,7 @@ __all__ = [
     "CheckSources",
     "Retrain",
     "Sweep",
+    "Search",
 ]
 
 console.log_to_console()  # the pipeline's lines (epochs, ETA, downloads, artifacts written) on the console

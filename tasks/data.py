@@ -71,21 +71,24 @@ class DownloadShakespeare(_Download):
 
 
 class OneHotMNIST(ArtifactTask):
-    """Images as float32 in [0, 1] (n x 784), labels as integers and one-hot rows."""
+    """Images as float32 in [0, 1] (n x 784), labels as integers and one-hot rows: train, validation and test."""
 
     train_limit = luigi.IntParameter(default=0, description="keep only the first N training examples (0 = all)")
+    val_size = luigi.IntParameter(
+        default=10000, description="the last N of the 60000 training examples, held out for validation"
+    )
     code = ("pipeline.data.mnist",)
 
     def requires(self):
         return self.stage(DownloadMNIST)
 
     def validate(self) -> None:
-        ranges.at_least(self, 0, train_limit=self.train_limit)
+        ranges.at_least(self, 0, train_limit=self.train_limit, val_size=self.val_size)
 
     def build(self, inputs):
         from pipeline.data.mnist import prepare_mnist
 
-        return prepare_mnist(inputs["files"], train_limit=self.train_limit)
+        return prepare_mnist(inputs["files"], train_limit=self.train_limit, val_size=self.val_size)
 
 
 class BuildCharVocab(ArtifactTask):

@@ -1,4 +1,5 @@
-"""Evaluation stages: test-set metrics for the classifiers, validation loss and samples for the char-RNN."""
+"""Evaluation stages: validation accuracy and test-set metrics for the classifiers, validation loss and samples for
+the char-RNN."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP
 
 
 class _EvaluateClassifier(CompilingTask):
-    """Accuracy, per-class accuracy, confusion matrix and misclassified examples on the test set."""
+    """Accuracy on the validation split; accuracy, per-class accuracy, confusion matrix and misclassified examples
+    on the test set."""
 
     n_misclassified = luigi.IntParameter(default=25, description="misclassified test digits kept for the report")
+    selection_metrics = ("val_accuracy",)
     train_task: type[ArtifactTask]
     model_module: str
 
@@ -41,6 +44,8 @@ class _EvaluateClassifier(CompilingTask):
             data["y_test"],
             backend=model["backend"],
             n_misclassified=self.n_misclassified,
+            X_val=data.get("X_val"),
+            y_val=data.get("y_val"),
         )
 
 
@@ -66,6 +71,7 @@ class EvaluateCharRNN(CompilingTask):
     prompt = luigi.Parameter(default="ROMEO:", description="text the samples continue")
     sample_length = luigi.IntParameter(default=400, description="characters per sample")
     sample_seed = luigi.IntParameter(default=0, description="seed of the sampling RNG")
+    selection_metrics = ("val_loss",)
     code = ("pipeline.evaluate.char_rnn",)
 
     def validate(self) -> None:

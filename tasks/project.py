@@ -66,6 +66,7 @@ def references(root: Root) -> KeptArtifacts:
     from tasks.published import CHAMPIONS, PROVENANCE, parse_history
     from tasks.published import HISTORY as HISTORY_FILE
     from tasks.published import REPORT as REPORT_DIR
+    from tasks.search import INDEX as SEARCH_INDEX
     from tasks.sweep import INDEX as SWEEP_INDEX
 
     kept: KeptArtifacts = {}
@@ -88,11 +89,11 @@ def references(root: Root) -> KeptArtifacts:
         for reference in artifacts.values() if isinstance(artifacts, dict) else ():
             if isinstance(reference, str) and reference:
                 keep(parse_reference(reference), HISTORY)
-    index = root.read_file(SWEEP_INDEX)
-    if index is not None:
-        for name, sweep in _read_json(root, SWEEP_INDEX).items():
-            for family, stem in sweep.get("stages", []) if isinstance(sweep, dict) else []:
-                keep((family, stem), f"sweep {name}")
+    for kind, index_name in (("sweep", SWEEP_INDEX), ("search", SEARCH_INDEX)):
+        if root.read_file(index_name) is not None:
+            for name, published_ in _read_json(root, index_name).items():
+                for family, stem in published_.get("stages", []) if isinstance(published_, dict) else []:
+                    keep((family, stem), f"{kind} {name}")
     provenance = f"{REPORT_DIR}/{PROVENANCE}"
     if root.read_file(provenance) is not None:
         report = _read_json(root, provenance)
@@ -109,9 +110,10 @@ def not_families() -> set[str]:
     from tasks.config import pytensor
     from tasks.published import CHAMPIONS, REPORTS
     from tasks.published import REPORT as REPORT_DIR
+    from tasks.search import SEARCHES
     from tasks.sweep import SWEEPS
 
-    names = {REPORT_DIR, REPORTS, CHAMPIONS, SWEEPS}
+    names = {REPORT_DIR, REPORTS, CHAMPIONS, SWEEPS, SEARCHES}
     cache = pytensor().compile_cache_dir()
     if cache is not None:
         names.add(Path(cache).name)

@@ -44,10 +44,13 @@ def _labels(data: bytes, name: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def prepare_mnist(files: dict[str, bytes], train_limit: int = 0) -> dict[str, np.ndarray]:
-    """Turn the four IDX files into ``X_*`` (float32 in [0, 1], n x 784), ``y_*`` and one-hot ``Y_*``.
+def prepare_mnist(files: dict[str, bytes], train_limit: int = 0, val_size: int = 0) -> dict[str, np.ndarray]:
+    """Turn the four IDX files into ``X_*`` (float32 in [0, 1], n x 784), ``y_*`` and one-hot ``Y_*`` for the
+    splits ``train``, ``val`` and ``test``.
 
-    ``train_limit`` > 0 keeps only the first that many training examples.
+    ``val_size`` > 0 holds out the *last* that many training examples as the validation split (what
+    configurations, epochs and champions are chosen on; the test split only reports). ``train_limit`` > 0
+    then keeps only the first that many of the rest.
     """
     out = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
@@ -59,7 +62,16 @@ def prepare_mnist(files: dict[str, bytes], train_limit: int = 0) -> dict[str, np
         y = _labels(files[lbl_name], lbl_name)
         if X.shape[0] != y.shape[0]:
             raise ValueError(f"{img_name}/{lbl_name}: {X.shape[0]} images but {y.shape[0]} labels")
-        if split == "train" and train_limit > 0:
-            X, y = X[:train_limit], y[:train_limit]
+        if split == "train":
+            if val_size < 0 or val_size >= X.shape[0]:
+                raise ValueError(
+                    f"{img_name}: val_size {val_size} leaves no training example of {X.shape[0]} "
+                    f"(it must lie in 0..{X.shape[0] - 1})"
+                )
+            cut = X.shape[0] - val_size
+            out["X_val"], out["y_val"], out["Y_val"] = X[cut:], y[cut:], one_hot(y[cut:])
+            X, y = X[:cut], y[:cut]
+            if train_limit > 0:
+                X, y = X[:train_limit], y[:train_limit]
         out[f"X_{split}"], out[f"y_{split}"], out[f"Y_{split}"] = X, y, one_hot(y)
     return out

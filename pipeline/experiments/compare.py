@@ -16,23 +16,33 @@ import math
 from pipeline.experiments.points import metric_order
 
 HIGHER_BETTER = ("accuracy",)
-LOWER_BETTER = ("loss", "nats", "bits", "perplexity", "seconds")
+LOWER_BETTER = ("loss", "nats", "bits", "perplexity")
+# Only metrics on held-out validation data choose a best point: test figures are reported, never chosen on,
+# and timings or sizes have no best.
+SELECTION_WORDS = ("val_", "validation")
 # metrics compared first when a sweep page picks what to sort by (the first of these whose values differ)
 HEADLINE_METRICS = (
-    "TrainDeepMLP test_accuracy",
-    "TrainMLP test_accuracy",
-    "TrainLogReg test_accuracy",
+    "TrainDeepMLP val_accuracy",
+    "TrainMLP val_accuracy",
+    "TrainLogReg val_accuracy",
     "TrainCharRNN val_loss (nats/char)",
-    "TrainMoonsMLP test_accuracy",
 )
 MISSING = "—"  # how text and Markdown show a value a point does not have
 
 
 def better(metric: str) -> str | None:
-    """Which way a metric is better, from its name alone (the one rule): ``"higher"`` when the name says
-    *accuracy*; ``"lower"`` when it says *loss*, *nats*, *bits*, *perplexity* or *seconds*; None (no best
-    value: epochs, parameter counts) otherwise."""
+    """Which way a metric is better, for choosing: :func:`direction` for validation metrics (the name says
+    *val_* or *validation*), None (no best value: test figures, timings, epochs, parameter counts) otherwise."""
+    return direction(metric) if any(word in metric.lower() for word in SELECTION_WORDS) else None
+
+
+def direction(metric: str) -> str | None:
+    """Which way a metric improves, from its name alone (the one rule; also how a table sorts by it):
+    ``"higher"`` when the name says *accuracy*; ``"lower"`` when it says *loss*, *nats*, *bits*, *perplexity*
+    or *seconds*; None otherwise."""
     name = metric.lower()
+    if "seconds" in name:
+        return "lower"
     if any(word in name for word in HIGHER_BETTER):
         return "higher"
     if any(word in name for word in LOWER_BETTER):
@@ -102,7 +112,7 @@ def table(
     if sort_by is not None and sort_by not in columns:
         raise ValueError(f"cannot sort by {sort_by!r}: the columns are {', '.join(columns)}")
     if descending is None:
-        descending = sort_by in metrics and better(sort_by) == "higher"
+        descending = sort_by in metrics and direction(sort_by) == "higher"
     kinds = ["label", *["param"] * len(params), *["metric"] * len(metrics)]
     rows = [
         [p["label"], *[p["params"].get(n) for n in params], *[p["metrics"].get(n) for n in metrics]] for p in points

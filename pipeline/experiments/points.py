@@ -13,7 +13,11 @@ FAMILIES = tuple(MODELS)  # every family a point may hold, in the order of table
 # (key of a pipeline.report.summary.metrics row, name of the metric after the family), per family
 _COMMON = (("epochs", "epochs"), ("seconds_per_epoch", "seconds_per_epoch"), ("parameters", "parameters"))
 METRIC_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
-    **{family: (("test_accuracy", "test_accuracy"), *_COMMON) for family in (*CLASSIFIERS, "TrainMoonsMLP")},
+    **{
+        family: (("val_accuracy", "val_accuracy"), ("test_accuracy", "test_accuracy"), *_COMMON)
+        for family in CLASSIFIERS
+    },
+    "TrainMoonsMLP": (("test_accuracy", "test_accuracy"), *_COMMON),
     "TrainCharRNN": (
         ("val_loss", "val_loss (nats/char)"),
         ("bits_per_char", "bits_per_char"),
@@ -22,8 +26,12 @@ METRIC_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         *_COMMON,
     ),
 }
-# the per-epoch metric each family's training history records besides the training loss
-CURVE_METRIC = {family: "val_loss" if family == "TrainCharRNN" else "test_accuracy" for family in FAMILIES}
+# the per-epoch metric of each family's training history that a sweep's figures draw (besides the training loss):
+# the one chosen on, on held-out data (the two-moons net has its own generated test set only)
+CURVE_METRIC = {
+    family: "val_loss" if family == "TrainCharRNN" else "test_accuracy" if family == "TrainMoonsMLP" else "val_accuracy"
+    for family in FAMILIES
+}
 
 
 def metric_name(family: str, key: str) -> str:
@@ -53,11 +61,12 @@ def _number(value) -> float | None:
 
 
 def curve(history: dict) -> dict[str, list]:
-    """``{"epoch", <metric>, "train_loss"}`` of a training history, as plain numbers."""
-    metric = "val_loss" if "val_loss" in history else "test_accuracy"
+    """``{"epoch", <metrics>, "train_loss"}`` of a training history, as plain numbers: its validation metric
+    (``val_loss`` or ``val_accuracy``) and its test accuracy, where it has them."""
+    metrics = [m for m in ("val_loss", "val_accuracy", "test_accuracy") if m in history]
     return {
         "epoch": [int(e) for e in history["epoch"]],
-        metric: [float(v) for v in history[metric]],
+        **{m: [float(v) for v in history[m]] for m in metrics},
         "train_loss": [float(v) for v in history["train_loss"]],
     }
 

@@ -24,8 +24,12 @@ SWEEP_STYLE = (
     "table.shared td{white-space:nowrap}table.shared td:nth-child(2){white-space:normal;min-width:12em;"
     "overflow-wrap:anywhere}"
 )
-CURVE_TITLE = {"test_accuracy": "Test accuracy", "val_loss": "Validation loss"}
-CURVE_YLABEL = {"test_accuracy": "accuracy (fraction correct)", "val_loss": "cross-entropy (nats per character)"}
+CURVE_TITLE = {"test_accuracy": "Test accuracy", "val_accuracy": "Validation accuracy", "val_loss": "Validation loss"}
+CURVE_YLABEL = {
+    "test_accuracy": "accuracy (fraction correct)",
+    "val_accuracy": "accuracy (fraction correct)",
+    "val_loss": "cross-entropy (nats per character)",
+}
 
 
 def colors(n: int) -> list:
@@ -128,9 +132,11 @@ def render_sweep_html(
         f"{sum(k == 'param' for k in kinds)} differing parameter{'s' if sum(k == 'param' for k in kinds) != 1 else ''}.</p>",
         "<h2>Comparison</h2>",
         f"<p>One row per configuration: the parameters that differ between them, then every metric. {order} "
-        "★ marks the best value of each metric (↑ higher is better: accuracies; ↓ lower is better: losses, "
-        "nats, bits, perplexity, seconds); a metric whose values are all the same marks none. Hover a number "
-        "for its exact value; each configuration's name links to its provenance.</p>",
+        "★ marks the best value of each metric on held-out validation data (↑ higher is better: accuracies; "
+        "↓ lower is better: losses), the only figures a configuration is chosen on; test figures are shown "
+        "for reporting and never marked, and timings and sizes have no best. A metric whose values are all "
+        "the same marks none. Hover a number for its exact value; each configuration's name links to its "
+        "provenance.</p>",
         html_table(header, rows, css="compare"),
     ]
     if shared:

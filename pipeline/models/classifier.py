@@ -123,7 +123,9 @@ def train_one_epoch(clf: Classifier, X: np.ndarray, Y: np.ndarray, *, epoch: int
 def fit_classifier(
     clf: Classifier, data: dict[str, np.ndarray], *, epochs: int, name: str, lr: float, on_epoch=None, checkpointer=None
 ) -> dict[str, list]:
-    """Train in the seeds' order (no shuffling, last partial batch skipped); track test accuracy."""
+    """Train in the seeds' order (no shuffling, last partial batch skipped); track the accuracy on the validation
+    split (``X_val``, where there is one: what epochs and configurations are chosen on) and on the test split
+    (reported only) after every epoch."""
     X, Y = data["X_train"], data["Y_train"]
     B = clf.batch_size
     n_batches = len(X) // B
@@ -134,8 +136,12 @@ def fit_classifier(
         model=name,
         epochs=epochs,
         train_epoch=lambda epoch: train_one_epoch(clf, X, Y, epoch=epoch, name=name, lr=lr),
-        evaluate=lambda: accuracy(data["y_test"], clf.predict(data["X_test"])),
-        metric="test_accuracy",
+        evaluate=lambda: {
+            split: accuracy(data[f"y_{name}"], clf.predict(data[f"X_{name}"]))
+            for split, name in (("val_accuracy", "val"), ("test_accuracy", "test"))
+            if len(data.get(f"X_{name}", ())) > 0
+        },
+        metric="val_accuracy" if len(data.get("X_val", ())) > 0 else "test_accuracy",
         on_epoch=on_epoch,
         resumable=clf,
         checkpointer=checkpointer,

@@ -44,6 +44,7 @@ def family_metrics(family: str, model: dict | None = None, evaluation: dict | No
     row = _common(model) if model is not None else {}
     if evaluation is not None:
         if family in CLASSIFIERS:
+            row["val_accuracy"] = float(evaluation.get("val_accuracy", float("nan")))
             row["test_accuracy"] = evaluation["test_accuracy"]
             row["per_class_accuracy"] = [float(a) for a in evaluation["per_class_accuracy"]]
             row["target_accuracy"] = ACCURACY_TARGETS[family]
@@ -93,7 +94,9 @@ def _summary_rows(m: dict[str, dict]) -> list[list]:
         if "test_accuracy" in row:
             reference = row.get("seed_test_accuracy")
             diff = f"{row['test_accuracy'] - reference:+.4f}" if reference else "—"
-            metric = f"test accuracy {row['test_accuracy']:.4f}"
+            metric = f"test accuracy {row['test_accuracy']:.4f}" + (
+                f" (validation {row['val_accuracy']:.4f})" if np.isfinite(row.get("val_accuracy", np.nan)) else ""
+            )
             ref = f"seed {reference:.4f}" if reference else "—"
             target = "—"
             if "target_accuracy" in row:

@@ -16,15 +16,15 @@ from pipeline.champions import (
 )
 
 EVALS = {
-    "TrainLogReg": {"test_accuracy": 0.92},
-    "TrainMLP": {"test_accuracy": 0.97},
-    "TrainDeepMLP": {"test_accuracy": 0.985},
+    "TrainLogReg": {"val_accuracy": 0.92, "test_accuracy": 0.5},
+    "TrainMLP": {"val_accuracy": 0.97, "test_accuracy": 0.5},
+    "TrainDeepMLP": {"val_accuracy": 0.985, "test_accuracy": 0.5},
     "TrainCharRNN": {"val_loss": 1.70},
 }
 METRIC = {
-    "TrainLogReg": "test_accuracy",
-    "TrainMLP": "test_accuracy",
-    "TrainDeepMLP": "test_accuracy",
+    "TrainLogReg": "val_accuracy",
+    "TrainMLP": "val_accuracy",
+    "TrainDeepMLP": "val_accuracy",
     "TrainCharRNN": "val_loss",
 }
 FPS = {f: f.lower() * 4 for f in EVALS}
@@ -95,7 +95,7 @@ def test_summary_line_of_records_written_before_outcomes_existed():
 def challengers(fingerprint="a", value=0.9):
     return {
         f: {
-            "value": value if METRIC[f] == "test_accuracy" else 2 - value,
+            "value": value if METRIC[f] == "val_accuracy" else 2 - value,
             "fingerprint": f"{f}-{fingerprint}",
             "artifacts": {"artifact": f"{f}/{fingerprint}"},
         }
@@ -178,3 +178,15 @@ def test_a_re_decision_is_recorded_as_such_once_per_reason_and_stands_for_its_da
     assert [r["fingerprint"] for r in effective(history) if r["model"] == "TrainMLP"] == ["TrainMLP-a", "TrainMLP-c"]
     assert latest_champions(history)["TrainMLP"]["fingerprint"] == "TrainMLP-c"
     assert len(history) == 12  # appended, never rewritten
+
+
+def test_models_are_judged_on_validation_data_and_a_champion_judged_on_test_data_gives_way():
+    """Issue 31: a challenger's test accuracy never decides; a champion recorded under test_accuracy (before the
+    validation split) is replaced, saying why."""
+    champion = {"fingerprint": "old", "value": 0.99, "metric": "test_accuracy", "date": "2026-11-30"}
+    promote, reason = decide("TrainMLP", 0.95, "new", champion, 0.0)
+    assert promote and "judged by test_accuracy" in reason
+    champion = {**champion, "metric": "val_accuracy"}
+    assert decide("TrainMLP", 0.95, "new", champion, 0.0)[0] is False
+    worse_on_test = {**EVALS, "TrainMLP": {"val_accuracy": 0.98, "test_accuracy": 0.1}}
+    assert run({}, worse_on_test)  # decides without error, on val_accuracy alone

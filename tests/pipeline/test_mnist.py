@@ -58,3 +58,20 @@ def test_wrong_dimensions_and_missing_file():
     del files["train-labels-idx1-ubyte"]
     with pytest.raises(ValueError, match="train-labels-idx1-ubyte: missing"):
         prepare_mnist(files)
+
+
+def test_the_validation_split_is_the_last_training_examples_and_never_trained_on():
+    """Issue 31: ``val_size`` holds out the last N training examples; ``train_limit`` applies to the rest; the
+    test split is untouched."""
+    images, labels = make_digits(50, 1)
+    data = prepare_mnist(_files(), val_size=10)
+    assert data["X_train"].shape[0] == 40 and data["X_val"].shape[0] == data["Y_val"].shape[0] == 10
+    np.testing.assert_array_equal(data["y_val"], labels[40:])
+    np.testing.assert_array_equal(data["y_train"], labels[:40])
+    np.testing.assert_allclose(data["X_val"], images[40:].reshape(10, 784) / 255.0, rtol=1e-6)
+    limited = prepare_mnist(_files(), val_size=10, train_limit=15)
+    assert limited["X_train"].shape[0] == 15 and limited["X_val"].shape[0] == 10
+    assert data["X_test"].shape[0] == 20
+    assert prepare_mnist(_files())["X_val"].shape == (0, 784)  # val_size 0: the seeds' all-60000 training
+    with pytest.raises(ValueError, match="val_size 50 leaves no training example of 50"):
+        prepare_mnist(_files(), val_size=50)

@@ -34,12 +34,16 @@ def made_up_inputs():
         acc = 0.9 + 0.03 * k
         trained[family] = {
             "weights": {n: RNG.standard_normal(s).astype(np.float32) for n, s in shapes.items()},
-            "history": _history(3, "test_accuracy", [acc - 0.02, acc - 0.01, acc]),
+            "history": {
+                **_history(3, "test_accuracy", [acc - 0.02, acc - 0.01, acc]),
+                "val_accuracy": [acc - 0.03, acc - 0.01, acc + 0.005],
+            },
             "backend": "jax",
         }
         cm = np.diag(RNG.integers(80, 100, 10))
         cm[3, 5] = 4
         evaluated[family] = {
+            "val_accuracy": acc + 0.005,
             "test_accuracy": acc,
             "per_class_accuracy": np.full(10, acc),
             "confusion_matrix": cm,

@@ -146,7 +146,7 @@ def test_divergence_stops_training_without_an_artifact(pipeline):
 def test_bad_idx_fails_naming_the_file_and_writes_nothing(pipeline, tmp_path, tiny_mnist):
     bad = tmp_path / "bad-mirror"
     shutil.copytree(tiny_mnist[0], bad)
-    labels = encode_idx(np.zeros(600, dtype=np.uint8))  # 600 labels for 640 images
+    labels = encode_idx(np.zeros(600, dtype=np.uint8))  # 600 labels for 768 images
     (bad / "train-labels-idx1-ubyte.gz").unlink()
     (bad / "train-labels-idx1-ubyte").write_bytes(labels)
     pins = {**tiny_mnist[1], "train-labels-idx1-ubyte": hashlib.sha256(labels).hexdigest()}
@@ -154,7 +154,7 @@ def test_bad_idx_fails_naming_the_file_and_writes_nothing(pipeline, tmp_path, ti
     pipeline.set("DownloadMNIST", "sha256", json.dumps(pins))
     error = pipeline.build_failing(tasks.OneHotMNIST())
     assert isinstance(error, ValueError)
-    assert "train-images-idx3-ubyte/train-labels-idx1-ubyte: 640 images but 600 labels" in str(error)
+    assert "train-images-idx3-ubyte/train-labels-idx1-ubyte: 768 images but 600 labels" in str(error)
     target = tasks.OneHotMNIST().output()
     assert not target.path.exists() and not target.manifest_path.exists()
 

@@ -281,8 +281,8 @@ def test_code_edits(pipeline, pipeline_copy):
         predicts(
             (
                 "tasks/data.py",
-                'return prepare_mnist(inputs["files"], train_limit=self.train_limit)',
-                'return prepare_mnist(inputs["files"], train_limit=int(self.train_limit))',
+                'return prepare_mnist(inputs["files"], train_limit=self.train_limit, val_size=self.val_size)',
+                'return prepare_mnist(inputs["files"], train_limit=int(self.train_limit), val_size=self.val_size)',
             )
         )
         == MNIST_SIDE

@@ -12,7 +12,7 @@ from tests import chromium
 from tests.pipeline.test_report_build import made_up_inputs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-ACC = "TrainDeepMLP test_accuracy"
+ACC = "TrainDeepMLP val_accuracy"
 
 
 def _points():
@@ -22,8 +22,8 @@ def _points():
     points = []
     for lr, acc in (("0.1", 0.95), ("0.05", 0.99), ("0.2", 0.97)):
         i = copy.deepcopy(inputs)
-        i["evaluated"]["TrainDeepMLP"]["test_accuracy"] = acc
-        i["trained"]["TrainDeepMLP"]["history"]["test_accuracy"] = [acc - 0.05 * (3 - e) for e in (1, 2, 3)]
+        i["evaluated"]["TrainDeepMLP"]["val_accuracy"] = acc
+        i["trained"]["TrainDeepMLP"]["history"]["val_accuracy"] = [acc - 0.05 * (3 - e) for e in (1, 2, 3)]
         params = {
             "TrainDeepMLP.learning_rate": lr,
             "TrainDeepMLP.seed": "0",
@@ -95,7 +95,7 @@ def test_page_table_sorted_with_best_marked_and_linked(files):
     acc = header.index(f"{ACC} ↑")
     assert [row[acc] for row in compare[1:]] == ["0.99 ★", "0.97", "0.95", "—"]
     assert page.count("★</strong>") == 1  # every other metric is the same in all points: nothing to mark
-    assert "Sorted by <em>TrainDeepMLP test_accuracy</em>, descending." in page
+    assert "Sorted by <em>TrainDeepMLP val_accuracy</em>, descending." in page
     assert parsed.links == {
         "lr 0.05": "points/lr-0.05/provenance.json",
         "lr 0.1": "points/lr-0.1/provenance.json",
@@ -124,8 +124,7 @@ def test_one_overlaid_figure_per_model_family(files):
     page = files["index.html"].decode()
     assert "char-RNN (tanh, scan): training loss and val loss per epoch of 4 configurations" in page
     assert (
-        "deep net (784-625-625-10, ReLU, dropout): training loss and test accuracy per epoch of 3 configurations"
-        in page
+        "deep net (784-625-625-10, ReLU, dropout): training loss and val accuracy per epoch of 3 configurations" in page
     )
 
 

@@ -1,0 +1,140 @@
+"""The page of a search: the best trial (chosen on validation data; its test figures reported beside, marked as
+such), the best objective so far against the training it cost, the rungs, and every trial. Offline: the page and
+its PNG figure, in the main report's style."""
+
+from __future__ import annotations
+
+import html
+
+from matplotlib.figure import Figure
+
+from pipeline.experiments.compare import format_number
+from pipeline.report.plots import to_png
+from pipeline.report.summary import STYLE, Raw, html_table, short
+
+SEARCH_STYLE = STYLE + "table.trials td{white-space:nowrap}strong.best{color:#0a5d00}"
+
+
+def best_so_far(search: dict) -> dict[str, list[float]]:
+    """After each finished job, in the order of the batches: cumulative training seconds and epochs, and the best
+    objective at the highest rung reached so far (the search's own choice, made on validation data)."""
+    maximize = search["direction"] == "maximize"
+    seconds, epochs = 0.0, 0
+    best: tuple[int, float] | None = None  # (rung, value)
+    out: dict[str, list[float]] = {"seconds": [], "epochs": [], "best": []}
+    for job in search["jobs"]:
+        seconds += job["seconds"] or 0.0
+        epochs += job["epochs_trained"] or 0
+        value = job["value"]
+        if value is not None:
+            candidate = (job["rung"], value if maximize else -value)
+            if best is None or candidate > best:
+                best = candidate
+        if best is not None:
+            out["seconds"].append(seconds)
+            out["epochs"].append(epochs)
+            out["best"].append(best[1] if maximize else -best[1])
+    return out
+
+
+def progress_figure(search: dict) -> Figure:
+    """The best objective so far against cumulative training seconds and epochs."""
+    curve = best_so_far(search)
+    fig = Figure(figsize=(10, 4))
+    for ax, key, label in zip(fig.subplots(1, 2), ("seconds", "epochs"), ("training seconds", "epochs trained")):
+        ax.step(curve[key], curve["best"], where="post", marker="o", markersize=4)
+        ax.set(xlabel=f"cumulative {label}", ylabel=f"best {search['objective']} so far", title=f"Best against {label}")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Search {search['name']}: {search['objective']} (validation), {search['direction']}")
+    fig.tight_layout()
+    return fig
+
+
+def rung_rows(search: dict) -> list[list]:
+    """Per rung: its fidelity, trials that finished it, failed there, promoted from it, and jobs that continued."""
+    rungs = search["fidelity"]["rungs"]
+    rows = []
+    for rung, value in enumerate(rungs):
+        jobs = [j for j in search["jobs"] if j["rung"] == rung]
+        finished = [j for j in jobs if j["value"] is not None]
+        up = {j["trial"] for j in search["jobs"] if j["rung"] == rung + 1}
+        continued = sum(1 for j in jobs if j["continued_from"])
+        rows.append([rung, value, len(jobs), len(jobs) - len(finished), len(up), continued])
+    return rows
+
+
+def build_search_report(
+    search: dict, links: dict[int, str], generated_at: str = "", dpi: int = 100
+) -> dict[str, bytes]:
+    """``index.html`` and ``progress.png`` of a search's artifact; ``links`` maps trial numbers to their provenance."""
+    parameter = search["fidelity"]["parameter"]
+    short_key = parameter.split(".")[-1]
+    best = search["best"]
+    title = f"Search {search['name']}"
+    budget = search["budget"]
+    trials_of = f" of {budget['trials']}" if budget["trials"] else ""
+    epochs_of = f" of {budget['budget_epochs']}" if budget["budget_epochs"] else ""
+    parts = [
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{SEARCH_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='meta'>Generated {html.escape(generated_at or 'at an unknown time')} from "
+        f"{html.escape(search['file'])}: {search['sampler']} sampler (Optuna), seed {search['seed']}; "
+        f"{budget['trials_used']} trials{trials_of}, {budget['epochs_used']} {html.escape(short_key)} "
+        f"trained{epochs_of}.</p>",
+        "<h2>Best trial</h2>",
+    ]
+    if best is None:
+        parts.append("<p>No trial gave a result: every one failed (see the trials below).</p>")
+    else:
+        values = ", ".join(f"{k} = {v}" for k, v in best["values"].items())
+        parts.append(
+            f"<p>Chosen on <strong>{html.escape(search['objective'])}</strong> (validation data, "
+            f"{search['direction']}): <strong class='best'>{format_number(best['value'])}</strong> for trial "
+            f"{best['trial']} ({html.escape(values)}) at {html.escape(short_key)} {best[short_key]}.</p>"
+        )
+        reported = best.get("reported") or {}
+        if reported:
+            rows = [[k, format_number(v) if isinstance(v, float) else str(v)] for k, v in reported.items()]
+            parts.append(
+                "<p>Its figures as the report gives them. The test figures are reported only: nothing in "
+                "this search was chosen on them.</p>"
+            )
+            parts.append(html_table(["metric", "value"], rows))
+    parts += [
+        "<h2>Progress</h2>",
+        "<figure><img src='progress.png' alt='best objective so far against training seconds and epochs'>"
+        "<figcaption>The best validation objective at the highest rung reached, after each job.</figcaption></figure>",
+        "<h2>Rungs</h2>",
+        f"<p>Successive halving with reduction factor {search['fidelity']['reduction']:g}: a trial goes up a rung "
+        f"when it is among the best 1/η of those that finished its rung, and its training continues from its "
+        f"previous rung's (only the added {html.escape(short_key)} are trained).</p>",
+        html_table(
+            ["rung", short_key, "jobs", "failed", "promoted to the next", "continued a shorter training"],
+            rung_rows(search),
+        ),
+        "<h2>Trials</h2>",
+    ]
+    rungs = [str(r) for r in search["fidelity"]["rungs"]]
+    names = [d["name"] for d in search["space"]]
+    rows = []
+    for trial in search["trials"]:
+        number = str(trial["number"])
+        link = links.get(trial["number"])
+        label = Raw(f"<a href='{html.escape(link, quote=True)}'>{number}</a>") if link else number
+        cells = [label, *[short(trial["values"].get(n, "—")) for n in names]]
+        for r in rungs:
+            value = trial["results"].get(r)
+            cells.append("—" if value is None else format_number(value))
+        cells.append(trial["state"] + (f": {short(trial['failure'], 60)}" if trial["failure"] else ""))
+        rows.append(cells)
+    parts.append(
+        f"<p>{search['objective']} (validation) at each rung's {html.escape(short_key)}; each trial's number links to "
+        "its provenance (the stages it built, with their fingerprints).</p>"
+    )
+    parts.append(html_table(["trial", *names, *[f"{short_key} {r}" for r in rungs], "state"], rows, css="trials"))
+    parts.append("</body></html>")
+    return {"index.html": "\n".join(parts).encode(), "progress.png": to_png(progress_figure(search), dpi)}

@@ -1,0 +1,95 @@
+"""``luigi --module tasks Search --file searches/NAME.cfg``: the best configuration a budget buys, by successive
+halving whose promotions continue cached trainings, sampled by Optuna; one page (``<root>/searches/NAME/``).
+See docs/search.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+
+from stagecache.search_task import SEARCHES, SearchTask
+from stagecache.task import ArtifactTask, walk
+from tasks import published
+from tasks.report import EVALUATIONS, TRAININGS
+
+log = logging.getLogger(__name__)
+INDEX = f"{SEARCHES}/index.json"
+
+
+class Search(SearchTask):
+    """The search of ``--file``: every trial at every rung a point of the DAG; the artifact holds the trials, the
+    jobs (with what each continued from) and the best trial (chosen on validation data), whose test figures it
+    reports beside; ``searches/NAME/`` publishes the page."""
+
+    code = ("pipeline.experiments.points", "pipeline.experiments.search_report")
+    exclusive_after_save = True  # publishes searches/NAME/ (and the searches' index) beside the artifact
+
+    @property
+    def directory(self) -> str:
+        return f"{SEARCHES}/{self.definition.name}"
+
+    def describe_best(self, root: ArtifactTask) -> dict:
+        """The best trial's figures as a sweep's point has them: validation and test (reported, not chosen on)."""
+        from pipeline.experiments.points import summarize_point
+
+        stages = {t.get_task_family(): t for t in walk(root)}
+        trained = {f: stages[f].output().load() for f in TRAININGS if f in stages}
+        evaluated = {
+            f: stages[e.get_task_family()].output().load()
+            for f, e in EVALUATIONS.items()
+            if e.get_task_family() in stages
+        }
+        return {"reported": summarize_point("best", {}, trained, evaluated)["metrics"]}
+
+    def result_link(self) -> str | None:
+        if published.read_published("index.html", self.directory) is None:
+            return None
+        return published.report_link(directory=self.directory)
+
+    def complete(self) -> bool:
+        """Built, and its page published from this very artifact."""
+        if not super().complete():
+            return False
+        page = published.read_published("provenance.json", self.directory)
+        try:
+            return page is not None and json.loads(page).get("fingerprint") == self.fingerprint()
+        except ValueError:
+            return False
+
+    def after_save(self, target=None) -> None:
+        """Publish ``searches/NAME/`` (the page and each trial's provenance) and the searches' index, which gc keeps
+        every trial's artifacts by."""
+        from pipeline.experiments.search_report import build_search_report
+
+        target = target or self.output()
+        search = target.load()
+        study = self.read_study()
+        files: dict[str, bytes] = {}
+        links: dict[int, str] = {}
+        stems: set[tuple[str, str]] = {(self.get_task_family(), self.fingerprint()[:16])}
+        for trial in search["trials"]:
+            reached = [self.definition.rungs.index(int(e)) for e in trial["results"]] or [0]
+            root = self.job_root(study["trials"][trial["number"]], max(reached))
+            stages = [
+                {"task": t.get_task_family(), "fingerprint": t.fingerprint(), "point": t.point} for t in walk(root)
+            ]
+            for rung in reached:
+                stems |= {(t.get_task_family(), t.fingerprint()[:16]) for t in walk(self.job_root(trial, rung))}
+            name = f"trials/{trial['number']}.json"
+            files[name] = json.dumps({**trial, "stages": stages}, indent=2, sort_keys=True).encode()
+            links[trial["number"]] = name
+        generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        files.update(build_search_report(search, links, generated_at=generated))
+        files["provenance.json"] = json.dumps(
+            {"fingerprint": self.fingerprint(), "file": self.file, "trials": len(search["trials"])}, indent=2
+        ).encode()
+        published.publish_directory(files, directory=self.directory, lease=getattr(target, "lease", None))
+
+        def index(current):
+            current = dict(current or {})
+            current[search["name"]] = {"file": self.file, "stages": [list(s) for s in sorted(stems)]}
+            return current
+
+        published.update_document(INDEX, index)
+        log.info("search %s: page %s", search["name"], published.report_link(directory=self.directory))
