@@ -282,12 +282,17 @@ class SearchTask(ArtifactTask):
 
     # luigi ----------------------------------------------------------------------------------------------------
     def requires(self):
-        """The finished jobs' stages (cached: so ``status`` lists them, and gc claims see them)."""
-        study = configured_root().read_json(study_name(self.definition.name)) or {"trials": [], "batches": []}
+        """The stages every trial shares (no searched value reaches them: built once, first), and the finished jobs'
+        stages (cached: so ``status`` lists them, and a run's claims cover them)."""
+        d = self.definition
+        corner = stage_in_point(d.stage, d.point({dim.name: dim.text(dim.values[0]) for dim in d.space}, 0))
+        shared = [t for t in walk(corner) if not t.point]
+        study = configured_root().read_json(study_name(d.name)) or {"trials": [], "batches": []}
         if study.get("study") != self.study_identity():
-            return []
+            return shared
         ledger, _ = self.results(study)
-        return [self.job_root(study["trials"][t], r) for (t, r), v in sorted(ledger.results.items()) if v is not None]
+        done = [self.job_root(study["trials"][t], r) for (t, r), v in sorted(ledger.results.items()) if v is not None]
+        return [*shared, *done]
 
     def upstream_fingerprints(self) -> dict[str, str]:
         return {"configuration": self.base_fingerprint()}

@@ -6,6 +6,7 @@ another configuration file, a point, or a sweep's point (what ``gokart.build`` a
     smoke = tasks.api.load("EvaluateDeepMLP", config="configs/smoke.cfg")   # luigi.cfg, then that file
     short = tasks.api.load("TrainDeepMLP", point={"TrainDeepMLP": {"epochs": "5"}})
     fast = tasks.api.load("EvaluateDeepMLP", sweep="sweeps/deep-epochs.cfg", label="epochs=10, lr=0.001")
+    best = tasks.api.load("TrainDeepMLP", search="searches/smoke-deep.cfg", best=True)  # the search's choice
 
 Arrays come back memory-mapped read-only from a directory root. A stage that is not built is built first in
 this process (luigi's local scheduler), unless ``build=False``, which raises ``LookupError`` instead.
@@ -49,13 +50,23 @@ def configuration(path: str | None) -> Iterator[None]:
 
 
 def stage_task(
-    stage: str, *, point: dict | None = None, sweep: str | None = None, label: str | None = None, **params: Any
+    stage: str,
+    *,
+    point: dict | None = None,
+    sweep: str | None = None,
+    label: str | None = None,
+    search: str | None = None,
+    build: bool = True,
+    **params: Any,
 ) -> ArtifactTask:
-    """The task of ``stage`` (a family name) in the configuration in effect, in ``point`` or a sweep's point."""
+    """The task of ``stage`` (a family name) in the configuration in effect, in ``point``, a sweep's point, or the
+    point of the best trial of a search (``search``: its file; the search is run first when needed and ``build``)."""
     cls = Register.get_task_cls(stage)
     if not (isinstance(cls, type) and issubclass(cls, ArtifactTask)):
         raise ValueError(f"{stage} is not a stage of {current().module}")
     encoded = points.encode(point)
+    if search is not None:
+        encoded = _best_point(search, build)
     if sweep is not None:
         definition = read_sweep(sweep, current().default_task)
         chosen = [p for p in definition.points if p.label == label]
@@ -67,6 +78,21 @@ def stage_task(
     return in_point(cls, encoded, **params)
 
 
+def _best_point(path: str, build: bool) -> str:
+    """The point of the best trial of the search in ``path`` (chosen on validation data)."""
+    from tasks.search import Search
+
+    search = Search(file=path)
+    if not search.complete():
+        if not build:
+            raise LookupError(f"the search of {path} has not run (build=False)")
+        luigi.build([search], local_scheduler=True, detailed_summary=True, workers=1)
+    best = search.output().load()["best"]
+    if best is None:
+        raise LookupError(f"the search of {path} has no best trial: every trial failed")
+    return best["point"]
+
+
 def load(
     stage: str,
     *,
@@ -74,12 +100,17 @@ def load(
     point: dict | None = None,
     sweep: str | None = None,
     label: str | None = None,
+    search: str | None = None,
+    best: bool = True,
     build: bool = True,
     **params: Any,
 ):
-    """The verified artifact of ``stage`` (building it first when needed and ``build``)."""
+    """The verified artifact of ``stage`` (building it first when needed and ``build``); with ``search`` (a search
+    file) and ``best``, in the point of the search's best trial."""
+    if search is not None and not best:
+        raise ValueError("search=... loads the best trial's artifact: pass best=True (or a point=... of your own)")
     with configuration(config):
-        task = stage_task(stage, point=point, sweep=sweep, label=label, **params)
+        task = stage_task(stage, point=point, sweep=sweep, label=label, search=search, build=build, **params)
         if not task.complete():
             if not build:
                 raise LookupError(f"{task.task_id} is not built (build=False)")

@@ -76,6 +76,9 @@ def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tm
     assert "TrainLogReg test_accuracy" in search["best"]["reported"]  # reported beside, never chosen on
 
     assert pipeline.build(tasks.Search(file=path)) == set()  # a finished search: nothing runs
+    best = search["best"]["values"]["TrainLogReg.lr"]
+    chosen = tasks.api.load("TrainLogReg", search=path, best=True, build=False)
+    assert chosen["params"]["lr"] == best and chosen["params"]["epochs"] == "4"
     page = pipeline.root / "searches" / "logreg-lr" / "index.html"
     assert page.is_file() and "Chosen on <strong>val_accuracy</strong>" in page.read_text()
     assert (page.parent / "progress.png").read_bytes().startswith(b"\x89PNG")
@@ -180,3 +183,37 @@ def test_an_impossible_budget_and_a_missing_file_stop_the_command_with_exit_3(pi
         assert out.returncode == 3, out.stdout + out.stderr
         lines = [x for x in (out.stdout + out.stderr).splitlines() if message in x]
         assert len(lines) == 1 and "Traceback" not in out.stderr, out.stdout + out.stderr
+
+
+def test_a_search_killed_mid_batch_resumes_without_training_a_finished_job_again(pipeline, tmp_path):
+    """SIGKILL once the second batch is recorded; the rerun builds only what was not finished, and the study it
+    ends with is the one an uninterrupted search of the same seed reaches."""
+    import os
+    import signal
+    import time
+
+    from tests.tasks.conftest import luigi_process
+
+    path = search_file(tmp_path, trials=6)
+    Path(path).write_text(Path(path).read_text().replace("min = 1", "min = 2").replace("max = 4", "max = 8"))
+    proc = luigi_process(pipeline, tmp_path, "Search", "--file", path)
+    study_path = pipeline.root / study_name("logreg-lr")
+    deadline = time.time() + 180
+    while not (study_path.exists() and len(json.loads(study_path.read_text())["batches"]) >= 2):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[0][-3000:]
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not tasks.Search(file=path).complete()
+    before = {p.name: p.stat().st_mtime_ns for p in (pipeline.root / "TrainLogReg").glob("*.joblib")}
+    pipeline.build(tasks.Search(file=path))
+    after = {p.name: p.stat().st_mtime_ns for p in (pipeline.root / "TrainLogReg").glob("*.joblib")}
+    assert all(after[name] == mtime for name, mtime in before.items())  # nothing finished was built again
+    search = tasks.Search(file=path).output().load()
+    assert len(after) == len(search["jobs"])  # and each job's training exists once
+    resumed = configured_root().read_json(study_name("logreg-lr"))
+    Path(path).write_text(Path(path).read_text().replace("name = logreg-lr", "name = uninterrupted"))
+    pipeline.build(tasks.Search(file=path))
+    uninterrupted = configured_root().read_json(study_name("uninterrupted"))
+    assert resumed["batches"] == uninterrupted["batches"]
+    assert [t["params"] for t in resumed["trials"]] == [t["params"] for t in uninterrupted["trials"]]
