@@ -17,8 +17,10 @@ equal by construction, and whatever :meth:`fingerprint_inputs` leaves out (a par
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from stagecache.roots import ArtifactTarget
 
 log = logging.getLogger(__name__)
+
+_DISABLED = threading.local()  # set inside disabled(): builds in this thread start from nothing
 
 # task_id -> the shorter build of its lineage that a sweep or search scheduled beside it (see order_lineages)
 _WAITS_FOR: dict[str, Any] = {}
@@ -150,3 +154,18 @@ def waits_for(task: Any) -> list:
     """The shorter build of ``task``'s lineage it must wait for (see :func:`order_lineages`), as a list."""
     shorter = _WAITS_FOR.get(task.task_id)
     return [] if shorter is None else [shorter]
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Inside the block, builds in this thread never continue a shorter one (a search's ``promotion = restart``:
+    what continuation saves, measured). The results are the same bits; only the cost differs."""
+    _DISABLED.on = True
+    try:
+        yield
+    finally:
+        _DISABLED.on = False
+
+
+def is_disabled() -> bool:
+    return getattr(_DISABLED, "on", False)

@@ -21,13 +21,14 @@ function of the seed and the results alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import Any
 
 import luigi
 
-from stagecache import asha
+from stagecache import asha, continuation
 from stagecache.configcheck.errors import ConfigError
 from stagecache.roots import configured_root
 from stagecache.searches import SearchDefinition, read_search
@@ -69,6 +70,9 @@ class SearchJob(luigi.Task):
     point = luigi.Parameter(description="the trial's values and the rung's fidelity (see stagecache.points)")
     trial = luigi.IntParameter(description="the trial's number in the study")
     rung = luigi.IntParameter(description="the rung, from 0")
+    restart = luigi.BoolParameter(
+        default=False, significant=False, description="train from scratch instead of continuing the previous rung"
+    )
 
     def root(self) -> ArtifactTask:
         return stage_in_point(self.stage, self.point)
@@ -83,7 +87,8 @@ class SearchJob(luigi.Task):
             if task.complete():
                 continue
             try:
-                task.run()
+                with continuation.disabled() if self.restart else contextlib.nullcontext():
+                    task.run()
             except task.divergence_errors as exc:
                 log.warning(
                     "search %s: trial %d failed at rung %d: %s (recorded; the search goes on)",
@@ -317,6 +322,7 @@ class SearchTask(ArtifactTask):
                     point=d.point(study["trials"][t]["values"], r),
                     trial=t,
                     rung=r,
+                    restart=d.promotion == "restart",
                 )
                 for t, r in jobs
             ]
@@ -475,7 +481,8 @@ def propose(definition: SearchDefinition, trials: list[dict], ledger: asha.Ledge
     for _ in range(count):
         number = len(trials) + len(made)
         study = optuna.create_study(
-            direction=optuna.study.StudyDirection[definition.direction.upper()], sampler=_sampler(definition, definition.seed * 1_000_003 + number)
+            direction=optuna.study.StudyDirection[definition.direction.upper()],
+            sampler=_sampler(definition, definition.seed * 1_000_003 + number),
         )
         for k, trial in enumerate([*trials, *made]):
             reached = {r: v for (t, r), v in ledger.results.items() if t == k}

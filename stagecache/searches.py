@@ -18,6 +18,9 @@ A search file (INI, like luigi.cfg and sweep files)::
     budget_epochs = 60
     # jobs planned at once (run side by side with --workers N); results depend on it, never on N
     batch = 4
+    # continue (default): a promotion continues the trial's training; restart trains it from scratch
+    # (the same weights at a higher price: for measuring what continuing saves)
+    promotion = continue
 
     [fidelity]
     # a parameter the stage's lineage continues along (stagecache.continuation): promotions continue
@@ -50,7 +53,19 @@ from stagecache.configcheck.errors import ConfigError
 from stagecache.configcheck.files import allowed, scan, suggest
 from stagecache.sweeps import NAME, _stage_classes
 
-SEARCH_KEYS = ("name", "stage", "objective", "direction", "sampler", "seed", "trials", "budget_epochs", "batch")
+SEARCH_KEYS = (
+    "name",
+    "stage",
+    "objective",
+    "direction",
+    "sampler",
+    "seed",
+    "trials",
+    "budget_epochs",
+    "batch",
+    "promotion",
+)
+PROMOTIONS = ("continue", "restart")
 FIDELITY_KEYS = ("parameter", "min", "max", "reduction")
 SAMPLERS = ("tpe", "random", "grid")
 DIRECTIONS = ("maximize", "minimize")
@@ -96,6 +111,7 @@ class SearchDefinition:
     trials: int | None
     budget_epochs: int | None
     batch: int
+    promotion: str
     fidelity_family: str
     fidelity_key: str
     rungs: list[int]
@@ -236,6 +252,12 @@ def read_search(path: str) -> SearchDefinition:
     trials = integer("search", "trials", None, 1)
     budget_epochs = integer("search", "budget_epochs", None, 1)
     batch = integer("search", "batch", DEFAULT_BATCH, 1)
+    promotion = search.get("promotion", "continue").strip()
+    if promotion not in PROMOTIONS:
+        problems.append(
+            f"{where('search', 'promotion')}: [search] promotion {promotion!r} must be continue or restart"
+            f"{suggest(promotion, PROMOTIONS)}"
+        )
     if "trials" not in search and "budget_epochs" not in search:
         problems.append(f"{where('search')}: [search] sets no budget: trials = N, budget_epochs = N, or both")
 
@@ -306,6 +328,7 @@ def read_search(path: str) -> SearchDefinition:
         trials,
         budget_epochs,
         batch,
+        promotion,
         fidelity_family,
         fidelity_key,
         ladder,

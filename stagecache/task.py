@@ -244,7 +244,7 @@ class ArtifactTask(luigi.Task):
         """With :attr:`continues_along`, and no checkpoint of its own yet (a killed build resumes from its
         own): copy the final training state of the largest shorter build of the same lineage into
         ``target``'s checkpoints. What was continued from (for the manifest), or None."""
-        if not self.continues_along or target.checkpointer().epochs():
+        if not self.continues_along or continuation.is_disabled() or target.checkpointer().epochs():
             return None
         source = continuation.find_source(self, inputs, target)
         if source is None or not continuation.continue_from(source, target.checkpointer(), self.get_task_family()):
