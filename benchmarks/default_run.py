@@ -75,7 +75,7 @@ def stage_bounds(cfg: configparser.ConfigParser, val_chars: int) -> dict[str, fl
         get("TrainCharRNN", "batch_size"),
     )
     vocab = 65
-    train_chars = val_chars * 9  # the 90/10 split of [BuildCharVocab] val_fraction = 0.1
+    train_chars = val_chars * 18  # the 90/5/5 split of [BuildCharVocab] val_fraction = test_fraction = 0.05
     steps = get("TrainCharRNN", "steps_per_epoch") or train_chars // batch // seq
     val_steps = val_chars // batch // seq
     epochs = get("TrainCharRNN", "epochs")
@@ -147,9 +147,9 @@ def main() -> None:
     cfg = configparser.ConfigParser()
     cfg.read(REPO / "luigi.cfg")
     val_chars = (
-        len((args.data / "tinyshakespeare.txt").read_text()) // 10
+        len((args.data / "tinyshakespeare.txt").read_text()) // 20
         if (args.data / "tinyshakespeare.txt").exists()
-        else 111540
+        else 55770
     )
     bounds = stage_bounds(cfg, val_chars)
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 TINY = {
     "OneHotMNIST": {"train_limit": "0", "val_size": "128"},
-    "BuildCharVocab": {"val_fraction": "0.2"},
+    "BuildCharVocab": {"val_fraction": "0.1", "test_fraction": "0.1"},
     "TrainLogReg": {"epochs": "2", "lr": "0.1", "batch_size": "64"},
     "TrainMLP": {"epochs": "2", "hidden": "16", "lr": "0.5", "batch_size": "64"},
     "TrainDeepMLP": {"epochs": "2", "hidden": "[32, 32]", "lr": "0.01", "batch_size": "64"},

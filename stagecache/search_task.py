@@ -206,6 +206,13 @@ class SearchTask(ArtifactTask):
         numbers = iter(range(len(study["trials"]), len(study["trials"]) + new))
         batch = [[next(numbers) if j.trial == asha.NEW else j.trial, j.rung] for j in jobs]
 
+        trials = [*study["trials"], *proposed]
+        stems = {
+            (t.get_task_family(), t.fingerprint()[:16])
+            for number, rung in batch
+            for t in walk(self.job_root(trials[number], rung))
+        }
+
         def record(current):
             current = current or study
             if len(current["trials"]) != len(study["trials"]) or len(current["batches"]) != len(study["batches"]):
@@ -213,8 +220,10 @@ class SearchTask(ArtifactTask):
             return {
                 **current,
                 "file": self.file,
-                "trials": [*current["trials"], *proposed],
+                "trials": trials,
                 "batches": [*current["batches"], batch],
+                # every stage a job builds, so that gc keeps the study's artifacts while the study lives
+                "stages": sorted({*map(tuple, current.get("stages", [])), *stems}),
             }
 
         configured_root().update_json(study_name(d.name), record)

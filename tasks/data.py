@@ -92,13 +92,22 @@ class OneHotMNIST(ArtifactTask):
 
 
 class BuildCharVocab(ArtifactTask):
-    """Sorted character vocabulary, the text as ids, and a train/validation split."""
+    """Sorted character vocabulary, the text as ids, and a train/validation/test split."""
 
-    val_fraction = luigi.FloatParameter(default=0.1, description="share of the text, from its end, held out")
+    val_fraction = luigi.FloatParameter(
+        default=0.05, description="share of the text held out for validation, before the test text"
+    )
+    test_fraction = luigi.FloatParameter(default=0.05, description="share of the text, from its end, held out for test")
     code = ("pipeline.data.text",)
 
     def validate(self) -> None:
         ranges.check(self, "val_fraction", self.val_fraction, low=0, high=1, low_open=True, high_open=True)
+        ranges.check(self, "test_fraction", self.test_fraction, low=0, high=1, high_open=True)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"[BuildCharVocab] val_fraction {self.val_fraction} + test_fraction {self.test_fraction} must be "
+                "below 1: nothing would be left to train on"
+            )
 
     def requires(self):
         return self.stage(DownloadShakespeare)
@@ -106,4 +115,4 @@ class BuildCharVocab(ArtifactTask):
     def build(self, inputs):
         from pipeline.data.text import prepare_corpus
 
-        return prepare_corpus(dict(inputs["files"]), val_fraction=self.val_fraction)
+        return prepare_corpus(dict(inputs["files"]), val_fraction=self.val_fraction, test_fraction=self.test_fraction)

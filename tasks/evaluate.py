@@ -65,7 +65,8 @@ class EvaluateDeepMLP(_EvaluateClassifier):
 
 
 class EvaluateCharRNN(CompilingTask):
-    """Validation loss (nats, bits, perplexity) against a unigram baseline, and text samples."""
+    """Validation loss (nats, bits, perplexity) against a unigram baseline, the same on the test text (reported
+    only), and text samples."""
 
     temperatures = luigi.ListParameter(default=[0.5, 0.8, 1.0], description="sampling temperatures")
     prompt = luigi.Parameter(default="ROMEO:", description="text the samples continue")
@@ -98,4 +99,6 @@ class EvaluateCharRNN(CompilingTask):
             temperatures=self.temperatures,
             sample_length=self.sample_length,
             sample_seed=self.sample_seed,
+            test_ids=corpus.get("test_ids"),
+            unigram_test_nats=corpus.get("unigram_test_nats"),
         )

@@ -67,6 +67,7 @@ def references(root: Root) -> KeptArtifacts:
     from tasks.published import HISTORY as HISTORY_FILE
     from tasks.published import REPORT as REPORT_DIR
     from tasks.search import INDEX as SEARCH_INDEX
+    from tasks.search import SEARCHES
     from tasks.sweep import INDEX as SWEEP_INDEX
 
     kept: KeptArtifacts = {}
@@ -89,6 +90,10 @@ def references(root: Root) -> KeptArtifacts:
         for reference in artifacts.values() if isinstance(artifacts, dict) else ():
             if isinstance(reference, str) and reference:
                 keep(parse_reference(reference), HISTORY)
+    for name in root.list_files(SEARCHES, ".study.json"):  # a search's study, finished or not
+        study = _read_json(root, name)
+        for family, stem in study.get("stages", []):
+            keep((family, stem), f"search {name.rsplit('/', 1)[-1].removesuffix('.study.json')}")
     for kind, index_name in (("sweep", SWEEP_INDEX), ("search", SEARCH_INDEX)):
         if root.read_file(index_name) is not None:
             for name, published_ in _read_json(root, index_name).items():

@@ -1,4 +1,4 @@
-"""Character vocabulary, integer encoding and the train/validation corpus of a text."""
+"""Character vocabulary, integer encoding and the train/validation/test corpus of a text."""
 
 from __future__ import annotations
 
@@ -43,12 +43,18 @@ def unigram_cross_entropy(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size
     return float(-log_p[val_ids].mean())
 
 
-def prepare_corpus(files: dict[str, bytes], *, val_fraction: float) -> dict:
-    """The char-RNN's corpus from the one downloaded text file: sorted vocabulary, the text as
-    ids split into a training head and a validation tail, and the unigram baseline (nats/char).
+def prepare_corpus(files: dict[str, bytes], *, val_fraction: float, test_fraction: float = 0.0) -> dict:
+    """The char-RNN's corpus from the one downloaded text file: sorted vocabulary, the text as ids split into a
+    training head, a validation part (what the kept epoch and configurations are chosen on) and a test tail
+    (``test_fraction`` of the text; only reported), and the unigram baselines (nats/char).
 
     ``files`` maps the file's name to its bytes, which must be UTF-8 text.
     """
+    if not 0.0 <= test_fraction < 1.0 or val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"test_fraction {test_fraction} with val_fraction {val_fraction} leaves no training text "
+            "(each in [0, 1), their sum below 1)"
+        )
     if len(files) != 1:
         raise ValueError(f"expected exactly one text file, got {sorted(files)}")
     name, data = next(iter(files.items()))
@@ -57,10 +63,19 @@ def prepare_corpus(files: dict[str, bytes], *, val_fraction: float) -> dict:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{name}: not UTF-8 text ({exc})") from exc
     vocab = build_vocab(text)
-    train_ids, val_ids = split_train_val(encode(text, vocab), val_fraction)
-    return {
+    ids = encode(text, vocab)
+    # the held-out tail is what split_train_val holds out for val_fraction + test_fraction (so that the training
+    # text does not move when a test split is carved from the validation text); the test text is its end
+    train_ids, held = split_train_val(ids, val_fraction + test_fraction)
+    n_test = min(len(held) - 1, int(round(len(ids) * test_fraction))) if test_fraction else 0
+    val_ids, test_ids = held[: len(held) - n_test], held[len(held) - n_test :]
+    corpus = {
         "vocab": vocab,
         "train_ids": train_ids,
         "val_ids": val_ids,
         "unigram_val_nats": unigram_cross_entropy(train_ids, val_ids, len(vocab)),
+        "test_ids": test_ids,
     }
+    if len(test_ids):
+        corpus["unigram_test_nats"] = unigram_cross_entropy(train_ids, test_ids, len(vocab))
+    return corpus

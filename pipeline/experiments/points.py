@@ -20,6 +20,7 @@ METRIC_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "TrainMoonsMLP": (("test_accuracy", "test_accuracy"), *_COMMON),
     "TrainCharRNN": (
         ("val_loss", "val_loss (nats/char)"),
+        ("test_loss", "test_loss (nats/char)"),
         ("bits_per_char", "bits_per_char"),
         ("perplexity", "perplexity"),
         ("kept_epoch", "kept_epoch"),

@@ -51,6 +51,9 @@ def family_metrics(family: str, model: dict | None = None, evaluation: dict | No
         else:
             for key in ("val_loss", "bits_per_char", "perplexity", "unigram_val_loss", "unigram_bits_per_char"):
                 row[key] = evaluation[key]
+            for key in ("test_loss", "test_bits_per_char", "test_perplexity", "unigram_test_loss"):
+                if key in evaluation:  # a corpus with a test split
+                    row[key] = evaluation[key]
     if family not in CLASSIFIERS and model is not None:
         row.update(char_rnn_epochs(model))
     return row
@@ -103,7 +106,13 @@ def _summary_rows(m: dict[str, dict]) -> list[list]:
                 ok = row["test_accuracy"] >= row["target_accuracy"]
                 target = f"≥ {row['target_accuracy']:.3f}" + (" ✓" if ok else " ✗")
         else:
-            metric = (
+            tested = (
+                f"test loss {row['test_loss']:.4f} nats/char ({row['test_bits_per_char']:.3f} bits; unigram "
+                f"{row['unigram_test_loss']:.4f}); "
+                if "test_loss" in row
+                else ""
+            )
+            metric = tested + (
                 f"val loss {row['val_loss']:.4f} nats/char ({row['bits_per_char']:.3f} bits); weights of "
                 f"epoch {row['kept_epoch']}"
                 + (" (best)" if row["kept_epoch"] == row["best_epoch"] else "")

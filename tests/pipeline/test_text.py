@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.data.text import build_vocab, decode, encode, split_train_val, unigram_cross_entropy
+from pipeline.data.text import build_vocab, decode, encode, prepare_corpus, split_train_val, unigram_cross_entropy
 
 
 def test_vocab_is_sorted_and_round_trips():
@@ -39,7 +39,6 @@ def test_unigram_cross_entropy_matches_hand_computation():
 
 
 def test_prepare_corpus_from_the_downloaded_file():
-    from pipeline.data.text import prepare_corpus
 
     text = "to be, or not to be: that is the question.\n" * 5
     corpus = prepare_corpus({"input.txt": text.encode()}, val_fraction=0.2)
@@ -57,3 +56,17 @@ def test_prepare_corpus_from_the_downloaded_file():
         prepare_corpus({"a.txt": b"a", "b.txt": b"b"}, val_fraction=0.2)
     with pytest.raises(ValueError, match="val_fraction"):
         prepare_corpus({"input.txt": text.encode()}, val_fraction=0.0)
+
+
+def test_a_test_split_is_carved_from_the_held_out_tail_and_the_training_text_does_not_move():
+    """Issue 31: ``test_fraction`` takes the end of the text; validation the held-out text before it; the training
+    head is what ``val_fraction = val + test`` alone left, so the training runs on the same characters."""
+    text = ("First Citizen: speak, speak.\n" * 40).encode()
+    both = prepare_corpus({"input.txt": text}, val_fraction=0.1, test_fraction=0.1)
+    alone = prepare_corpus({"input.txt": text}, val_fraction=0.2)
+    np.testing.assert_array_equal(both["train_ids"], alone["train_ids"])
+    np.testing.assert_array_equal(np.concatenate([both["val_ids"], both["test_ids"]]), alone["val_ids"])
+    assert len(both["test_ids"]) == round(len(text) * 0.1) and both["unigram_test_nats"] > 0
+    assert len(alone["test_ids"]) == 0 and "unigram_test_nats" not in alone
+    with pytest.raises(ValueError, match="leaves no training text"):
+        prepare_corpus({"input.txt": text}, val_fraction=0.5, test_fraction=0.5)

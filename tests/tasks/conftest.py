@@ -49,7 +49,7 @@ class Pipeline:
             "DownloadMNIST": {"mirrors": json.dumps([str(mnist[0])]), "sha256": json.dumps(mnist[1])},
             "DownloadShakespeare": {"mirrors": json.dumps([str(text[0])]), "sha256": json.dumps(text[1])},
             "OneHotMNIST": {"train_limit": "0", "val_size": "128"},
-            "BuildCharVocab": {"val_fraction": "0.2"},
+            "BuildCharVocab": {"val_fraction": "0.1", "test_fraction": "0.1"},
             "TrainLogReg": {"epochs": "2", "lr": "0.1", "batch_size": "64"},
             "TrainMLP": {"epochs": "2", "hidden": "16", "lr": "0.5", "batch_size": "64"},
             "TrainDeepMLP": {"epochs": "2", "hidden": "[32, 32]", "lr": "0.01", "batch_size": "64"},

@@ -79,6 +79,12 @@ def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tm
     best = search["best"]["values"]["TrainLogReg.lr"]
     chosen = tasks.api.load("TrainLogReg", search=path, best=True, build=False)
     assert chosen["params"]["lr"] == best and chosen["params"]["epochs"] == "4"
+    from stagecache.gc import stored_artifacts
+
+    kept = {(i.family, i.stem): i.kept for i in stored_artifacts(configured_root())}
+    trainings = [(f, stem) for (f, stem) in kept if f == "TrainLogReg"]
+    assert len(trainings) == len(search["jobs"])  # every trial's training, stopped early or not, is kept by gc
+    assert all("search logreg-lr" in kept[key] for key in trainings)
     page = pipeline.root / "searches" / "logreg-lr" / "index.html"
     assert page.is_file() and "Chosen on <strong>val_accuracy</strong>" in page.read_text()
     assert (page.parent / "progress.png").read_bytes().startswith(b"\x89PNG")

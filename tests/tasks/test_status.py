@@ -54,7 +54,9 @@ SIGNIFICANT = [
     ("DownloadMNIST", "sha256", '{"train-images-idx3-ubyte": "00"}'),
     ("DownloadShakespeare", "sha256", '{"input.txt": "00"}'),
     ("OneHotMNIST", "train_limit", "100"),
+    ("OneHotMNIST", "val_size", "64"),
     ("BuildCharVocab", "val_fraction", "0.3"),
+    ("BuildCharVocab", "test_fraction", "0.2"),
     *[
         (t, k, v)
         for t in ("TrainLogReg", "TrainMLP", "TrainDeepMLP")
