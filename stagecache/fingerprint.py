@@ -212,25 +212,61 @@ EVERYTHING = "*"
 
 
 class _Module:
-    """A module's top-level statements, normalised, with what each defines, reads and imports."""
+    """A module's top-level statements, normalised, with what each defines, reads, imports and hashes to."""
 
     def __init__(self, module: str, tree: ast.Module, is_package: bool):
         self.module = module
+        self.is_package = is_package
         self.package = module if is_package else module.rpartition(".")[0]
         self.body = tree.body
         self.defines: dict[str, list[int]] = {}  # name -> the top-level statements that bind it
         self.always: list[int] = []  # statements that do something when the module runs
+        self.reads: list[frozenset[str]] = []  # per statement: the names it reads or binds
+        self.nested: list[list[ast.Import | ast.ImportFrom]] = []  # per statement: imports inside it
+        self.uses: list[dict[str, int]] = []  # per statement: occurrences of each name
+        self.attributes: list[dict[str, tuple[int, frozenset[str]]]] = []  # name -> (as ``name.x``, the x's)
+        self.dumps: list[str] = []  # per statement: its normalised form ("" for an import of unhashed modules)
         for index, node in enumerate(self.body):
             names = _bound_names(node)
             if names is None:
                 self.always.append(index)
             for name in names or ():
                 self.defines.setdefault(name, []).append(index)
-        self.reads = [frozenset(_read_names(node)) for node in self.body]
+            uses: dict[str, int] = {}
+            attributes: dict[str, tuple[int, set[str]]] = {}
+            nested = []
+            for part in ast.walk(node):
+                if isinstance(part, ast.Name):
+                    uses[part.id] = uses.get(part.id, 0) + 1
+                elif isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name):
+                    count, attrs = attributes.get(part.value.id, (0, set()))
+                    attributes[part.value.id] = (count + 1, attrs | {part.attr})
+                elif part is not node and isinstance(part, (ast.Import, ast.ImportFrom)):
+                    nested.append(part)
+            self.reads.append(frozenset(uses))
+            self.uses.append(uses)
+            self.attributes.append({k: (n, frozenset(a)) for k, (n, a) in attributes.items()})
+            self.nested.append(nested)
+            # in place (what the statement reads and imports is noted above): the tree is this object's own
+            stripped = _strip_unhashed_imports(ast.Module(body=[node], type_ignores=[]), module, is_package)
+            body = getattr(stripped, "body", [])
+            self.dumps.append(
+                ""
+                if len(body) == 1 and isinstance(body[0], ast.Pass) and not isinstance(node, ast.Pass)
+                else ast.dump(stripped, annotate_fields=False, include_attributes=False)
+            )
         self.dynamic = any("globals" in names or "vars" in names for names in self.reads)
 
-    def import_source(self, node: ast.ImportFrom) -> str:
-        return _origin(node, self.package)
+    def attributes_of(self, indices, name: str) -> frozenset[str]:
+        """The attributes read from ``name`` in the statements ``indices`` (``name.attr``), or
+        :data:`EVERYTHING` when the name is also used otherwise (passed on, stored: anything in it may be used)."""
+        uses, via_attribute, attrs = 0, 0, set()
+        for index in indices:
+            uses += self.uses[index].get(name, 0)
+            count, found = self.attributes[index].get(name, (0, frozenset()))
+            via_attribute += count
+            attrs |= found
+        return frozenset(attrs) if uses == via_attribute else frozenset({EVERYTHING})
 
 
 def _bound_names(node: ast.stmt) -> list[str] | None:
@@ -254,24 +290,6 @@ def _bound_names(node: ast.stmt) -> list[str] | None:
     return None
 
 
-def _read_names(node: ast.AST) -> set[str]:
-    return {part.id for part in ast.walk(node) if isinstance(part, ast.Name)}
-
-
-def _attributes_of(nodes: list[ast.stmt], name: str) -> frozenset[str]:
-    """The attributes read from ``name`` in ``nodes`` (``name.attr``), or :data:`EVERYTHING` when the name is
-    also used otherwise (passed on, stored: then anything in it may be used)."""
-    uses, attrs, via_attribute = 0, set(), 0
-    for node in nodes:
-        for part in ast.walk(node):
-            if isinstance(part, ast.Name) and part.id == name:
-                uses += 1
-            elif isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name) and part.value.id == name:
-                via_attribute += 1
-                attrs.add(part.attr)
-    return frozenset(attrs) if uses == via_attribute else frozenset({EVERYTHING})
-
-
 @functools.cache
 def _analysis(module: str) -> _Module:
     """``module``'s parsed and normalised source (read once per process)."""
@@ -292,13 +310,14 @@ def _add(needs: dict[str, frozenset[str]], module: str, names) -> None:
     needs[module] = needs.get(module, frozenset()) | frozenset(names)
 
 
-def _import_needs(info: _Module, node: ast.Import | ast.ImportFrom, used, chosen: list[ast.stmt]):
+def _import_needs(info: _Module, node: ast.Import | ast.ImportFrom, used, chosen) -> dict[str, frozenset[str]]:
     """What one import statement makes a stage run: ``{module: names}``.
 
     Running the statement runs each module it names (their statements that act, with no name: their
     definitions are only bound), and a name it binds that ``used(name)`` adds what that name is: a
-    definition of the module it comes from, or a module, whose attributes read in ``chosen`` count.
-    An import whose every name is a stage class is wiring: those stages are in their own fingerprints.
+    definition of the module it comes from, or a module, whose attributes read in the statements
+    ``chosen`` count. An import whose every name is a stage class is wiring: those stages are in their
+    own fingerprints.
     """
     needs: dict[str, frozenset[str]] = {}
     if isinstance(node, ast.Import):
@@ -306,26 +325,25 @@ def _import_needs(info: _Module, node: ast.Import | ast.ImportFrom, used, chosen
             _add(needs, alias.name, ())
             if used(alias.asname or alias.name.partition(".")[0]):
                 # ``import a.b as m`` reads m's attributes; ``import a.b`` binds ``a``: all of a.b counts
-                what = _attributes_of(chosen, alias.asname) if alias.asname else frozenset({EVERYTHING})
+                what = info.attributes_of(chosen, alias.asname) if alias.asname else frozenset({EVERYTHING})
                 _add(needs, alias.name, what)
         return needs
-    origin = info.import_source(node)
+    origin = _origin(node, info.package)
     names = [alias.name for alias in node.names]
     stages = stage_classes(origin) if module_file(origin) else frozenset()
     if set(names) <= stages:
         return needs
     _add(needs, origin, ())
     for alias in node.names:
+        bound = alias.asname or alias.name
         if alias.name == "*":
             _add(needs, origin, {EVERYTHING})
         elif alias.name in stages:
             continue
         elif module_file(f"{origin}.{alias.name}"):  # a submodule, run by the import
             submodule = f"{origin}.{alias.name}"
-            _add(needs, submodule, ())
-            if used(alias.asname or alias.name):
-                _add(needs, submodule, _attributes_of(chosen, alias.asname or alias.name))
-        elif used(alias.asname or alias.name):
+            _add(needs, submodule, info.attributes_of(chosen, bound) if used(bound) else ())
+        elif used(bound):
             _add(needs, origin, {alias.name})
     return needs
 
@@ -342,20 +360,19 @@ def _select(module: str, need: frozenset[str], keep: frozenset[str]) -> tuple[st
     info = _analysis(module)
     others = stage_classes(module) - keep
     everything = EVERYTHING in need or info.dynamic
-    wanted = set(info.defines) if everything else set(need)
-    chosen_index = set(info.always)
+    chosen = set(info.always)
     seen: set[str] = set()
-    todo = [*wanted, *(n for i in info.always for n in info.reads[i])]
+    todo = [*(info.defines if everything else need), *(n for i in info.always for n in info.reads[i])]
     while todo:
         name = todo.pop()
         if name in seen or name in others:
             continue
         seen.add(name)
         for index in info.defines.get(name, ()):
-            if index not in chosen_index:
-                chosen_index.add(index)
+            if index not in chosen:
+                chosen.add(index)
                 todo.extend(info.reads[index])
-    chosen = [info.body[i] for i in sorted(chosen_index)]
+    order = sorted(chosen)
 
     def used(name: str) -> bool:
         return name in seen
@@ -363,21 +380,18 @@ def _select(module: str, need: frozenset[str], keep: frozenset[str]) -> tuple[st
     deps: dict[str, frozenset[str]] = {}
     for node in info.body:  # running the module runs its top-level imports
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for dep, names in _import_needs(info, node, used, chosen).items():
+            for dep, names in _import_needs(info, node, used, order).items():
                 _add(deps, dep, names)
-    for node in chosen:  # imports inside what runs (functions, classes, statements that act): every name counts
-        for part in ast.walk(node):
-            if part is not node and isinstance(part, (ast.Import, ast.ImportFrom)):
-                for dep, names in _import_needs(info, part, lambda _name: True, [node]).items():
-                    _add(deps, dep, names)
+    for index in order:  # imports inside what runs (functions, classes, statements that act): every name counts
+        for part in info.nested[index]:
+            for dep, names in _import_needs(info, part, lambda _name: True, [index]).items():
+                _add(deps, dep, names)
     parts = module.split(".")
     for i in range(1, len(parts)):  # parent packages run first
         _add(deps, ".".join(parts[:i]), ())
     deps.pop(module, None)
-    tree = _strip_unhashed_imports(ast.Module(body=chosen, type_ignores=[]), module, module == info.package)
-    normalised = ast.dump(tree, annotate_fields=False, include_attributes=False)
-    found = tuple(sorted((m, n) for m, n in deps.items() if module_file(m)))
-    return hashlib.sha256(normalised.encode()).hexdigest(), found
+    digest = hashlib.sha256("\n".join(info.dumps[i] for i in order if info.dumps[i]).encode()).hexdigest()
+    return digest, tuple(sorted((m, n) for m, n in deps.items() if module_file(m)))
 
 
 def _closure(starts: dict[str, tuple[frozenset[str], frozenset[str]]]) -> dict[str, str]:
