@@ -110,8 +110,9 @@ class Retrain(ArtifactTask):
 
     @property
     def priority(self) -> float:
-        """Earlier days first, when one run holds several (a backfill on a history that is still empty): a
-        positive number below 1, smaller for each later day (luigi only ever raises a task's priority, to the
+        """Earlier days first, when one run holds several that are free to run (the order of days itself is
+        ``requires()["previous"]``, a dependency, never this priority): a positive number below 1, smaller for
+        each later day (luigi only ever raises a task's priority, to the
         highest of the tasks that require it, so a negative one would be lost under ``RangeDaily``'s 0)."""
         return 1 - self.date.toordinal() / 1e7
 
