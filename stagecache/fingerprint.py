@@ -5,22 +5,32 @@ The project's code is the packages it declares (:attr:`stagecache.project.Projec
 fingerprint only through its version with ``[fingerprint] include_library_versions``. What a
 stage's code hash covers (:func:`stage_code_hashes`), module by module:
 
-1. The project modules that define the stage's class and its base classes (the module of a stage
-   class and of its base classes), plus any modules the stage names in its ``code`` attribute (for imports the
-   source does not show, such as ``importlib.import_module``).
-2. Whatever those modules import from the project, at module level or inside functions,
-   transitively, and the parent packages of every module (their ``__init__`` runs first).
-3. Other stages are covered by their own fingerprints, which reach a dependent stage through
-   its upstream fingerprints, not through its code. So a module that defines several stages is
-   hashed, for each stage, without the bodies of the other stage classes in it, and an import
-   whose every name is a stage class (``from project.data import DownloadData``) is wiring and is
-   not followed. A stage must therefore require every stage whose behaviour it uses.
-4. Result-neutral project modules (declared with their reasons in the project) are not hashed,
+1. The stage's class and its base classes, in the project modules that define them, and all of each
+   module the stage names in its ``code`` attribute (for imports the source does not show, such as
+   ``importlib.import_module``).
+2. Of a module, what a stage runs: the statements that act when the module runs (anything but a
+   definition: a call, an ``if``, an assignment into another object), the definitions of the names the
+   stage uses (a function, class or top-level assignment), and, transitively, every top-level name those
+   read (a helper, a constant). A definition no code of the stage reads does not count. A module that
+   reads ``globals()`` or ``vars()`` counts whole.
+3. Across modules: running a module runs its top-level imports, so each module they name counts with its
+   statements that act (a definition there only binds a name); a name the stage uses of an import adds its
+   definition in the module it comes from (``from m import f``), or the attributes read of a module
+   (``import m as x`` then ``x.f``: ``f``; ``import a.b``: all of it); an import inside a function that runs
+   adds every name it imports. The parent packages of every module run first (their statements that act).
+   So an edit of one function changes the stages that call it, not those whose modules merely import a
+   constant from its module.
+4. Other stages are covered by their own fingerprints, which reach a dependent stage through
+   its upstream fingerprints, not through its code. So the other stage classes of a module are never
+   part of a stage's hash, and an import of a stage class (``from project.data import DownloadData``) is
+   wiring and is not followed. A stage must therefore require every stage whose behaviour it uses.
+5. Result-neutral project modules (declared with their reasons in the project) are not hashed,
    and neither is what only they import.
 
+The hash of a module is per stage: the normalised source of the statements that count for it, in order.
 Sources are normalised through the AST: comments, docstrings, formatting, help text
 (``description=`` of a parameter) and import lines that name only unhashed modules (a library,
-the engine, a result-neutral module) do not count; any other edit does.
+the engine, a result-neutral module) do not count; any other edit of what counts does.
 """
 
 from __future__ import annotations
@@ -180,23 +190,6 @@ def stage_classes(module: str) -> frozenset[str]:
     )
 
 
-def _imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
-    """Names of the project modules that ``tree`` imports (absolute or relative), stage wiring left out."""
-    found: set[str] = set()
-    package = module if is_package else module.rpartition(".")[0]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            origin = _origin(node, package)
-            names = [alias.name for alias in node.names]
-            if module_file(origin) and set(names) <= stage_classes(origin):
-                continue  # wiring: those stages are in their own fingerprints
-            found.add(origin)
-            found.update(f"{origin}.{name}" for name in names)  # submodules imported by name
-    return {m for m in found if module_file(m)}
-
-
 def _parse(source: str, filename: str, attempts: int = 3) -> ast.Module:
     """``ast.parse``, retried when CPython raises its spurious "AST constructor recursion depth mismatch".
 
@@ -214,61 +207,233 @@ def _parse(source: str, filename: str, attempts: int = 3) -> ast.Module:
     raise AssertionError("unreachable")
 
 
+#: A need that stands for every top-level name of a module (``import pkg.mod``, a star import, ``code``).
+EVERYTHING = "*"
+
+
+class _Module:
+    """A module's top-level statements, normalised, with what each defines, reads, imports and hashes to."""
+
+    def __init__(self, module: str, tree: ast.Module, is_package: bool):
+        self.module = module
+        self.is_package = is_package
+        self.package = module if is_package else module.rpartition(".")[0]
+        self.body = tree.body
+        self.defines: dict[str, list[int]] = {}  # name -> the top-level statements that bind it
+        self.always: list[int] = []  # statements that do something when the module runs
+        self.reads: list[frozenset[str]] = []  # per statement: the names it reads or binds
+        self.nested: list[list[ast.Import | ast.ImportFrom]] = []  # per statement: imports inside it
+        self.uses: list[dict[str, int]] = []  # per statement: occurrences of each name
+        self.attributes: list[dict[str, tuple[int, frozenset[str]]]] = []  # name -> (as ``name.x``, the x's)
+        self.dumps: list[str] = []  # per statement: its normalised form ("" for an import of unhashed modules)
+        for index, node in enumerate(self.body):
+            names = _bound_names(node)
+            if names is None:
+                self.always.append(index)
+            for name in names or ():
+                self.defines.setdefault(name, []).append(index)
+            uses: dict[str, int] = {}
+            attributes: dict[str, tuple[int, set[str]]] = {}
+            nested = []
+            for part in ast.walk(node):
+                if isinstance(part, ast.Name):
+                    uses[part.id] = uses.get(part.id, 0) + 1
+                elif isinstance(part, ast.Attribute) and isinstance(part.value, ast.Name):
+                    count, attrs = attributes.get(part.value.id, (0, set()))
+                    attributes[part.value.id] = (count + 1, attrs | {part.attr})
+                elif part is not node and isinstance(part, (ast.Import, ast.ImportFrom)):
+                    nested.append(part)
+            self.reads.append(frozenset(uses))
+            self.uses.append(uses)
+            self.attributes.append({k: (n, frozenset(a)) for k, (n, a) in attributes.items()})
+            self.nested.append(nested)
+            # in place (what the statement reads and imports is noted above): the tree is this object's own
+            stripped = _strip_unhashed_imports(ast.Module(body=[node], type_ignores=[]), module, is_package)
+            body = getattr(stripped, "body", [])
+            self.dumps.append(
+                ""
+                if len(body) == 1 and isinstance(body[0], ast.Pass) and not isinstance(node, ast.Pass)
+                else ast.dump(stripped, annotate_fields=False, include_attributes=False)
+            )
+        self.dynamic = any("globals" in names or "vars" in names for names in self.reads)
+
+    def attributes_of(self, indices, name: str) -> frozenset[str]:
+        """The attributes read from ``name`` in the statements ``indices`` (``name.attr``), or
+        :data:`EVERYTHING` when the name is also used otherwise (passed on, stored: anything in it may be used)."""
+        uses, via_attribute, attrs = 0, 0, set()
+        for index in indices:
+            uses += self.uses[index].get(name, 0)
+            count, found = self.attributes[index].get(name, (0, frozenset()))
+            via_attribute += count
+            attrs |= found
+        return frozenset(attrs) if uses == via_attribute else frozenset({EVERYTHING})
+
+
+def _bound_names(node: ast.stmt) -> list[str] | None:
+    """Names a top-level statement only binds (a definition), or None for a statement that acts when it runs."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Import):
+        return [alias.asname or alias.name.partition(".")[0] for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return None if any(alias.name == "*" for alias in node.names) else [a.asname or a.name for a in node.names]
+    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = []
+        for target in targets:
+            for part in ast.walk(target):
+                if isinstance(part, (ast.Attribute, ast.Subscript)):
+                    return None  # writes into another object
+                if isinstance(part, ast.Name):
+                    names.append(part.id)
+        return names
+    return None
+
+
 @functools.cache
-def _module_digest(module: str, keep: frozenset[str] = frozenset()) -> tuple[str, frozenset[str]]:
-    """Hash and imports of ``module``, without the stage classes in it other than ``keep`` (read once per process)."""
+def _analysis(module: str) -> _Module:
+    """``module``'s parsed and normalised source (read once per process)."""
     path = module_file(module)
     if path is None:
         raise ValueError(f"no source file for module {module!r} in the project's code packages")
-    return _source_digest(module, keep, path.read_text(encoding="utf-8"), path.name == "__init__.py", str(path))
+    return _parsed(module, path.read_text(encoding="utf-8"), path.name == "__init__.py", str(path))
 
 
 @functools.lru_cache(maxsize=1024)
-def _source_digest(
-    module: str, keep: frozenset[str], source: str, is_package: bool, filename: str
-) -> tuple[str, frozenset[str]]:
-    tree = _parse(source, filename)
-    others = stage_classes(module) - keep
-    tree.body = [node for node in tree.body if not (isinstance(node, ast.ClassDef) and node.name in others)]
-    deps = _imported_modules(tree, module, is_package)
-    parts = module.split(".")
-    deps.update(".".join(parts[:i]) for i in range(1, len(parts)))  # parent packages run first
-    normalised_tree = _strip_unhashed_imports(_strip_help(_strip_docstrings(tree)), module, is_package)
-    normalised = ast.dump(normalised_tree, annotate_fields=False, include_attributes=False)
-    return hashlib.sha256(normalised.encode()).hexdigest(), frozenset(deps - {module})
+def _parsed(module: str, source: str, is_package: bool, filename: str) -> _Module:
+    tree = _strip_help(_strip_docstrings(_parse(source, filename)))
+    assert isinstance(tree, ast.Module)
+    return _Module(module, tree, is_package)
 
 
-def _closure(starts: dict[str, frozenset[str]]) -> dict[str, str]:
-    keeps: dict[str, frozenset[str]] = {}
-    todo = list(starts.items())
-    while todo:
-        module, keep = todo.pop()
-        if module in keeps and keep <= keeps[module]:
+def _add(needs: dict[str, frozenset[str]], module: str, names) -> None:
+    needs[module] = needs.get(module, frozenset()) | frozenset(names)
+
+
+def _import_needs(info: _Module, node: ast.Import | ast.ImportFrom, used, chosen) -> dict[str, frozenset[str]]:
+    """What one import statement makes a stage run: ``{module: names}``.
+
+    Running the statement runs each module it names (their statements that act, with no name: their
+    definitions are only bound), and a name it binds that ``used(name)`` adds what that name is: a
+    definition of the module it comes from, or a module, whose attributes read in the statements
+    ``chosen`` count. An import whose every name is a stage class is wiring: those stages are in their
+    own fingerprints.
+    """
+    needs: dict[str, frozenset[str]] = {}
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            _add(needs, alias.name, ())
+            if used(alias.asname or alias.name.partition(".")[0]):
+                # ``import a.b as m`` reads m's attributes; ``import a.b`` binds ``a``: all of a.b counts
+                what = info.attributes_of(chosen, alias.asname) if alias.asname else frozenset({EVERYTHING})
+                _add(needs, alias.name, what)
+        return needs
+    origin = _origin(node, info.package)
+    names = [alias.name for alias in node.names]
+    stages = stage_classes(origin) if module_file(origin) else frozenset()
+    if set(names) <= stages:
+        return needs
+    _add(needs, origin, ())
+    for alias in node.names:
+        bound = alias.asname or alias.name
+        if alias.name == "*":
+            _add(needs, origin, {EVERYTHING})
+        elif alias.name in stages:
             continue
-        keeps[module] = keeps.get(module, frozenset()) | keep
+        elif module_file(f"{origin}.{alias.name}"):  # a submodule, run by the import
+            submodule = f"{origin}.{alias.name}"
+            _add(needs, submodule, info.attributes_of(chosen, bound) if used(bound) else ())
+        elif used(bound):
+            _add(needs, origin, {alias.name})
+    return needs
+
+
+@functools.cache
+def _select(module: str, need: frozenset[str], keep: frozenset[str]) -> tuple[str, tuple[tuple[str, frozenset], ...]]:
+    """Hash of what ``module`` runs for a stage that uses its names ``need`` (:data:`EVERYTHING`: all of them),
+    and what that runs in other project modules, ``((module, names), ...)``.
+
+    What counts: the statements that act when the module runs (not definitions: they only bind a name),
+    and the definitions of the names needed, with every top-level name they read, transitively. The stage
+    classes of the module other than ``keep`` are left out: other stages count in their own fingerprints.
+    """
+    info = _analysis(module)
+    others = stage_classes(module) - keep
+    everything = EVERYTHING in need or info.dynamic
+    chosen = set(info.always)
+    seen: set[str] = set()
+    todo = [*(info.defines if everything else need), *(n for i in info.always for n in info.reads[i])]
+    while todo:
+        name = todo.pop()
+        if name in seen or name in others:
+            continue
+        seen.add(name)
+        for index in info.defines.get(name, ()):
+            if index not in chosen:
+                chosen.add(index)
+                todo.extend(info.reads[index])
+    order = sorted(chosen)
+
+    def used(name: str) -> bool:
+        return name in seen
+
+    deps: dict[str, frozenset[str]] = {}
+    for node in info.body:  # running the module runs its top-level imports
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for dep, names in _import_needs(info, node, used, order).items():
+                _add(deps, dep, names)
+    for index in order:  # imports inside what runs (functions, classes, statements that act): every name counts
+        for part in info.nested[index]:
+            for dep, names in _import_needs(info, part, lambda _name: True, [index]).items():
+                _add(deps, dep, names)
+    parts = module.split(".")
+    for i in range(1, len(parts)):  # parent packages run first
+        _add(deps, ".".join(parts[:i]), ())
+    deps.pop(module, None)
+    digest = hashlib.sha256("\n".join(info.dumps[i] for i in order if info.dumps[i]).encode()).hexdigest()
+    return digest, tuple(sorted((m, n) for m, n in deps.items() if module_file(m)))
+
+
+def _closure(starts: dict[str, tuple[frozenset[str], frozenset[str]]]) -> dict[str, str]:
+    """Hashes of the modules reached from ``starts`` (``{module: (names needed, stage classes kept)}``)."""
+    needs: dict[str, frozenset[str]] = {}
+    keeps = {module: keep for module, (_, keep) in starts.items()}
+    todo = [(module, need) for module, (need, _) in starts.items()]
+    while todo:
+        module, need = todo.pop()
+        merged = needs.get(module, frozenset()) | need
+        if EVERYTHING in merged:
+            merged = frozenset({EVERYTHING})
+        if module in needs and merged == needs[module]:
+            continue
+        needs[module] = merged
         if not is_result_neutral(module):
-            todo.extend((dep, frozenset()) for dep in _module_digest(module, keeps[module])[1])
-    return {m: _module_digest(m, keeps[m])[0] for m in sorted(keeps) if not is_result_neutral(m)}
+            todo.extend(_select(module, merged, keeps.get(module, frozenset()))[1])
+    return {m: _select(m, needs[m], keeps.get(m, frozenset()))[0] for m in sorted(needs) if not is_result_neutral(m)}
 
 
 def code_hashes(modules) -> dict[str, str]:
-    """``{module: hash}`` for ``modules`` and every project module they import, transitively.
+    """``{module: hash}`` for all of ``modules`` and what they run of the project's other modules, transitively.
 
     Result-neutral modules are left out (the project's :attr:`~stagecache.project.Project.result_neutral`).
     """
-    return _closure({m: frozenset() for m in modules})
+    return _closure({m: (frozenset({EVERYTHING}), frozenset()) for m in modules})
 
 
 def stage_code_hashes(task) -> dict[str, str]:
-    """``{module: hash}`` of all the code ``task`` runs: its class's and base classes' modules, ``task.code``,
-    and what they import (the rules are in this module's docstring)."""
-    starts: dict[str, frozenset[str]] = {m: frozenset() for m in task.code}
+    """``{module: hash}`` of the code ``task`` runs: its class and base classes, all of ``task.code``, and what
+    they use and run of the project's modules (the rules are in this module's docstring)."""
+    starts: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+        m: (frozenset({EVERYTHING}), frozenset()) for m in task.code
+    }
     for cls in type(task).__mro__:
         if module_file(cls.__module__) is not None:
-            starts[cls.__module__] = starts.get(cls.__module__, frozenset()) | {cls.__name__}
+            need, keep = starts.get(cls.__module__, (frozenset(), frozenset()))
+            starts[cls.__module__] = (need | {cls.__name__}, keep | {cls.__name__})
     return _closure(starts)
 
 
 def clear_code_cache() -> None:
     """Forget cached module hashes (after editing sources in a running process)."""
-    _module_digest.cache_clear()
+    _analysis.cache_clear()
+    _select.cache_clear()

@@ -102,18 +102,27 @@ class RunProgress:
         with self.lock:
             self._discovered(task, dep)
 
+    def _running(self) -> bool:
+        """True while a stage of this run has started and not ended: what scheduling meets then (luigi adds
+        tasks at run time, a stage's dependencies checked again) belongs to this run, not to a new one."""
+        return any(t not in self.outcome for t in self.started)
+
     def _present(self, task: ArtifactTask) -> None:
-        if self.stages is not None or task.task_id in self.cached:
+        if (self.stages is not None or task.task_id in self.cached) and not self._running():
             self.reset()  # a new run in this process
         self.tasks.setdefault(task.task_id, task)
-        self.cached.append(task.task_id)
+        if task.task_id not in self.cached and task.task_id not in (self.stages or []):
+            self.cached.append(task.task_id)
 
     def _discovered(self, task: ArtifactTask, dep) -> None:
-        if self.stages is not None or task.task_id in self.cached:
+        if (self.stages is not None or task.task_id in self.cached) and not self._running():
             self.reset()
         for t in (task, dep):
             self.tasks.setdefault(t.task_id, t)
-        self.deps.setdefault(task.task_id, []).append(dep.task_id)
+        if dep.task_id not in self.deps.get(task.task_id, []):
+            self.deps.setdefault(task.task_id, []).append(dep.task_id)
+        if self.stages is not None and task.task_id not in self.stages:  # met while stages run: it will run too
+            self.stages.append(task.task_id)
 
     def _order(self) -> list[str]:
         """The stages to run, each after the ones it needs."""
@@ -132,9 +141,13 @@ class RunProgress:
             visit(task_id)
         return order
 
-    def _label(self, task_id: str) -> str:
-        """``stage k/N: Family``, k counting the stages in the order they start (luigi picks that order)."""
-        family = display_name(self.tasks[task_id])
+    def _label(self, task: ArtifactTask) -> str:
+        """``stage k/N: Family``, k counting the stages in the order they start (luigi picks that order).
+
+        A task this run's scheduling did not show (one luigi added at run time) is added to the run here.
+        """
+        task_id = task.task_id
+        family = display_name(self.tasks.setdefault(task_id, task))
         if spawned_child():
             return f"stage {family}"
         number = self.numbers.setdefault(task_id, len(self.numbers) + 1)
@@ -202,7 +215,7 @@ class RunProgress:
             self.tasks[task.task_id] = task
             self.stages.append(task.task_id)
         self.started[task.task_id] = now
-        log.info("%s started", self._label(task.task_id))
+        log.info("%s started", self._label(task))
 
     def running(self) -> list[ArtifactTask]:
         """The stages that started in this run and have not ended (what a stop interrupts), in start order."""
@@ -213,17 +226,24 @@ class RunProgress:
         started = self.started.get(task.task_id)
         return None if started is None else now - started
 
+    def _in_plan(self, task: ArtifactTask) -> None:
+        """Count a stage that ends without having started in this run's view (luigi added it at run time)."""
+        if self.stages is not None and task.task_id not in self.stages:
+            self.stages.append(task.task_id)
+
     def _success(self, task: ArtifactTask, now: float) -> None:
+        self._in_plan(task)
         seconds = self._elapsed(task, now)
         self.outcome[task.task_id] = ("ran", seconds)
-        log.info("%s done in %s", self._label(task.task_id), duration(seconds or 0))
+        log.info("%s done in %s", self._label(task), duration(seconds or 0))
         self._tell(task, True, now)
         self._maybe_finish()
 
     def _failure(self, task: ArtifactTask, now: float) -> None:
+        self._in_plan(task)
         seconds = self._elapsed(task, now)
         self.outcome[task.task_id] = ("failed", seconds)
-        log.info("%s failed after %s", self._label(task.task_id), duration(seconds or 0))
+        log.info("%s failed after %s", self._label(task), duration(seconds or 0))
         self._tell(task, False, now)
         blocked = {task.task_id}
         for task_id in self.stages or []:  # dependencies first, so one pass finds every dependent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import ClassVar
 
 import luigi
 
@@ -74,11 +75,21 @@ class Retrain(ArtifactTask):
 
     A day is decided once: the task is complete when the history holds a decision for its date,
     whatever the configuration or code is now (a backfill after a change runs only the days that
-    never ran). Days are decided in date order: a day waits for the day before it when the history
-    holds an earlier day (the days between are decided first), earlier days of one run go first
-    (``priority``), and a day before a day already decided is refused. ``--redecide --reason ...``
-    decides a decided day again, recorded as a re-decision.
+    never ran). Days are decided in date order, each after the day before it, a dependency
+    (``requires()["previous"]``): when the history holds an earlier day (the days between are decided
+    first, at most :attr:`MAX_CATCH_UP_DAYS` of them: a date further ahead is refused, exit 3), and
+    when ``RangeDaily --of Retrain`` asked this process about the day before and it was undecided (a
+    backfill on an empty history, with any number of workers). A day before a day already decided is
+    refused. ``--redecide --reason ...`` decides a decided day again, recorded as a re-decision.
     """
+
+    #: The most days after the history's last decided day that one run decides (each one a task that waits
+    #: for the one before it): a date further ahead is a mistake more often than a year without retraining.
+    MAX_CATCH_UP_DAYS = 366
+    #: ``{history location: days}`` that ``RangeDaily --of Retrain`` found undecided in this process (through
+    #: :meth:`bulk_complete`): each of them is decided before the day after it. Forked worker processes
+    #: inherit it; by then the day before is decided, so they need it not.
+    range_days: ClassVar[dict[str, set[str]]] = {}
 
     date = luigi.DateParameter(description="the scheduled day")
     tolerance = luigi.FloatParameter(default=0.0, description="how much worse than the champion still promotes")
@@ -99,8 +110,9 @@ class Retrain(ArtifactTask):
 
     @property
     def priority(self) -> float:
-        """Earlier days first, when one run holds several (a backfill on a history that is still empty): a
-        positive number below 1, smaller for each later day (luigi only ever raises a task's priority, to the
+        """Earlier days first, when one run holds several that are free to run (the order of days itself is
+        ``requires()["previous"]``, a dependency, never this priority): a positive number below 1, smaller for
+        each later day (luigi only ever raises a task's priority, to the
         highest of the tasks that require it, so a negative one would be lost under ``RangeDaily``'s 0)."""
         return 1 - self.date.toordinal() / 1e7
 
@@ -129,18 +141,39 @@ class Retrain(ArtifactTask):
     @classmethod
     def bulk_complete(cls, parameter_tuples):
         """The dates already decided (what ``RangeDaily --of Retrain`` asks before scheduling), from one read
-        of the history."""
+        of the history. The others are the backfill's days: each waits for the one before it
+        (:attr:`range_days`), so that any number of workers decides them in date order."""
         Retrain.check_configuration()
         history = read_history()
-        return [date for date in parameter_tuples if cls(date=date).decided_in(history)]
+        dates = list(parameter_tuples)
+        decided = [date for date in dates if cls(date=date).decided_in(history)]
+        undecided = {date.isoformat() for date in dates if date not in decided}
+        Retrain.range_days.setdefault(published.history_location(), set()).update(undecided)
+        return decided
 
     def previous_day(self):
-        """The day before this one, when it must be decided first: the history holds an earlier day, and not it."""
+        """The day before this one, when it must be decided first: it is not decided, and the history holds an
+        earlier day or a backfill of this process asked for it. ``ValueError`` (a configuration error, exit 3)
+        for a date more than :attr:`MAX_CATCH_UP_DAYS` after the history's last day before it."""
         from pipeline.champions import decided_days
 
         days = decided_days(read_history())
-        before = self.date - timedelta(days=1)
-        if any(day < self.date.isoformat() for day in days) and before.isoformat() not in days:
+        date, before = self.date.isoformat(), self.date - timedelta(days=1)
+        if date in days or before.isoformat() in days:
+            return None
+        earlier = max((day for day in days if day < date), default=None)
+        if earlier is not None:
+            gap = (self.date - datetime.fromisoformat(earlier).date()).days
+            if gap > self.MAX_CATCH_UP_DAYS:
+                first = datetime.fromisoformat(earlier).date() + timedelta(days=1)
+                raise ValueError(
+                    f"[Retrain] date {date} is {gap} days after the last day decided in "
+                    f"{published.history_location()} ({earlier}): a run decides the days between first, at most "
+                    f"{self.MAX_CATCH_UP_DAYS}; check the date, or decide the days from {first} in steps "
+                    "(RangeDaily --of Retrain --start ... --stop ...)"
+                )
+            return before
+        if before.isoformat() in Retrain.range_days.get(published.history_location(), set()):
             return before
         return None
 

@@ -53,6 +53,8 @@ _cache_dir: Path | None = None
 _graph_cache_on = True  # keep PyTensor's rewritten graphs beside XLA's executables
 _cache_events = {"hit": 0, "request": 0}
 _listening = False
+# Directories found unusable, warned about once by this process and the stages forked from it (--workers N).
+_warned_unusable = cachefiles.SharedOnce()
 
 
 def _count_cache_event(kind: str) -> None:
@@ -70,7 +72,9 @@ def use_compile_cache(
     reading another's half-written entry. PyTensor's rewritten graphs are kept in a
     subdirectory unless ``graph_cache`` is False. A directory that cannot be created or
     written to (a read-only filesystem, say), or a JAX version outside the tested range
-    (:mod:`pipeline.compile.internals`), leaves the cache off, with one warning; damaged
+    (:mod:`pipeline.compile.internals`), leaves the cache off, with one warning (for a
+    directory: once per run, however many stages open it, in this process or in processes
+    forked from it); damaged
     entries cost a compile and a warning, and are removed (see the internals module).
     Returns the directory in use (None when off).
     """
@@ -91,9 +95,10 @@ def use_compile_cache(
             path.mkdir(parents=True, exist_ok=True)
             cachefiles.check_writable(path)  # JAX would fail every compile on its lock file otherwise
         except OSError as exc:  # a cache is an optimisation: without one, everything still compiles
-            log.warning(
-                "no persistent compile cache: cannot create or write to %s (%s); compiling from scratch", path, exc
-            )
+            if _warned_unusable.first(str(path)):  # once per run, not once per stage
+                log.warning(
+                    "no persistent compile cache: cannot create or write to %s (%s); compiling from scratch", path, exc
+                )
             path = None
     if not internals.configure_xla_cache(path, max_bytes):
         path = None

@@ -8,6 +8,8 @@ they cannot use with :func:`remove`, and turn themselves off for a directory tha
 
 from __future__ import annotations
 
+import mmap
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -44,3 +46,32 @@ def check_writable(directory: Path) -> None:
     fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe-")
     os.close(fd)
     os.unlink(probe)
+
+
+class SharedOnce:
+    """Keys seen by this process or by any process forked from it after this object was made.
+
+    A run's stages call the cache setup once each, in the scheduling process or in processes
+    forked from it (luigi's ``--workers N``); a problem with a cache directory is worth one
+    warning per run, not one per stage. The keys live in an anonymous shared memory page
+    (``MAP_SHARED``, inherited across ``fork``) under a lock made with it; a process started
+    without forking begins afresh.
+    """
+
+    SIZE = 1 << 16
+
+    def __init__(self) -> None:
+        self._memory = mmap.mmap(-1, self.SIZE)
+        self._lock = multiprocessing.get_context("fork").Lock()
+
+    def first(self, key: str) -> bool:
+        """True the first time ``key`` is given (here or in a related process), False after."""
+        line = key.encode("utf-8", "surrogateescape").replace(b"\n", b"?") + b"\n"
+        with self._lock:
+            used = self._memory.find(b"\0")
+            used = self.SIZE if used < 0 else used
+            if line[:-1] in self._memory[:used].split(b"\n"):
+                return False
+            if used + len(line) < self.SIZE:  # full (thousands of keys): say it again rather than lose it
+                self._memory[used : used + len(line)] = line
+            return True

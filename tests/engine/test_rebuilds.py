@@ -61,14 +61,27 @@ def edit(path, old: str, new: str) -> None:
         ("arith.py", "** power", "** int(power)", {"Square", "Total"}),
         ("square.py", "powers(numbers, self.power)", "powers(list(numbers), self.power)", {"Square", "Total"}),
         ("make.py", "size=self.count)", "size=int(self.count))", FAMILIES),
-        ("__init__.py", "__all__ = [", "ALL = __all__ = [", FAMILIES),  # the parent package runs before each stage
+        # the parent package runs before each stage: what it does counts, a name it defines that no stage reads not
+        ("__init__.py", "progress.install()\n", "progress.install()\nconsole.log_to_console()\n", FAMILIES),
+        ("__init__.py", "__all__ = [", "ALL = __all__ = [", set()),
         # what cannot change a result
         ("make.py", 'description="how many numbers to draw"', 'description="how many integers"', set()),
         ("project.py", '"the numbers drawn"', '"the numbers the toy drew"', set()),  # declared result-neutral
         ("total.py", '"""The sum of Square', '# a comment\n    """The total of Square', set()),
         ("square.py", "import luigi\n", "import luigi\nimport json  # noqa\n", set()),  # a library import line
     ],
-    ids=["total", "arith", "square", "make", "package", "help-text", "result-neutral", "docstring", "library-import"],
+    ids=[
+        "total",
+        "arith",
+        "square",
+        "make",
+        "package",
+        "unread-definition",
+        "help-text",
+        "result-neutral",
+        "docstring",
+        "library-import",
+    ],
 )
 def test_a_code_edit_reruns_exactly_the_stages_that_run_that_code(toy_dir, toy_source, module, old, new, rerun):
     toy_dir.build()

@@ -84,6 +84,55 @@ def test_code_edits_count_and_flow_through_imports(fake_pipeline):
     assert code_hashes(["pipeline.data"]) == before_data
 
 
+def test_a_module_counts_by_the_names_used_of_it_transitively(fake_pipeline):
+    """Of a module another imports, what counts is what the importer uses (a name imported, or an attribute
+    read from the module), the definitions those read in turn, and the statements that act when it runs."""
+    _edit(
+        fake_pipeline,
+        "models/optim.py",
+        """
+        RATE = 0.5
+
+
+        def _scale(lr):
+            return RATE * lr
+
+
+        def sgd(p, g, lr):
+            return p - _scale(lr) * g
+
+
+        def adam(p, g):
+            return p - g
+        """,
+    )
+    _edit(
+        fake_pipeline,
+        "models/other.py",
+        "from pipeline.models import optim as o\n\n\ndef step(p, g):\n    return o.adam(p, g)\n",
+    )
+    optim = (fake_pipeline / "models" / "optim.py").read_text()
+
+    def changed(old, new) -> set[str]:
+        before = {m: code_hashes([f"pipeline.models.{m}"]) for m in ("net", "other")}
+        _edit(fake_pipeline, "models/optim.py", optim.replace(old, new))
+        try:
+            return {m for m in before if code_hashes([f"pipeline.models.{m}"]) != before[m]}
+        finally:
+            _edit(fake_pipeline, "models/optim.py", optim)
+
+    assert changed("return p - g", "return p - 2 * g") == {"other"}  # read as an attribute, by other only
+    assert changed("RATE = 0.5", "RATE = 0.25") == {"net"}  # sgd -> _scale -> RATE
+    assert changed("def adam", "UNUSED = 1\n\n\ndef adam") == set()  # a definition nobody reads
+    assert changed("RATE = 0.5", "RATE = 0.5\nprint(RATE)") == {"net", "other"}  # acts when the module runs
+    assert set(code_hashes(["pipeline.models.other"])) == {
+        "pipeline",
+        "pipeline.models",
+        "pipeline.models.other",
+        "pipeline.models.optim",
+    }
+
+
 def test_unknown_module_is_an_error(fake_pipeline):
     with pytest.raises(ValueError, match="no source file for module 'pipeline.nope'"):
         code_hashes(["pipeline.nope"])
@@ -261,9 +310,11 @@ def changed_by(path: Path, edited: str, stages, before: dict) -> set[str]:
 
 
 def test_a_real_edit_in_any_module_changes_exactly_the_stages_that_run_it(pipeline, project_copy):
-    """Every module of ``pipeline/`` and ``tasks/``: a one-statement edit changes the code hash of exactly
-    the stages that run it (RUNS); in a module that defines several stages, an edit inside one stage class
-    changes only that stage and its subclasses. Their downstream follows through upstream fingerprints."""
+    """Every module of ``pipeline/`` and ``tasks/``: a statement that acts when the module runs, added at its
+    end, changes the code hash of exactly the stages that run the module (RUNS); in a module that defines
+    several stages, an edit inside one stage class changes only that stage and its subclasses. Their
+    downstream follows through upstream fingerprints. (An edit of a definition changes only the stages that
+    use it: ``test_an_edit_of_one_definition_changes_only_the_stages_that_use_it``.)"""
     stages = all_stages()
     before = code_of(stages)
     assert set(before) == ALL
@@ -272,7 +323,7 @@ def test_a_real_edit_in_any_module_changes_exactly_the_stages_that_run_it(pipeli
     assert set(modules) == set(RUNS), "add new modules to RUNS: which stages run them?"
     for module, path in modules.items():
         text = path.read_text()
-        assert changed_by(path, text + "\n_edited_by_test = 1\n", stages, before) == RUNS[module], module
+        assert changed_by(path, text + "\nprint('edited by the test')\n", stages, before) == RUNS[module], module
         for node in ast.parse(text).body:  # an edit inside each stage class, where a module defines stages
             if isinstance(node, ast.ClassDef) and node.name in fingerprint.stage_classes(module):
                 lines = text.splitlines(keepends=True)
@@ -297,7 +348,7 @@ def test_an_edit_changes_the_fingerprints_of_its_stages_and_their_downstream(pip
         path = project_copy / module
         original = path.read_text()
         path.write_text(
-            original + "\n_edited_by_test = 1\n"
+            original + "\nprint('edited by the test')\n"
             if edit is None
             else original.replace(edit[1], edit[1] + "\n        inputs = dict(inputs)")
         )
@@ -315,6 +366,38 @@ def test_an_edit_changes_the_fingerprints_of_its_stages_and_their_downstream(pip
         "FullReport",
         "Retrain",
     }
+
+
+def test_an_edit_of_one_definition_changes_only_the_stages_that_use_it(pipeline, project_copy):
+    """Issue 33, item 1: ``tasks.data`` imports MNIST's pins from ``pipeline.data.mnist`` at module level, so
+    every stage runs that module's import, but only ``OneHotMNIST`` runs ``prepare_mnist``. A one-line edit in
+    it (or in a helper it calls) reruns ``OneHotMNIST`` and its downstream, never the downloads nor the
+    char-RNN's branch; an edit of the pins reruns the MNIST download and its downstream."""
+
+    def fingerprints():
+        fingerprint.clear_code_cache()
+        return {t.get_task_family(): t.fingerprint() for t in all_stages()}
+
+    before = fingerprints()
+    mnist = project_copy / "pipeline" / "data" / "mnist.py"
+    original = mnist.read_text()
+    mnist_side = with_downstream({"OneHotMNIST"})
+    assert mnist_side == {"OneHotMNIST"} | CLASSIFIERS - {"TrainMoonsMLP"} | {"FullReport", "Retrain", "Sweep"}
+    edits = (
+        ("    out = {}\n", "    out = dict()\n", mnist_side),  # inside prepare_mnist
+        ("    return images.reshape(", "    return 1 * images.reshape(", mnist_side),  # a helper it calls
+        ('"ff7bcfd4', '"ee7bcfd4', with_downstream({"DownloadMNIST"})),  # the pins
+    )
+    for old, new, expected in edits:
+        assert old in original
+        mnist.write_text(original.replace(old, new, 1))
+        try:
+            changed = {f for f, fp in fingerprints().items() if fp != before[f]}
+        finally:
+            mnist.write_text(original)
+        assert changed == expected, old
+        assert not changed & {"DownloadShakespeare", "BuildCharVocab", "TrainCharRNN", "EvaluateCharRNN"}
+    assert fingerprints() == before
 
 
 def test_comments_docstrings_and_formatting_in_tasks_do_not_count(pipeline, project_copy):
@@ -392,8 +475,10 @@ def test_help_text_and_imports_of_unhashed_modules_do_not_count(pipeline, projec
         "import luigi.util",
     ):
         assert changed_by(train, head + f"\n{line}" + sep + rest, stages, before) == set(), line
+    # running the import runs pipeline.data.moons in every training (TrainMoonsMLP ran it already, and
+    # reads no name the line binds)
     edited = head + "\nfrom pipeline.data import moons" + sep + rest
-    assert changed_by(train, edited, stages, before) == TRAIN | {"TrainMoonsMLP"}
+    assert changed_by(train, edited, stages, before) == TRAIN - {"TrainMoonsMLP"}
 
 
 def test_status_explains_the_one_rebuild_when_the_engine_left_the_fingerprints(pipeline):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 
@@ -122,6 +123,47 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     ]
     assert "not run: needs a failed stage" in table[3]
     assert table[4] == f"report: {(tmp_path / 'report' / 'index.html').resolve().as_uri()}"
+
+
+def test_tasks_luigi_adds_at_run_time_are_counted_in_the_run_not_a_keyerror(caplog, monkeypatch):
+    """Issue 33, item 3: luigi meets tasks again, or new ones, while stages run (a day's ``Retrain`` added
+    as ``RangeDaily`` runs, a dependency checked again); their events, from this process or a worker
+    process, belong to the run: no ``KeyError``, no second plan, and each is in the closing table."""
+    from stagecache import progress
+
+    monkeypatch.setattr(progress, "latest_manifest", lambda task: None)
+    data, day1, day2, late = _Stage("Data"), _Stage("Day1"), _Stage("Day2"), _Stage("Late")
+    run = progress.RunProgress()
+    caplog.set_level(logging.INFO, logger="stagecache.progress")
+    run.present(data)
+    run.discovered(day1, data)
+    run.start(day1)
+    run.present(data)  # met again by scheduling while Day1 runs
+    run.discovered(day2, data)  # a task added at run time
+    run.success(day1)
+    run.from_child(
+        {"event": "start", "task_id": day2.task_id, "family": "Day2", "params": {}, "time": time.time()}
+    )  # as a worker process sends it (Day2 is known to this process)
+    run.failure(late, RuntimeError("Unfulfilled dependency at run time"))  # ends without a start
+    run.success(day2)
+    lines = _messages(caplog, "stagecache.progress")
+    assert [m for m in lines if m.startswith("plan:")] == [
+        "plan: 1 stage(s) to run, 1 cached; no earlier runs to estimate from"
+    ]
+    assert [m for m in lines if m.startswith("stage ")] == [
+        "stage 1/1: Day1 started",
+        "stage 1/2: Day1 done in 0.0s",
+        "stage 2/2: Day2 started",
+        "stage 3/3: Late failed after 0.0s",
+        "stage 2/3: Day2 done in 0.0s",
+    ]
+    table = lines[lines.index("summary of this run:") + 2 :]
+    assert [row.split()[:2] for row in table] == [
+        ["Data", "cached"],
+        ["Day1", "ran"],
+        ["Day2", "ran"],
+        ["Late", "failed"],
+    ]
 
 
 def _luigi(pipeline, tmp_path, *args: str) -> str:

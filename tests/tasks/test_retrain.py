@@ -5,6 +5,8 @@ import hashlib
 import json
 import re
 
+import pytest
+
 import tasks
 from tasks.retrain import read_history
 from tests.conftest import write_mnist
@@ -296,3 +298,69 @@ def test_a_re_decision_is_explicit_recorded_as_such_and_shown_once(pipeline, cap
     )
     page = (pipeline.root / "report" / "index.html").read_text()
     assert page.count("re-decided") == 4 and "the 5th ran before the fix; was unchanged" in page
+
+
+def test_a_backfill_with_two_workers_decides_every_day_once_in_date_order(pipeline, tmp_path):
+    """Issue 33, item 3: ``RangeDaily --of Retrain --workers 2`` on an empty history. Each day of the range
+    requires the day before it (a dependency, not a priority), so two workers decide 12-02 to 12-06 one
+    after the other: none is refused as out of order, no ``Unfulfilled dependency at run time`` (a day
+    starts once the day before has republished the report), and no traceback from the progress lines."""
+    from luigi.tools.range import RangeDaily
+
+    from tests.tasks.conftest import luigi_process
+
+    now = int(datetime.datetime(2026, 12, 8, 6, tzinfo=datetime.timezone.utc).timestamp())
+    # the dependency, as the scheduling process sees it once RangeDaily has asked which days are decided
+    RangeDaily(of=tasks.Retrain, start=day(2), stop=day(7), now=now).requires()
+    assert [
+        tasks.Retrain(date=day(n)).requires().get("previous") == tasks.Retrain(date=day(n - 1)) for n in range(2, 7)
+    ] == [False, True, True, True, True]
+
+    def backfill_with_two_workers() -> str:
+        args = ("RangeDaily", "--of", "Retrain", "--start", "2026-12-02", "--stop", "2026-12-07", "--now", str(now))
+        proc = luigi_process(pipeline, tmp_path, *args, "--workers", "2")
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-4000:]
+        return out
+
+    out = backfill_with_two_workers()
+    for problem in ("Traceback", "KeyError", "Unfulfilled dependency", "cannot be decided"):
+        assert problem not in out, out[-4000:]
+    history = read_history()
+    assert decisions(history) == [("2026-12-02", f, "promoted") for f in FAMILIES] + [
+        (f"2026-12-0{d}", f, "unchanged") for d in (3, 4, 5, 6) for f in FAMILIES
+    ]
+    assert [r["recorded"] for r in history] == sorted(r["recorded"] for r in history)
+    assert_history_published(pipeline)
+    history_file = (pipeline.root / "history.jsonl").read_bytes()
+    out = backfill_with_two_workers()  # the rerun finds every day decided
+    assert (pipeline.root / "history.jsonl").read_bytes() == history_file
+    assert "Traceback" not in out
+
+
+def test_a_date_far_ahead_of_the_history_is_refused_with_one_line(pipeline, tmp_path):
+    """Issue 33, item 8: a day waits for the days between it and the history's last day, at most
+    ``MAX_CATCH_UP_DAYS`` of them; a date further ahead is refused before any work, in one line, exit 3
+    (it used to recurse through every day in between, a RecursionError shown as a configuration error)."""
+    from stagecache.configcheck import ConfigError, checked_task
+    from tests.tasks.conftest import luigi_process
+
+    pipeline.build(tasks.Retrain(date=day(4)))
+    proc = luigi_process(pipeline, tmp_path, "Retrain", "--date", "2099-01-01")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 3, out
+    assert "2099-01-01 is 26326 days after the last day decided" in out
+    assert "Recursion" not in out and "Traceback" not in out
+
+    last = tasks.Retrain.MAX_CATCH_UP_DAYS
+    furthest = tasks.Retrain(date=day(4) + datetime.timedelta(days=last))
+    assert furthest.requires()["previous"] == tasks.Retrain(date=furthest.date - datetime.timedelta(days=1))
+    with pytest.raises(ConfigError) as refused, checked_task(["Retrain", "--date", "2099-01-01"]):
+        pass
+    (line,) = refused.value.problems
+    assert "2099-01-01 is 26326 days after the last day decided in" in line and "(2026-12-04)" in line
+    assert f"at most {last}" in line and "from 2026-12-05" in line
+    too_far = (day(4) + datetime.timedelta(days=last + 1)).isoformat()
+    with pytest.raises(ConfigError, match=f"is {last + 1} days after"), checked_task(["Retrain", "--date", too_far]):
+        pass
+    assert len(read_history()) == 4
