@@ -117,8 +117,9 @@ class SearchTask(ArtifactTask):
             raise ConfigError(
                 [
                     f"{self.file}: the study {definition.name!r} in {configured_root().location} was started "
-                    f"from {stored.get('file')!r} with another stage, objective, space, fidelity, sampler, seed "
-                    "or configuration: give this search another name (a changed budget or batch is fine)"
+                    f"from {stored.get('file')!r} with another stage, objective, space, fidelity, sampler or seed, or under another "
+                    "configuration or code of the stage: give this search another name (a changed budget or batch "
+                    "is fine)"
                 ]
             )
 
