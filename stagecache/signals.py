@@ -188,14 +188,17 @@ def _stop_workers() -> None:
 
 def stop_line(name: str, code: int) -> str:
     """``stopped by SIGTERM: TrainX keeps its checkpoint after epoch 3 (...); rerun to resume (exit 143)``."""
+    from stagecache.points import describe
+
     stages = []
     for task in _running():
+        point = describe(getattr(task, "point", "") or "")  # a sweep's point: which one, by its values
+        family = f"{task.get_task_family()} [{point}]" if point else task.get_task_family()
         try:
             epoch, where = task.output().checkpointer().latest()
         except Exception as exc:
-            stages.append(f"{task.get_task_family()} (its checkpoints could not be listed: {exc})")
+            stages.append(f"{family} (its checkpoints could not be listed: {exc})")
             continue
-        family = task.get_task_family()
         stages.append(
             f"{family} keeps its checkpoint after epoch {epoch} ({where})"
             if epoch is not None

@@ -264,3 +264,16 @@ def test_a_second_sweep_file_with_the_same_name_is_refused_and_gc_keeps_the_firs
     for family, stem in kept:
         assert f"removed {family}/{stem}" not in removed, removed
         assert (pipeline.root / family / f"{stem}.joblib").exists(), (family, stem)
+
+
+def test_status_says_a_new_point_was_never_built(pipeline, tmp_path):
+    """Issue 33 item 10: a point added to a built sweep was explained against the family's latest build, another
+    point's (``parameter lr: 0.2 → 0.3``, ``upstream ... differs from the one the last build used``)."""
+    path = sweep_file(tmp_path, GRID.format(epochs="2"))
+    pipeline.build(tasks.Sweep(file=path))
+    Path(path).write_text(GRID.format(epochs="2").replace("lr = [0.1, 0.2]", "lr = [0.1, 0.2, 0.3]"))
+    reasons = {s.name: s.reasons for s in plan(tasks.Sweep(file=path)) if s.state == "will run"}
+    assert reasons["TrainLogReg [TrainLogReg.epochs=2, TrainLogReg.lr=0.3]"] == ["never built"], reasons
+    assert reasons["EvaluateLogReg [TrainLogReg.epochs=2, TrainLogReg.lr=0.3]"] == ["never built"], reasons
+    assert reasons["Sweep"] == ["upstream lr=0.3 added"], reasons
+    assert len(reasons) == 3, reasons
