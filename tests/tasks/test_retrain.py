@@ -296,3 +296,23 @@ def test_a_re_decision_is_explicit_recorded_as_such_and_shown_once(pipeline, cap
     )
     page = (pipeline.root / "report" / "index.html").read_text()
     assert page.count("re-decided") == 4 and "the 5th ran before the fix; was unchanged" in page
+
+
+def test_of_two_retrains_of_one_day_at_once_only_the_one_that_decides_logs_the_decision(pipeline, caplog):
+    """Issue 33 item 10: the second of two simultaneous Retrains of one day waits for the first's artifact under
+    its build guard, finds it, and ran after_save too, logging the first's decision line a second time; it now
+    says ``already decided``, as a second host does on an object store. Here
+    the second is what it runs once the first is done: Retrain's run() on a fresh instance, its day not yet in
+    the history it read when luigi scheduled it."""
+    from luigi.task_register import Register
+
+    caplog.set_level("INFO", logger="tasks.retrain")
+    assert "Retrain" in pipeline.build(tasks.Retrain(date=DAY1))
+    assert len(summary_lines(caplog)) == 1
+    caplog.clear()
+    Register.clear_instance_cache()  # another process: nothing of the first run's task objects
+    second = tasks.Retrain(date=DAY1)
+    second.run()
+    lines = summary_lines(caplog)
+    assert len(lines) == 1 and lines[0].startswith("Retrain 2026-01-30: already decided at "), lines
+    assert len(read_history()) == 4  # decided once
