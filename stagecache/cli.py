@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         args = parser.parse_args(argv)
         task_args = [args.task]
 
+    if args.command == "artifacts" and args.keep < 0:
+        with exit_on_config_error(always=True):
+            raise ConfigError([f"--keep: must be an integer >= 0 (unused artifacts kept per stage), got {args.keep}"])
     with exit_on_config_error(always=True), checked_task(task_args) as root_task:
         if not isinstance(root_task, ArtifactTask):
             raise ConfigError(

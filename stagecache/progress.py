@@ -13,11 +13,14 @@ starts and ends to the scheduling process (:mod:`stagecache.childevents`), which
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 
 import luigi
+from luigi.cmdline_parser import CmdlineParser
 from luigi.task_register import Register
 
 from stagecache import signals
@@ -91,6 +94,11 @@ class RunProgress:
         self.started: dict[str, float] = {}
         self.numbers: dict[str, int] = {}  # k of `stage k/N`, given as stages start
         self.outcome: dict[str, tuple[str, float | None]] = {}
+        # each stage's result link, computed where and when it ran (luigi's command-line values in force)
+        self.links: dict[str, str | None] = {}
+        # luigi's command line of the run (its --Task-param values), caught while scheduling: for the link of a
+        # cached stage, computed as the process exits, after luigi has dropped it
+        self.command_line: object | None = None
 
     # -- scheduling (luigi fires DEPENDENCY_PRESENT for each complete stage it meets, and
     # DEPENDENCY_DISCOVERED for each dependency of an incomplete one) ---------------------------
@@ -110,6 +118,7 @@ class RunProgress:
     def _present(self, task: ArtifactTask) -> None:
         if (self.stages is not None or task.task_id in self.cached) and not self._running():
             self.reset()  # a new run in this process
+        self._catch_command_line()
         self.tasks.setdefault(task.task_id, task)
         if task.task_id not in self.cached and task.task_id not in (self.stages or []):
             self.cached.append(task.task_id)
@@ -117,6 +126,7 @@ class RunProgress:
     def _discovered(self, task: ArtifactTask, dep) -> None:
         if (self.stages is not None or task.task_id in self.cached) and not self._running():
             self.reset()
+        self._catch_command_line()
         for t in (task, dep):
             self.tasks.setdefault(t.task_id, t)
         if dep.task_id not in self.deps.get(task.task_id, []):
@@ -183,6 +193,10 @@ class RunProgress:
         self._event("failure", task)
 
     def _event(self, event: str, task: ArtifactTask) -> None:
+        # A stage's link is computed as it ends, in the process that ran it: luigi's command-line values are in
+        # force there, and no longer in the scheduling process once luigi has returned (a worker process's last
+        # event may come after), so a link computed later names another configuration's result.
+        link = _result_link(task) if event == "success" else None
         if CHILD_EVENTS.in_child():
             CHILD_EVENTS.send(
                 {
@@ -191,10 +205,13 @@ class RunProgress:
                     "family": task.get_task_family(),
                     "params": task.to_str_params(),
                     "time": time.time(),
+                    "link": link,
                 }
             )
             return
         with self.lock:
+            if event == "success":
+                self.links[task.task_id] = link
             getattr(self, f"_{event}")(task, time.time())
 
     def from_child(self, message: dict) -> None:
@@ -203,6 +220,8 @@ class RunProgress:
             task = self.tasks.get(message["task_id"])
             if task is None:  # a root without dependencies: scheduling met it without an event
                 task = Register.get_task_cls(message["family"]).from_str_params(message["params"])
+            if message["event"] == "success":
+                self.links[task.task_id] = message.get("link")
             getattr(self, f"_{message['event']}")(task, message["time"])
 
     def _start(self, task: ArtifactTask, now: float) -> None:
@@ -284,12 +303,22 @@ class RunProgress:
             log.info("  %-*s  %-*s  %8s", width, family, result_width, result, seconds)
         self._log_report_link()
 
+    def _catch_command_line(self) -> None:
+        if self.command_line is None:
+            self.command_line = CmdlineParser.get_instance()
+
     def _log_report_link(self) -> None:
-        for task in self.tasks.values():
-            link = task.result_link()
-            if link is not None:
-                log.info("report: %s", link)
-                break
+        """The link of this run's result: a task's fingerprint resolves its upstream stages from luigi's
+        configuration and command line, and luigi drops the command line when its run returns, before a worker
+        process's last event or the exit line. So a stage that ran gives the link it computed as it ended, and
+        one that did not (cached, or not run) is asked with the run's command line back in force."""
+        link = next((self.links[t] for t in self.tasks if self.links.get(t)), None)  # of a stage that ran
+        if link is None:
+            with command_line_in_force(self.command_line):
+                others = (_result_link(task) for task_id, task in self.tasks.items() if task_id not in self.links)
+                link = next(filter(None, others), None)  # cached, or a page an earlier run published
+        if link is not None:
+            log.info("report: %s", link)
 
     def log_up_to_date(self) -> None:
         """Say so when the run found every task it was asked for complete (luigi fires no event then)."""
@@ -299,6 +328,29 @@ class RunProgress:
             families = ", ".join(self.tasks[t].get_task_family() for t in self.cached)
             log.info("nothing to run: %s %s up to date", families, "is" if len(self.cached) == 1 else "are")
             self._log_report_link()
+
+
+def _result_link(task: ArtifactTask) -> str | None:
+    try:
+        return task.result_link()
+    except Exception:  # a link is a courtesy: never a failure of the stage or of the run
+        log.debug("no result link for %s", task.task_id, exc_info=True)
+        return None
+
+
+@contextlib.contextmanager
+def command_line_in_force(parser) -> Iterator[None]:
+    """luigi's command-line ``parser`` (a ``CmdlineParser``) in force inside the block, when it is not already."""
+    if parser is None or CmdlineParser.get_instance() is parser:
+        yield
+        return
+    saved = CmdlineParser._instance
+    CmdlineParser._instance = parser
+    try:
+        yield
+    finally:
+        if CmdlineParser._instance is parser:  # luigi may have set its own meanwhile: leave that one
+            CmdlineParser._instance = saved
 
 
 #: Called with (task, succeeded, time) as each stage of the run ends, in the scheduling process (sweeps count points).

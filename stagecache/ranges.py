@@ -12,6 +12,12 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+#: Upper bounds for counts of work (passes, updates, generated points): a value past them is a typing
+#: mistake (``99999999999999999999`` epochs would train for ever), not an experiment.
+MAX_EPOCHS = 100_000
+MAX_STEPS = 10_000_000
+MAX_ITEMS = 100_000_000
+
 
 def _section(owner) -> str:
     family = getattr(owner, "get_task_family", None)
@@ -71,6 +77,12 @@ def at_least(owner, minimum, integer: bool = True, **values) -> None:
     """Every value is a number >= ``minimum``."""
     for key, value in values.items():
         check(owner, key, value, integer=integer, low=minimum)
+
+
+def at_most(owner, maximum, integer: bool = True, **values) -> None:
+    """Every value is a number <= ``maximum`` (check the lower bound first, for its own message)."""
+    for key, value in values.items():
+        check(owner, key, value, integer=integer, high=maximum)
 
 
 def seed(owner, key: str, value) -> None:

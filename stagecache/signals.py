@@ -82,15 +82,24 @@ def run_within(seconds: float, action: Callable[[], None], name: str) -> None:
 
 
 def _release_all() -> None:
-    def run() -> None:
-        for release in list(_releases.values()):
-            try:
-                release()
-            except Exception as exc:
-                log.warning("stopping: could not release %s (%s)", release, exc)
+    """Every registered release at once, each in its own thread (one that is slow, or waits on a lock the
+    stopped thread holds, cannot hold up the others), all within :data:`RELEASE_SECONDS`."""
 
-    if _releases:
-        run_within(RELEASE_SECONDS, run, "stagecache-stop-releases")
+    def run(release: Callable[[], None]) -> None:
+        try:
+            release()
+        except Exception as exc:
+            log.warning("stopping: could not release %s (%s)", release, exc)
+
+    threads = [
+        threading.Thread(target=run, args=(release,), name="stagecache-stop-release", daemon=True)
+        for release in list(_releases.values())
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + RELEASE_SECONDS
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def report_running_with(provider: Callable[[], list[Any]]) -> None:
@@ -179,14 +188,17 @@ def _stop_workers() -> None:
 
 def stop_line(name: str, code: int) -> str:
     """``stopped by SIGTERM: TrainX keeps its checkpoint after epoch 3 (...); rerun to resume (exit 143)``."""
+    from stagecache.points import describe
+
     stages = []
     for task in _running():
+        point = describe(getattr(task, "point", "") or "")  # a sweep's point: which one, by its values
+        family = f"{task.get_task_family()} [{point}]" if point else task.get_task_family()
         try:
             epoch, where = task.output().checkpointer().latest()
         except Exception as exc:
-            stages.append(f"{task.get_task_family()} (its checkpoints could not be listed: {exc})")
+            stages.append(f"{family} (its checkpoints could not be listed: {exc})")
             continue
-        family = task.get_task_family()
         stages.append(
             f"{family} keeps its checkpoint after epoch {epoch} ({where})"
             if epoch is not None

@@ -84,7 +84,9 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
             reasons.append(f"code {what}: {module}")
     old_up = previous.get("upstream", {})
     for family in sorted(set(old_up) | set(inputs["upstream"])):
-        if old_up.get(family) != inputs["upstream"].get(family):
+        if family not in old_up or family not in inputs["upstream"]:  # a sweep's point added or removed
+            reasons.append(f"upstream {family} {'added' if family not in old_up else 'removed'}")
+        elif old_up.get(family) != inputs["upstream"].get(family):
             upstream = next(
                 (statuses.get(dep.task_id) for dep in flatten(task.requires()) if dep.get_task_family() == family), None
             )
@@ -97,6 +99,24 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
     if not reasons:
         reasons.append("artifact missing or corrupt")
     return reasons
+
+
+def _previous_build(task: ArtifactTask, never_built: set[str]) -> dict | None:
+    """The build a will-run stage is explained against: the family's latest one, or for a stage of a sweep's
+    point, whose family's latest build is mostly another point's, the latest with this stage's own parameters,
+    and none (never built) when a stage it reads in this point was never built."""
+    if not task.point:
+        return latest_manifest(task)
+    if any(dep.task_id in never_built for dep in flatten(task.requires())):
+        return None
+    params = task.fingerprint_inputs()["params"]
+    newest: dict | None = None
+    for manifest in valid_manifests(task.output().family_manifests()):
+        if manifest.get("significant_params") != params:
+            continue
+        if newest is None or manifest.get("created", "") > newest.get("created", ""):
+            newest = manifest
+    return newest
 
 
 def head_start(task: ArtifactTask, target) -> tuple[str, str] | None:
@@ -126,6 +146,7 @@ def _plan(root: ArtifactTask) -> list[StageStatus]:
         if task.task_id in needed and not complete[task.task_id]:
             needed.update(dep.task_id for dep in flatten(task.requires()))
     statuses: dict[str, StageStatus] = {}
+    never_built: set[str] = set()
     for task in order:
         if complete[task.task_id]:
             state = CACHED
@@ -144,7 +165,9 @@ def _plan(root: ArtifactTask) -> list[StageStatus]:
                 "change a significant parameter (or the code it runs), or delete that record to retry",
             ]
         elif state == WILL_RUN:
-            previous = latest_manifest(task)
+            previous = _previous_build(task, never_built)
+            if previous is None:
+                never_built.add(task.task_id)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
             start = head_start(task, target)
             status.reasons[:0] = [start[1]] if start else []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import luigi
 
+from stagecache.configcheck.errors import ConfigError
 from stagecache.continuation import order_lineages
 from stagecache.project import current
 from stagecache.sweep_progress import POINT_PROGRESS
@@ -31,7 +32,10 @@ class SweepTask(ArtifactTask):
         """The sweep file, read and checked (again whenever the file changed: luigi reuses task instances)."""
         import os
 
-        stat = os.stat(self.file)
+        try:
+            stat = os.stat(self.file)
+        except OSError as exc:
+            raise ConfigError([f"--file: cannot read the sweep file {self.file}: {exc.strerror or exc}"]) from None
         key = (stat.st_mtime_ns, stat.st_size)
         if self._read[0] != key:
             self._read = (key, read_sweep(self.file, current().default_task))

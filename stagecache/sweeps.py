@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from stagecache import points
 from stagecache.configcheck.errors import ConfigError
-from stagecache.configcheck.files import allowed, scan, suggest
+from stagecache.configcheck.files import allowed, read_text, scan, suggest
 
 if TYPE_CHECKING:
     from stagecache.task import ArtifactTask
@@ -91,11 +91,11 @@ def _value_text(value) -> str:
 
 def read_sweep(path: str, default_stage: str) -> SweepDefinition:
     """The sweep defined in ``path``, checked; :class:`ConfigError` with every problem otherwise."""
+    text = read_text(path, "sweep file")  # a missing file or one that is not UTF-8: one line naming it
     try:
         parser = configparser.ConfigParser(interpolation=None, strict=True)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
-        with open(path, encoding="utf-8") as fh:
-            parser.read_file(fh)
+        parser.read_string(text, source=path)
         lines = {(e.section, e.key): e.line for e in scan(path)}
     except (OSError, configparser.Error) as exc:
         raise ConfigError([f"{path}: cannot read the sweep file: {str(exc).splitlines()[0]}"]) from None

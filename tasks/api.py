@@ -49,6 +49,30 @@ def configuration(path: str | None) -> Iterator[None]:
         Register.clear_instance_cache()
 
 
+def _check_point(cls: type[ArtifactTask], point: dict) -> None:
+    """Every section of ``point`` is a stage of ``cls``'s DAG (else :class:`ConfigError`, with a did-you-mean): a
+    point's section that no stage reads would otherwise be dropped, and the default artifact loaded."""
+    from stagecache.configcheck import ConfigError
+    from stagecache.configcheck.files import suggest
+    from stagecache.task import walk
+
+    stages = {
+        name
+        for name, c in Register._get_reg().items()
+        if isinstance(c, type) and issubclass(c, ArtifactTask) and not issubclass(c, luigi.Config)
+    }
+    family = cls.get_task_family()
+    in_dag = {t.get_task_family() for t in walk(cls())}
+    problems = []
+    for section in point:
+        if section not in stages:
+            problems.append(f"point: no stage {section!r}{suggest(section, stages)}")
+        elif section not in in_dag:
+            problems.append(f"point: {section} is not part of {family}'s DAG: its values would change nothing")
+    if problems:
+        raise ConfigError(problems)
+
+
 def stage_task(
     stage: str,
     *,
@@ -65,6 +89,8 @@ def stage_task(
     if not (isinstance(cls, type) and issubclass(cls, ArtifactTask)):
         raise ValueError(f"{stage} is not a stage of {current().module}")
     encoded = points.encode(point)
+    if point:
+        _check_point(cls, point)
     if search is not None:
         encoded = _best_point(search, build)
     if sweep is not None:

@@ -16,6 +16,7 @@ import configparser
 import sys
 
 from stagecache.configcheck import ConfigError, exit_on_config_error
+from stagecache.configcheck.files import read_text
 from stagecache.project import current
 from stagecache.sweeps import read_sweep
 
@@ -87,6 +88,8 @@ def main(argv: list[str]) -> int:
     form.add_argument("--csv", action="store_true", help="comma-separated values")
     args = parser.parse_args(argv)
     with exit_on_config_error(always=True):
+        for path in args.files:  # a missing file, or one that is not UTF-8: one line naming it
+            read_text(path, "file")
         sweeps = [f for f in args.files if _is_sweep(f)]
         if sweeps and len(args.files) > 1:
             raise ConfigError([f"{sweeps[0]}: compare takes one sweep file, or two or more configuration files"])

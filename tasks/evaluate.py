@@ -13,6 +13,8 @@ from tasks.compiling import CompilingTask
 from tasks.data import BuildCharVocab, OneHotMNIST
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP
 
+MAX_SAMPLE_LENGTH = 100_000  # characters per sample (the report shows 400): more is a typing mistake
+
 
 class _EvaluateClassifier(CompilingTask):
     """Accuracy on the validation split; accuracy, per-class accuracy, confusion matrix and misclassified examples
@@ -78,7 +80,10 @@ class EvaluateCharRNN(CompilingTask):
     def validate(self) -> None:
         ranges.each(self, "temperatures", self.temperatures, nonempty=True, low=0, low_open=True)
         ranges.at_least(self, 0, sample_length=self.sample_length)
+        ranges.at_most(self, MAX_SAMPLE_LENGTH, sample_length=self.sample_length)
         ranges.seed(self, "sample_seed", self.sample_seed)
+        if not isinstance(self.prompt, str) or not self.prompt:
+            raise ValueError(f"[EvaluateCharRNN] prompt must hold at least one character, got {self.prompt!r}")
 
     def requires(self):
         return {"model": self.stage(TrainCharRNN), "corpus": self.stage(BuildCharVocab)}
@@ -87,6 +92,13 @@ class EvaluateCharRNN(CompilingTask):
         from pipeline.evaluate.char_rnn import evaluate_char_rnn
 
         model, corpus = inputs["model"], inputs["corpus"]
+        # the vocabulary exists only now: check the prompt before any compiling or sampling
+        missing = sorted(set(self.prompt) - set(corpus["vocab"]))
+        if missing:
+            raise ValueError(
+                f"[EvaluateCharRNN] prompt {self.prompt!r} has characters that are not in the vocabulary: "
+                + ", ".join(repr(c) for c in missing)
+            )
         return evaluate_char_rnn(
             model["weights"],
             corpus["vocab"],

@@ -219,11 +219,13 @@ class Retrain(ArtifactTask):
         with report_target.build_guard(exclusive=True):
             report.publish(report_target)
         result = (target or self.output()).load()
+        # Of two Retrains of one day at once, the second waits for the first's artifact under the build guard and
+        # finds it: the first decided the day and logs the decision; the second says that it found it decided.
+        built_here = self.__dict__.pop("_built_here", False)
+        decided_now = built_here and result.get("decided_now", True)
         log.info(
             "%s",
-            summary_line(
-                self.date.isoformat(), result["decisions"], result.get("decided_now", True), result.get("redecision")
-            ),
+            summary_line(self.date.isoformat(), result["decisions"], decided_now, result.get("redecision")),
         )
 
     def build(self, inputs):
@@ -267,6 +269,7 @@ class Retrain(ArtifactTask):
         published.sync_champions(latest_champions(history), len(history))
         for record in taken["day"]:
             log.info("%s: %s, %s", record["model"], record["outcome"], record["reason"])
+        self._built_here = True  # after_save logs the day's line: this run decided it
         return {
             "date": date,
             "decisions": taken["day"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timezone
 
 from stagecache.status import walk
@@ -54,6 +55,39 @@ class Sweep(SweepTask):
         summary["fingerprint"] = root.fingerprint()
         return summary
 
+    def validate(self) -> None:
+        super().validate()
+        self.check_name_is_its_own()
+
+    def check_name_is_its_own(self) -> None:
+        """Refuse (ConfigError, naming both files) a sweep whose name another sweep file has published: its page and
+        index entry would be replaced, and gc would then remove the artifacts the first sweep's page names. The same
+        file again (edited, or named by another path or on another host) is the same sweep."""
+        from stagecache.configcheck import ConfigError
+        from stagecache.configcheck.files import scan
+
+        name = self.definition.name
+        try:
+            entry = json.loads(published.read_published("index.json", SWEEPS) or b"{}").get(name)
+        except (ValueError, AttributeError):
+            return  # an unreadable index: gc refuses it, and the sweep's publication rewrites it
+        other = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(other, str) or other == self.file:
+            return
+        for recorded in (entry.get("path"), other):
+            try:
+                if isinstance(recorded, str) and os.path.samefile(recorded, self.file):
+                    return
+            except OSError:
+                continue
+        line = next((e.line for e in scan(self.file) if (e.section, e.key) == ("sweep", "name")), None)
+        raise ConfigError(
+            [
+                f"{self.file}{f':{line}' if line else ''}: [sweep] name {name!r} is already the sweep of {other} "
+                f"(published in {published.report_location(self.directory)}): rename one of them"
+            ]
+        )
+
     @property
     def directory(self) -> str:
         return f"{SWEEPS}/{self.definition.name}"
@@ -78,6 +112,7 @@ class Sweep(SweepTask):
         every artifact a published sweep names)."""
         from pipeline.experiments.sweep_report import build_sweep_report
 
+        self.check_name_is_its_own()  # again: another file's sweep of this name may have been published since
         target = target or self.output()
         sweep = target.load()
         links = {}
@@ -101,7 +136,11 @@ class Sweep(SweepTask):
 
         def index(current):
             current = dict(current or {})
-            current[sweep["name"]] = {"file": self.file, "stages": [list(s) for s in stems]}
+            current[sweep["name"]] = {
+                "file": self.file,
+                "path": os.path.realpath(self.file),  # which file it is, whatever the path it was named by
+                "stages": [list(s) for s in stems],
+            }
             return current
 
         published.update_document(INDEX, index)

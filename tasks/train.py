@@ -30,6 +30,7 @@ class _Train(ReportsProgress, CompilingTask):
 
     def validate(self) -> None:
         ranges.positive(self, integer=True, epochs=self.epochs)
+        ranges.at_most(self, ranges.MAX_EPOCHS, epochs=self.epochs)
         ranges.seed(self, "seed", self.seed)
 
     def backend(self) -> str:
@@ -66,6 +67,13 @@ class _TrainClassifier(_Train):
         super().validate()
         ranges.positive(self, lr=self.lr)
         ranges.positive(self, integer=True, batch_size=self.batch_size)
+        # fewer training examples than one batch fails only once the data is prepared: refuse it now
+        limit = self.requires().train_limit
+        if 0 < limit < self.batch_size:
+            raise ValueError(
+                f"[OneHotMNIST] train_limit must be 0 (all) or at least one batch of {self.get_task_family()} "
+                f"(batch_size {self.batch_size}), got {limit}"
+            )
 
 
 class TrainLogReg(_TrainClassifier):
@@ -189,6 +197,7 @@ class TrainCharRNN(_Train):
         ranges.positive(self, integer=True, hidden=self.hidden, seq_len=self.seq_len, batch_size=self.batch_size)
         ranges.positive(self, lr=self.lr)
         ranges.at_least(self, 0, steps_per_epoch=self.steps_per_epoch)
+        ranges.at_most(self, ranges.MAX_STEPS, steps_per_epoch=self.steps_per_epoch)
         ranges.at_least(self, 0, integer=False, clip=self.clip)
 
     def requires(self):
@@ -237,6 +246,12 @@ class TrainMoonsMLP(_Train):
         ranges.positive(
             self, integer=True, n_train=self.n_train, n_test=self.n_test, hidden=self.hidden, batch_size=self.batch_size
         )
+        ranges.at_least(self, 2, n_train=self.n_train, n_test=self.n_test)  # both moons get a point
+        ranges.at_most(self, ranges.MAX_ITEMS, n_train=self.n_train, n_test=self.n_test)
+        if self.n_train < self.batch_size:  # fails only in training: refuse it now
+            raise ValueError(
+                f"[TrainMoonsMLP] n_train must be at least one batch (batch_size {self.batch_size}), got {self.n_train}"
+            )
         ranges.positive(self, lr=self.lr)
         ranges.at_least(self, 0, integer=False, noise=self.noise)
 

@@ -120,6 +120,15 @@ def check_config_classes() -> None:
             config.validate()
 
 
+def check_luigi_settings() -> None:
+    """The ranges of luigi's own settings that would otherwise fail silently (``--workers 0`` runs nothing)."""
+    from luigi.interface import core
+
+    from stagecache import ranges
+
+    ranges.at_least(core, 1, workers=core().workers)
+
+
 def check_dag(make_root, task_args: Sequence[str] = ()) -> object:
     """Build the root task and, for a pipeline stage, its DAG (each stage checks its parameters' ranges).
 
@@ -133,6 +142,7 @@ def check_dag(make_root, task_args: Sequence[str] = ()) -> object:
 
     try:
         check_config_classes()
+        check_luigi_settings()
         root = make_root()
         if isinstance(root, ArtifactTask):
             walk(root)

@@ -85,6 +85,25 @@ def config_files() -> list[str]:
     return [p for p in LuigiConfigParser._config_paths if os.path.isfile(p)]
 
 
+def read_text(path: str, what: str = "file") -> str:
+    """The UTF-8 text of ``path``; a :class:`ConfigError` naming the file (and the line of a byte that is not
+    UTF-8) when it cannot be read."""
+    from stagecache.configcheck.errors import ConfigError
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the {what}: {exc.strerror or exc}"]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [f"{path}:{line}: the {what} is not UTF-8 text (byte {data[exc.start]:#04x}); save it as UTF-8"]
+        ) from None
+
+
 def scan(path: str) -> list[Entry]:
     """Section headers and keys of one file with their line numbers, as configparser reads them."""
     entries: list[Entry] = []

@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import logging
+import uuid
 from collections.abc import Callable
 
 import joblib
@@ -36,7 +37,7 @@ from stagecache.roots.base import (
 from stagecache.stores import publish as publishing
 from stagecache.stores.base import IntegrityError, ObjectNotFound, PreconditionFailed, Store, StoreError
 from stagecache.stores.cas import update_object
-from stagecache.stores.leases import LEASE_PREFIX, Lease, LeaseHeld, acquire_lease, read_lease
+from stagecache.stores.leases import LEASE_PREFIX, Lease, LeaseHeld, acquire_lease, hand_back, read_lease
 
 log = logging.getLogger(__name__)
 
@@ -118,25 +119,34 @@ class BucketTarget(ArtifactTarget):
         unless ``exclusive`` (the block writes more than the artifact, e.g. the report's files).
         """
         ttl = self.lease_seconds
-        while True:
+        # SIGTERM: others need not wait out the ttl. The hand-back is registered before the lease is written and
+        # until it is released, and needs neither the Lease object nor its lock: a stop can come as the lease is
+        # being written, while the build renews it (holding its lock), or once the build has ended.
+        token = uuid.uuid4().hex
+
+        def give_back() -> None:
+            hand_back(self.store, self.stem, token)
+
+        with signals.on_stop(give_back):
+            while True:
+                try:
+                    lease = acquire_lease(self.store, self.stem, ttl, wait=ttl, token=token)
+                    break
+                except LeaseHeld as exc:
+                    if not exclusive and self.exists():
+                        yield
+                        return
+                    log.info("%s; waiting", exc)
+            self.lease = lease
             try:
-                lease = acquire_lease(self.store, self.stem, ttl, wait=ttl)
-                break
-            except LeaseHeld as exc:
-                if not exclusive and self.exists():
+                with lease.keep_alive():
                     yield
-                    return
-                log.info("%s; waiting", exc)
-        self.lease = lease
-        try:
-            with lease.keep_alive(), signals.on_stop(lease.release):  # SIGTERM: others need not wait out the ttl
-                yield
-        finally:
-            self.lease = None
-            try:
-                lease.release()
-            except StoreError as exc:  # e.g. the server died: keep the build's own error; the lease expires
-                log.warning("%s: could not release the lease (%s); it expires after %g s", self.location, exc, ttl)
+            finally:
+                self.lease = None
+                try:
+                    lease.release()
+                except StoreError as exc:  # e.g. the server died: keep the build's own error; the lease expires
+                    log.warning("%s: could not release the lease (%s); it expires after %g s", self.location, exc, ttl)
 
     def write(self, obj, manifest: dict) -> None:
         """Publish ``obj`` (joblib) and then its manifest, under the lease when one is held."""

@@ -166,18 +166,46 @@ class _KeepAlive:
         self._thread.join()
 
 
+def hand_back(store: Store, name: str, token: str) -> bool:
+    """Delete the lease ``name`` if it is the one written with ``token``, whatever ETag its holder saw last.
+
+    For a stopping process, from another thread: the thread that holds the lease may have been stopped in
+    the middle of a renewal (holding the lease's lock, its new ETag not yet recorded), or of taking it (the
+    lease written, its :class:`Lease` not yet returned). True when it was deleted here.
+    """
+    for _ in range(5):  # a renewal between our read and our delete changes the ETag: read again
+        state = read_lease(store, name)
+        if state is None or state.token != token:
+            return False
+        try:
+            store.delete(lease_key(name), if_match=state.etag)
+            return True
+        except PreconditionFailed:
+            continue
+    return False
+
+
 def acquire_lease(
-    store: Store, name: str, ttl: float, owner: str | None = None, wait: float = 0.0, poll: float = 0.5
+    store: Store,
+    name: str,
+    ttl: float,
+    owner: str | None = None,
+    wait: float = 0.0,
+    poll: float = 0.5,
+    token: str | None = None,
 ) -> Lease:
     """Take the lease ``name`` (creating it, or taking over an expired one).
 
-    Raises :class:`LeaseHeld` when a live holder keeps it for longer than ``wait`` seconds.
+    Raises :class:`LeaseHeld` when a live holder keeps it for longer than ``wait`` seconds. ``token`` (default:
+    a new one) is what the lease is written with: known before it is written, :func:`hand_back` can remove it
+    whenever the caller is stopped.
     """
     owner = owner or default_owner()
+    token = token or uuid.uuid4().hex
     deadline = time.monotonic() + wait
     vanished = 0
     while True:
-        lease = Lease(store, name, owner, ttl, token=uuid.uuid4().hex, etag="")
+        lease = Lease(store, name, owner, ttl, token=token, etag="")
         try:
             lease.etag = store.put_if_absent(lease_key(name), lease._body()).etag
             log.info("lease %r taken by %s", name, owner)

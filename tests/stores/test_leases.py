@@ -73,3 +73,66 @@ def test_a_killed_holder_keeps_its_lease_while_alive_and_loses_it_after_expiry(s
     assert time.monotonic() - killed >= ttl * 0.5
     assert read_lease(store, "stage").owner == "survivor"
     lease.release()
+
+
+class _Exited(BaseException):
+    """What the stop's ``os._exit`` does in these tests: end the build where the signal came."""
+
+
+@pytest.mark.parametrize("moment", ["the lease just written", "the build renewing it", "the build just ended"])
+def test_a_stop_at_any_moment_of_a_build_hands_its_lease_back_before_the_process_exits(store, monkeypatch, moment):
+    """Issue 33 item 7: SIGTERM left the stage's lease on the store in 1 run of 2, and the rerun waited
+    ``lease_seconds``. The stop comes (the handler run as Python runs it, in the building thread) right after
+    the lease was written, before the build guard had registered its release; while the build thread renews
+    the lease (holding its lock, which the stop's release waited on until it gave up); and once the build has
+    ended, before the guard released the lease. Each time the lease must be gone when the process exits."""
+    from stagecache import signals
+    from stagecache.roots.bucket import BucketRoot
+    from stagecache.stores import leases
+
+    root = BucketRoot(store, "s3://test", lease_seconds=600)
+    target = root.target("Stage", "ab" * 32)
+    at_exit: list[list[str]] = []
+
+    def stop() -> None:
+        signals._handle(signal.SIGTERM, None)
+
+    def exit_(code: int) -> None:
+        at_exit.append(list(store.list(leases.LEASE_PREFIX)))
+        raise _Exited(code)
+
+    monkeypatch.setattr(signals, "_owner", os.getpid())
+    monkeypatch.setattr(signals, "_stopping", False)
+    monkeypatch.setattr(signals, "_releases", {})
+    monkeypatch.setattr(signals, "_exit", exit_)
+    if moment == "the lease just written":
+        put_if_absent = store.put_if_absent
+
+        def written(key, data, metadata=None):
+            info = put_if_absent(key, data, metadata)
+            stop()
+            return info
+
+        monkeypatch.setattr(store, "put_if_absent", written)
+    elif moment == "the build renewing it":
+        put_if_match = store.put_if_match
+
+        def renewed(key, data, etag, metadata=None):
+            info = put_if_match(key, data, etag, metadata)
+            stop()  # inside Lease.renew, its lock held
+            return info
+
+        monkeypatch.setattr(store, "put_if_match", renewed)
+    else:
+        exit_keep_alive = leases._KeepAlive.__exit__
+
+        def ended(self, *exc):
+            exit_keep_alive(self, *exc)
+            stop()
+
+        monkeypatch.setattr(leases._KeepAlive, "__exit__", ended)
+    started = time.monotonic()
+    with pytest.raises(_Exited), target.build_guard():
+        target.lease.check()  # what a checkpoint does before it is written
+    assert at_exit == [[]], at_exit
+    assert time.monotonic() - started < signals.RELEASE_SECONDS, "the release waited for a lock it cannot get"

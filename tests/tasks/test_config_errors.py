@@ -162,6 +162,23 @@ ENTRY_POINTS = {
             "[EvaluateCharRNN] temperatures[1] must be a finite number > 0",
         ),
         ("--threads-per-process", "-2", "[threads] per_process must be >= 0, got -2"),
+        # issue 33 item 9: accepted before, and then ran nothing (rc 25), for ever, or failed after upstream work
+        ("--workers", "0", "[core] workers must be >= 1, got 0"),
+        (
+            "--TrainDeepMLP-epochs",
+            "99999999999999999999",
+            "[TrainDeepMLP] epochs must be <= 100000, got 99999999999999999999",
+        ),
+        ("--TrainCharRNN-steps-per-epoch", "99999999999", "[TrainCharRNN] steps_per_epoch must be <= 10000000"),
+        ("--EvaluateCharRNN-sample-length", "1000000", "[EvaluateCharRNN] sample_length must be <= 100000"),
+        ("--TrainMoonsMLP-n-train", "1", "[TrainMoonsMLP] n_train must be >= 2, got 1"),
+        ("--TrainMoonsMLP-n-train", "20", "[TrainMoonsMLP] n_train must be at least one batch (batch_size 32), got 20"),
+        (
+            "--OneHotMNIST-train-limit",
+            "1",
+            "[OneHotMNIST] train_limit must be 0 (all) or at least one batch of TrainLogReg (batch_size 128), got 1",
+        ),
+        ("--BuildCharVocab-val-fraction", "0.999999", "[BuildCharVocab] val_fraction must lie in (0, 0.5]"),
     ],
 )
 def test_a_bad_command_line_value_names_its_flag_before_any_work(tmp_path, entry, flag, value, message):
@@ -218,3 +235,75 @@ def test_every_number_parameter_has_its_range(pipeline, section, key):
             pass
         assert err.value.problems[0].startswith(f"[{section}] {key} must "), (value, err.value.problems)
         pipeline.config.remove_option(section, key)
+
+
+def test_missing_and_non_utf8_files_and_a_negative_keep_are_one_line_and_exit_3(tmp_path):
+    """Issue 33 item 9: FileNotFoundError and UnicodeDecodeError tracebacks (rc 1), a sweep file's message that
+    named no file, gc's ValueError traceback: now one line naming the file (and line) or the flag."""
+    cfg = _config(tmp_path)
+    (tmp_path / "latin1.cfg").write_bytes(b"[TrainMLP]\nlr = 0.1\n# caf\xe9\n")
+    (tmp_path / "sweep.cfg").write_bytes(b"[sweep]\nname = s\n[TrainMLP]\n# \xff\nlr = [0.1, 0.2]\n")
+    luigi = ("-m", "luigi", "--module", "tasks")
+    cases = [
+        (("-m", "tasks", "compare", "missing.cfg"), "missing.cfg: cannot read the file: No such file or directory"),
+        (
+            ("-m", "tasks", "compare", "latin1.cfg", "missing.cfg"),
+            "latin1.cfg:3: the file is not UTF-8 text (byte 0xe9); save it as UTF-8",
+        ),
+        (
+            ("-m", "tasks", "compare", "sweep.cfg"),
+            "sweep.cfg:4: the file is not UTF-8 text (byte 0xff); save it as UTF-8",
+        ),
+        (
+            (*luigi, "Sweep", "--file", "missing.cfg", "--local-scheduler"),
+            "--file: cannot read the sweep file missing.cfg: No such file or directory",
+        ),
+        (
+            (*luigi, "Sweep", "--file", "sweep.cfg", "--local-scheduler"),
+            "sweep.cfg:4: the sweep file is not UTF-8 text (byte 0xff); save it as UTF-8",
+        ),
+        (
+            ("-m", "tasks", "artifacts", "gc", "--keep", "-1"),
+            "--keep: must be an integer >= 0 (unused artifacts kept per stage), got -1",
+        ),
+    ]
+    for args, message in cases:
+        code, out = _run(tmp_path, cfg, *args)
+        assert code == CONFIG_ERROR_EXIT, (args, out)
+        assert out.strip() == f"configuration error: {message}", (args, out)
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_point_naming_an_unknown_stage_is_an_error_not_the_default_artifact(pipeline):
+    """Issue 33 item 9: ``tasks.api.load(..., point={"TrainLogRegx": ...})`` loaded the default artifact."""
+    import tasks.api
+    from stagecache.configcheck import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        tasks.api.load("TrainLogReg", point={"TrainLogRegx": {"epochs": "3"}}, build=False)
+    assert err.value.problems == ["point: no stage 'TrainLogRegx'; did you mean 'TrainLogReg'?"]
+    with pytest.raises(ConfigError) as err:
+        tasks.api.load("TrainLogReg", point={"TrainMLP": {"epochs": "3"}}, build=False)
+    assert err.value.problems == ["point: TrainMLP is not part of TrainLogReg's DAG: its values would change nothing"]
+    with pytest.raises(LookupError, match="is not built"):  # a point of the DAG is still a point
+        tasks.api.load("TrainLogReg", point={"OneHotMNIST": {"train_limit": "64"}}, build=False)
+
+
+def test_a_prompt_outside_the_vocabulary_fails_at_the_start_of_its_stage(pipeline, monkeypatch):
+    """Issue 33 item 9: the vocabulary exists only once BuildCharVocab ran, so the prompt is checked as
+    EvaluateCharRNN starts, before its validation pass and sampling (which raised it last)."""
+    import importlib
+
+    import tasks
+
+    char_rnn = importlib.import_module("pipeline.evaluate.char_rnn")
+
+    def evaluate(*args, **kwargs):
+        raise AssertionError("evaluated and sampled with a prompt outside the vocabulary")
+
+    monkeypatch.setattr(char_rnn, "evaluate_char_rnn", evaluate)
+    pipeline.set("EvaluateCharRNN", "prompt", "ROMEO\u00a7")
+    error = pipeline.build_failing(tasks.EvaluateCharRNN())
+    assert str(error) == (
+        "[EvaluateCharRNN] prompt 'ROMEO\u00a7' has characters that are not in the vocabulary: '\u00a7'"
+    ), error

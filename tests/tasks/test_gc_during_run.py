@@ -98,3 +98,26 @@ def test_two_configurations_at_once_on_one_root_each_keep_their_own_report(pipel
         }
     latest = json.loads(Path(pipeline.root / "report" / "provenance.json").read_text())["fingerprint"]
     assert latest in {fp for fp, _ in runs.values()}
+
+
+def test_the_closing_link_of_a_two_worker_run_with_a_command_line_value_names_its_own_report(pipeline, tmp_path):
+    """Issue 33 item 2: with ``--workers 2`` the last stage's end comes from a worker process, after luigi has
+    dropped the command-line values; the closing link was then computed for the configuration without them
+    (the default's report, or none). It names the report this run wrote, and so does the rerun's
+    ``nothing to run`` line (logged as the process exits)."""
+    pipeline.build(tasks.FullReport())  # the configuration without the flag has its own report
+    default = pipeline.root.resolve() / "reports" / tasks.FullReport().fingerprint()[:16] / "index.html"
+    pipeline.set("TrainDeepMLP", "epochs", "3")
+    own = pipeline.root.resolve() / "reports" / tasks.FullReport().fingerprint()[:16] / "index.html"
+    pipeline.set("TrainDeepMLP", "epochs", "2")
+    assert default.exists() and own != default
+    for attempt in ("run", "rerun"):
+        proc = luigi_process(pipeline, tmp_path, "FullReport", "--workers", "2", "--TrainDeepMLP-epochs", "3")
+        out = proc.communicate(timeout=600)[0]
+        assert proc.returncode == 0, out[-3000:]
+        links = [line.split("report: ", 1)[1] for line in out.splitlines() if "stagecache.progress: report: " in line]
+        assert links == [own.as_uri()], (attempt, links, out[-6000:])
+        if attempt == "run":
+            assert f"report written: {own.as_uri()}" in out, out[-3000:]
+        else:
+            assert "nothing to run: FullReport is up to date" in out, out[-3000:]

@@ -364,3 +364,23 @@ def test_a_date_far_ahead_of_the_history_is_refused_with_one_line(pipeline, tmp_
     with pytest.raises(ConfigError, match=f"is {last + 1} days after"), checked_task(["Retrain", "--date", too_far]):
         pass
     assert len(read_history()) == 4
+
+
+def test_of_two_retrains_of_one_day_at_once_only_the_one_that_decides_logs_the_decision(pipeline, caplog):
+    """Issue 33 item 10: the second of two simultaneous Retrains of one day waits for the first's artifact under
+    its build guard, finds it, and ran after_save too, logging the first's decision line a second time; it now
+    says ``already decided``, as a second host does on an object store. Here
+    the second is what it runs once the first is done: Retrain's run() on a fresh instance, its day not yet in
+    the history it read when luigi scheduled it."""
+    from luigi.task_register import Register
+
+    caplog.set_level("INFO", logger="tasks.retrain")
+    assert "Retrain" in pipeline.build(tasks.Retrain(date=DAY1))
+    assert len(summary_lines(caplog)) == 1
+    caplog.clear()
+    Register.clear_instance_cache()  # another process: nothing of the first run's task objects
+    second = tasks.Retrain(date=DAY1)
+    second.run()
+    lines = summary_lines(caplog)
+    assert len(lines) == 1 and lines[0].startswith("Retrain 2026-01-30: already decided at "), lines
+    assert len(read_history()) == 4  # decided once

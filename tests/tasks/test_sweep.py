@@ -236,3 +236,69 @@ def test_a_longer_training_in_a_sweep_continues_from_the_shorter_one_whatever_th
     assert shorter in flatten(longer.deps()) and shorter not in flatten(longer.requires())
     assert longer.output().manifest()["continued_from"] == {"fingerprint": shorter.fingerprint(), "epochs": "2"}
     assert "upstream" in longer.output().manifest() and "TrainLogReg" not in longer.output().manifest()["upstream"]
+
+
+def test_a_second_sweep_file_with_the_same_name_is_refused_and_gc_keeps_the_first(pipeline, tmp_path, capsys):
+    """Issue 33 item 5: a second file with the first's ``name`` replaced its page and index entry, and gc then
+    removed the first sweep's artifacts. It is one line naming both files, exit 3; the same file (edited, or
+    by another path) is still the same sweep; gc keeps what the first sweep's page names."""
+    from stagecache.cli import main
+
+    first = sweep_file(tmp_path, GRID.format(epochs="2"), "first.cfg")
+    pipeline.build(tasks.Sweep(file=first))
+    from stagecache.status import walk
+
+    kept = {
+        (t.get_task_family(), t.fingerprint()[:16])
+        for root in tasks.Sweep(file=first).point_roots().values()
+        for t in walk(root)
+        if t.get_task_family() in ("TrainLogReg", "EvaluateLogReg")
+    }
+    assert len(kept) == 4, kept
+    second = sweep_file(tmp_path, GRID.format(epochs="3"), "second.cfg")
+    expected = (
+        f"{second}:2: [sweep] name 'logreg-epochs' is already the sweep of {first} "
+        f"(published in {pipeline.root.resolve().as_uri()}/sweeps/logreg-epochs/): rename one of them"
+    )
+    with pytest.raises(ConfigError) as error:
+        tasks.Sweep(file=second)
+    assert error.value.problems == [expected]
+    cfg = tmp_path / "run.cfg"
+    write_config(pipeline, cfg)
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "luigi", "--module", "tasks", "Sweep", "--file", second],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 3 and out.stderr.strip() == f"configuration error: {expected}", out.stderr[-2000:]
+    # the same file, edited and named by another path, is the same sweep
+    Path(first).write_text(GRID.format(epochs="[2, 3]"))
+    assert tasks.Sweep(file=os.path.relpath(first)).definition.name == "logreg-epochs"
+    Path(first).write_text(GRID.format(epochs="2"))
+    pipeline.set("TrainLogReg", "lr", "0.3")
+    pipeline.build(tasks.TrainLogReg())  # an artifact that nothing names: gc removes it
+    pipeline.set("TrainLogReg", "epochs", "5")  # the configuration no longer uses the sweep's points
+    capsys.readouterr()
+    assert main(["artifacts", "gc", "--keep", "0"]) == 0
+    removed = capsys.readouterr().out
+    assert "removed TrainLogReg/" in removed, removed  # gc did remove what nothing names
+    for family, stem in kept:
+        assert f"removed {family}/{stem}" not in removed, removed
+        assert (pipeline.root / family / f"{stem}.joblib").exists(), (family, stem)
+
+
+def test_status_says_a_new_point_was_never_built(pipeline, tmp_path):
+    """Issue 33 item 10: a point added to a built sweep was explained against the family's latest build, another
+    point's (``parameter lr: 0.2 → 0.3``, ``upstream ... differs from the one the last build used``)."""
+    path = sweep_file(tmp_path, GRID.format(epochs="2"))
+    pipeline.build(tasks.Sweep(file=path))
+    Path(path).write_text(GRID.format(epochs="2").replace("lr = [0.1, 0.2]", "lr = [0.1, 0.2, 0.3]"))
+    reasons = {s.name: s.reasons for s in plan(tasks.Sweep(file=path)) if s.state == "will run"}
+    assert reasons["TrainLogReg [TrainLogReg.epochs=2, TrainLogReg.lr=0.3]"] == ["never built"], reasons
+    assert reasons["EvaluateLogReg [TrainLogReg.epochs=2, TrainLogReg.lr=0.3]"] == ["never built"], reasons
+    assert reasons["Sweep"] == ["upstream lr=0.3 added"], reasons
+    assert len(reasons) == 3, reasons

@@ -249,7 +249,12 @@ def test_a_server_killed_during_a_run_fails_the_stage_clearly_and_leaves_nothing
             server.kill()
 
 
-def test_a_stopped_run_hands_its_build_lease_back_so_no_other_host_waits_for_it_to_expire(s3pipeline, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stopped_run_hands_its_build_lease_back_so_no_other_host_waits_for_it_to_expire(
+    s3pipeline, tmp_path, workers
+):
+    """With --workers 2 the stage runs in a forked process, which hands the lease back (the stop's moments:
+    tests/stores/test_leases.py::test_a_stop_at_any_moment_of_a_build_hands_its_lease_back_before_the_process_exits)."""
     from stagecache.signals import STOP_EXIT
     from stagecache.stores.leases import lease_key
 
@@ -261,7 +266,7 @@ def test_a_stopped_run_hands_its_build_lease_back_so_no_other_host_waits_for_it_
         s3pipeline.config.write(fh)
     env = {**os.environ, "PYTHONPATH": str(REPO), "LUIGI_CONFIG_PATH": str(config)}
     run = subprocess.Popen(
-        [sys.executable, "-m", "luigi", "--module", "tasks", "TrainDeepMLP", "--local-scheduler"],
+        [sys.executable, "-m", "luigi", "--module", "tasks", "TrainDeepMLP", "--local-scheduler", "--workers", workers],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

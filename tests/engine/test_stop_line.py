@@ -1,0 +1,47 @@
+"""The line a stopped run ends with names each stage running, and a sweep's point by its values."""
+
+from __future__ import annotations
+
+from stagecache import points, signals
+
+
+class _Checkpointer:
+    def __init__(self, latest):
+        self._latest = latest
+
+    def latest(self):
+        return self._latest
+
+
+class _Output:
+    def __init__(self, latest):
+        self._latest = latest
+
+    def checkpointer(self):
+        return _Checkpointer(self._latest)
+
+
+class _Stage:
+    def __init__(self, family, point, latest):
+        self.family, self.point, self._latest = family, point, latest
+
+    def get_task_family(self):
+        return self.family
+
+    def output(self):
+        return _Output(self._latest)
+
+
+def test_a_sweeps_stop_line_names_the_points_it_stopped(monkeypatch):
+    """Issue 33 item 10: two points of one stage were both just ``Train``."""
+    running = [
+        _Stage("Train", points.encode({"Train": {"lr": "0.1"}}), (3, "root/Train/aa.checkpoints")),
+        _Stage("Train", points.encode({"Train": {"lr": "0.2"}}), (None, "")),
+        _Stage("Data", "", (None, "")),
+    ]
+    monkeypatch.setattr(signals, "_running", lambda: running)
+    assert signals.stop_line("SIGTERM", 143) == (
+        "stopped by SIGTERM: Train [Train.lr=0.1] keeps its checkpoint after epoch 3 (root/Train/aa.checkpoints); "
+        "Train [Train.lr=0.2] had no checkpoint yet (it restarts from the beginning); "
+        "Data had no checkpoint yet (it restarts from the beginning); rerun to resume (exit 143)"
+    )
