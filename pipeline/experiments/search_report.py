@@ -40,8 +40,8 @@ def best_so_far(search: dict) -> dict[str, list[float]]:
 def progress_figure(search: dict) -> Figure:
     """The best objective so far against cumulative training seconds and epochs."""
     curve = best_so_far(search)
-    fig = Figure(figsize=(10, 4))
-    for ax, key, label in zip(fig.subplots(1, 2), ("seconds", "epochs"), ("training seconds", "epochs trained")):
+    fig = Figure(figsize=(6.4, 7.2))  # stacked: readable on a phone-width page as on a wide one
+    for ax, key, label in zip(fig.subplots(2, 1), ("seconds", "epochs"), ("training seconds", "epochs trained")):
         ax.step(curve[key], curve["best"], where="post", marker="o", markersize=4)
         ax.set(xlabel=f"cumulative {label}", ylabel=f"best {search['objective']} so far", title=f"Best against {label}")
         ax.grid(alpha=0.3)
@@ -61,6 +61,24 @@ def rung_rows(search: dict) -> list[list]:
         continued = sum(1 for j in jobs if j["continued_from"])
         rows.append([rung, value, len(jobs), len(jobs) - len(finished), len(up), continued])
     return rows
+
+
+def _short_number(text: str) -> str:
+    try:
+        return f"{float(text):.4g}" if "." in text or "e" in text.lower() else text
+    except ValueError:
+        return text
+
+
+def _value(text: str) -> Raw | str:
+    """A sampled value: four significant digits for a float, the exact value on hover."""
+    try:
+        number = float(text)
+    except ValueError:
+        return short(text)
+    if number == int(number) and "." not in text and "e" not in text.lower():
+        return text
+    return Raw(f"<span title='{html.escape(text, quote=True)}'>{number:.4g}</span>")
 
 
 def build_search_report(
@@ -90,7 +108,7 @@ def build_search_report(
     if best is None:
         parts.append("<p>No trial gave a result: every one failed (see the trials below).</p>")
     else:
-        values = ", ".join(f"{k} = {v}" for k, v in best["values"].items())
+        values = ", ".join(f"{k} = {_short_number(v)}" for k, v in best["values"].items())
         parts.append(
             f"<p>Chosen on <strong>{html.escape(search['objective'])}</strong> (validation data, "
             f"{search['direction']}): <strong class='best'>{format_number(best['value'])}</strong> for trial "
@@ -125,7 +143,7 @@ def build_search_report(
         number = str(trial["number"])
         link = links.get(trial["number"])
         label = Raw(f"<a href='{html.escape(link, quote=True)}'>{number}</a>") if link else number
-        cells = [label, *[short(trial["values"].get(n, "—")) for n in names]]
+        cells = [label, *[_value(trial["values"].get(n, "—")) for n in names]]
         for r in rungs:
             value = trial["results"].get(r)
             cells.append("—" if value is None else format_number(value))
