@@ -179,9 +179,31 @@ def checked_task(task_args: list[str]):
         yield check_dag(parser.get_task_obj, task_args)
 
 
+def ignored_scheduler_flags(args: list[str]) -> list[str]:
+    """One line for scheduler flags that ``[core] local_scheduler = true`` makes luigi ignore without a word (the
+    run would go to a scheduler of its own, not to the luigid the flags name)."""
+    import luigi.configuration
+
+    named = [
+        a.split("=")[0] for a in args if a.split("=")[0] in ("--scheduler-host", "--scheduler-port", "--scheduler-url")
+    ]
+    if not named or "--local-scheduler" in args:
+        return []
+    if not luigi.configuration.get_config().getboolean("core", "local_scheduler", False):
+        return []
+    return [
+        f"{', '.join(dict.fromkeys(named))}: ignored while [core] local_scheduler = true is in effect (luigi.cfg): "
+        "to use luigid, run with a configuration that sets it to false, e.g. LUIGI_CONFIG_PATH=deploy/retrain.cfg"
+    ]
+
+
 def check_luigi_command_line() -> None:
     """The check for ``luigi --module <module> ...``, run by the DAG module when luigi imports it."""
     if entry_point() != "luigi":
         return
+    with exit_on_config_error():
+        problems = ignored_scheduler_flags(sys.argv[1:])
+        if problems:
+            raise ConfigError(problems)
     with exit_on_config_error(), checked_task(sys.argv[1:]):
         pass

@@ -307,3 +307,14 @@ def test_a_prompt_outside_the_vocabulary_fails_at_the_start_of_its_stage(pipelin
     assert str(error) == (
         "[EvaluateCharRNN] prompt 'ROMEO\u00a7' has characters that are not in the vocabulary: '\u00a7'"
     ), error
+
+
+def test_scheduler_flags_that_the_local_scheduler_would_ignore_are_one_line_and_exit_3(tmp_path):
+    """Issue 31: luigi.cfg's ``local_scheduler = true`` made ``--scheduler-host/--scheduler-port`` silently run a
+    scheduler of its own instead of luigid; now that is said, naming the way to luigid."""
+    cfg = _config(tmp_path, "[core]\nlocal_scheduler = true\n")
+    code, out = _run(tmp_path, cfg, "-m", "luigi", "--module", "tasks", "DownloadMNIST", "--scheduler-port", "8082")
+    lines = [line for line in out.splitlines() if "configuration error" in line]
+    assert code == 3 and len(lines) == 1 and "Traceback" not in out, out
+    assert "--scheduler-port: ignored while [core] local_scheduler = true" in lines[0]
+    assert "LUIGI_CONFIG_PATH=deploy/retrain.cfg" in lines[0]
