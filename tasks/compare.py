@@ -1,10 +1,11 @@
 """``python -m tasks compare``: the parameters that differ and every metric, side by side, for the points of a
 sweep or for two or more configuration files (like ``dvc params diff`` + ``metrics diff``).
 
-    python -m tasks compare sweeps/deep-epochs.cfg [--sort "TrainDeepMLP test_accuracy"] [--md | --csv]
+    python -m tasks compare sweeps/deep-epochs.cfg [--sort "TrainDeepMLP val_accuracy"] [--md | --csv]
+    python -m tasks compare searches/smoke-deep.cfg
     python -m tasks compare configs/smoke.cfg my-experiment.cfg
 
-A sweep is read from its built artifact (``luigi --module tasks Sweep --file ...`` first); a configuration
+A sweep or a search (each trial at the highest rung it reached) is read from its built artifact (``luigi --module tasks Sweep --file ...`` first); a configuration
 file from the artifacts that configuration built (``LUIGI_CONFIG_PATH=FILE luigi --module tasks FullReport``).
 Nothing is built here. Exit codes: 0, 3 (a bad file or flag), 25 (something to compare is not built yet).
 """
@@ -28,12 +29,50 @@ class NotBuilt(LookupError):
 
 
 def _is_sweep(path: str) -> bool:
+    """A sweep file or a search file (either is compared alone)."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error:
         return True  # read_sweep reports what is wrong with it
-    return parser.has_section("sweep")
+    return parser.has_section("sweep") or parser.has_section("search")
+
+
+def _is_search(path: str) -> bool:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error:
+        return False
+    return parser.has_section("search")
+
+
+def search_points(path: str) -> list[dict]:
+    """One point per trial of a built search that gave a result, at the highest rung it reached."""
+    from pipeline.experiments.points import summarize_point
+    from stagecache.searches import read_search
+    from stagecache.status import walk
+    from tasks.report import EVALUATIONS, TRAININGS
+    from tasks.search import Search
+
+    read_search(path)  # one line per mistake, before anything else
+    task = Search(file=path)
+    if not task.output().exists():
+        raise NotBuilt(f"the search in {path} is not built: run luigi --module tasks Search --file {path}")
+    found = []
+    for trial in task.output().load()["trials"]:
+        reached = [task.definition.rungs.index(int(e)) for e, v in trial["results"].items() if v is not None]
+        if not reached or trial["state"] == "failed":
+            continue
+        stages = {t.get_task_family(): t for t in walk(task.job_root(trial, max(reached)))}
+        trained = {f: stages[f].output().load() for f in TRAININGS if f in stages}
+        evaluated = {
+            f: stages[e.get_task_family()].output().load()
+            for f, e in EVALUATIONS.items()
+            if e.get_task_family() in stages
+        }
+        found.append(summarize_point(f"trial {trial['number']}", trial["values"], trained, evaluated))
+    return found
 
 
 def sweep_points(path: str) -> list[dict]:
@@ -92,11 +131,16 @@ def main(argv: list[str]) -> int:
             read_text(path, "file")
         sweeps = [f for f in args.files if _is_sweep(f)]
         if sweeps and len(args.files) > 1:
-            raise ConfigError([f"{sweeps[0]}: compare takes one sweep file, or two or more configuration files"])
+            raise ConfigError(
+                [f"{sweeps[0]}: compare takes one sweep or search file, or two or more configuration files"]
+            )
         if not sweeps and len(args.files) < 2:
             raise ConfigError([f"{args.files[0]}: a configuration file is compared with another: name two or more"])
         try:
-            found = sweep_points(sweeps[0]) if sweeps else [configuration_point(f) for f in args.files]
+            if sweeps:
+                found = search_points(sweeps[0]) if _is_search(sweeps[0]) else sweep_points(sweeps[0])
+            else:
+                found = [configuration_point(f) for f in args.files]
         except NotBuilt as exc:
             sys.stderr.write(f"not built: {exc}\n")
             return NOT_BUILT_EXIT

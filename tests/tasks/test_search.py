@@ -76,6 +76,12 @@ def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tm
     assert "TrainLogReg test_accuracy" in search["best"]["reported"]  # reported beside, never chosen on
 
     assert pipeline.build(tasks.Search(file=path)) == set()  # a finished search: nothing runs
+    from tasks.compare import search_points
+
+    compared = search_points(path)
+    assert len(compared) == 5 and all("TrainLogReg val_accuracy" in p["metrics"] for p in compared)
+    top = next(p for p in compared if p["label"] == f"trial {search['best']['trial']}")
+    assert top["metrics"]["TrainLogReg val_accuracy"] == search["best"]["value"]
     best = search["best"]["values"]["TrainLogReg.lr"]
     chosen = tasks.api.load("TrainLogReg", search=path, best=True, build=False)
     assert chosen["params"]["lr"] == best and chosen["params"]["epochs"] == "4"
