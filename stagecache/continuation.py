@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 _DISABLED = threading.local()  # set inside disabled(): builds in this thread start from nothing
 
-# task_id -> the shorter build of its lineage that a sweep or search scheduled beside it (see order_lineages)
+# task_id -> the shorter build of its lineage that a sweep scheduled beside it (stagecache.lineages)
 _WAITS_FOR: dict[str, Any] = {}
 
 
@@ -116,42 +116,14 @@ def continue_from(source: Source, checkpointer, family: str) -> bool:
     return True
 
 
-def order_lineages(roots: Iterable[Any]) -> dict[str, str]:
-    """Make every build along ``continues_along`` among the stages that ``roots`` reach wait for the next
-    shorter build of its lineage among them, so that it continues from that one whatever order luigi
-    (any number of workers, luigid) would pick: a luigi dependency (:meth:`ArtifactTask.deps`), not a
-    priority, and not part of any fingerprint. Returns ``{longer task_id: shorter task_id}``.
-
-    A lineage is what :func:`candidates` matches: equal fingerprint inputs but for that one parameter."""
-    from stagecache.task import fingerprint_scope, walk  # that module imports this one
-
-    lineages: dict[str, dict[str, tuple[Any, Any]]] = {}
-    with fingerprint_scope():
-        seen: set[str] = set()
-        for root in roots:
-            for task in walk(root):
-                name = task.continues_along
-                if task.task_id in seen or not name:
-                    continue
-                seen.add(task.task_id)
-                inputs = task.fingerprint_inputs()
-                if name not in inputs["params"]:
-                    continue
-                value = _parse(dict(task.get_params())[name], inputs["params"][name])
-                rest = {**inputs, "params": {k: v for k, v in inputs["params"].items() if k != name}}
-                if value is not None:
-                    lineages.setdefault(canonical_hash(rest), {})[task.task_id] = (value, task)
-    edges = {}
-    for members in lineages.values():
-        ordered = sorted(members.values(), key=lambda item: item[0])
-        for (_, shorter), (_, longer) in zip(ordered, ordered[1:]):
-            _WAITS_FOR[longer.task_id] = shorter
-            edges[longer.task_id] = shorter.task_id
-    return edges
+def wait(longer: Any, shorter: Any) -> None:
+    """Make ``longer`` (a task) wait for ``shorter``, the next shorter build of its lineage (see
+    :func:`stagecache.lineages.order_lineages`)."""
+    _WAITS_FOR[longer.task_id] = shorter
 
 
 def waits_for(task: Any) -> list:
-    """The shorter build of ``task``'s lineage it must wait for (see :func:`order_lineages`), as a list."""
+    """The shorter build of ``task``'s lineage it must wait for (see :func:`wait`), as a list."""
     shorter = _WAITS_FOR.get(task.task_id)
     return [] if shorter is None else [shorter]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import luigi
 
-from stagecache import asha, continuation
+from stagecache import asha, continuation, ranges
 from stagecache.configcheck.errors import ConfigError
 from stagecache.roots import configured_root
 from stagecache.searches import SearchDefinition, read_search
@@ -73,6 +73,10 @@ class SearchJob(luigi.Task):
     restart = luigi.BoolParameter(
         default=False, significant=False, description="train from scratch instead of continuing the previous rung"
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        ranges.at_least(self, 0, trial=self.trial, rung=self.rung)
 
     def root(self) -> ArtifactTask:
         return stage_in_point(self.stage, self.point)

@@ -1,12 +1,12 @@
-"""Search files: the space, objective, fidelity, budget and sampler of an adaptive search, checked before any work.
+"""Files that define a search: the space, objective, fidelity, budget and sampler of an adaptive search, checked before any work.
 
 A search file (INI, like luigi.cfg and sweep files)::
 
     [search]
-    name = deep-smoke
+    name = first
     # the stage whose artifact holds the objective, and the objective: a metric it declares in
     # ``selection_metrics`` (held-out data: a search never chooses on test figures)
-    stage = EvaluateDeepMLP
+    stage = Evaluate
     objective = val_accuracy
     # maximize or minimize (default: from the name, accuracy up and loss down)
     direction = maximize
@@ -24,16 +24,16 @@ A search file (INI, like luigi.cfg and sweep files)::
 
     [fidelity]
     # a parameter the stage's lineage continues along (stagecache.continuation): promotions continue
-    parameter = TrainDeepMLP.epochs
+    parameter = Train.epochs
     min = 1
     max = 9
     reduction = 3
 
     [space]
-    TrainDeepMLP.lr = loguniform(0.0001, 0.01)
-    TrainDeepMLP.p_drop_hidden = uniform(0.2, 0.6)
-    TrainDeepMLP.batch_size = int(64, 256)
-    TrainDeepMLP.hidden = choice([256, 256], [625, 625])
+    Train.lr = loguniform(0.0001, 0.01)
+    Train.dropout = uniform(0.2, 0.6)
+    Train.batch_size = int(64, 256)
+    Train.hidden = choice([256, 256], [625, 625])
 
 :func:`read_search` reports every mistake as one line naming file and line, with a did-you-mean
 (:class:`stagecache.configcheck.ConfigError`, exit 3); an impossible budget is one of them.

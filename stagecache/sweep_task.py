@@ -9,7 +9,7 @@ from __future__ import annotations
 import luigi
 
 from stagecache.configcheck.errors import ConfigError
-from stagecache.continuation import order_lineages
+from stagecache.lineages import order_lineages
 from stagecache.project import current
 from stagecache.sweep_progress import POINT_PROGRESS
 from stagecache.sweeps import SweepDefinition, SweepPoint, read_sweep

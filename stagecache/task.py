@@ -134,7 +134,7 @@ class ArtifactTask(luigi.Task):
 
     def deps(self) -> list:
         """Luigi's dependencies: :meth:`requires`, and the shorter build of this stage's lineage that a sweep or
-        search scheduled beside it (:func:`stagecache.continuation.order_lineages`), so that this build
+        search scheduled beside it (:func:`stagecache.lineages.order_lineages`), so that this build
         continues from it. The latter orders the work only: it is no input and no part of the fingerprint."""
         return [*super().deps(), *continuation.waits_for(self)]
 

@@ -212,6 +212,8 @@ def _numeric_parameters():
     for name, cls in sorted(Register._get_reg().items()):
         if name.startswith("_") or not isinstance(cls, type) or not cls.__module__.startswith(("tasks", "stagecache")):
             continue
+        if name == "SearchJob":  # made by a search with its trial and rung (checked there); no configuration sets them
+            continue
         found += [
             (name, key, param)
             for key, param in cls.get_params()

@@ -177,7 +177,7 @@ TRAIN = {"TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsM
 EVAL = {"EvaluateLogReg", "EvaluateMLP", "EvaluateDeepMLP", "EvaluateCharRNN"}
 MODELS = TRAIN | EVAL
 CLASSIFIERS = MODELS - {"TrainCharRNN", "EvaluateCharRNN"}
-ALL = DATA | MODELS | {"FullReport", "CheckSources", "Retrain", "Sweep"}
+ALL = DATA | MODELS | {"FullReport", "CheckSources", "Retrain", "Sweep", "Search"}
 NOTHING: set = set()
 # module -> the stages whose run executes it (their downstream reruns too); written by hand, not derived
 REPORTING = {"FullReport", "CheckSources", "Retrain"}
@@ -231,22 +231,30 @@ RUNS = {
     "tasks.evaluate": EVAL,
     # the report and retraining
     # the report's own (tasks.published, result-neutral, parses the history with pipeline.report.records)
-    "pipeline.report": {"FullReport", "Sweep", "Retrain"},
-    "pipeline.report.records": {"FullReport", "Sweep", "Retrain"},
-    "pipeline.report.plots": {"FullReport", "Sweep", "Retrain"},
-    "pipeline.report.history": {"FullReport", "Sweep", "Retrain"},
-    "pipeline.report.references": {"FullReport", "Sweep", "Retrain"},
-    "pipeline.report.summary": {"FullReport", "Sweep", "Retrain"},
+    "pipeline.report": {"FullReport", "Sweep", "Search", "Retrain"},
+    "pipeline.report.records": {"FullReport", "Sweep", "Search", "Retrain"},
+    "pipeline.report.plots": {"FullReport", "Sweep", "Search", "Retrain"},
+    "pipeline.report.history": {"FullReport", "Sweep", "Search", "Retrain"},
+    "pipeline.report.references": {"FullReport", "Sweep", "Search", "Retrain"},
+    "pipeline.report.summary": {"FullReport", "Sweep", "Search", "Retrain"},
     "pipeline.report.build": {"FullReport", "Retrain"},
-    "tasks.report": {"FullReport", "CheckSources", "Retrain", "Sweep"},  # retrain and sweep import its stage tables
+    "tasks.report": {
+        "FullReport",
+        "CheckSources",
+        "Retrain",
+        "Sweep",
+        "Search",
+    },  # retrain, sweep, search import its tables
     "tasks.retrain": {"CheckSources", "Retrain"},
-    "pipeline.champions": {"FullReport", "Retrain", "Sweep"},  # the history section shows its outcomes
-    # sweeps: the comparison of their points
+    "pipeline.champions": {"FullReport", "Retrain", "Sweep", "Search"},  # the history section shows its outcomes
+    # sweeps and searches: the comparison of their points and trials
     "tasks.sweep": {"Sweep"},
-    "pipeline.experiments": {"Sweep"},
-    "pipeline.experiments.points": {"Sweep"},
-    "pipeline.experiments.compare": {"Sweep"},
+    "tasks.search": {"Search"},
+    "pipeline.experiments": {"Sweep", "Search"},
+    "pipeline.experiments.points": {"Sweep", "Search"},
+    "pipeline.experiments.compare": {"Sweep", "Search"},
     "pipeline.experiments.sweep_report": {"Sweep"},
+    "pipeline.experiments.search_report": {"Search"},
 }
 
 
@@ -263,6 +271,7 @@ def project_copy(tmp_path, monkeypatch):
 
 
 SWEEP = str(ROOT / "sweeps" / "deep-epochs.cfg")
+SEARCH = str(ROOT / "searches" / "smoke-deep.cfg")
 
 
 def all_stages():
@@ -271,7 +280,7 @@ def all_stages():
     return [
         cls(date=DATE)
         if "date" in dict(cls.get_params())
-        else cls(file=SWEEP)
+        else cls(file=SEARCH if cls.__name__ == "Search" else SWEEP)
         if "file" in dict(cls.get_params())
         else cls()
         for cls in named
@@ -382,7 +391,12 @@ def test_an_edit_of_one_definition_changes_only_the_stages_that_use_it(pipeline,
     mnist = project_copy / "pipeline" / "data" / "mnist.py"
     original = mnist.read_text()
     mnist_side = with_downstream({"OneHotMNIST"})
-    assert mnist_side == {"OneHotMNIST"} | CLASSIFIERS - {"TrainMoonsMLP"} | {"FullReport", "Retrain", "Sweep"}
+    assert mnist_side == {"OneHotMNIST"} | CLASSIFIERS - {"TrainMoonsMLP"} | {
+        "FullReport",
+        "Retrain",
+        "Sweep",
+        "Search",
+    }
     edits = (
         ("    out = {}\n", "    out = dict()\n", mnist_side),  # inside prepare_mnist
         ("    return images.reshape(", "    return 1 * images.reshape(", mnist_side),  # a helper it calls

@@ -230,6 +230,7 @@ def test_a_longer_training_in_a_sweep_continues_from_the_shorter_one_whatever_th
         proc = luigi_process(pipeline, tmp_path, "Sweep", "--file", path, "--workers", "2")
         out, _ = proc.communicate(timeout=240)
         assert proc.returncode == 0, out
+    sweep.requires()  # in this process too: what orders the lineages (the two-worker run did it in its own)
     trainings = {t.epochs: t for t in (r.requires()["model"] for r in sweep.point_roots().values()) if t.lr == 0.1}
     assert sorted(trainings) == [2, 4]
     longer, shorter = trainings[4], trainings[2]
