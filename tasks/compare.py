@@ -51,8 +51,7 @@ def search_points(path: str) -> list[dict]:
     """One point per trial of a built search that gave a result, at the highest rung it reached."""
     from pipeline.experiments.points import summarize_point
     from stagecache.searches import read_search
-    from stagecache.status import walk
-    from tasks.report import EVALUATIONS, TRAININGS
+    from tasks.pages import point_artifacts
     from tasks.search import Search
 
     read_search(path)  # one line per mistake, before anything else
@@ -64,13 +63,7 @@ def search_points(path: str) -> list[dict]:
         reached = [task.definition.rungs.index(int(e)) for e, v in trial["results"].items() if v is not None]
         if not reached or trial["state"] == "failed":
             continue
-        stages = {t.get_task_family(): t for t in walk(task.job_root(trial, max(reached)))}
-        trained = {f: stages[f].output().load() for f in TRAININGS if f in stages}
-        evaluated = {
-            f: stages[e.get_task_family()].output().load()
-            for f, e in EVALUATIONS.items()
-            if e.get_task_family() in stages
-        }
+        trained, evaluated, _ = point_artifacts(task.job_root(trial, max(reached)))
         found.append(summarize_point(f"trial {trial['number']}", trial["values"], trained, evaluated))
     return found
 

@@ -11,13 +11,13 @@ from datetime import datetime, timezone
 from stagecache.search_task import SEARCHES, SearchTask
 from stagecache.task import ArtifactTask, walk
 from tasks import published
-from tasks.report import EVALUATIONS, TRAININGS
+from tasks.pages import PublishedPage, point_artifacts
 
 log = logging.getLogger(__name__)
 INDEX = f"{SEARCHES}/index.json"
 
 
-class Search(SearchTask):
+class Search(PublishedPage, SearchTask):
     """The search of ``--file``: every trial at every rung a point of the DAG; the artifact holds the trials, the
     jobs (with what each continued from) and the best trial (chosen on validation data), whose test figures it
     reports beside; ``searches/NAME/`` publishes the page."""
@@ -33,29 +33,8 @@ class Search(SearchTask):
         """The best trial's figures as a sweep's point has them: validation and test (reported, not chosen on)."""
         from pipeline.experiments.points import summarize_point
 
-        stages = {t.get_task_family(): t for t in walk(root)}
-        trained = {f: stages[f].output().load() for f in TRAININGS if f in stages}
-        evaluated = {
-            f: stages[e.get_task_family()].output().load()
-            for f, e in EVALUATIONS.items()
-            if e.get_task_family() in stages
-        }
+        trained, evaluated, _ = point_artifacts(root)
         return {"reported": summarize_point("best", {}, trained, evaluated)["metrics"]}
-
-    def result_link(self) -> str | None:
-        if published.read_published("index.html", self.directory) is None:
-            return None
-        return published.report_link(directory=self.directory)
-
-    def complete(self) -> bool:
-        """Built, and its page published from this very artifact."""
-        if not super().complete():
-            return False
-        page = published.read_published("provenance.json", self.directory)
-        try:
-            return page is not None and json.loads(page).get("fingerprint") == self.fingerprint()
-        except ValueError:
-            return False
 
     def after_save(self, target=None) -> None:
         """Publish ``searches/NAME/`` (the page and each trial's provenance) and the searches' index, which gc keeps

@@ -13,15 +13,14 @@ from stagecache.sweep_task import SweepTask
 from stagecache.sweeps import SweepPoint
 from stagecache.task import ArtifactTask
 from tasks import published
-from tasks.report import EVALUATIONS, TRAININGS
+from tasks.pages import PublishedPage, point_artifacts
 
 log = logging.getLogger(__name__)
 SWEEPS = "sweeps"
 INDEX = f"{SWEEPS}/index.json"
-MOONS = "TrainMoonsMLP"
 
 
-class Sweep(SweepTask):
+class Sweep(PublishedPage, SweepTask):
     """Each point's stage (``[sweep] stage``, default FullReport) built in that point; the artifact holds every
     point's parameters, metrics and learning curves; ``sweeps/NAME/`` publishes the comparison page."""
 
@@ -31,14 +30,7 @@ class Sweep(SweepTask):
     def summarize(self, point: SweepPoint, root: ArtifactTask) -> dict:
         from pipeline.experiments.points import summarize_point
 
-        stages = {t.get_task_family(): t for t in walk(root)}
-        trained = {f: stages[f].output().load() for f in TRAININGS if f in stages}
-        evaluated = {
-            f: stages[e.get_task_family()].output().load()
-            for f, e in EVALUATIONS.items()
-            if e.get_task_family() in stages
-        }
-        moons = stages[MOONS].output().load() if MOONS in stages else None
+        trained, evaluated, moons = point_artifacts(root)
         params = {
             f"{section}.{key}": value for section, values in point.values.items() for key, value in values.items()
         }
@@ -91,21 +83,6 @@ class Sweep(SweepTask):
     @property
     def directory(self) -> str:
         return f"{SWEEPS}/{self.definition.name}"
-
-    def result_link(self) -> str | None:
-        if published.read_published("index.html", self.directory) is None:
-            return None
-        return published.report_link(directory=self.directory)
-
-    def complete(self) -> bool:
-        """Built, and its page published from this very artifact."""
-        if not super().complete():
-            return False
-        page = published.read_published("provenance.json", self.directory)
-        try:
-            return page is not None and json.loads(page).get("fingerprint") == self.fingerprint()
-        except ValueError:
-            return False
 
     def after_save(self, target=None) -> None:
         """Publish ``sweeps/NAME/``: the comparison page, each point's provenance, and the sweeps' index (gc keeps

@@ -250,6 +250,7 @@ RUNS = {
     # sweeps and searches: the comparison of their points and trials
     "tasks.sweep": {"Sweep"},
     "tasks.search": {"Search"},
+    "tasks.pages": {"Sweep", "Search"},
     "pipeline.experiments": {"Sweep", "Search"},
     "pipeline.experiments.points": {"Sweep", "Search"},
     "pipeline.experiments.compare": {"Sweep", "Search"},
