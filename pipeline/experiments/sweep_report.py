@@ -43,8 +43,8 @@ def overlaid_curves(family: str, curves: dict[str, dict]) -> Figure:
     """Training loss and the family's per-epoch metric (test accuracy, or the char-RNN's validation loss),
     one line per configuration (``{label: curve}``, in legend order)."""
     metric = CURVE_METRIC.get(family, "test_accuracy")
-    fig = Figure(figsize=(12, 4.5))
-    ax_loss, ax_metric = fig.subplots(1, 2)
+    fig = Figure(figsize=(6.4, 8.5))  # stacked: the text stays readable on a phone-width page
+    ax_loss, ax_metric = fig.subplots(2, 1)
     for (label, c), color in zip(curves.items(), colors(len(curves))):
         ax_loss.plot(c["epoch"], c["train_loss"], color=color, label=label)
         if metric in c:
@@ -63,11 +63,22 @@ def overlaid_curves(family: str, curves: dict[str, dict]) -> Figure:
         labels,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=min(4, max(1, len(labels))),
+        ncol=min(2, max(1, len(labels))),
         fontsize=8,
         frameon=False,
     )  # below both axes: never over the curves, however many configurations
     return fig
+
+
+def same_curves_once(curves: dict[str, dict]) -> dict[str, dict]:
+    """``{label: curve}`` with configurations whose curves are equal drawn once, under their labels joined (or
+    "all N configurations"): a model no swept value reaches is one line, not one per configuration."""
+    groups: dict[str, list[str]] = {}
+    for label, curve in curves.items():
+        groups.setdefault(repr(sorted(curve.items())), []).append(label)
+    if len(groups) == 1 and len(curves) > 1:
+        return {f"all {len(curves)} configurations": next(iter(curves.values()))}
+    return {", ".join(labels): curves[labels[0]] for labels in groups.values()}
 
 
 def _value_cell(value, best: bool) -> Raw | str:
@@ -175,7 +186,8 @@ def build_sweep_report(
     families = sorted({f for p in points for f in p["curves"]}, key=family_rank)
     files, figures = {}, []
     for family in families:
-        curves = {label: by_label[label]["curves"][family] for label in order if family in by_label[label]["curves"]}
+        drawn = {label: by_label[label]["curves"][family] for label in order if family in by_label[label]["curves"]}
+        curves = same_curves_once(drawn)
         file_name = f"curves_{family}.png"
         files[file_name] = to_png(overlaid_curves(family, curves), dpi)
         metric = CURVE_METRIC.get(family, "test_accuracy").replace("_", " ")
@@ -183,8 +195,8 @@ def build_sweep_report(
             (
                 file_name,
                 f"{MODELS.get(family, {'label': family})['label']}: training loss and {metric} "
-                f"per epoch of {len(curves)} configuration{'s' if len(curves) != 1 else ''}, "
-                f"in the table's order",
+                f"per epoch of {len(drawn)} configuration{'s' if len(drawn) != 1 else ''}, "
+                f"in the table's order" + (", equal curves drawn once" if len(curves) < len(drawn) else ""),
             )
         )
     files["index.html"] = render_sweep_html(name, t, points, links, figures, generated_at).encode()

@@ -146,3 +146,14 @@ def test_page_fits_a_phone_and_a_desktop_and_every_image_loads(files, tmp_path):
         assert seen["scrollWidth"] <= width, f"the page is {seen['scrollWidth']} px wide in a {width} px window"
         assert len(seen["images"]) == 5
         assert all(i["complete"] and i["naturalWidth"] > 0 for i in seen["images"]), seen["images"]
+
+
+def test_equal_curves_are_drawn_once_under_their_labels():
+    """Issue 31: a model no swept value reaches drew one line per configuration under a legend of all of them."""
+    from pipeline.experiments.sweep_report import same_curves_once
+
+    a = {"epoch": [1, 2], "train_loss": [0.5, 0.4]}
+    b = {"epoch": [1, 2], "train_loss": [0.6, 0.3]}
+    assert same_curves_once({"x": a, "y": dict(a), "z": dict(a)}) == {"all 3 configurations": a}
+    assert same_curves_once({"x": a, "y": b, "z": dict(a)}) == {"x, z": a, "y": b}
+    assert same_curves_once({"x": a}) == {"x": a}
