@@ -178,12 +178,16 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
                 texts = [checked(section, key, section, key, _value_text(v), key) for v in listed]
                 if all(t is not None for t in texts):
                     axes.append([(section, key, t) for t in texts if t is not None])
+        varied_keys = [axis[0][1] for axis in axes if len(axis) > 1]
+        ambiguous = {k for k in varied_keys if varied_keys.count(k) > 1}  # one key swept under two stages
         for combination in itertools.product(*axes) if axes else []:
             values: dict[str, dict[str, str]] = {}
             for section, key, text in combination:
                 values.setdefault(section, {})[key] = text
             varied = [(s, k, t) for (s, k, t), axis in zip(combination, axes) if len(axis) > 1]
-            label = ", ".join(f"{k}={t}" for _, k, t in varied) or "the configuration"
+            label = (
+                ", ".join(f"{f'{s}.' if k in ambiguous else ''}{k}={t}" for s, k, t in varied) or "the configuration"
+            )
             found.append(SweepPoint(label, values))
     else:
         for section in parser.sections():

@@ -303,3 +303,14 @@ def test_status_says_a_new_point_was_never_built(pipeline, tmp_path):
     assert reasons["EvaluateLogReg [TrainLogReg.epochs=2, TrainLogReg.lr=0.3]"] == ["never built"], reasons
     assert reasons["Sweep"] == ["upstream lr=0.3 added"], reasons
     assert len(reasons) == 3, reasons
+
+
+def test_a_key_swept_under_two_stages_names_the_stage_in_the_labels(pipeline, tmp_path):
+    """Issue 31: ``lr`` under TrainLogReg and TrainMLP made labels like ``lr=0.1, lr=0.2``."""
+    path = sweep_file(
+        tmp_path,
+        "[sweep]\nname = two\nstage = FullReport\n\n[TrainLogReg]\nlr = [0.1, 0.2]\n\n[TrainMLP]\nlr = [0.5, 1.0]\n"
+        "hidden = [8, 16]\n",
+    )
+    labels = [p.label for p in read_sweep(path, "FullReport").points]
+    assert labels[0] == "TrainLogReg.lr=0.1, TrainMLP.lr=0.5, hidden=8" and len(set(labels)) == 8
