@@ -104,6 +104,7 @@ def main(argv: list[str]) -> int:
     from pipeline.experiments.compare import (
         default_sort,
         diff_configurations,
+        differing_metrics,
         format_csv,
         format_markdown,
         format_text,
@@ -115,6 +116,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("files", nargs="+", help="one sweep file, or two or more configuration files")
     parser.add_argument("--sort", help="the metric to sort by (best first)")
+    parser.add_argument(
+        "--all", action="store_true", help="also the metrics equal in every row (left out of a sweep's table otherwise)"
+    )
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--md", action="store_true", help="a Markdown table")
     form.add_argument("--csv", action="store_true", help="comma-separated values")
@@ -138,7 +142,9 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(f"not built: {exc}\n")
             return NOT_BUILT_EXIT
         try:
-            rows = table(found, sort_by=args.sort or default_sort(found)) if sweeps else diff_configurations(found)
+            sort_by = args.sort or default_sort(found)
+            metrics = None if args.all else differing_metrics(found, keep=sort_by)
+            rows = table(found, sort_by=sort_by, metrics=metrics) if sweeps else diff_configurations(found)
         except ValueError as exc:
             raise ConfigError([f"--sort: {exc}"]) from None
     print((format_markdown if args.md else format_csv if args.csv else format_text)(rows), end="")

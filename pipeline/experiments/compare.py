@@ -62,6 +62,23 @@ def metric_names(points: list[dict]) -> list[str]:
     return sorted({name for p in points for name in p["metrics"]}, key=metric_order)
 
 
+def differing_metrics(points: list[dict], keep: str | None = None) -> list[str]:
+    """The metrics whose values are not the same in every point (one that some points lack counts as differing), in
+    table order, and ``keep`` (a metric to sort by) whatever its values; every metric when there is one point."""
+    names = metric_names(points)
+    if len(points) < 2:
+        return names
+    return [n for n in names if n == keep or len({p["metrics"].get(n) for p in points}) > 1]
+
+
+def constant_metrics(points: list[dict]) -> dict[str, float]:
+    """``{metric: value}`` of the metrics every point has with the same value (none for a single point)."""
+    if len(points) < 2:
+        return {}
+    differ = set(differing_metrics(points))
+    return {n: points[0]["metrics"][n] for n in metric_names(points) if n not in differ}
+
+
 def _sort_value(value):
     """Sort key of a cell: numbers (also numeric strings) by value before other strings; None never gets here."""
     if isinstance(value, str):

@@ -11,7 +11,14 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from pipeline.experiments.compare import default_sort, differing_params, format_number, table
+from pipeline.experiments.compare import (
+    constant_metrics,
+    default_sort,
+    differing_metrics,
+    differing_params,
+    format_number,
+    table,
+)
 from pipeline.experiments.points import CURVE_METRIC, family_rank
 from pipeline.report.plots import to_png
 from pipeline.report.references import MODELS
@@ -153,6 +160,13 @@ def render_sweep_html(
     if shared:
         parts.append("<h2>Shared parameters</h2><p>Every configuration of the sweep has these values.</p>")
         parts.append(html_table(["parameter", "value"], [[k, short(v, 60)] for k, v in shared.items()], css="shared"))
+    same = {m: v for m, v in constant_metrics(points).items() if m not in t["columns"]}
+    if same:
+        parts.append(
+            "<h2>Metrics equal in every configuration</h2><p>Left out of the comparison above: every configuration "
+            "gives the same value (a model no swept value reaches, say).</p>"
+        )
+        parts.append(html_table(["metric", "value"], [[k, format_number(v)] for k, v in same.items()], css="shared"))
     if figures:
         parts.append("<h2>Learning curves</h2>")
     for file_name, caption in figures:
@@ -173,6 +187,7 @@ def build_sweep_report(
     sort_by: str | None = None,
     descending: bool | None = None,
     dpi: int = 100,
+    all_metrics: bool = False,
 ) -> dict[str, bytes]:
     """The files of a sweep's page: ``index.html`` and ``curves_<family>.png`` per family any point has
     curves for. ``links`` maps point labels to (relative) URLs of their provenance; ``sort_by`` names the
@@ -180,7 +195,9 @@ def build_sweep_report(
     labels = [p["label"] for p in points]
     if len(set(labels)) != len(labels):
         raise ValueError(f"two configurations share a label: {sorted(x for x in set(labels) if labels.count(x) > 1)}")
-    t = table(points, sort_by if sort_by is not None else default_sort(points), descending)
+    sort_by = sort_by if sort_by is not None else default_sort(points)
+    metrics = None if all_metrics else differing_metrics(points, keep=sort_by)
+    t = table(points, sort_by, descending, metrics=metrics)
     order = [row[0] for row in t["rows"]]  # legend order follows the table's
     by_label = {p["label"]: p for p in points}
     families = sorted({f for p in points for f in p["curves"]}, key=family_rank)

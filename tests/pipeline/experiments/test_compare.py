@@ -222,3 +222,18 @@ def test_no_points_give_an_empty_table_in_every_format():
     assert (t["columns"], t["rows"], t["best"]) == (["label"], [], [])
     assert format_text(t).startswith("label\n-----\n") and format_csv(t) == "label\n"
     assert format_markdown(t).startswith("| label |\n|---|\n")
+
+
+def test_metrics_equal_in_every_point_are_told_apart_from_those_that_differ():
+    """Issue 31: a sweep's table showed 28 columns, most of them the same in every row."""
+    from pipeline.experiments.compare import constant_metrics, differing_metrics
+
+    points = [
+        {"label": "a", "params": {}, "metrics": {"M val_accuracy": 0.9, "M epochs": 3.0, "N val_loss": 1.0}},
+        {"label": "b", "params": {}, "metrics": {"M val_accuracy": 0.8, "M epochs": 3.0}},
+    ]
+    assert differing_metrics(points) == ["M val_accuracy", "N val_loss"]  # one point lacks N: that differs
+    assert differing_metrics(points, keep="M epochs") == ["M epochs", "M val_accuracy", "N val_loss"]
+    assert constant_metrics(points) == {"M epochs": 3.0}
+    assert differing_metrics(points[:1]) == ["M epochs", "M val_accuracy", "N val_loss"]
+    assert not constant_metrics(points[:1])
