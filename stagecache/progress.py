@@ -233,6 +233,11 @@ class RunProgress:
         if task.task_id not in self.stages:  # another such root of the same run
             self.tasks[task.task_id] = task
             self.stages.append(task.task_id)
+        if task.task_id in self.started and task.task_id not in self.outcome:
+            # luigi runs a task again once the dynamic dependencies it yielded are built (a search's batches):
+            # the same stage going on, timed from its first start
+            log.info("%s goes on: what it waited for is built", self._label(task))
+            return
         self.started[task.task_id] = now
         log.info("%s started", self._label(task))
 

@@ -52,9 +52,16 @@ def training_manifests(pipeline) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((pipeline.root / "TrainLogReg").glob("*.json"))]
 
 
-def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tmp_path):
+def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tmp_path, caplog):
+    caplog.set_level("INFO", logger="stagecache.progress")
     path = search_file(tmp_path)
     pipeline.build(tasks.Search(file=path))
+    lines = [r.getMessage() for r in caplog.records if r.name == "stagecache.progress" and "Search" in r.getMessage()]
+    # luigi restarts the search after each batch: one start, the batches as "goes on", one end
+    assert sum(line.endswith("Search started") for line in lines) == 1, lines
+    assert (
+        sum("Search goes on" in line for line in lines) >= 2 and sum(" Search done in " in line for line in lines) == 1
+    )
     search = tasks.Search(file=path).output().load()
     assert search["fidelity"]["rungs"] == [1, 2, 4] and len(search["trials"]) == 5
     promoted = [j for j in search["jobs"] if j["rung"] > 0]
