@@ -21,17 +21,21 @@ class PointProgress:
         self.sweeps: dict[str, dict] = {}  # root task_id -> the tracked sweep it belongs to
 
     def track(self, name: str, roots: Mapping[str, ArtifactTask]) -> None:
-        """Follow the point roots (label -> task) of sweep ``name``."""
-
+        """Follow the point roots (label -> task) of sweep ``name``: the points built before are done from the
+        start, so the first point this run ends is counted after them (luigi asks a sweep for its points again
+        later in the run: the same points keep their count)."""
+        ids = {t.task_id: label for label, t in roots.items()}
+        known = [self.sweeps.get(task_id) for task_id in ids]
+        if known and all(state is not None and state["roots"] == ids for state in known):
+            return
         state: dict[str, Any] = {
             "name": name,
-            "roots": {t.task_id: label for label, t in roots.items()},
-            "tasks": {t.task_id: t for t in roots.values()},
-            "done": set(),
+            "roots": ids,
+            "done": {t.task_id for t in roots.values() if t.complete()},
             "started": time.time(),
             "ran": 0,
         }
-        for task_id in state["roots"]:
+        for task_id in ids:
             self.sweeps[task_id] = state
 
     def __call__(self, task, succeeded: bool, now: float) -> None:
@@ -43,8 +47,6 @@ class PointProgress:
         if not succeeded:
             log.info("sweep %s: point %s failed", state["name"], state["roots"][task.task_id])
             return
-        if not state["done"]:  # the first point to end: count the points that were already built
-            state["done"] = {tid for tid, t in state["tasks"].items() if tid != task.task_id and t.complete()}
         state["done"].add(task.task_id)
         state["ran"] += 1
         total, done = len(state["roots"]), len(state["done"])

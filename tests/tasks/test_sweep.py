@@ -230,6 +230,14 @@ def test_a_longer_training_in_a_sweep_continues_from_the_shorter_one_whatever_th
         proc = luigi_process(pipeline, tmp_path, "Sweep", "--file", path, "--workers", "2")
         out, _ = proc.communicate(timeout=240)
         assert proc.returncode == 0, out
+        # issue 33 item 10: with two workers the first line said "point 2/4" (a point another worker had just
+        # built counted as built before the run) and that point never had its line
+        points = [
+            line.split("sweep logreg-epochs: ")[1].split(" done")[0]
+            for line in out.splitlines()
+            if "sweep logreg-epochs: point" in line
+        ]
+        assert points == [f"point {k}/4" for k in (1, 2, 3, 4)], out[-3000:]
     sweep.requires()  # in this process too: what orders the lineages (the two-worker run did it in its own)
     trainings = {t.epochs: t for t in (r.requires()["model"] for r in sweep.point_roots().values()) if t.lr == 0.1}
     assert sorted(trainings) == [2, 4]
