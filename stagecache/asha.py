@@ -35,13 +35,13 @@ class Ledger:
     results: dict[tuple[int, int], float | None]
     trials: int  # trials proposed so far (numbered 0..trials-1)
 
+    def of(self, trial: int) -> dict[int, float | None]:
+        """``{rung: result}`` of every job of ``trial`` that finished."""
+        return {r: v for (t, r), v in self.results.items() if t == trial}
+
     def rung_of(self, trial: int) -> int:
         """The highest rung ``trial`` finished (-1: none)."""
-        done = [r for (t, r) in self.results if t == trial]
-        return max(done, default=-1)
-
-    def failed(self, trial: int) -> bool:
-        return any(v is None for (t, _), v in self.results.items() if t == trial)
+        return max(self.of(trial), default=-1)
 
 
 def cost(rungs: list[int], rung: int) -> int:

@@ -30,6 +30,7 @@ import luigi
 
 from stagecache import asha, continuation, ranges
 from stagecache.configcheck.errors import ConfigError
+from stagecache.definition_file import DefinitionFile
 from stagecache.roots import configured_root
 from stagecache.searches import SearchDefinition, read_search
 from stagecache.task import ArtifactTask, fingerprint_scope, in_point, walk
@@ -104,52 +105,41 @@ class SearchJob(luigi.Task):
                 return
 
 
-class SearchTask(ArtifactTask):
+class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
     """``luigi --module <dag> <its subclass> --file searches/NAME.cfg``: an adaptive search (see the module).
 
     A pipeline subclasses it once, like :class:`stagecache.sweep_task.SweepTask`, and may add to what the
     artifact keeps of the best trial (:meth:`describe_best`) and publish a page (:meth:`after_save`)."""
 
     file = luigi.Parameter(significant=False, description="the search definition (see stagecache.searches)")
-    _read: tuple[tuple[int, int] | None, SearchDefinition | None]
+    kind = "search"
 
     def validate(self) -> None:
-        self._read = (None, None)
         definition = self.definition
         stored = configured_root().read_json(study_name(definition.name))
         if stored is not None and stored.get("study") != self.study_identity():
             raise ConfigError(
                 [
                     f"{self.file}: the study {definition.name!r} in {configured_root().location} was started "
-                    f"from {stored.get('file')!r} with another stage, objective, space, fidelity, sampler or seed, or under another "
-                    "configuration or code of the stage: give this search another name (a changed budget or batch "
-                    "is fine)"
+                    f"from {stored.get('file')!r} with another stage, objective, space, fidelity, sampler or seed, "
+                    "or under another configuration or code of the stage: give this search another name (a changed "
+                    "budget or batch is fine)"
                 ]
             )
 
-    @property
-    def definition(self) -> SearchDefinition:
-        """The search file, read and checked (again whenever it changed: luigi reuses task instances)."""
-        import os
-
-        try:
-            stat = os.stat(self.file)
-        except OSError as exc:
-            raise ConfigError([f"{self.file}: cannot read the search file: {exc.strerror}"]) from None
-        key = (stat.st_mtime_ns, stat.st_size)
-        if self._read[0] != key:
-            self._read = (key, read_search(self.file))
-        definition = self._read[1]
-        assert definition is not None
-        return definition
+    def read_definition(self) -> SearchDefinition:
+        return read_search(self.file)
 
     # the study ----------------------------------------------------------------------------------------------
     def base_fingerprint(self) -> str:
         """The stage's fingerprint with the space's first corner at rung 0: what the configuration in effect
         contributes to every trial (so a study is never continued under another configuration)."""
+        return self.corner_root().fingerprint()
+
+    def corner_root(self) -> ArtifactTask:
+        """The stage at the space's first corner and rung 0."""
         d = self.definition
-        corner = {dim.name: dim.text(dim.values[0]) for dim in d.space}
-        return stage_in_point(d.stage, d.point(corner, 0)).fingerprint()
+        return stage_in_point(d.stage, d.point(d.corner(), 0))
 
     def study_identity(self) -> dict:
         return {**self.definition.study(), "configuration": self.base_fingerprint()}
@@ -188,13 +178,14 @@ class SearchTask(ArtifactTask):
             return value if math.isfinite(value) else None
         return None if failure_of(root) is not None else _PENDING
 
-    def plan(self) -> list[tuple[int, int]]:
-        """The jobs to run now: the unfinished ones of the last batch, or a new batch (recorded first)."""
+    def plan(self) -> list[tuple[int, int, str]]:
+        """The jobs to run now, as (trial, rung, point): the unfinished ones of the last batch, or a new batch
+        (recorded first)."""
         d = self.definition
         study = self.read_study()
         ledger, pending = self.results(study)
         if pending:
-            return pending
+            return [(t, r, d.point(study["trials"][t]["values"], r)) for t, r in pending]
         jobs = asha.next_batch(
             ledger,
             rungs=d.rungs,
@@ -233,7 +224,7 @@ class SearchTask(ArtifactTask):
 
         configured_root().update_json(study_name(d.name), record)
         self.log_batch(study, ledger, batch, len(study["trials"]) + new)
-        return [(t, r) for t, r in batch]
+        return [(t, r, d.point(trials[t]["values"], r)) for t, r in batch]
 
     def log_batch(self, study: dict, ledger: asha.Ledger, batch: list, trials: int) -> None:
         d = self.definition
@@ -303,15 +294,10 @@ class SearchTask(ArtifactTask):
     def requires(self):
         """The stages every trial shares (no searched value reaches them: built once, first), and the finished jobs'
         stages (cached: so ``status`` lists them, and a run's claims cover them)."""
-        d = self.definition
-        corner = stage_in_point(d.stage, d.point({dim.name: dim.text(dim.values[0]) for dim in d.space}, 0))
-        shared = [t for t in walk(corner) if not t.point]
-        study = configured_root().read_json(study_name(d.name)) or {"trials": [], "batches": []}
-        if study.get("study") != self.study_identity():
-            return shared
+        study = self.read_study()  # validate() refused a study of another identity
         ledger, _ = self.results(study)
         done = [self.job_root(study["trials"][t], r) for (t, r), v in sorted(ledger.results.items()) if v is not None]
-        return [*shared, *done]
+        return [*(t for t in walk(self.corner_root()) if not t.point), *done]
 
     def upstream_fingerprints(self) -> dict[str, str]:
         return {"configuration": self.base_fingerprint()}
@@ -328,17 +314,9 @@ class SearchTask(ArtifactTask):
             jobs = self.plan()
             if not jobs:
                 break
-            study = self.read_study()
             yield [
-                SearchJob(
-                    search=d.name,
-                    stage=d.stage,
-                    point=d.point(study["trials"][t]["values"], r),
-                    trial=t,
-                    rung=r,
-                    restart=d.promotion == "restart",
-                )
-                for t, r in jobs
+                SearchJob(search=d.name, stage=d.stage, point=p, trial=t, rung=r, restart=d.promotion == "restart")
+                for t, r, p in jobs
             ]
         ArtifactTask.run(self)
         self.log_result(self.output().load())
@@ -350,7 +328,7 @@ class SearchTask(ArtifactTask):
         maximize = d.direction == "maximize"
         trials = []
         for number, trial in enumerate(study["trials"]):
-            reached = {r: v for (t, r), v in ledger.results.items() if t == number}
+            reached = ledger.of(number)
             failure = None
             if any(v is None for v in reached.values()):
                 record = failure_of(self.job_root(trial, max(reached)))
@@ -361,6 +339,7 @@ class SearchTask(ArtifactTask):
                     "number": number,
                     "values": trial["values"],
                     "results": {str(d.rungs[r]): v for r, v in sorted(reached.items())},
+                    "rung": max(reached, default=0),  # the highest it reached
                     "state": state,
                     "failure": failure,
                 }
@@ -499,7 +478,7 @@ def propose(definition: SearchDefinition, trials: list[dict], ledger: asha.Ledge
             sampler=_sampler(definition, definition.seed * 1_000_003 + number),
         )
         for k, trial in enumerate([*trials, *made]):
-            reached = {r: v for (t, r), v in ledger.results.items() if t == k}
+            reached = ledger.of(k)
             kwargs: dict[str, Any] = {}
             if any(v is None for v in reached.values()):
                 state = optuna.trial.TrialState.FAIL

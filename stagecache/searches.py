@@ -143,6 +143,10 @@ class SearchDefinition:
         """What a search's artifact fingerprint covers: the study, its name and its budget."""
         return {**self.study(), "name": self.name, "trials": self.trials, "budget_epochs": self.budget_epochs}
 
+    def corner(self) -> dict[str, str]:
+        """The first corner of the space: each dimension's first value, as luigi.cfg writes it."""
+        return {d.name: d.text(d.values[0]) for d in self.space}
+
     def point(self, values: dict[str, str], rung: int) -> str:
         """The point of a trial (``{"Family.key": text}``) at ``rung``."""
         laid: dict[str, dict[str, str]] = {}
@@ -394,7 +398,7 @@ def _dimension(key: str, raw: str, stages: dict, where: str, problems: list[str]
     dimension = Dimension(family, name, kind, tuple(values))
     for value in values:
         try:
-            param.parse(dimension.text(value) if kind != "choice" else value)
+            param.parse(dimension.text(value))
         except Exception:
             problems.append(f"{where}: {key}: {value!r} is not valid: expected {allowed(param)}")
             return None
@@ -408,7 +412,7 @@ def _check_reach(definition: SearchDefinition, lines: dict, stages: dict) -> Non
 
     stage = stages[definition.stage]
     problems: list[str] = []
-    corners = [{d.name: d.text(d.values[0]) for d in definition.space}]
+    corners = [definition.corner()]
     corners.append({d.name: d.text(d.values[-1]) for d in definition.space})
     for d in definition.space:
         if d.kind == "choice":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import luigi
 
-from stagecache.configcheck.errors import ConfigError
+from stagecache.definition_file import DefinitionFile
 from stagecache.lineages import order_lineages
 from stagecache.project import current
 from stagecache.sweep_progress import POINT_PROGRESS
@@ -16,32 +16,18 @@ from stagecache.sweeps import SweepDefinition, SweepPoint, read_sweep
 from stagecache.task import ArtifactTask, in_point
 
 
-class SweepTask(ArtifactTask):
+class SweepTask(DefinitionFile[SweepDefinition], ArtifactTask):
     """``luigi --module <dag> <its subclass> --file sweeps/NAME.cfg``: the points of a sweep file, built under luigi's
     scheduling (so with ``--workers N`` and luigid, points and shared stages spread over the workers)."""
 
     file = luigi.Parameter(significant=False, description="the sweep definition (see stagecache.sweeps)")
-    _read: tuple[tuple[int, int] | None, SweepDefinition | None]  # (the file's mtime and size, what it held)
+    kind = "sweep"
 
     def validate(self) -> None:
-        self._read = (None, None)
         self.definition  # noqa: B018 -- read and check the file now, before any work
 
-    @property
-    def definition(self) -> SweepDefinition:
-        """The sweep file, read and checked (again whenever the file changed: luigi reuses task instances)."""
-        import os
-
-        try:
-            stat = os.stat(self.file)
-        except OSError as exc:
-            raise ConfigError([f"--file: cannot read the sweep file {self.file}: {exc.strerror or exc}"]) from None
-        key = (stat.st_mtime_ns, stat.st_size)
-        if self._read[0] != key:
-            self._read = (key, read_sweep(self.file, current().default_task))
-        definition = self._read[1]
-        assert definition is not None  # read just now, or by an earlier call for the same file
-        return definition
+    def read_definition(self) -> SweepDefinition:
+        return read_sweep(self.file, current().default_task)
 
     def point_roots(self) -> dict[str, ArtifactTask]:
         """``{label: the stage the point builds}``, each in its point."""

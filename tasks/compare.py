@@ -60,10 +60,9 @@ def search_points(path: str) -> list[dict]:
         raise NotBuilt(f"the search in {path} is not built: run luigi --module tasks Search --file {path}")
     found = []
     for trial in task.output().load()["trials"]:
-        reached = [task.definition.rungs.index(int(e)) for e, v in trial["results"].items() if v is not None]
-        if not reached or trial["state"] == "failed":
+        if trial["state"] == "failed":
             continue
-        trained, evaluated, _ = point_artifacts(task.job_root(trial, max(reached)))
+        trained, evaluated, _ = point_artifacts(task.job_root(trial, trial["rung"]))
         found.append(summarize_point(f"trial {trial['number']}", trial["values"], trained, evaluated))
     return found
 

@@ -37,24 +37,19 @@ class Search(PublishedPage, SearchTask):
         return {"reported": summarize_point("best", {}, trained, evaluated)["metrics"]}
 
     def after_save(self, target=None) -> None:
-        """Publish ``searches/NAME/`` (the page and each trial's provenance) and the searches' index, which gc keeps
-        every trial's artifacts by."""
+        """Publish ``searches/NAME/`` (the page and each trial's provenance) and the searches' index, by which gc
+        keeps the search's own artifact."""
         from pipeline.experiments.search_report import build_search_report
 
         target = target or self.output()
         search = target.load()
-        study = self.read_study()
         files: dict[str, bytes] = {}
         links: dict[int, str] = {}
-        stems: set[tuple[str, str]] = {(self.get_task_family(), self.fingerprint()[:16])}
         for trial in search["trials"]:
-            reached = [self.definition.rungs.index(int(e)) for e in trial["results"]] or [0]
-            root = self.job_root(study["trials"][trial["number"]], max(reached))
+            root = self.job_root(trial, trial["rung"])
             stages = [
                 {"task": t.get_task_family(), "fingerprint": t.fingerprint(), "point": t.point} for t in walk(root)
             ]
-            for rung in reached:
-                stems |= {(t.get_task_family(), t.fingerprint()[:16]) for t in walk(self.job_root(trial, rung))}
             name = f"trials/{trial['number']}.json"
             files[name] = json.dumps({**trial, "stages": stages}, indent=2, sort_keys=True).encode()
             links[trial["number"]] = name
@@ -67,7 +62,8 @@ class Search(PublishedPage, SearchTask):
 
         def index(current):
             current = dict(current or {})
-            current[search["name"]] = {"file": self.file, "stages": [list(s) for s in sorted(stems)]}
+            # the trials' stages are kept by the study itself (its "stages", recorded as each batch is planned)
+            current[search["name"]] = {"file": self.file, "stages": [[self.get_task_family(), self.fingerprint()[:16]]]}
             return current
 
         published.update_document(INDEX, index)
