@@ -44,7 +44,8 @@ def install(task_class) -> None:
 
     def claim_both(task, dep) -> None:
         claim(task)
-        claim(dep)
+        if not hasattr(dep, "builds_itself"):  # a sweep's point job: its stages are claimed as they start
+            claim(dep)
 
     task_class.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(claim_both)
     task_class.event_handler(luigi.Event.START)(claim)

@@ -21,12 +21,14 @@ from collections.abc import Iterator
 
 import luigi
 from luigi.cmdline_parser import CmdlineParser
+from luigi.task import flatten
 from luigi.task_register import Register
 
 from stagecache import signals
 from stagecache.childevents import ChildEvents, spawned_child
 from stagecache.configcheck import entry_point
 from stagecache.console import timestamp_luigis_lines
+from stagecache.point_jobs import NOT_BUILT
 from stagecache.status import head_start, latest_manifest
 from stagecache.task import ArtifactTask
 
@@ -127,12 +129,27 @@ class RunProgress:
         if (self.stages is not None or task.task_id in self.cached) and not self._running():
             self.reset()
         self._catch_command_line()
+        if hasattr(dep, "builds_itself"):
+            self._discovered_job(task, dep)
+            return
         for t in (task, dep):
             self.tasks.setdefault(t.task_id, t)
         if dep.task_id not in self.deps.get(task.task_id, []):
             self.deps.setdefault(task.task_id, []).append(dep.task_id)
         if self.stages is not None and task.task_id not in self.stages:  # met while stages run: it will run too
             self.stages.append(task.task_id)
+
+    def _discovered_job(self, task: ArtifactTask, job) -> None:
+        """A dependency that is no stage but builds stages itself (a sweep's point job, see
+        :mod:`stagecache.point_jobs`): its stages are planned as the run's, the job a node between them and
+        ``task``, so that a failure among them does not block ``task``."""
+        if job.task_id not in self.deps.get(task.task_id, []):
+            self.deps.setdefault(task.task_id, []).append(job.task_id)
+        self.tasks.setdefault(task.task_id, task)
+        for stage in job.builds_itself():
+            self.tasks.setdefault(stage.task_id, stage)
+            self.deps.setdefault(job.task_id, []).append(stage.task_id)
+            self.deps.setdefault(stage.task_id, [d.task_id for d in flatten(stage.requires())])
 
     def _order(self) -> list[str]:
         """The stages to run, each after the ones it needs."""
@@ -145,7 +162,8 @@ class RunProgress:
             seen.add(task_id)
             for dep in self.deps.get(task_id, []):
                 visit(dep)
-            order.append(task_id)
+            if task_id in self.tasks:  # not a job between stages
+                order.append(task_id)
 
         for task_id in missing:
             visit(task_id)
@@ -191,6 +209,9 @@ class RunProgress:
 
     def failure(self, task: ArtifactTask, exception: BaseException | str) -> None:
         self._event("failure", task)
+
+    def not_built(self, task: ArtifactTask) -> None:
+        self._event("not_built", task)
 
     def _event(self, event: str, task: ArtifactTask) -> None:
         # A stage's link is computed as it ends, in the process that ran it: luigi's command-line values are in
@@ -274,6 +295,13 @@ class RunProgress:
             if task_id not in self.outcome and blocked & set(self.deps.get(task_id, [])):
                 blocked.add(task_id)
                 self.outcome[task_id] = ("not run: needs a failed stage", None)
+        self._maybe_finish()
+
+    def _not_built(self, task: ArtifactTask, now: float) -> None:
+        """A stage of a point whose training diverged: not run, and no failure of the run's."""
+        self._in_plan(task)
+        self.outcome[task.task_id] = ("not run: its point failed", None)
+        self._tell(task, False, now)
         self._maybe_finish()
 
     def _tell(self, task: ArtifactTask, succeeded: bool, now: float) -> None:
@@ -394,6 +422,7 @@ def install() -> None:
     ArtifactTask.event_handler(luigi.Event.START)(RUN.start)
     ArtifactTask.event_handler(luigi.Event.SUCCESS)(RUN.success)
     ArtifactTask.event_handler(luigi.Event.FAILURE)(RUN.failure)
+    ArtifactTask.event_handler(NOT_BUILT)(RUN.not_built)
     # luigi fires these two in the scheduling process when a worker process dies or times out
     ArtifactTask.event_handler(luigi.Event.PROCESS_FAILURE)(RUN.failure)
     ArtifactTask.event_handler(luigi.Event.TIMEOUT)(RUN.failure)

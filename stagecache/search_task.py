@@ -31,9 +31,10 @@ import luigi
 from stagecache import asha, continuation, ranges
 from stagecache.configcheck.errors import ConfigError
 from stagecache.definition_file import DefinitionFile
+from stagecache.point_jobs import PointJob, failure_of, stage_in_point
 from stagecache.roots import configured_root
 from stagecache.searches import SearchDefinition, read_search
-from stagecache.task import ArtifactTask, fingerprint_scope, in_point, walk
+from stagecache.task import ArtifactTask, fingerprint_scope, walk
 
 log = logging.getLogger(__name__)
 SEARCHES = "searches"
@@ -45,30 +46,12 @@ def study_name(name: str) -> str:
     return f"{SEARCHES}/{name}.study.json"
 
 
-def stage_in_point(stage: str, point: str) -> ArtifactTask:
-    from luigi.task_register import Register
-
-    return in_point(Register.get_task_cls(stage), point)
-
-
-def failure_of(root: ArtifactTask) -> dict | None:
-    """The divergence record of a stage ``root`` reaches (a trial's training that diverged), or None."""
-    for task in walk(root):
-        if task.divergence_errors:
-            record = task.output().read_divergence()
-            if record is not None:
-                return record
-    return None
-
-
-class SearchJob(luigi.Task):
-    """One job of a search: build ``stage`` in ``point`` (trial ``trial`` at rung ``rung``) with every stage it
-    needs, in this worker. A training that diverges makes the job a failed trial, recorded beside the training
-    (:mod:`stagecache.divergence`), not a failure of the run."""
+class SearchJob(PointJob):
+    """One job of a search: build ``stage`` in ``point`` (trial ``trial`` at rung ``rung``); a training that
+    diverges makes the job a failed trial, recorded beside the training (:mod:`stagecache.divergence`), not a
+    failure of the run."""
 
     search = luigi.Parameter(description="the search's name")
-    stage = luigi.Parameter(description="the stage the search's objective is read from")
-    point = luigi.Parameter(description="the trial's values and the rung's fidelity (see stagecache.points)")
     trial = luigi.IntParameter(description="the trial's number in the study")
     rung = luigi.IntParameter(description="the rung, from 0")
     restart = luigi.BoolParameter(
@@ -79,30 +62,18 @@ class SearchJob(luigi.Task):
         super().__init__(*args, **kwargs)
         ranges.at_least(self, 0, trial=self.trial, rung=self.rung)
 
-    def root(self) -> ArtifactTask:
-        return stage_in_point(self.stage, self.point)
-
-    def complete(self) -> bool:
-        root = self.root()
-        return root.output().exists() or failure_of(root) is not None
-
     def run(self) -> None:
-        root = self.root()
-        for task in walk(root):
-            if task.complete():
-                continue
-            try:
-                with continuation.disabled() if self.restart else contextlib.nullcontext():
-                    task.run()
-            except task.divergence_errors as exc:
-                log.warning(
-                    "search %s: trial %d failed at rung %d: %s (recorded; the search goes on)",
-                    self.search,
-                    self.trial,
-                    self.rung,
-                    str(exc).splitlines()[0],
-                )
-                return
+        with continuation.disabled() if self.restart else contextlib.nullcontext():
+            super().run()
+
+    def diverged(self, exc: BaseException) -> None:
+        log.warning(
+            "search %s: trial %d failed at rung %d: %s (recorded; the search goes on)",
+            self.search,
+            self.trial,
+            self.rung,
+            str(exc).splitlines()[0],
+        )
 
 
 class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):

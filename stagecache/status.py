@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from luigi.task import flatten
-
 from stagecache import continuation, divergence, points
 from stagecache.fingerprint import module_file
 from stagecache.manifest import CORRUPT, Verdict, valid_manifests
-from stagecache.task import ArtifactTask, fingerprint_scope, walk
+from stagecache.task import ArtifactTask, dependencies, fingerprint_scope, walk
 
 CACHED, WILL_RUN, MISSING = "cached", "will run", "missing"
 
@@ -88,7 +86,7 @@ def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) 
             reasons.append(f"upstream {family} {'added' if family not in old_up else 'removed'}")
         elif old_up.get(family) != inputs["upstream"].get(family):
             upstream = next(
-                (statuses.get(dep.task_id) for dep in flatten(task.requires()) if dep.get_task_family() == family), None
+                (statuses.get(dep.task_id) for dep in dependencies(task) if dep.get_task_family() == family), None
             )
             if upstream is not None and upstream.state == WILL_RUN:
                 reasons.append(f"upstream {family} will rerun")
@@ -107,7 +105,7 @@ def _previous_build(task: ArtifactTask, never_built: set[str]) -> dict | None:
     and none (never built) when a stage it reads in this point was never built."""
     if not task.point:
         return latest_manifest(task)
-    if any(dep.task_id in never_built for dep in flatten(task.requires())):
+    if any(dep.task_id in never_built for dep in dependencies(task)):
         return None
     params = task.fingerprint_inputs()["params"]
     newest: dict | None = None
@@ -144,7 +142,7 @@ def _plan(root: ArtifactTask) -> list[StageStatus]:
     needed = {root.task_id}
     for task in reversed(order):  # dependents before dependencies
         if task.task_id in needed and not complete[task.task_id]:
-            needed.update(dep.task_id for dep in flatten(task.requires()))
+            needed.update(dep.task_id for dep in dependencies(task))
     statuses: dict[str, StageStatus] = {}
     never_built: set[str] = set()
     for task in order:

@@ -44,19 +44,17 @@ class PointProgress:
         state = self.sweeps.get(task.task_id)
         if state is None or task.task_id in state["done"]:
             return
-        if not succeeded:
-            log.info("sweep %s: point %s failed", state["name"], state["roots"][task.task_id])
-            return
         state["done"].add(task.task_id)
         state["ran"] += 1
         total, done = len(state["roots"]), len(state["done"])
         left = total - done
         eta = (now - state["started"]) / state["ran"] * left
         log.info(
-            "sweep %s: point %d/%d done (%s)%s",
+            "sweep %s: point %d/%d %s (%s)%s",
             state["name"],
             done,
             total,
+            "done" if succeeded else "failed",
             state["roots"][task.task_id],
             f"; {left} to go, ETA {duration(eta)}" if left else "; all points done",
         )

@@ -6,14 +6,21 @@ from each point (:meth:`SweepTask.summarize`) and what to publish (:meth:`SweepT
 
 from __future__ import annotations
 
+import logging
+
 import luigi
 
 from stagecache.definition_file import DefinitionFile
+from stagecache.divergence import describe
 from stagecache.lineages import order_lineages
+from stagecache.point_jobs import PointJob, diverged_stage, failure_of, order_jobs
 from stagecache.project import current
+from stagecache.run_outcome import SOME_POINTS_FAILED_EXIT
 from stagecache.sweep_progress import POINT_PROGRESS
 from stagecache.sweeps import SweepDefinition, SweepPoint, read_sweep
 from stagecache.task import ArtifactTask, in_point
+
+log = logging.getLogger(__name__)
 
 
 class SweepTask(DefinitionFile[SweepDefinition], ArtifactTask):
@@ -37,10 +44,17 @@ class SweepTask(DefinitionFile[SweepDefinition], ArtifactTask):
         return {p.label: in_point(stage, p.point) for p in self.definition.points}
 
     def requires(self):
+        """One :class:`stagecache.point_jobs.PointJob` per point: a point whose training diverges is a failed
+        point of a finished sweep, not a failure of the run."""
         roots = self.point_roots()
         POINT_PROGRESS.track(self.definition.name, roots)
-        order_lineages(roots.values())  # a longer training continues from the point's shorter one
-        return roots
+        edges = order_lineages(roots.values())  # a longer training continues from the point's shorter one
+        jobs = {
+            label: SweepPointJob(sweep=self.definition.name, stage=self.definition.stage, point=root.point, label=label)
+            for label, root in roots.items()
+        }
+        order_jobs(jobs, edges)
+        return jobs
 
     def upstream_fingerprints(self) -> dict[str, str]:
         """``{label: fingerprint}`` of each point's stage (labels, not families: every point has the same family)."""
@@ -54,13 +68,73 @@ class SweepTask(DefinitionFile[SweepDefinition], ArtifactTask):
 
     def build(self, inputs):
         roots = self.point_roots()
-        return {
-            "name": self.definition.name,
-            "stage": self.definition.stage,
-            "file": self.file,
-            "points": [self.summarize(point, roots[point.label]) for point in self.definition.points],
-        }
+        summaries = []
+        for point in self.definition.points:
+            root = roots[point.label]
+            diverged = None if root.output().exists() else diverged_stage(root)
+            if diverged is None:
+                summaries.append(self.summarize(point, root))
+            else:
+                stage, record = diverged
+                failure = {
+                    "stage": stage.get_task_family(),
+                    "fingerprint": stage.fingerprint(),
+                    "record": stage.output().divergence_location,
+                    "why": f"{stage.get_task_family()} diverged ({describe(record)})",
+                }
+                summaries.append({**self.summarize_failed(point, root), "failed": failure})
+        failed = [s["label"] for s in summaries if s.get("failed")]
+        if failed:
+            log.warning(
+                "sweep %s: %d of %d points failed (%s): each is marked, with its record, in the sweep's artifact "
+                "and page; exit %d",
+                self.definition.name,
+                len(failed),
+                len(summaries),
+                ", ".join(failed),
+                SOME_POINTS_FAILED_EXIT,
+            )
+        return {"name": self.definition.name, "stage": self.definition.stage, "file": self.file, "points": summaries}
 
     def summarize(self, point: SweepPoint, root: ArtifactTask) -> dict:
         """What the sweep's artifact keeps of one point: by default its label, values and stage fingerprint."""
         return {"label": point.label, "values": point.values, "fingerprint": root.fingerprint()}
+
+    def summarize_failed(self, point: SweepPoint, root: ArtifactTask) -> dict:
+        """What the artifact keeps of a point whose training diverged (:meth:`build` adds ``failed``: the stage,
+        why, and where its record is); by default what :meth:`summarize` keeps, without loading anything."""
+        return {"label": point.label, "values": point.values, "fingerprint": root.fingerprint()}
+
+    def complete(self) -> bool:
+        """Built, and every point it marked failed is still recorded as diverged: deleting a record (to retry
+        that configuration) makes the sweep build that point and summarize again."""
+        if not super().complete():
+            return False
+        failed = [p for p in self.output().load()["points"] if p.get("failed")]
+        if not failed:
+            return True
+        roots = self.point_roots()
+        return all(failure_of(roots[p["label"]]) is not None for p in failed if p["label"] in roots)
+
+    def exit_code(self) -> int | None:
+        """:data:`SOME_POINTS_FAILED_EXIT` when the sweep is built and some of its points failed (see
+        :mod:`stagecache.run_outcome`)."""
+        target = self.output()
+        if not target.exists():
+            return None
+        return SOME_POINTS_FAILED_EXIT if any(p.get("failed") for p in target.load()["points"]) else None
+
+
+class SweepPointJob(PointJob):
+    """One point of a sweep (see :class:`stagecache.point_jobs.PointJob`)."""
+
+    sweep = luigi.Parameter(description="the sweep's name")
+    label = luigi.Parameter(significant=False, description="the point's label")
+
+    def diverged(self, exc: BaseException) -> None:
+        log.warning(
+            "sweep %s: point %s failed: %s (recorded; the sweep goes on)",
+            self.sweep,
+            self.label,
+            str(exc).splitlines()[0],
+        )

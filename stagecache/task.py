@@ -324,8 +324,14 @@ def in_point(cls: type[ArtifactTask], point: str, **kwargs) -> ArtifactTask:
     return cls(point=points.restrict(point, sections), **kwargs)
 
 
+def dependencies(task: ArtifactTask) -> list[ArtifactTask]:
+    """The stages ``task`` requires: a dependency that is a job building a stage itself
+    (:class:`stagecache.point_jobs.PointJob`) stands for that stage."""
+    return [dep.root() if hasattr(dep, "builds_itself") else dep for dep in flatten(task.requires())]
+
+
 def walk(root: ArtifactTask) -> list[ArtifactTask]:
-    """Every stage ``root`` depends on, dependencies before dependents, each once."""
+    """Every stage ``root`` depends on (see :func:`dependencies`), dependencies before dependents, each once."""
     order: list[ArtifactTask] = []
     seen: set[str] = set()
 
@@ -333,7 +339,7 @@ def walk(root: ArtifactTask) -> list[ArtifactTask]:
         if task.task_id in seen:
             return
         seen.add(task.task_id)
-        for dep in flatten(task.requires()):
+        for dep in dependencies(task):
             visit(dep)
         order.append(task)
 
@@ -341,4 +347,4 @@ def walk(root: ArtifactTask) -> list[ArtifactTask]:
     return order
 
 
-__all__ = ["ArtifactCorruptError", "ArtifactTask", "ArtifactTarget", "in_point", "walk"]
+__all__ = ["ArtifactCorruptError", "ArtifactTask", "ArtifactTarget", "dependencies", "in_point", "walk"]

@@ -17,7 +17,7 @@ declare(PROJECT)
 with configcheck.exit_on_config_error():
     import luigi  # noqa: F401 -- reads every luigi.cfg in effect
 
-from stagecache import claims, console, preload, progress, schedulerloss, signals, sweep_progress
+from stagecache import claims, console, preload, progress, run_outcome, schedulerloss, signals, sweep_progress
 from stagecache.task import ArtifactTask
 from tasks.threads import limit_threads
 
@@ -60,4 +60,5 @@ preload.install()  # once a stage will run: import what stages need before luigi
 if configcheck.entry_point() == "luigi":
     signals.install()  # SIGTERM/SIGINT: one line, worker processes stopped too, exit 143/130
     schedulerloss.install()  # luigid gone mid-run: running stages finish and are saved, exit 45
+    run_outcome.install()  # a sweep with failed points: exit 5 where luigi says 0
 configcheck.check_luigi_command_line()  # under `luigi --module tasks`: one line per mistake and exit code 3

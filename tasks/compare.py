@@ -147,4 +147,7 @@ def main(argv: list[str]) -> int:
         except ValueError as exc:
             raise ConfigError([f"--sort: {exc}"]) from None
     print((format_markdown if args.md else format_csv if args.csv else format_text)(rows), end="")
+    for point in found:
+        if point.get("failed"):  # on stderr: the table on stdout stays machine-readable (--csv, --md)
+            sys.stderr.write(f"failed: {point['label']}: {point['failed']['why']} ({point['failed']['record']})\n")
     return 0

@@ -20,6 +20,11 @@ SWEEPS = "sweeps"
 INDEX = f"{SWEEPS}/index.json"
 
 
+def _params(point: SweepPoint) -> dict[str, str]:
+    """A point's values as ``{"Section.key": value}``."""
+    return {f"{section}.{key}": value for section, values in point.values.items() for key, value in values.items()}
+
+
 class Sweep(PublishedPage, SweepTask):
     """Each point's stage (``[sweep] stage``, default FullReport) built in that point; the artifact holds every
     point's parameters, metrics and learning curves; ``sweeps/NAME/`` publishes the comparison page."""
@@ -30,11 +35,17 @@ class Sweep(PublishedPage, SweepTask):
     def summarize(self, point: SweepPoint, root: ArtifactTask) -> dict:
         from pipeline.experiments.points import summarize_point
 
-        trained, evaluated, moons = point_artifacts(root)
-        params = {
-            f"{section}.{key}": value for section, values in point.values.items() for key, value in values.items()
-        }
-        summary = summarize_point(point.label, params, trained, evaluated, moons)
+        return self.with_stages(summarize_point(point.label, _params(point), *point_artifacts(root)), root)
+
+    def summarize_failed(self, point: SweepPoint, root: ArtifactTask) -> dict:
+        """A point whose training diverged: its parameters and stages, no metric and no curve."""
+        from pipeline.experiments.points import summarize_point
+
+        return self.with_stages(summarize_point(point.label, _params(point)), root)
+
+    @staticmethod
+    def with_stages(summary: dict, root: ArtifactTask) -> dict:
+        """``summary`` with the point's stages (family, fingerprint, point, parameters) and its stage's fingerprint."""
         summary["stages"] = [
             {
                 "task": t.get_task_family(),
@@ -97,7 +108,9 @@ class Sweep(PublishedPage, SweepTask):
         for number, point in enumerate(sweep["points"], 1):
             name = f"points/{number}.json"
             files[name] = json.dumps(
-                {k: point[k] for k in ("label", "params", "fingerprint", "stages")}, indent=2, sort_keys=True
+                {k: point[k] for k in ("label", "params", "fingerprint", "stages", "failed") if k in point},
+                indent=2,
+                sort_keys=True,
             ).encode()
             links[point["label"]] = name
         generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -146,7 +146,8 @@ def render_sweep_html(
         f"<style>{SWEEP_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='meta'>Generated {html.escape(generated_at or 'at an unknown time')}: "
-        f"{len(points)} configuration{'s' if len(points) != 1 else ''}, "
+        f"{len(points)} configuration{'s' if len(points) != 1 else ''}"
+        f"{f' ({failures} failed)' if (failures := sum(bool(p.get('failed')) for p in points)) else ''}, "
         f"{sum(k == 'param' for k in kinds)} differing parameter{'s' if sum(k == 'param' for k in kinds) != 1 else ''}.</p>",
         "<h2>Comparison</h2>",
         f"<p>One row per configuration: the parameters that differ between them, then every metric. {order} "
@@ -157,6 +158,20 @@ def render_sweep_html(
         "provenance.</p>",
         html_table(header, rows, css="compare"),
     ]
+    failed = [p for p in points if p.get("failed")]
+    if failed:
+        parts.append(
+            "<h2>Failed configurations</h2><p>Their training diverged: they have no metrics above. The record "
+            "beside the training says where; a rerun tries such a configuration again only once its record is "
+            "deleted or a significant parameter changes.</p>"
+        )
+        parts.append(
+            html_table(
+                ["configuration", "why", "record"],
+                [[_label_cell(p["label"], links), p["failed"]["why"], p["failed"]["record"]] for p in failed],
+                css="shared",
+            )
+        )
     if shared:
         parts.append("<h2>Shared parameters</h2><p>Every configuration of the sweep has these values.</p>")
         parts.append(html_table(["parameter", "value"], [[k, short(v, 60)] for k, v in shared.items()], css="shared"))

@@ -322,3 +322,48 @@ def test_a_key_swept_under_two_stages_names_the_stage_in_the_labels(pipeline, tm
     )
     labels = [p.label for p in read_sweep(path, "FullReport").points]
     assert labels[0] == "TrainLogReg.lr=0.1, TrainMLP.lr=0.5, hidden=8" and len(set(labels)) == 8
+
+
+DIVERGING = """[sweep]
+name = logreg-diverging
+stage = EvaluateLogReg
+
+[TrainLogReg]
+lr = [0.1, 1e38]
+"""
+
+
+def test_a_diverging_point_is_marked_and_the_sweep_finishes_with_exit_5(pipeline, tmp_path):
+    """One point's training diverges: the other point, the artifact and the page are built all the same, the
+    failed point is marked with why and where its record is, and the command exits 5 ("done, some points
+    failed"), the same on a rerun, which trains nothing. Deleting the record retries that point."""
+    path = sweep_file(tmp_path, DIVERGING)
+    cfg = tmp_path / "run.cfg"
+    write_config(pipeline, cfg)
+    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "luigi", "--module", "tasks", "Sweep", "--file", path]
+    out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 5, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr
+    assert "sweep logreg-diverging: point lr=1e+38 failed: TrainLogReg" in out.stderr, out.stderr[-3000:]
+    assert "sweep logreg-diverging: 1 of 2 points failed (lr=1e+38)" in out.stderr, out.stderr[-3000:]
+
+    sweep = tasks.Sweep(file=path).output().load()
+    good, bad = sweep["points"]
+    assert "failed" not in good and good["metrics"]["TrainLogReg val_accuracy"] > 0
+    assert bad["metrics"] == {} and bad["failed"]["stage"] == "TrainLogReg"
+    assert bad["failed"]["why"].startswith("TrainLogReg diverged (epoch 1, loss nan")
+    record = Path(bad["failed"]["record"])
+    assert record.is_file()
+    page = (pipeline.root / "sweeps" / "logreg-diverging" / "index.html").read_text()
+    assert "2 configurations (1 failed)" in page and "Failed configurations" in page and str(record) in page
+
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert again.returncode == 5, again.stderr[-3000:]
+    assert "nothing to run" in again.stderr and "epoch 1/" not in again.stderr, again.stderr[-3000:]
+
+    record.unlink()  # a retry of that configuration: it diverges again, and is marked again
+    ran = build_counting(pipeline, tasks.Sweep(file=path))
+    assert ran == {"Sweep": 1}, ran  # the diverged training ran, and failed again: no success but the sweep's
+    assert record.is_file()
+    assert tasks.Sweep(file=path).output().load()["points"][1]["failed"]["record"] == str(record)

@@ -24,9 +24,8 @@ def s3pipeline(pipeline, seaweed, tmp_path):  # noqa: F811
     pipeline.set("s3", "endpoint_url", seaweed.endpoint)
     pipeline.set("s3", "region_name", "us-east-1")
     pipeline.set("object_store", "cache_dir", str(tmp_path / "host" / "cache"))
-    # the default, relative compile cache: on an object-store root it lies in this host's local cache, so
-    # hosts share nothing but the bucket (not the test session's shared compile cache)
-    pipeline.set("pytensor", "compile_cache", "compile_cache")
+    # the test session's shared compile cache stays: a compile cache is per host and never in the bucket
+    # (tests/tasks_s3/test_s3_root.py and test_two_hosts.py check the default, relative one on its own)
     pipeline.store = seaweed.store(prefix)
     pipeline.seaweed = seaweed
     yield pipeline
