@@ -14,6 +14,7 @@ from stagecache.sweeps import SweepPoint
 from stagecache.task import ArtifactTask
 from tasks import published
 from tasks.pages import PublishedPage, point_artifacts
+from tasks.report import MODELS
 
 log = logging.getLogger(__name__)
 SWEEPS = "sweeps"
@@ -34,7 +35,7 @@ class Sweep(PublishedPage, SweepTask):
         params = {
             f"{section}.{key}": value for section, values in point.values.items() for key, value in values.items()
         }
-        summary = summarize_point(point.label, params, trained, evaluated, moons)
+        summary = summarize_point(point.label, params, trained, evaluated, moons, models=MODELS)
         summary["stages"] = [
             {
                 "task": t.get_task_family(),
@@ -101,7 +102,8 @@ class Sweep(PublishedPage, SweepTask):
             ).encode()
             links[point["label"]] = name
         generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        files.update(build_sweep_report(sweep["name"], sweep["points"], links, generated_at=generated))
+        title = f"{self.get_task_family()} {sweep['name']}"
+        files.update(build_sweep_report(title, sweep["points"], links, generated_at=generated, models=MODELS))
         files["provenance.json"] = json.dumps(
             {"fingerprint": self.fingerprint(), "file": self.file, "points": len(sweep["points"])}, indent=2
         ).encode()
