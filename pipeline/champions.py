@@ -5,18 +5,24 @@ never rewritten. A day is decided once, in date order, against the champion as i
 of the previous day, which is read from the history itself (:func:`champions_before`); a re-decision
 of a day is a new line that says so (``redecision``) and, from then on, stands for that day
 (:func:`effective`). Everything here is pure: the caller reads and appends the file.
+
+A record's ``model`` is the caller's name for the model (the stage that trained it); ``models``
+(``{name: model key}``, see :mod:`pipeline.report.references`) says which model each name is.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
-# The metric each model family is judged by, and whether higher is better.
+from pipeline.report.references import names
+
+# The metric each model is judged by (by its key in pipeline.report.references.MODELS), and whether higher is better.
 METRICS = {
-    "TrainLogReg": ("val_accuracy", True),
-    "TrainMLP": ("val_accuracy", True),
-    "TrainDeepMLP": ("val_accuracy", True),
-    "TrainCharRNN": ("val_loss", False),
+    "logreg": ("val_accuracy", True),
+    "mlp": ("val_accuracy", True),
+    "deep_mlp": ("val_accuracy", True),
+    "char_rnn": ("val_loss", False),
 }
 PROMOTED, KEPT, UNCHANGED, FAILED = "promoted", "kept", "unchanged", "failed"
 OUTCOMES = (PROMOTED, KEPT, UNCHANGED, FAILED)
@@ -40,19 +46,22 @@ class OutOfOrder(RuntimeError):
     """A day cannot be decided truthfully: a later day was decided already."""
 
 
-def decide(family: str, value: float, fingerprint: str, champion: dict | None, tolerance: float) -> tuple[bool, str]:
-    """``(promote, reason)`` for a challenger with metric ``value`` against the current ``champion``.
+def decide(
+    name: str, model: str, value: float, fingerprint: str, champion: dict | None, tolerance: float
+) -> tuple[bool, str]:
+    """``(promote, reason)`` for a challenger of the model ``model`` (a key of ``METRICS``), named ``name``, with
+    metric ``value`` against the current ``champion``.
 
     The challenger wins when it is at least as good as the champion, allowing ``tolerance``
     (accuracy may be lower, or loss higher, by at most that much). A model never replaces itself,
     and a challenger whose metric is NaN or infinite never wins. A champion judged by another metric
     (the MNIST models were judged by test accuracy before they had a validation split) is replaced.
     """
-    metric, higher_is_better = METRICS[family]
+    metric, higher_is_better = METRICS[model]
     if not math.isfinite(value):
         return False, f"{metric} is {value}: the challenger failed"
     if champion is None:
-        return True, f"first {family} model: {metric} {value:.4f}"
+        return True, f"first {name} model: {metric} {value:.4f}"
     if champion["fingerprint"] == fingerprint:
         since = f" since {champion['date']}" if champion.get("date") else ""
         return False, f"already the champion{since} ({metric} {value:.4f})"
@@ -69,7 +78,8 @@ def decide(family: str, value: float, fingerprint: str, champion: dict | None, t
 
 def judge(
     *,
-    family: str,
+    name: str,
+    model: str,
     date: str,
     value: float,
     fingerprint: str,
@@ -80,16 +90,16 @@ def judge(
     artifacts: dict | None = None,
     run: dict | None = None,
 ) -> dict:
-    """The history record of one family's challenger on ``date`` against ``champion`` (the champion at the
-    end of the previous day, or None).
+    """The history record of the challenger of the model ``model`` named ``name`` on ``date`` against
+    ``champion`` (the champion at the end of the previous day, or None).
 
     ``run`` is what the decision ran with (``config``: the configuration's fingerprint,
     ``code_version``), ``artifacts`` the references of the challenger's files (what a champion
     document, and gc, name).
     """
-    metric, _ = METRICS[family]
+    metric, _ = METRICS[model]
     value = float(value)
-    promote, reason = decide(family, value, fingerprint, champion, tolerance)
+    promote, reason = decide(name, model, value, fingerprint, champion, tolerance)
     if promote:
         result = PROMOTED
     elif not math.isfinite(value):
@@ -100,7 +110,7 @@ def judge(
         result = KEPT
     return {
         "date": date,
-        "model": family,
+        "model": name,
         "fingerprint": fingerprint,
         "metric": metric,
         "value": value,
@@ -127,34 +137,39 @@ def challenge(
     recorded: str,
     artifacts: dict[str, dict] | None = None,
     run: dict | None = None,
+    models: Mapping[str, str],
 ) -> tuple[list[dict], dict[str, dict]]:
-    """Judge every family of ``METRICS`` against its champion (:func:`judge`).
+    """Judge every model of ``METRICS`` against its champion (:func:`judge`); the arguments hold each model
+    by its name, ``models`` says which model each name is.
 
-    Returns one history record per family, in ``METRICS`` order, and the champion document of
-    each family that was promoted (:func:`champion_document`).
+    Returns one history record per model, in ``METRICS`` order, and the champion document of
+    each model that was promoted (:func:`champion_document`), by name.
     """
     records, promoted = [], {}
-    for family, (metric, _) in METRICS.items():
+    name_of = names(models)
+    for model, (metric, _) in METRICS.items():
+        name = name_of[model]
         record = judge(
-            family=family,
+            name=name,
+            model=model,
             date=date,
-            value=evaluations[family][metric],
-            fingerprint=fingerprints[family],
-            champion=champions.get(family),
+            value=evaluations[name][metric],
+            fingerprint=fingerprints[name],
+            champion=champions.get(name),
             tolerance=tolerance,
             data_version=data_version,
             recorded=recorded,
-            artifacts=(artifacts or {}).get(family),
+            artifacts=(artifacts or {}).get(name),
             run=run,
         )
         if record["promoted"]:
-            promoted[family] = champion_document(record)
+            promoted[name] = champion_document(record)
         records.append(record)
     return records, promoted
 
 
 def champion_document(record: dict) -> dict:
-    """What ``champions/<Family>.json`` holds for a promoted record: the record (its ``date`` is the day the
+    """What ``champions/<name>.json`` holds for a promoted record: the record (its ``date`` is the day the
     champion took effect) and its artifacts' references (``artifact``, ``evaluation``)."""
     return {**record, **(record.get("artifacts") or {})}
 
@@ -183,9 +198,9 @@ def redecided(history: list[dict], date: str, reason: str) -> bool:
 
 
 def champions_before(history: list[dict], date: str, documents: dict[str, dict] | None = None) -> dict[str, dict]:
-    """Each family's champion as it stood at the end of the day before ``date``: its last promotion before
-    ``date`` (the effective record of each day). ``documents`` (``champions/<Family>.json``) stand in only for
-    a family the history holds nothing of (a history kept elsewhere, or lost), and only if they took effect
+    """Each model's champion, by name, as it stood at the end of the day before ``date``: its last promotion
+    before ``date`` (the effective record of each day). ``documents`` (``champions/<name>.json``) stand in only
+    for a model the history holds nothing of (a history kept elsewhere, or lost), and only if they took effect
     before ``date``: a day is never judged against a champion of a later day."""
     found: dict[str, dict] = {}
     seen = set()
@@ -193,14 +208,14 @@ def champions_before(history: list[dict], date: str, documents: dict[str, dict] 
         seen.add(record.get("model"))
         if record.get("date", "") < date and record.get("promoted"):
             found[record["model"]] = champion_document(record)
-    for family, document in (documents or {}).items():
-        if family not in seen and document and str(document.get("date", "")) < date:
-            found[family] = document
+    for name, document in (documents or {}).items():
+        if name not in seen and document and str(document.get("date", "")) < date:
+            found[name] = document
     return found
 
 
 def latest_champions(history: list[dict]) -> dict[str, dict]:
-    """Each family's champion after every day of the history (what ``champions/`` should hold)."""
+    """Each model's champion, by name, after every day of the history (what ``champions/`` should hold)."""
     return champions_before(history, "\uffff")
 
 
@@ -209,6 +224,7 @@ def decide_day(
     *,
     date: str,
     challengers: dict[str, dict],
+    models: Mapping[str, str],
     tolerance: float,
     recorded: str,
     data_version: dict,
@@ -218,7 +234,8 @@ def decide_day(
 ) -> tuple[list[dict], list[dict]]:
     """``(records to append, the day's decisions)`` for ``date`` given the ``history`` as it is now.
 
-    ``challengers[family]`` holds ``value``, ``fingerprint`` and ``artifacts``. A day already
+    ``challengers[name]`` holds ``value``, ``fingerprint`` and ``artifacts`` of every model of ``METRICS``
+    by its name (``models``: ``{name: model key}``). A day already
     decided is not decided again: nothing to append, and the decisions are those recorded
     (so is a re-decision already taken for the same ``redecide`` reason). A day before a day
     already decided cannot be decided (:class:`OutOfOrder`), except as a re-decision, which
@@ -241,22 +258,25 @@ def decide_day(
     champions = champions_before(history, date, documents)
     replaced = {r["model"]: r for r in day}
     records = []
-    for family in METRICS:
-        challenger = challengers[family]
+    name_of = names(models)
+    for model in METRICS:
+        name = name_of[model]
+        challenger = challengers[name]
         record = judge(
-            family=family,
+            name=name,
+            model=model,
             date=date,
             value=challenger["value"],
             fingerprint=challenger["fingerprint"],
-            champion=champions.get(family),
+            champion=champions.get(name),
             tolerance=tolerance,
             data_version=data_version,
             recorded=recorded,
             artifacts=challenger.get("artifacts"),
             run=run,
         )
-        if redecide is not None and family in replaced:
-            old = replaced[family]
+        if redecide is not None and name in replaced:
+            old = replaced[name]
             record["redecision"] = {"reason": redecide, "replaces": old.get("recorded"), "was": outcome(old)}
         records.append(record)
     return records, records
@@ -274,7 +294,7 @@ def outcome(record: dict) -> str:
 
 
 def describe(record: dict) -> str:
-    """One model's part of the summary line: ``TrainMLP promoted``, ``TrainLogReg unchanged since 2026-12-01``."""
+    """One model's part of the summary line: ``<name> promoted``, ``<name> unchanged since 2026-12-01``."""
     result = outcome(record)
     since = (record.get("champion") or {}).get("date")
     if result == UNCHANGED and since:
@@ -282,20 +302,19 @@ def describe(record: dict) -> str:
     return f"{record['model']} {result}"
 
 
-def summary_line(date: str, records: list[dict], decided_now: bool = True, redecision: str | None = None) -> str:
-    """One line for cron's mail or the log.
+def summary_line(title: str, records: list[dict], decided_now: bool = True, redecision: str | None = None) -> str:
+    """One line for cron's mail or the log, starting with ``title`` (the day's run: ``<stage> <date>``).
 
-    A day decided by this run: ``Retrain <date>: TrainLogReg promoted, TrainMLP unchanged since 2026-12-01,
-    TrainDeepMLP kept, ... (1 promoted, 1 kept, 2 unchanged)``; a re-decision says so and why. A day this
-    run found decided already (by an earlier run, or another host at the same time) says that, and when,
-    and counts nothing: ``Retrain <date>: already decided at <recorded> (TrainLogReg promoted, ...);
-    nothing judged again``.
+    A day decided by this run: ``<title>: <name> promoted, <name> unchanged since 2026-12-01, <name> kept, ...
+    (1 promoted, 1 kept, 2 unchanged)``; a re-decision says so and why. A day this run found decided already
+    (by an earlier run, or another host at the same time) says that, and when, and counts nothing:
+    ``<title>: already decided at <recorded> (<name> promoted, ...); nothing judged again``.
     """
     parts = ", ".join(describe(r) for r in records) or "no models"
     if not decided_now:
         when = max((str(r.get("recorded", "")) for r in records), default="")
         at = f" at {when}" if when else ""
-        return f"Retrain {date}: already decided{at} ({parts}); nothing judged again"
+        return f"{title}: already decided{at} ({parts}); nothing judged again"
     counts = [f"{n} {o}" for o in OUTCOMES if (n := sum(outcome(r) == o for r in records))]
-    head = f"Retrain {date}" + (f" re-decided ({redecision})" if redecision else "")
+    head = title + (f" re-decided ({redecision})" if redecision else "")
     return f"{head}: {parts} ({', '.join(counts) or 'nothing decided'})"

@@ -52,6 +52,7 @@ def search_points(path: str) -> list[dict]:
     from pipeline.experiments.points import summarize_point
     from stagecache.searches import read_search
     from tasks.pages import point_artifacts
+    from tasks.report import MODELS
     from tasks.search import Search
 
     read_search(path)  # one line per mistake, before anything else
@@ -63,7 +64,7 @@ def search_points(path: str) -> list[dict]:
         if trial["state"] == "failed":
             continue
         trained, evaluated, _ = point_artifacts(task.job_root(trial, trial["rung"]))
-        found.append(summarize_point(f"trial {trial['number']}", trial["values"], trained, evaluated))
+        found.append(summarize_point(f"trial {trial['number']}", trial["values"], trained, evaluated, models=MODELS))
     return found
 
 
@@ -83,7 +84,8 @@ def configuration_point(path: str) -> dict:
     from pipeline.experiments.points import summarize_point
     from stagecache.status import walk
     from tasks.api import configuration
-    from tasks.report import EVALUATIONS, TRAININGS, FullReport
+    from tasks.report import EVALUATIONS, MODELS, TRAININGS, FullReport
+    from tasks.train import TrainMoonsMLP
 
     with configuration(path):
         report = FullReport()
@@ -96,7 +98,8 @@ def configuration_point(path: str) -> dict:
         params = {f"{f}.{k}": v for f, t in stages.items() for k, v in t.params_dict(significant_only=True).items()}
         trained = {f: stages[f].output().load() for f in TRAININGS}
         evaluated = {f: stages[e.get_task_family()].output().load() for f, e in EVALUATIONS.items()}
-        return summarize_point(path, params, trained, evaluated, stages["TrainMoonsMLP"].output().load())
+        moons = stages[TrainMoonsMLP.get_task_family()].output().load()
+        return summarize_point(path, params, trained, evaluated, moons, models=MODELS)
 
 
 def main(argv: list[str]) -> int:
@@ -109,6 +112,7 @@ def main(argv: list[str]) -> int:
         format_text,
         table,
     )
+    from tasks.report import MODELS
 
     parser = argparse.ArgumentParser(
         prog="python -m tasks compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,9 +145,13 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(f"not built: {exc}\n")
             return NOT_BUILT_EXIT
         try:
-            sort_by = args.sort or default_sort(found)
-            metrics = None if args.all else differing_metrics(found, keep=sort_by)
-            rows = table(found, sort_by=sort_by, metrics=metrics) if sweeps else diff_configurations(found)
+            sort_by = args.sort or default_sort(found, models=MODELS)
+            metrics = None if args.all else differing_metrics(found, keep=sort_by, models=MODELS)
+            rows = (
+                table(found, sort_by=sort_by, metrics=metrics, models=MODELS)
+                if sweeps
+                else diff_configurations(found, models=MODELS)
+            )
         except ValueError as exc:
             raise ConfigError([f"--sort: {exc}"]) from None
     print((format_markdown if args.md else format_csv if args.csv else format_text)(rows), end="")

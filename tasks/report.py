@@ -29,6 +29,8 @@ TRAININGS = {
     "TrainDeepMLP": TrainDeepMLP,
     "TrainCharRNN": TrainCharRNN,
 }
+# {training stage's family: the model it trains}: how pipeline/, which names no stage, knows what each name is
+MODELS = {t.get_task_family(): t.model for t in (*TRAININGS.values(), TrainMoonsMLP)}
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -98,7 +100,7 @@ class FullReport(ArtifactTask):
         from pipeline.report.build import publish_files
 
         target = target or self.output()
-        files = publish_files(target.load()["files"], published.history_bytes())
+        files = publish_files(target.load()["files"], published.history_bytes(), MODELS)
         lease = getattr(target, "lease", None)
         published.publish_directory(files, directory=self.own_directory(), lease=lease)
         if self.point:  # one of a sweep's points: report/ stays the configuration's
@@ -122,6 +124,7 @@ class FullReport(ArtifactTask):
             trained={k: inputs[f"train/{k}"] for k in TRAININGS},
             evaluated={k: inputs[f"eval/{k}"] for k in EVALUATIONS},
             moons=inputs["moons"],
+            models=MODELS,
             provenance=provenance_rows(manifests, stage_fingerprints(self.published_provenance())),
             fingerprint=self.fingerprint(),
             dpi=self.dpi,

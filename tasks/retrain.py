@@ -14,7 +14,7 @@ from stagecache.task import ArtifactTask
 from tasks import published
 from tasks.data import DownloadMNIST, DownloadShakespeare
 from tasks.published import read_history
-from tasks.report import EVALUATIONS, TRAININGS, FullReport
+from tasks.report import EVALUATIONS, MODELS, TRAININGS, FullReport
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,12 @@ class Retrain(ArtifactTask):
         decided_now = built_here and result.get("decided_now", True)
         log.info(
             "%s",
-            summary_line(self.date.isoformat(), result["decisions"], decided_now, result.get("redecision")),
+            summary_line(
+                f"{self.get_task_family()} {self.date.isoformat()}",
+                result["decisions"],
+                decided_now,
+                result.get("redecision"),
+            ),
         )
 
     def build(self, inputs):
@@ -237,8 +242,9 @@ class Retrain(ArtifactTask):
         data_version = {t.get_task_family(): t.fingerprint()[:16] for t in (DownloadMNIST(), DownloadShakespeare())}
         recorded = datetime.now(timezone.utc).isoformat(timespec="seconds")
         challengers = {}
-        for family, (metric, _) in METRICS.items():
-            training, evaluation = TRAININGS[family](), EVALUATIONS[family]()
+        for family, training_stage in TRAININGS.items():
+            metric, _ = METRICS[MODELS[family]]
+            training, evaluation = training_stage(), EVALUATIONS[family]()
             challengers[family] = {
                 "value": inputs[f"eval/{family}"][metric],
                 "fingerprint": training.fingerprint(),
@@ -255,6 +261,7 @@ class Retrain(ArtifactTask):
                 history,
                 date=date,
                 challengers=challengers,
+                models=MODELS,
                 tolerance=self.tolerance,
                 recorded=recorded,
                 data_version=data_version,

@@ -12,6 +12,7 @@ from stagecache.search_task import SEARCHES, SearchTask
 from stagecache.task import ArtifactTask, walk
 from tasks import published
 from tasks.pages import PublishedPage, point_artifacts
+from tasks.report import MODELS
 
 log = logging.getLogger(__name__)
 INDEX = f"{SEARCHES}/index.json"
@@ -34,7 +35,7 @@ class Search(PublishedPage, SearchTask):
         from pipeline.experiments.points import summarize_point
 
         trained, evaluated, _ = point_artifacts(root)
-        return {"reported": summarize_point("best", {}, trained, evaluated)["metrics"]}
+        return {"reported": summarize_point("best", {}, trained, evaluated, models=MODELS)["metrics"]}
 
     def after_save(self, target=None) -> None:
         """Publish ``searches/NAME/`` (the page and each trial's provenance) and the searches' index, by which gc
@@ -54,7 +55,8 @@ class Search(PublishedPage, SearchTask):
             files[name] = json.dumps({**trial, "stages": stages}, indent=2, sort_keys=True).encode()
             links[trial["number"]] = name
         generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        files.update(build_search_report(search, links, generated_at=generated))
+        title = f"{self.get_task_family()} {search['name']}"
+        files.update(build_search_report(search, links, generated_at=generated, title=title))
         files["provenance.json"] = json.dumps(
             {"fingerprint": self.fingerprint(), "file": self.file, "trials": len(search["trials"])}, indent=2
         ).encode()

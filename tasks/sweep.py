@@ -14,6 +14,7 @@ from stagecache.sweeps import SweepPoint
 from stagecache.task import ArtifactTask
 from tasks import published
 from tasks.pages import PublishedPage, point_artifacts
+from tasks.report import MODELS
 
 log = logging.getLogger(__name__)
 SWEEPS = "sweeps"
@@ -35,13 +36,15 @@ class Sweep(PublishedPage, SweepTask):
     def summarize(self, point: SweepPoint, root: ArtifactTask) -> dict:
         from pipeline.experiments.points import summarize_point
 
-        return self.with_stages(summarize_point(point.label, _params(point), *point_artifacts(root)), root)
+        return self.with_stages(
+            summarize_point(point.label, _params(point), *point_artifacts(root), models=MODELS), root
+        )
 
     def summarize_failed(self, point: SweepPoint, root: ArtifactTask) -> dict:
         """A point whose training diverged: its parameters and stages, no metric and no curve."""
         from pipeline.experiments.points import summarize_point
 
-        return self.with_stages(summarize_point(point.label, _params(point)), root)
+        return self.with_stages(summarize_point(point.label, _params(point), models=MODELS), root)
 
     @staticmethod
     def with_stages(summary: dict, root: ArtifactTask) -> dict:
@@ -114,7 +117,8 @@ class Sweep(PublishedPage, SweepTask):
             ).encode()
             links[point["label"]] = name
         generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        files.update(build_sweep_report(sweep["name"], sweep["points"], links, generated_at=generated))
+        title = f"{self.get_task_family()} {sweep['name']}"
+        files.update(build_sweep_report(title, sweep["points"], links, generated_at=generated, models=MODELS))
         files["provenance.json"] = json.dumps(
             {"fingerprint": self.fingerprint(), "file": self.file, "points": len(sweep["points"])}, indent=2
         ).encode()

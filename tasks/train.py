@@ -14,6 +14,9 @@ from tasks.data import BuildCharVocab, OneHotMNIST
 class _Train(ReportsProgress, CompilingTask):
     """What every training stage shares: epochs, seed, the compile backend, progress reporting."""
 
+    #: The model it trains, as pipeline/ (which names no stage) knows it: a key of pipeline.report.references.MODELS.
+    model: str
+
     epochs = luigi.IntParameter(description="passes over the training data")
     # A longer training continues from the final training state (weights, optimiser state, random
     # generators, history) of the longest shorter one of the same configuration, kept beside its
@@ -80,6 +83,7 @@ class TrainLogReg(_TrainClassifier):
     """Logistic regression: 10 sigmoid outputs, the seeds' binary cross-entropy, SGD."""
 
     code = ("pipeline.models.logreg",)
+    model = "logreg"
 
     def build(self, data):
         from pipeline.models.logreg import train_log_reg
@@ -94,6 +98,7 @@ class TrainLogReg(_TrainClassifier):
                 backend=self.backend(),
                 on_epoch=self.report_progress,
                 checkpointer=self.checkpointer(),
+                name=self.get_task_family(),
             )
         )
 
@@ -103,6 +108,7 @@ class TrainMLP(_TrainClassifier):
 
     hidden = luigi.IntParameter(default=625, description="hidden units")
     code = ("pipeline.models.mlp",)
+    model = "mlp"
 
     def validate(self) -> None:
         super().validate()
@@ -122,6 +128,7 @@ class TrainMLP(_TrainClassifier):
                 backend=self.backend(),
                 on_epoch=self.report_progress,
                 checkpointer=self.checkpointer(),
+                name=self.get_task_family(),
             )
         )
 
@@ -135,6 +142,7 @@ class TrainDeepMLP(_TrainClassifier):
     rho = luigi.FloatParameter(default=0.9, description="RMSprop decay")
     eps = luigi.FloatParameter(default=1e-6, description="RMSprop epsilon")
     code = ("pipeline.models.deep_mlp",)
+    model = "deep_mlp"
 
     def validate(self) -> None:
         super().validate()
@@ -162,6 +170,7 @@ class TrainDeepMLP(_TrainClassifier):
                 backend=self.backend(),
                 on_epoch=self.report_progress,
                 checkpointer=self.checkpointer(),
+                name=self.get_task_family(),
             )
         )
 
@@ -191,6 +200,7 @@ class TrainCharRNN(_Train):
         description="keep the weights of the epoch with the lowest validation loss (false: the last epoch's)",
     )
     code = ("pipeline.models.char_rnn_training",)
+    model = "char_rnn"
 
     def validate(self) -> None:
         super().validate()
@@ -226,6 +236,7 @@ class TrainCharRNN(_Train):
                 backend=self.backend(),
                 on_epoch=self.report_progress,
                 checkpointer=self.checkpointer(),
+                name=self.get_task_family(),
             )
         )
 
@@ -240,6 +251,7 @@ class TrainMoonsMLP(_Train):
     lr = luigi.FloatParameter(description="learning rate")
     batch_size = luigi.IntParameter(description="points per update")
     code = ("pipeline.models.moons",)
+    model = "moons"
 
     def validate(self) -> None:
         super().validate()
@@ -274,5 +286,6 @@ class TrainMoonsMLP(_Train):
                 backend=self.backend(),
                 on_epoch=self.report_progress,
                 checkpointer=self.checkpointer(),
+                name=self.get_task_family(),
             )
         )

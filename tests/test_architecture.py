@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import luigi
+from luigi.task_register import Register
 
 import tasks
 from stagecache import config as engine_config
@@ -56,6 +57,57 @@ def test_the_engine_names_no_task_family_and_no_pipeline_module():
     for path in files:
         named = set(names.findall(path.read_text()))
         assert not named, f"{path.relative_to(ROOT)} names {sorted(named)}"
+
+
+def task_families() -> set[str]:
+    """Every task family of tasks/: ``tasks.__all__`` and each task luigi registered from the ``tasks`` package,
+    bases included (config classes, sections of luigi.cfg such as ``threads``, are no task)."""
+    registered = {
+        family
+        for family, cls in Register._get_reg().items()
+        if isinstance(cls, type) and cls.__module__.split(".")[0] == "tasks" and not issubclass(cls, luigi.Config)
+    }
+    return {*tasks.__all__, *registered}
+
+
+def families_named(path: Path, families: set[str]) -> set[str]:
+    """The task families ``path`` names as a word anywhere: code, strings, docstrings, comments."""
+    words = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, sorted(families, key=len, reverse=True))) + r")(?!\w)")
+    return set(words.findall(path.read_text()))
+
+
+def test_the_pipeline_names_no_task_family():
+    """pipeline/ knows models by its own keys; what tasks/ calls them arrives as arguments (``models``)."""
+    families = task_families()
+    assert {"TrainLogReg", "EvaluateCharRNN", "FullReport", "Retrain", "Sweep", "Search", "_Train"} <= families
+    files = sorted((ROOT / "pipeline").rglob("*.py"))
+    assert len(files) >= 30, f"pipeline/ has too few modules to check: {files}"
+    for path in files:
+        named = families_named(path, families)
+        assert not named, f"{path.relative_to(ROOT)} names the task families {sorted(named)}: pass them from tasks/"
+
+
+def test_the_task_family_check_catches_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        '"""Trains what TrainMLP trains."""\n'
+        'ROWS = {"FullReport": 1}  # like _TrainClassifier\n'
+        "title = f'Sweep {name}'\n"
+        "TrainMLPs = retrain_Search = 'Sweeps'  # a sweep, a search: no family\n"
+    )
+    assert families_named(bad, task_families()) == {"TrainMLP", "FullReport", "_TrainClassifier", "Sweep"}
+
+
+def test_tasks_say_which_model_each_training_stage_trains():
+    """The names pipeline/ gives results are those tasks/ hands it: each model once, by its training stage."""
+    from pipeline.report.references import MODELS as PIPELINE_MODELS
+    from pipeline.report.references import names
+    from tasks.report import MODELS
+    from tests.pipeline.names import MODELS as TESTED
+
+    assert names(MODELS).keys() == PIPELINE_MODELS.keys()
+    assert all(getattr(tasks, family).model == model for family, model in MODELS.items())
+    assert TESTED == MODELS  # pipeline's tests name the models as tasks/ does
 
 
 def test_no_import_circle():

@@ -10,22 +10,26 @@ value), ``best`` has the same shape and is True where a cell holds the best valu
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
+from collections.abc import Mapping
 
-from pipeline.experiments.points import metric_order
+from pipeline.experiments.points import metric_name, metric_order
+from pipeline.report.references import names
 
 HIGHER_BETTER = ("accuracy",)
 LOWER_BETTER = ("loss", "nats", "bits", "perplexity")
 # Only metrics on held-out validation data choose a best point: test figures are reported, never chosen on,
 # and timings or sizes have no best.
 SELECTION_WORDS = ("val_", "validation")
-# metrics compared first when a sweep page picks what to sort by (the first of these whose values differ)
+# metrics compared first when a sweep page picks what to sort by (the first of these whose values differ),
+# as (model, metric) pairs
 HEADLINE_METRICS = (
-    "TrainDeepMLP val_accuracy",
-    "TrainMLP val_accuracy",
-    "TrainLogReg val_accuracy",
-    "TrainCharRNN val_loss (nats/char)",
+    ("deep_mlp", "val_accuracy"),
+    ("mlp", "val_accuracy"),
+    ("logreg", "val_accuracy"),
+    ("char_rnn", "val_loss"),
 )
 MISSING = "—"  # how text and Markdown show a value a point does not have
 
@@ -57,26 +61,27 @@ def differing_params(points: list[dict]) -> list[str]:
     return sorted(n for n in names if len({p["params"].get(n) for p in points}) > 1)
 
 
-def metric_names(points: list[dict]) -> list[str]:
-    """Every metric any point has, in table order (by model family, headline metric first)."""
-    return sorted({name for p in points for name in p["metrics"]}, key=metric_order)
+def metric_names(points: list[dict], models: Mapping[str, str]) -> list[str]:
+    """Every metric any point has, in table order (by model, headline metric first; ``models`` says which model
+    each name the metrics start with is, ``{name: model key}``)."""
+    return sorted({name for p in points for name in p["metrics"]}, key=functools.partial(metric_order, models=models))
 
 
-def differing_metrics(points: list[dict], keep: str | None = None) -> list[str]:
+def differing_metrics(points: list[dict], keep: str | None = None, *, models: Mapping[str, str]) -> list[str]:
     """The metrics whose values are not the same in every point (one that some points lack counts as differing), in
     table order, and ``keep`` (a metric to sort by) whatever its values; every metric when there is one point."""
-    names = metric_names(points)
+    found = metric_names(points, models)
     if len(points) < 2:
-        return names
-    return [n for n in names if n == keep or len({p["metrics"].get(n) for p in points}) > 1]
+        return found
+    return [n for n in found if n == keep or len({p["metrics"].get(n) for p in points}) > 1]
 
 
-def constant_metrics(points: list[dict]) -> dict[str, float]:
+def constant_metrics(points: list[dict], *, models: Mapping[str, str]) -> dict[str, float]:
     """``{metric: value}`` of the metrics every point has with the same value (none for a single point)."""
     if len(points) < 2:
         return {}
-    differ = set(differing_metrics(points))
-    return {n: points[0]["metrics"][n] for n in metric_names(points) if n not in differ}
+    differ = set(differing_metrics(points, models=models))
+    return {n: points[0]["metrics"][n] for n in metric_names(points, models) if n not in differ}
 
 
 def _sort_value(value):
@@ -114,9 +119,11 @@ def table(
     *,
     params: list[str] | None = None,
     metrics: list[str] | None = None,
+    models: Mapping[str, str],
 ) -> dict:
     """Columns ``label``, each parameter of ``params`` (default: :func:`differing_params`) and each metric
-    of ``metrics`` (default: every metric of any point); one row per point.
+    of ``metrics`` (default: every metric of any point, in the order of :func:`metric_names`); one row per
+    point.
 
     ``sort_by`` names a column (a metric, a parameter or ``label``; None keeps the points' order);
     ``descending`` None sorts best first for a metric (see :func:`better`) and ascending otherwise.
@@ -124,7 +131,7 @@ def table(
     (ties mark each; see :func:`best_of`); metrics for which :func:`better` has no direction mark none.
     """
     params = differing_params(points) if params is None else list(params)
-    metrics = metric_names(points) if metrics is None else list(metrics)
+    metrics = metric_names(points, models) if metrics is None else list(metrics)
     columns = ["label", *params, *metrics]
     if sort_by is not None and sort_by not in columns:
         raise ValueError(f"cannot sort by {sort_by!r}: the columns are {', '.join(columns)}")
@@ -151,18 +158,20 @@ def table(
     }
 
 
-def default_sort(points: list[dict]) -> str | None:
+def default_sort(points: list[dict], *, models: Mapping[str, str]) -> str | None:
     """What a sweep page sorts by when told nothing: the first of ``HEADLINE_METRICS`` whose values differ
     between the points that have it, else the first of them any point has, else the first metric with a direction."""
-    names = metric_names(points)
-    ranked = [m for m in (*HEADLINE_METRICS, *names) if m in names and better(m)]
+    found = metric_names(points, models)
+    name = names(models)
+    headline = [metric_name(name[model], model, key) for model, key in HEADLINE_METRICS if model in name]
+    ranked = [m for m in (*headline, *found) if m in found and better(m)]
     for m in ranked:
         if len({p["metrics"][m] for p in points if m in p["metrics"]}) > 1:
             return m
     return ranked[0] if ranked else None
 
 
-def diff_configurations(points: list[dict], *, all_metrics: bool = True) -> dict:
+def diff_configurations(points: list[dict], *, all_metrics: bool = True, models: Mapping[str, str]) -> dict:
     """Two or more points side by side, like ``params diff`` and ``metrics diff`` together: one row per
     differing parameter, then one per metric (only those whose values differ unless ``all_metrics``), one
     column per point; with exactly two points a ``change`` column holds second minus first for metrics.
@@ -177,7 +186,7 @@ def diff_configurations(points: list[dict], *, all_metrics: bool = True) -> dict
         rows.append([name, *values, *([None] if len(points) == 2 else [])])
         kinds.append("param")
         best.append([False] * len(columns))
-    for name in metric_names(points):
+    for name in metric_names(points, models):
         values = [p["metrics"].get(name) for p in points]
         if not all_metrics and len(set(values)) == 1:
             continue

@@ -3,22 +3,21 @@ learning curves, drawn from the same artifacts the report uses."""
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Mapping
 
-from pipeline.report.references import CLASSIFIERS, MODELS
+from pipeline.report.references import CLASSIFIERS, MODELS, names, rank
 from pipeline.report.summary import metrics
 
-FAMILIES = tuple(MODELS)  # every family a point may hold, in the order of tables and figures
-
-# (key of a pipeline.report.summary.metrics row, name of the metric after the family), per family
+# (key of a pipeline.report.summary.metrics row, name of the metric after the model's name), per model
 _COMMON = (("epochs", "epochs"), ("seconds_per_epoch", "seconds_per_epoch"), ("parameters", "parameters"))
 METRIC_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     **{
-        family: (("val_accuracy", "val_accuracy"), ("test_accuracy", "test_accuracy"), *_COMMON)
-        for family in CLASSIFIERS
+        model: (("val_accuracy", "val_accuracy"), ("test_accuracy", "test_accuracy"), *_COMMON) for model in CLASSIFIERS
     },
-    "TrainMoonsMLP": (("test_accuracy", "test_accuracy"), *_COMMON),
-    "TrainCharRNN": (
+    "moons": (("test_accuracy", "test_accuracy"), *_COMMON),
+    "char_rnn": (
         ("val_loss", "val_loss (nats/char)"),
         ("test_loss", "test_loss (nats/char)"),
         ("bits_per_char", "bits_per_char"),
@@ -27,33 +26,29 @@ METRIC_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         *_COMMON,
     ),
 }
-# the per-epoch metric of each family's training history that a sweep's figures draw (besides the training loss):
+# the per-epoch metric of each model's training history that a sweep's figures draw (besides the training loss):
 # the one chosen on, on held-out data (the two-moons net has its own generated test set only)
 CURVE_METRIC = {
-    family: "val_loss" if family == "TrainCharRNN" else "test_accuracy" if family == "TrainMoonsMLP" else "val_accuracy"
-    for family in FAMILIES
+    model: "val_loss" if model == "char_rnn" else "test_accuracy" if model == "moons" else "val_accuracy"
+    for model in MODELS
 }
 
 
-def metric_name(family: str, key: str) -> str:
-    """The flat name of a metric: ``"TrainDeepMLP test_accuracy"``, ``"TrainCharRNN val_loss (nats/char)"``."""
-    return f"{family} {dict(METRIC_KEYS[family]).get(key, key)}"
+def metric_name(name: str, model: str, key: str) -> str:
+    """The flat name of the metric ``key`` of the model ``model`` named ``name``: ``"<name> test_accuracy"``,
+    ``"<name> val_loss (nats/char)"``."""
+    return f"{name} {dict(METRIC_KEYS[model]).get(key, key)}"
 
 
-def metric_order(name: str) -> tuple:
-    """Sort key putting metric names in table order: by family, then as ``METRIC_KEYS`` lists them;
-    names it does not know go last, alphabetically."""
-    family, _, rest = name.partition(" ")
-    if family in METRIC_KEYS:
-        names = [n for _, n in METRIC_KEYS[family]]
-        if rest in names:
-            return 0, FAMILIES.index(family), names.index(rest), name
-    return 1, 0, 0, name
-
-
-def family_rank(family: str) -> int:
-    """Where a family goes in tables and figures (unknown families last)."""
-    return FAMILIES.index(family) if family in FAMILIES else len(FAMILIES)
+def metric_order(metric: str, models: Mapping[str, str]) -> tuple:
+    """Sort key putting metric names in table order: by model (``models``: ``{name: model key}``), then as
+    ``METRIC_KEYS`` lists them; names it does not know go last, alphabetically."""
+    name, _, rest = metric.partition(" ")
+    if models.get(name) in METRIC_KEYS:
+        listed = [n for _, n in METRIC_KEYS[models[name]]]
+        if rest in listed:
+            return 0, rank(models, name), listed.index(rest), metric
+    return 1, 0, 0, metric
 
 
 def _number(value) -> float | None:
@@ -78,29 +73,33 @@ def summarize_point(
     trained: dict[str, dict] | None = None,
     evaluated: dict[str, dict] | None = None,
     moons: dict | None = None,
+    *,
+    models: Mapping[str, str],
 ) -> dict:
     """The point of one configuration ``{"label", "params", "metrics", "curves"}``.
 
-    ``trained`` and ``evaluated`` map task families (``TrainLogReg``, ``TrainMLP``, ``TrainDeepMLP``,
-    ``TrainCharRNN``) to their Train* and Evaluate* artifacts, ``moons`` is the TrainMoonsMLP artifact;
-    each may lack any family (a sweep that builds only some models). ``params`` (``{"Section.key": value}``)
-    is kept as given, values as strings. ``metrics`` is ``{"<family> <metric>": float}`` (see ``METRIC_KEYS``),
-    ``curves`` ``{family: {"epoch": [...], <test_accuracy or val_loss>: [...], "train_loss": [...]}}``.
+    ``trained`` and ``evaluated`` hold the training and evaluation artifacts of the MNIST classifiers and the
+    char-RNN by name, ``moons`` is the two-moons net's training artifact, and ``models`` says which model each
+    name is (``{name: model key}``); each may lack any model (a sweep that builds only some models). ``params``
+    (``{"Section.key": value}``) is kept as given, values as strings. ``metrics`` is ``{"<name> <metric>":
+    float}`` (see ``METRIC_KEYS``), ``curves`` ``{name: {"epoch": [...], <test_accuracy or val_loss>: [...],
+    "train_loss": [...]}}``.
     """
     trained, evaluated = trained or {}, evaluated or {}
-    rows = metrics(trained, evaluated, moons)
+    rows = metrics(trained, evaluated, moons, models=models)
+    order = functools.partial(rank, models)
     flat = {}
-    for family in sorted(rows, key=family_rank):
-        for key, name in METRIC_KEYS.get(family, ()):
-            if key in rows[family] and (value := _number(rows[family][key])) is not None:
-                flat[f"{family} {name}"] = value
+    for name in sorted(rows, key=order):
+        for key, metric in METRIC_KEYS[models[name]]:
+            if key in rows[name] and (value := _number(rows[name][key])) is not None:
+                flat[f"{name} {metric}"] = value
     curves = {
-        family: curve(artifact["history"])
-        for family, artifact in [*trained.items(), *([("TrainMoonsMLP", moons)] if moons else [])]
+        name: curve(artifact["history"])
+        for name, artifact in [*trained.items(), *([(names(models)["moons"], moons)] if moons else [])]
     }
     return {
         "label": str(label),
         "params": {str(k): str(v) for k, v in params.items()},
         "metrics": flat,
-        "curves": {f: curves[f] for f in sorted(curves, key=family_rank)},
+        "curves": {n: curves[n] for n in sorted(curves, key=order)},
     }

@@ -37,15 +37,15 @@ def best_so_far(search: dict) -> dict[str, list[float]]:
     return out
 
 
-def progress_figure(search: dict) -> Figure:
-    """The best objective so far against cumulative training seconds and epochs."""
+def progress_figure(search: dict, title: str) -> Figure:
+    """The best objective so far against cumulative training seconds and epochs; ``title`` names the search."""
     curve = best_so_far(search)
     fig = Figure(figsize=(6.4, 7.2))  # stacked: readable on a phone-width page as on a wide one
     for ax, key, label in zip(fig.subplots(2, 1), ("seconds", "epochs"), ("training seconds", "epochs trained")):
         ax.step(curve[key], curve["best"], where="post", marker="o", markersize=4)
         ax.set(xlabel=f"cumulative {label}", ylabel=f"best {search['objective']} so far", title=f"Best against {label}")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Search {search['name']}: {search['objective']} (validation), {search['direction']}")
+    fig.suptitle(f"{title}: {search['objective']} (validation), {search['direction']}")
     fig.tight_layout()
     return fig
 
@@ -82,13 +82,13 @@ def _value(text: str) -> Raw | str:
 
 
 def build_search_report(
-    search: dict, links: dict[int, str], generated_at: str = "", dpi: int = 100
+    search: dict, links: dict[int, str], generated_at: str = "", dpi: int = 100, *, title: str
 ) -> dict[str, bytes]:
-    """``index.html`` and ``progress.png`` of a search's artifact; ``links`` maps trial numbers to their provenance."""
+    """``index.html`` and ``progress.png`` of a search's artifact; ``links`` maps trial numbers to their provenance,
+    ``title`` (the page's title) names the search."""
     parameter = search["fidelity"]["parameter"]
     short_key = parameter.split(".")[-1]
     best = search["best"]
-    title = f"Search {search['name']}"
     budget = search["budget"]
     trials_of = f" of {budget['trials']}" if budget["trials"] else ""
     epochs_of = f" of {budget['budget_epochs']}" if budget["budget_epochs"] else ""
@@ -155,4 +155,4 @@ def build_search_report(
     )
     parts.append(html_table(["trial", *names, *[f"{short_key} {r}" for r in rungs], "state"], rows, css="trials"))
     parts.append("</body></html>")
-    return {"index.html": "\n".join(parts).encode(), "progress.png": to_png(progress_figure(search), dpi)}
+    return {"index.html": "\n".join(parts).encode(), "progress.png": to_png(progress_figure(search, title), dpi)}

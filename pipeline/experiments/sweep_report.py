@@ -1,10 +1,11 @@
 """The page of a sweep: one table of the differing parameters and every metric (best per metric marked),
-and the learning curves of every configuration overlaid, one figure per model family. Offline: the page
+and the learning curves of every configuration overlaid, one figure per model. Offline: the page
 and its PNG figures, in the main report's style."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 
 import numpy as np
 from matplotlib import colormaps
@@ -19,9 +20,9 @@ from pipeline.experiments.compare import (
     format_number,
     table,
 )
-from pipeline.experiments.points import CURVE_METRIC, family_rank
+from pipeline.experiments.points import CURVE_METRIC
 from pipeline.report.plots import to_png
-from pipeline.report.references import MODELS
+from pipeline.report.references import MODELS, rank
 from pipeline.report.summary import STYLE, Raw, html_table, short
 
 ARROW = {"higher": " ↑", "lower": " ↓", None: ""}
@@ -46,10 +47,9 @@ def colors(n: int) -> list:
     return [colormaps["viridis"](x) for x in np.linspace(0, 0.95, n)]
 
 
-def overlaid_curves(family: str, curves: dict[str, dict]) -> Figure:
-    """Training loss and the family's per-epoch metric (test accuracy, or the char-RNN's validation loss),
-    one line per configuration (``{label: curve}``, in legend order)."""
-    metric = CURVE_METRIC.get(family, "test_accuracy")
+def overlaid_curves(curves: dict[str, dict], metric: str, title: str) -> Figure:
+    """Training loss and the per-epoch ``metric`` of one model (``CURVE_METRIC``), one line per configuration
+    (``{label: curve}``, in legend order), under ``title``."""
     fig = Figure(figsize=(6.4, 8.5))  # stacked: the text stays readable on a phone-width page
     ax_loss, ax_metric = fig.subplots(2, 1)
     for (label, c), color in zip(curves.items(), colors(len(curves))):
@@ -63,7 +63,7 @@ def overlaid_curves(family: str, curves: dict[str, dict]) -> Figure:
     for ax in (ax_loss, ax_metric):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    fig.suptitle(MODELS.get(family, {"label": family})["label"])
+    fig.suptitle(title)
     handles, labels = ax_loss.get_legend_handles_labels()
     fig.legend(
         handles,
@@ -116,16 +116,19 @@ def shared_params(points: list[dict]) -> dict[str, str]:
 
 
 def render_sweep_html(
-    name: str,
+    title: str,
     t: dict,
     points: list[dict],
     links: dict[str, str],
     figures: list[tuple[str, str]],
     generated_at: str = "",
+    *,
+    models: Mapping[str, str],
 ) -> str:
-    """The page: comparison table ``t`` (from :func:`pipeline.experiments.compare.table`), the parameters
-    all configurations share, and the figures (file name, caption)."""
-    title = f"Sweep {name} — comparison"
+    """The page ``<title> — comparison`` (``title`` names the sweep): comparison table ``t`` (from
+    :func:`pipeline.experiments.compare.table`), the parameters all configurations share, and the figures
+    (file name, caption)."""
+    title = f"{title} — comparison"
     kinds = t["kinds"]
     header = [c + ARROW[t["better"].get(c)] if k == "metric" else c for c, k in zip(t["columns"], kinds)]
     rows = [
@@ -175,7 +178,7 @@ def render_sweep_html(
     if shared:
         parts.append("<h2>Shared parameters</h2><p>Every configuration of the sweep has these values.</p>")
         parts.append(html_table(["parameter", "value"], [[k, short(v, 60)] for k, v in shared.items()], css="shared"))
-    same = {m: v for m, v in constant_metrics(points).items() if m not in t["columns"]}
+    same = {m: v for m, v in constant_metrics(points, models=models).items() if m not in t["columns"]}
     if same:
         parts.append(
             "<h2>Metrics equal in every configuration</h2><p>Left out of the comparison above: every configuration "
@@ -194,7 +197,7 @@ def render_sweep_html(
 
 
 def build_sweep_report(
-    name: str,
+    title: str,
     points: list[dict],
     links: dict[str, str],
     generated_at: str = "",
@@ -203,33 +206,40 @@ def build_sweep_report(
     descending: bool | None = None,
     dpi: int = 100,
     all_metrics: bool = False,
+    models: Mapping[str, str],
 ) -> dict[str, bytes]:
-    """The files of a sweep's page: ``index.html`` and ``curves_<family>.png`` per family any point has
-    curves for. ``links`` maps point labels to (relative) URLs of their provenance; ``sort_by`` names the
-    metric (or column) to sort by, by default :func:`pipeline.experiments.compare.default_sort`."""
+    """The files of the page of the sweep ``title`` names (see :func:`render_sweep_html`):
+    ``index.html`` and ``curves_<name>.png`` per model any point has curves for (under the model's name in the
+    points; ``models`` says which model each name is, ``{name: model key}``). ``links`` maps point labels to
+    (relative) URLs of their provenance; ``sort_by`` names the metric (or column) to sort by, by default
+    :func:`pipeline.experiments.compare.default_sort`."""
     labels = [p["label"] for p in points]
     if len(set(labels)) != len(labels):
         raise ValueError(f"two configurations share a label: {sorted(x for x in set(labels) if labels.count(x) > 1)}")
-    sort_by = sort_by if sort_by is not None else default_sort(points)
-    metrics = None if all_metrics else differing_metrics(points, keep=sort_by)
-    t = table(points, sort_by, descending, metrics=metrics)
+    sort_by = sort_by if sort_by is not None else default_sort(points, models=models)
+    metrics = None if all_metrics else differing_metrics(points, keep=sort_by, models=models)
+    t = table(points, sort_by, descending, metrics=metrics, models=models)
     order = [row[0] for row in t["rows"]]  # legend order follows the table's
     by_label = {p["label"]: p for p in points}
-    families = sorted({f for p in points for f in p["curves"]}, key=family_rank)
+    drawn_names = sorted({n for p in points for n in p["curves"]}, key=lambda n: (rank(models, n), n))
     files, figures = {}, []
-    for family in families:
-        drawn = {label: by_label[label]["curves"][family] for label in order if family in by_label[label]["curves"]}
+    for model_name in drawn_names:
+        model = models.get(model_name, "")
+        label = MODELS[model]["label"] if model in MODELS else model_name
+        metric = CURVE_METRIC.get(model, "test_accuracy")
+        drawn = {
+            point: by_label[point]["curves"][model_name] for point in order if model_name in by_label[point]["curves"]
+        }
         curves = same_curves_once(drawn)
-        file_name = f"curves_{family}.png"
-        files[file_name] = to_png(overlaid_curves(family, curves), dpi)
-        metric = CURVE_METRIC.get(family, "test_accuracy").replace("_", " ")
+        file_name = f"curves_{model_name}.png"
+        files[file_name] = to_png(overlaid_curves(curves, metric, label), dpi)
         figures.append(
             (
                 file_name,
-                f"{MODELS.get(family, {'label': family})['label']}: training loss and {metric} "
+                f"{label}: training loss and {metric.replace('_', ' ')} "
                 f"per epoch of {len(drawn)} configuration{'s' if len(drawn) != 1 else ''}, "
                 f"in the table's order" + (", equal curves drawn once" if len(curves) < len(drawn) else ""),
             )
         )
-    files["index.html"] = render_sweep_html(name, t, points, links, figures, generated_at).encode()
+    files["index.html"] = render_sweep_html(title, t, points, links, figures, generated_at, models=models).encode()
     return files

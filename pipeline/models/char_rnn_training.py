@@ -30,15 +30,16 @@ class _Trainer:
     def next_chunk(self) -> np.ndarray:
         raise NotImplementedError
 
-    def train(self, epoch: int, steps: int) -> float:
+    def train(self, epoch: int, steps: int, name: str = "char_rnn") -> float:
         """``steps`` updates; the mean loss.
 
         The losses are read back after the last step, so the backend is never made to
-        wait for Python in between; a NaN or infinite loss still names its step.
+        wait for Python in between; a NaN or infinite loss still names its step (and
+        ``name``, the model's).
         """
         self.epoch = epoch
         losses = [self.rnn.train_step(self.next_chunk()) for _ in range(steps)]
-        return mean_loss(losses, model="TrainCharRNN", epoch=epoch, unit="step", lr=self.lr)
+        return mean_loss(losses, model=name, epoch=epoch, unit="step", lr=self.lr)
 
     def observe(self, val_loss: float) -> float:
         """Remember the current weights when ``val_loss`` is the lowest so far (the first of equals); return it."""
@@ -143,6 +144,7 @@ def train_char_rnn(
     keep_best: bool = True,
     on_epoch=None,
     checkpointer=None,
+    name: str = "char_rnn",
 ):
     """Train on ``train_ids``, tracking validation loss; return ``{"weights", "history", "kept"}``.
 
@@ -152,7 +154,8 @@ def train_char_rnn(
     text; otherwise each epoch takes that many chunks, continuing where the last one stopped.
     With ``keep_best`` the returned weights are those of the epoch with the lowest
     validation loss (the first such epoch), else the last epoch's; ``kept`` names the
-    epoch and its validation loss, and ``last`` the last epoch's.
+    epoch and its validation loss, and ``last`` the last epoch's. ``name`` names the model in the log and in
+    errors.
     """
     check_batching(batching)  # before compiling anything
     rnn = build_char_rnn(
@@ -169,7 +172,8 @@ def train_char_rnn(
     val_streams = as_streams(val_ids, batch_size, seq_len)
     steps = steps_per_epoch or trainer.total
     log.info(
-        "TrainCharRNN: %d steps of %dx%d characters (%s) per epoch (%d chunks in the text), %d epochs",
+        "%s: %d steps of %dx%d characters (%s) per epoch (%d chunks in the text), %d epochs",
+        name,
         steps,
         seq_len,
         batch_size,
@@ -178,9 +182,9 @@ def train_char_rnn(
         epochs,
     )
     history = run_epochs(
-        model="TrainCharRNN",
+        model=name,
         epochs=epochs,
-        train_epoch=lambda e: trainer.train(e, steps),
+        train_epoch=lambda e: trainer.train(e, steps, name),
         evaluate=lambda: trainer.observe(stream_loss(rnn, val_streams)),
         metric="val_loss",
         on_epoch=on_epoch,
@@ -191,7 +195,8 @@ def train_char_rnn(
     if keep_best and trainer.best["weights"] is not None:
         kept, weights = {"epoch": trainer.best["epoch"], "val_loss": trainer.best["val_loss"]}, trainer.best["weights"]
         log.info(
-            "TrainCharRNN: keeping the weights of epoch %d (validation loss %.4f; last epoch %.4f)",
+            "%s: keeping the weights of epoch %d (validation loss %.4f; last epoch %.4f)",
+            name,
             kept["epoch"],
             kept["val_loss"],
             last["val_loss"],

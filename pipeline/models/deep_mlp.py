@@ -112,8 +112,10 @@ def train_deep_mlp(
     backend: str,
     on_epoch=None,
     checkpointer=None,
+    name: str = "deep_mlp",
 ):
-    """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``."""
+    """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``. ``name`` names the model in
+    the log and in errors."""
     weights = init_deep_mlp(seed, data["X_train"].shape[1], tuple(hidden), data["Y_train"].shape[1])
     clf = build_deep_mlp(
         weights,
@@ -126,7 +128,5 @@ def train_deep_mlp(
         seed=seed + 1,
         backend=backend,
     )
-    history = fit_classifier(
-        clf, data, epochs=epochs, name="TrainDeepMLP", lr=lr, on_epoch=on_epoch, checkpointer=checkpointer
-    )
+    history = fit_classifier(clf, data, epochs=epochs, name=name, lr=lr, on_epoch=on_epoch, checkpointer=checkpointer)
     return {"weights": clf.weights(), "history": history}

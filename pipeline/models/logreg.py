@@ -47,16 +47,24 @@ def build_log_reg(weights, *, lr: float, batch_size: int, backend: str):
 
 
 def train_log_reg(
-    data, *, epochs: int, lr: float, batch_size: int, seed: int, backend: str, on_epoch=None, checkpointer=None
+    data,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    backend: str,
+    on_epoch=None,
+    checkpointer=None,
+    name: str = "logreg",
 ):
-    """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``."""
+    """Train on ``data`` (see ``prepare_mnist``); return ``{"weights", "history"}``. ``name`` names the model in
+    the log and in errors."""
     clf = build_log_reg(
         init_log_reg(seed, data["X_train"].shape[1], data["Y_train"].shape[1]),
         lr=lr,
         batch_size=batch_size,
         backend=backend,
     )
-    history = fit_classifier(
-        clf, data, epochs=epochs, name="TrainLogReg", lr=lr, on_epoch=on_epoch, checkpointer=checkpointer
-    )
+    history = fit_classifier(clf, data, epochs=epochs, name=name, lr=lr, on_epoch=on_epoch, checkpointer=checkpointer)
     return {"weights": clf.weights(), "history": history}

@@ -59,9 +59,10 @@ def train_mlp(
     backend: str,
     on_epoch=None,
     checkpointer=None,
-    name: str = "TrainMLP",
+    name: str = "mlp",
 ):
-    """Train on ``data`` (``X_*``, ``Y_train``, ``y_test`` as from ``prepare_mnist``); return ``{"weights", "history"}``."""
+    """Train on ``data`` (``X_*``, ``Y_train``, ``y_test`` as from ``prepare_mnist``); return ``{"weights", "history"}``.
+    ``name`` names the model in the log and in errors."""
     weights = init_mlp(seed, data["X_train"].shape[1], hidden, data["Y_train"].shape[1])
     clf = build_mlp(weights, lr=lr, batch_size=batch_size, backend=backend)
     history = fit_classifier(clf, data, epochs=epochs, name=name, lr=lr, on_epoch=on_epoch, checkpointer=checkpointer)

@@ -29,8 +29,10 @@ def train_moons_mlp(
     backend: str,
     on_epoch=None,
     checkpointer=None,
+    name: str = "moons",
 ) -> dict:
-    """Train the simple net on generated moons; return weights, history, the points and the grid's P(class 1)."""
+    """Train the simple net on generated moons; return weights, history, the points and the grid's P(class 1).
+    ``name`` names the model in the log and in errors."""
     X, y = make_moons(n_train, noise, seed)
     X_test, y_test = make_moons(n_test, noise, seed + 1)
     data = {
@@ -49,7 +51,7 @@ def train_moons_mlp(
         backend=backend,
         on_epoch=on_epoch,
         checkpointer=checkpointer,
-        name="TrainMoonsMLP",
+        name=name,
     )
     xx, yy, points = grid(X)
     p1 = compile_predictor(out["weights"], clean_proba, backend=backend)(with_bias_input(points))[:, 1]

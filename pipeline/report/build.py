@@ -7,28 +7,33 @@ import hashlib
 import json
 import logging
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.report import plots
 from pipeline.report.history import add_history, parse_history
-from pipeline.report.references import CLASSIFIERS, MODELS
+from pipeline.report.references import CLASSIFIERS, MODELS, names
 from pipeline.report.summary import metrics, render_html
 
 log = logging.getLogger(__name__)
 
 
-def figures(trained: dict[str, dict], evaluated: dict[str, dict], moons: dict, m: dict[str, dict]) -> dict[str, tuple]:
-    """``{file name: (Figure, caption)}`` in page order."""
-    best = max(CLASSIFIERS, key=lambda f: m[f]["test_accuracy"])
-    best_label, best_eval = MODELS[best]["label"], evaluated[best]
+def figures(
+    trained: dict[str, dict], evaluated: dict[str, dict], moons: dict, m: dict[str, dict], models: Mapping[str, str]
+) -> dict[str, tuple]:
+    """``{file name: (Figure, caption)}`` in page order (the arguments as :func:`build_report` has them, ``m``
+    their metrics)."""
+    name = names(models)
+    best = max(CLASSIFIERS, key=lambda k: m[name[k]]["test_accuracy"])
+    best_label, best_eval = MODELS[best]["label"], evaluated[name[best]]
     wrong = best_eval["misclassified"]
     out = {
         "learning_curves.png": (
-            plots.learning_curves({f: trained[f]["history"] for f in CLASSIFIERS}),
+            plots.learning_curves({k: trained[name[k]]["history"] for k in CLASSIFIERS}),
             "Training loss and test accuracy per epoch; crosses mark the seed's published deep-net accuracy",
         ),
         "per_class_accuracy.png": (
-            plots.per_class_accuracy({f: evaluated[f]["per_class_accuracy"] for f in CLASSIFIERS}),
+            plots.per_class_accuracy({k: evaluated[name[k]]["per_class_accuracy"] for k in CLASSIFIERS}),
             "Test accuracy per digit",
         ),
         "confusion_matrix.png": (
@@ -42,25 +47,25 @@ def figures(trained: dict[str, dict], evaluated: dict[str, dict], moons: dict, m
             f"The first misclassified test digits of {best_label} (true → predicted)",
         ),
     }
-    for family, name, net in (
-        ("TrainMLP", "filters_mlp.png", "simple net"),
-        ("TrainDeepMLP", "filters_deep_mlp.png", "deep net"),
+    for model, file_name, net in (
+        ("mlp", "filters_mlp.png", "simple net"),
+        ("deep_mlp", "filters_deep_mlp.png", "deep net"),
     ):
-        w = trained[family]["weights"]["w_h"]
+        w = trained[name[model]]["weights"]["w_h"]
         units = plots.filter_units(w)
         shown = (
             f"all {len(units)} of its hidden units"
             if len(units) == w.shape[1]
             else f"the first {len(units)} of its {w.shape[1]} hidden units (units 1–{len(units)})"
         )
-        out[name] = (
+        out[file_name] = (
             plots.first_layer_filters(w, f"{net.capitalize()}: first-layer weights"),
             f"First-layer weights of the {net}, {shown}: one 28×28 tile per unit, in unit order, row by row",
         )
-    rnn = m["TrainCharRNN"]
+    rnn = m[name["char_rnn"]]
     out["char_rnn_loss.png"] = (
         plots.char_rnn_curves(
-            trained["TrainCharRNN"]["history"], evaluated["TrainCharRNN"]["unigram_val_loss"], rnn["kept_epoch"]
+            trained[name["char_rnn"]]["history"], evaluated[name["char_rnn"]]["unigram_val_loss"], rnn["kept_epoch"]
         ),
         f"Char-RNN training and validation loss against the unigram baseline; the star marks the epoch whose "
         f"weights were kept (epoch {rnn['kept_epoch']}, validation loss {rnn['val_loss']:.4f}; last epoch "
@@ -86,6 +91,7 @@ def build_report(
     trained: dict[str, dict],
     evaluated: dict[str, dict],
     moons: dict,
+    models: Mapping[str, str],
     provenance: list[dict],
     fingerprint: str,
     dpi: int = 100,
@@ -94,10 +100,14 @@ def build_report(
 ) -> dict:
     """The report artifact ``{"metrics", "files"}``: figures as PNG bytes, ``index.html`` (with a marker where
     :func:`publish_files` puts the history), ``metrics.json`` and ``provenance.json`` (``fingerprint`` and
-    the stages' manifests)."""
-    m = metrics(trained, evaluated, moons)
-    figs = figures(trained, evaluated, moons, m)
-    rnn_eval = evaluated["TrainCharRNN"]
+    the stages' manifests).
+
+    ``trained`` and ``evaluated`` hold every model's training and evaluation artifacts by name, ``moons`` the
+    two-moons net's training artifact; ``models`` says which model each name is (``{name: model key}``).
+    """
+    m = metrics(trained, evaluated, moons, models=models)
+    figs = figures(trained, evaluated, moons, m, models)
+    rnn_eval = evaluated[names(models)["char_rnn"]]
     page = render_html(
         m,
         [(name, caption) for name, (_, caption) in figs.items()],
@@ -106,6 +116,7 @@ def build_report(
         provenance,
         generated_at=generated_at,
         code_version=code_version,
+        models=models,
     )
     files = {name: plots.to_png(fig, dpi) for name, (fig, _) in figs.items()}
     files["index.html"] = page.encode()
@@ -123,13 +134,14 @@ def history_digest(history: bytes) -> str:
     return hashlib.sha256(history).hexdigest()
 
 
-def publish_files(files: dict[str, bytes], history: bytes) -> dict[str, bytes]:
-    """The report's files with the history section drawn from ``history`` (the bytes of ``history.jsonl``)
-    and ``provenance.json`` naming that history's digest and record count."""
+def publish_files(files: dict[str, bytes], history: bytes, models: Mapping[str, str]) -> dict[str, bytes]:
+    """The report's files with the history section drawn from ``history`` (the bytes of ``history.jsonl``,
+    whose records name their models as ``models`` does) and ``provenance.json`` naming that history's digest
+    and record count."""
     records, bad = parse_history(history.decode(errors="replace"))
     for number in bad:
         log.warning("history.jsonl line %d is not a JSON record (cut short by a crash?); skipped", number)
-    out = {**files, **add_history(files["index.html"].decode(), records)}
+    out = {**files, **add_history(files["index.html"].decode(), records, models)}
     provenance = json.loads(files["provenance.json"])
     provenance["history"] = {"sha256": history_digest(history), "records": len(records)}
     out["provenance.json"] = json.dumps(provenance, indent=2, sort_keys=True).encode()

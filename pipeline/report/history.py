@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import html
+from collections.abc import Mapping
 
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
@@ -11,7 +12,7 @@ from matplotlib.figure import Figure
 from pipeline.champions import effective, outcome
 from pipeline.report.plots import to_png
 from pipeline.report.records import parse_history  # noqa: F401 -- part of this module's interface
-from pipeline.report.references import MODELS
+from pipeline.report.references import MODELS, rank
 
 HISTORY_MARKER = "<!-- history -->"
 
@@ -20,19 +21,19 @@ def _day(record: dict) -> datetime.date:
     return datetime.date.fromisoformat(record["date"])
 
 
-def history_figure(records: list[dict]) -> Figure:
-    """One panel per metric (accuracy, validation loss), one line per model, filled markers for promotions."""
+def history_figure(records: list[dict], models: Mapping[str, str]) -> Figure:
+    """One panel per metric (accuracy, validation loss), one line per model, filled markers for promotions
+    (``models``: which model each record's ``model`` names, ``{name: model key}``)."""
     records = sorted(records, key=lambda r: (r["date"], r.get("recorded", "")))
     metrics = sorted({r["metric"] for r in records})
     fig = Figure(figsize=(6 * len(metrics), 4))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     for ax, metric in zip(axes, metrics):
-        for family in sorted({r["model"] for r in records if r["metric"] == metric}):
-            rows = [r for r in records if r["model"] == family]
-            color = MODELS[family]["color"]
-            ax.plot(
-                [_day(r) for r in rows], [r["value"] for r in rows], "-", color=color, label=MODELS[family]["label"]
-            )
+        for name in sorted({r["model"] for r in records if r["metric"] == metric}):
+            rows = [r for r in records if r["model"] == name]
+            style = MODELS[models[name]]
+            color = style["color"]
+            ax.plot([_day(r) for r in rows], [r["value"] for r in rows], "-", color=color, label=style["label"])
             promoted = [r for r in rows if r["promoted"]]
             ax.plot([_day(r) for r in promoted], [r["value"] for r in promoted], "o", color=color)
             kept = [r for r in rows if not r["promoted"]]
@@ -51,10 +52,9 @@ def history_figure(records: list[dict]) -> Figure:
     return fig
 
 
-def history_order(records: list[dict]) -> list[dict]:
+def history_order(records: list[dict], models: Mapping[str, str]) -> list[dict]:
     """The records newest first: by retrain date, then by when they were recorded, then model."""
-    order = {family: k for k, family in enumerate(MODELS)}
-    ranked = sorted(records, key=lambda r: (order.get(r["model"], len(order)), r["model"]))
+    ranked = sorted(records, key=lambda r: (rank(models, r["model"]), r["model"]))
     return sorted(ranked, key=lambda r: (r["date"], r.get("recorded", "")), reverse=True)
 
 
@@ -73,10 +73,11 @@ def outcome_text(record: dict) -> str:
     return text
 
 
-def add_history(page: str, records: list[dict]) -> dict[str, bytes]:
+def add_history(page: str, records: list[dict], models: Mapping[str, str]) -> dict[str, bytes]:
     """``history.png`` and the page with a history section (figure plus table, newest first) in place of its
     marker; with no records, the page without the marker and no figure. Each (day, model) shows once: the
-    decision that stands for the day (a re-decision replaces the first decision and says so)."""
+    decision that stands for the day (a re-decision replaces the first decision and says so). ``models`` says
+    which model each record's ``model`` names (``{name: model key}``)."""
     if not records:
         return {"index.html": page.replace(HISTORY_MARKER, "").encode()}
     records = effective(records)
@@ -95,7 +96,7 @@ def add_history(page: str, records: list[dict]) -> dict[str, bytes]:
             )
         )
         + "</tr>"
-        for r in history_order(records)
+        for r in history_order(records, models)
     )
     days = len({r["date"] for r in records})
     section = (
@@ -108,6 +109,6 @@ def add_history(page: str, records: list[dict]) -> dict[str, bytes]:
         f"<th>outcome</th><th>why</th><th>recorded</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
     return {
-        "history.png": to_png(history_figure(records)),
+        "history.png": to_png(history_figure(records, models)),
         "index.html": page.replace(HISTORY_MARKER, section).encode(),
     }

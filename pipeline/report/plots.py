@@ -22,13 +22,14 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
 
 
 def learning_curves(histories: dict[str, dict]) -> Figure:
-    """Training loss and test accuracy per epoch for every classifier, with the seed's points."""
+    """Training loss and test accuracy per epoch for every classifier (``{model key: history}``), with the
+    seed's points."""
     fig = Figure(figsize=(12, 4.5))
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for family in CLASSIFIERS:
-        if family not in histories:
+    for model in CLASSIFIERS:
+        if model not in histories:
             continue
-        h, style = histories[family], MODELS[family]
+        h, style = histories[model], MODELS[model]
         ax_loss.plot(h["epoch"], h["train_loss"], color=style["color"], label=style["label"])
         ax_acc.plot(h["epoch"], h["test_accuracy"], color=style["color"], label=style["label"])
     epochs, acc = zip(*sorted(SEED_DEEP_MLP_ACCURACY.items()))
@@ -36,7 +37,7 @@ def learning_curves(histories: dict[str, dict]) -> Figure:
         epochs,
         acc,
         "x",
-        color=MODELS["TrainDeepMLP"]["color"],
+        color=MODELS["deep_mlp"]["color"],
         markersize=9,
         mew=2,
         label="seed's deep net (published)",
@@ -44,7 +45,7 @@ def learning_curves(histories: dict[str, dict]) -> Figure:
     ax_loss.set(title="Training loss", xlabel="epoch", ylabel="mean loss per example (nats)", yscale="log")
     ax_acc.set(title="Test accuracy", xlabel="epoch", ylabel="accuracy (fraction correct)")
     ax_acc.set_ylim(
-        max(0.0, min(min(h["test_accuracy"]) for f, h in histories.items() if f in CLASSIFIERS) - 0.01), 1.0
+        max(0.0, min(min(h["test_accuracy"]) for k, h in histories.items() if k in CLASSIFIERS) - 0.01), 1.0
     )
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
@@ -76,21 +77,21 @@ def confusion(cm: np.ndarray, title: str) -> Figure:
 
 
 def per_class_accuracy(per_class: dict[str, np.ndarray]) -> Figure:
-    """Grouped bars of accuracy per digit for each classifier."""
+    """Grouped bars of accuracy per digit for each classifier (``{model key: accuracies}``)."""
     fig = Figure(figsize=(10, 4))
     ax = fig.subplots()
-    families = [f for f in CLASSIFIERS if f in per_class]
-    width = 0.8 / max(1, len(families))
-    for k, family in enumerate(families):
-        values = per_class[family]
+    models = [m for m in CLASSIFIERS if m in per_class]
+    width = 0.8 / max(1, len(models))
+    for k, model in enumerate(models):
+        values = per_class[model]
         ax.bar(
             np.arange(len(values)) + k * width,
             values,
             width,
-            color=MODELS[family]["color"],
-            label=MODELS[family]["label"],
+            color=MODELS[model]["color"],
+            label=MODELS[model]["label"],
         )
-    lowest = min(float(np.nanmin(per_class[f])) for f in families)
+    lowest = min(float(np.nanmin(per_class[m])) for m in models)
     ax.set(
         title="Test accuracy per digit",
         xlabel="digit",
@@ -100,7 +101,7 @@ def per_class_accuracy(per_class: dict[str, np.ndarray]) -> Figure:
         ylim=(max(0.0, lowest - 0.05), 1.0),
     )
     # below the axes, in one row: inside, it covered the bars of digits 6-9
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=len(families), frameon=False)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=len(models), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -181,7 +182,7 @@ def char_rnn_curves(history: dict, unigram_nats: float, kept_epoch: int | None =
     """Training and validation loss per epoch against the unigram baseline; a star marks the kept epoch."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    color = MODELS["TrainCharRNN"]["color"]
+    color = MODELS["char_rnn"]["color"]
     ax.plot(history["epoch"], history["train_loss"], "--", color=color, label="training loss")
     ax.plot(history["epoch"], history["val_loss"], "-o", color=color, label="validation loss")
     if kept_epoch is not None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 
 import numpy as np
 
 from pipeline.report.history import HISTORY_MARKER
-from pipeline.report.references import ACCURACY_TARGETS, CLASSIFIERS, MODELS, SEED_DEEP_MLP_ACCURACY
+from pipeline.report.references import ACCURACY_TARGETS, CLASSIFIERS, MODELS, SEED_DEEP_MLP_ACCURACY, names
 
 SHORT_VALUE = 24  # characters of a parameter value shown in the provenance table before it is cut
 
@@ -37,41 +38,45 @@ def char_rnn_epochs(model: dict) -> dict:
     }
 
 
-def family_metrics(family: str, model: dict | None = None, evaluation: dict | None = None) -> dict:
-    """One task family's row of :func:`metrics` from whichever of its artifacts there are: the training
-    artifact gives epochs, timing and parameter count (and for the char-RNN which epoch was kept), the
-    evaluation artifact the headline metric."""
-    row = _common(model) if model is not None else {}
+def model_metrics(model: str, trained: dict | None = None, evaluation: dict | None = None) -> dict:
+    """The row of :func:`metrics` of the model ``model`` (a key of ``MODELS``) from whichever of its artifacts
+    there are: the training artifact gives epochs, timing and parameter count (and for the char-RNN which epoch
+    was kept), the evaluation artifact the headline metric."""
+    row = _common(trained) if trained is not None else {}
     if evaluation is not None:
-        if family in CLASSIFIERS:
+        if model in CLASSIFIERS:
             row["val_accuracy"] = float(evaluation.get("val_accuracy", float("nan")))
             row["test_accuracy"] = evaluation["test_accuracy"]
             row["per_class_accuracy"] = [float(a) for a in evaluation["per_class_accuracy"]]
-            row["target_accuracy"] = ACCURACY_TARGETS[family]
+            row["target_accuracy"] = ACCURACY_TARGETS[model]
         else:
             for key in ("val_loss", "bits_per_char", "perplexity", "unigram_val_loss", "unigram_bits_per_char"):
                 row[key] = evaluation[key]
             for key in ("test_loss", "test_bits_per_char", "test_perplexity", "unigram_test_loss"):
                 if key in evaluation:  # a corpus with a test split
                     row[key] = evaluation[key]
-    if family not in CLASSIFIERS and model is not None:
-        row.update(char_rnn_epochs(model))
+    if model not in CLASSIFIERS and trained is not None:
+        row.update(char_rnn_epochs(trained))
     return row
 
 
-def metrics(trained: dict[str, dict], evaluated: dict[str, dict], moons: dict | None = None) -> dict[str, dict]:
-    """Per task family: epochs, median seconds per epoch, parameter count and the headline metric.
+def metrics(
+    trained: dict[str, dict], evaluated: dict[str, dict], moons: dict | None = None, *, models: Mapping[str, str]
+) -> dict[str, dict]:
+    """Per model, under its name: epochs, median seconds per epoch, parameter count and the headline metric.
 
-    ``moons`` (the TrainMoonsMLP artifact) adds a ``TrainMoonsMLP`` row with its last epoch's test accuracy.
-    Any family may be missing from ``trained`` or ``evaluated``: its row holds what the artifacts there give.
+    ``trained`` and ``evaluated`` hold the training and evaluation artifacts by name, ``models`` says which
+    model each name is (``{name: model key}``); ``moons`` (the two-moons net's artifact) adds its row, with its
+    last epoch's test accuracy, under its name. Any model may be missing from ``trained`` or ``evaluated``:
+    its row holds what the artifacts there give.
     """
     out = {}
-    for family in [*trained, *(f for f in evaluated if f not in trained)]:
-        out[family] = family_metrics(family, trained.get(family), evaluated.get(family))
-    if "TrainDeepMLP" in out:
-        out["TrainDeepMLP"]["seed_test_accuracy"] = SEED_DEEP_MLP_ACCURACY[max(SEED_DEEP_MLP_ACCURACY)]
+    for name in [*trained, *(n for n in evaluated if n not in trained)]:
+        out[name] = model_metrics(models[name], trained.get(name), evaluated.get(name))
+        if models[name] == "deep_mlp":
+            out[name]["seed_test_accuracy"] = SEED_DEEP_MLP_ACCURACY[max(SEED_DEEP_MLP_ACCURACY)]
     if moons is not None:
-        out["TrainMoonsMLP"] = {**_common(moons), "test_accuracy": float(moons["history"]["test_accuracy"][-1])}
+        out[names(models)["moons"]] = {**_common(moons), "test_accuracy": float(moons["history"]["test_accuracy"][-1])}
     return out
 
 
@@ -90,10 +95,10 @@ def html_table(header: list[str], rows: list[list], css: str = "") -> str:
     return f"<div class='scroll'><table class='{css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
-def _summary_rows(m: dict[str, dict]) -> list[list]:
+def _summary_rows(m: dict[str, dict], models: Mapping[str, str]) -> list[list]:
     rows = []
-    for family, row in m.items():
-        label = MODELS[family]["label"]
+    for name, row in m.items():
+        label = MODELS[models[name]]["label"]
         if "test_accuracy" in row:
             reference = row.get("seed_test_accuracy")
             diff = f"{row['test_accuracy'] - reference:+.4f}" if reference else "—"
@@ -125,7 +130,7 @@ def _summary_rows(m: dict[str, dict]) -> list[list]:
         rows.append(
             [
                 label,
-                family,
+                name,
                 metric,
                 ref,
                 diff,
@@ -195,8 +200,11 @@ def render_html(
     generated_at: str = "",
     code_version: str = "",
     title: str = "Theano tutorial models — pipeline report",
+    *,
+    models: Mapping[str, str],
 ) -> str:
-    """One self-contained page (figures are PNG files beside it): summary, figures, samples, provenance."""
+    """One self-contained page (figures are PNG files beside it): summary, figures, samples, provenance.
+    ``m`` is :func:`metrics` of the models ``models`` names."""
     parts = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",
@@ -221,7 +229,7 @@ def render_html(
                 "parameters",
                 "backend",
             ],
-            _summary_rows(m),
+            _summary_rows(m, models),
             css="summary",
         ),
         "<h2>Figures</h2>",

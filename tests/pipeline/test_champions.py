@@ -14,6 +14,7 @@ from pipeline.champions import (
     latest_champions,
     summary_line,
 )
+from tests.pipeline.names import MODELS
 
 EVALS = {
     "TrainLogReg": {"val_accuracy": 0.92, "test_accuracy": 0.5},
@@ -40,6 +41,7 @@ def run(champions, evaluations=EVALS, tolerance=0.0):
         data_version={"DownloadMNIST": "abc"},
         recorded="2026-12-01T03:00:00+00:00",
         artifacts={f: {"artifact": f"/a/{f}.joblib"} for f in EVALS},
+        models=MODELS,
     )
 
 
@@ -48,7 +50,7 @@ def test_first_models_are_promoted_and_named_as_champions():
     assert [r["model"] for r in records] == list(EVALS) and all(r["outcome"] == "promoted" for r in records)
     assert promoted["TrainMLP"]["artifact"] == "/a/TrainMLP.joblib" and promoted["TrainMLP"]["value"] == 0.97
     assert promoted["TrainMLP"]["date"] == "2026-12-01"  # the day it took effect
-    assert summary_line("2026-12-01", records) == (
+    assert summary_line("Retrain 2026-12-01", records) == (
         "Retrain 2026-12-01: TrainLogReg promoted, TrainMLP promoted, TrainDeepMLP promoted, "
         "TrainCharRNN promoted (4 promoted)"
     )
@@ -71,14 +73,14 @@ def test_better_worse_same_and_failed_challengers():
     }
     assert set(promoted) == {"TrainDeepMLP"}
     assert "already the champion since 2026-11-28" in records[0]["reason"] and "worse than" in records[1]["reason"]
-    assert summary_line("2026-12-01", records) == (
+    assert summary_line("Retrain 2026-12-01", records) == (
         "Retrain 2026-12-01: TrainLogReg unchanged since 2026-11-28, TrainMLP kept, TrainDeepMLP promoted, "
         "TrainCharRNN failed (1 promoted, 1 kept, 1 unchanged, 1 failed)"
     )
     # within the tolerance a slightly worse challenger is promoted; the loss metric is lower-is-better
-    assert decide("TrainMLP", 0.975, "new", champions["TrainMLP"], tolerance=0.01)[0]
-    assert decide("TrainCharRNN", 1.79, "new", champions["TrainCharRNN"], tolerance=0.0)[0]
-    assert not decide("TrainCharRNN", 1.81, "new", champions["TrainCharRNN"], tolerance=0.0)[0]
+    assert decide("TrainMLP", "mlp", 0.975, "new", champions["TrainMLP"], tolerance=0.01)[0]
+    assert decide("TrainCharRNN", "char_rnn", 1.79, "new", champions["TrainCharRNN"], tolerance=0.0)[0]
+    assert not decide("TrainCharRNN", "char_rnn", 1.81, "new", champions["TrainCharRNN"], tolerance=0.0)[0]
 
 
 def test_summary_line_of_records_written_before_outcomes_existed():
@@ -87,7 +89,7 @@ def test_summary_line_of_records_written_before_outcomes_existed():
         {"model": "TrainMLP", "promoted": True, "value": 0.97},
     ]
     assert (
-        summary_line("2026-01-30", old)
+        summary_line("Retrain 2026-01-30", old)
         == "Retrain 2026-01-30: TrainLogReg kept, TrainMLP promoted (1 promoted, 1 kept)"
     )
 
@@ -114,6 +116,7 @@ def day(history, date, fingerprint="a", value=0.9, redecide=None, documents=None
         run={"config": fingerprint},
         redecide=redecide,
         documents=documents,
+        models=MODELS,
     )
     history.extend(new)
     return new, decisions
@@ -125,12 +128,14 @@ def test_a_day_is_decided_once_in_date_order_against_the_end_of_the_day_before()
     assert [r["outcome"] for r in new] == ["promoted"] * 4 and new[0]["champion"] is None
     new, _ = day(history, "2026-12-05")
     assert [r["outcome"] for r in new] == ["unchanged"] * 4 and new[0]["champion"]["date"] == "2026-12-04"
-    assert summary_line("2026-12-05", new).startswith("Retrain 2026-12-05: TrainLogReg unchanged since 2026-12-04,")
+    assert summary_line("Retrain 2026-12-05", new).startswith(
+        "Retrain 2026-12-05: TrainLogReg unchanged since 2026-12-04,"
+    )
 
     # the same day again (another configuration, another host): nothing appended, the day's decisions returned
     new, decisions = day(history, "2026-12-05", fingerprint="b", value=0.95)
     assert new == [] and decisions == history[4:8]
-    assert summary_line("2026-12-05", decisions, decided_now=False) == (
+    assert summary_line("Retrain 2026-12-05", decisions, decided_now=False) == (
         "Retrain 2026-12-05: already decided at 2026-12-05T06:00:00+00:00 (TrainLogReg unchanged since 2026-12-04, "
         "TrainMLP unchanged since 2026-12-04, TrainDeepMLP unchanged since 2026-12-04, TrainCharRNN unchanged "
         "since 2026-12-04); nothing judged again"
@@ -170,7 +175,7 @@ def test_a_re_decision_is_recorded_as_such_once_per_reason_and_stands_for_its_da
         "replaces": first[0]["recorded"],
         "was": "kept",
     }
-    assert summary_line("2026-12-05", new, redecision="the evaluation set was wrong").startswith(
+    assert summary_line("Retrain 2026-12-05", new, redecision="the evaluation set was wrong").startswith(
         "Retrain 2026-12-05 re-decided (the evaluation set was wrong): TrainLogReg promoted,"
     )
     again, decisions = day(history, "2026-12-05", "d", 0.99, redecide="the evaluation set was wrong")
@@ -184,9 +189,9 @@ def test_models_are_judged_on_validation_data_and_a_champion_judged_on_test_data
     """Issue 31: a challenger's test accuracy never decides; a champion recorded under test_accuracy (before the
     validation split) is replaced, saying why."""
     champion = {"fingerprint": "old", "value": 0.99, "metric": "test_accuracy", "date": "2026-11-30"}
-    promote, reason = decide("TrainMLP", 0.95, "new", champion, 0.0)
+    promote, reason = decide("TrainMLP", "mlp", 0.95, "new", champion, 0.0)
     assert promote and "judged by test_accuracy" in reason
     champion = {**champion, "metric": "val_accuracy"}
-    assert decide("TrainMLP", 0.95, "new", champion, 0.0)[0] is False
+    assert decide("TrainMLP", "mlp", 0.95, "new", champion, 0.0)[0] is False
     worse_on_test = {**EVALS, "TrainMLP": {"val_accuracy": 0.98, "test_accuracy": 0.1}}
     assert run({}, worse_on_test)  # decides without error, on val_accuracy alone

@@ -9,6 +9,8 @@ import pytest
 
 from pipeline.report.build import build_report, code_version, publish_files, published_state, stage_fingerprints
 from pipeline.report.history import HISTORY_MARKER
+from pipeline.report.references import names
+from tests.pipeline.names import MODELS
 
 RNG = np.random.default_rng(0)
 CLASSIFIER_WEIGHTS = {
@@ -94,7 +96,7 @@ def made_up_inputs():
             "libraries": {"numpy": "2"},
         }
     ]
-    return dict(trained=trained, evaluated=evaluated, moons=moons, provenance=provenance)
+    return dict(trained=trained, evaluated=evaluated, moons=moons, models=MODELS, provenance=provenance)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +156,7 @@ def test_publishing_adds_the_history_newest_first_and_names_its_digest(report):
         for d, c, p in (("2026-12-02", "b", False), ("2026-11-30", "a", True), ("2026-12-03", "c", True))
     ]
     history = "".join(json.dumps(r) + "\n" for r in lines).encode() + b'{"date": "cut sh'
-    files = publish_files(report["files"], history)
+    files = publish_files(report["files"], history, MODELS)
     page = files["index.html"].decode()
     assert HISTORY_MARKER not in page and files["history.png"].startswith(b"\x89PNG")
     dates = [page.index(f"<td>{d}</td>") for d in ("2026-12-03", "2026-12-02", "2026-11-30")]
@@ -164,13 +166,21 @@ def test_publishing_adds_the_history_newest_first_and_names_its_digest(report):
     assert json.loads(files["provenance.json"])["history"]["records"] == 3
     assert report["files"]["index.html"].decode().count(HISTORY_MARKER) == 1  # the artifact's files are untouched
 
-    empty = publish_files(report["files"], b"")
+    empty = publish_files(report["files"], b"", MODELS)
     assert "history.png" not in empty and HISTORY_MARKER not in empty["index.html"].decode()
     assert "History of scheduled retrains" not in empty["index.html"].decode()
     assert published_state(empty["provenance.json"]) == ("r" * 64, hashlib.sha256(b"").hexdigest())
     assert published_state(b"not json") == published_state(b"") == (None, None)
     assert stage_fingerprints(files["provenance.json"]) == {"DownloadMNIST": "f" * 64}
     assert stage_fingerprints(b"") == {}
+
+
+def test_models_name_each_model_once():
+    assert names(MODELS) == {model: name for name, model in MODELS.items()}
+    with pytest.raises(ValueError, match="TrainRNN: no model 'rnn'"):
+        names({"TrainRNN": "rnn"})
+    with pytest.raises(ValueError, match="TrainMLP and TrainMLP2 are both the model 'mlp'"):
+        names({"TrainMLP": "mlp", "TrainMLP2": "mlp"})
 
 
 def test_code_version_is_the_checked_out_commit(tmp_path):

@@ -100,6 +100,7 @@ def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tm
     assert all("search logreg-lr" in kept[key] for key in trainings)
     page = pipeline.root / "searches" / "logreg-lr" / "index.html"
     assert page.is_file() and "Chosen on <strong>val_accuracy</strong>" in page.read_text()
+    assert "<h1>Search logreg-lr</h1>" in page.read_text()  # pipeline/ has the title from tasks/
     assert (page.parent / "progress.png").read_bytes().startswith(b"\x89PNG")
 
 

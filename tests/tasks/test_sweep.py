@@ -100,6 +100,7 @@ def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeli
     # the page and the points' provenance are published; gc keeps what the sweep names
     page = pipeline.root / "sweeps" / "logreg-epochs" / "index.html"
     assert page.is_file() and (page.parent / "points" / "1.json").is_file()
+    assert "<h1>Sweep logreg-epochs — comparison</h1>" in page.read_text()  # pipeline/ has the title from tasks/
     from stagecache.gc import stored_artifacts
     from stagecache.roots import configured_root
 

@@ -61,7 +61,8 @@ def made_up_search() -> dict:
 
 @pytest.fixture(scope="module")
 def files():
-    return build_search_report(made_up_search(), {0: "trials/0.json", 1: "trials/1.json"}, generated_at="now")
+    links = {0: "trials/0.json", 1: "trials/1.json"}
+    return build_search_report(made_up_search(), links, generated_at="now", title="Search made-up")
 
 
 def test_best_so_far_follows_the_highest_rung_reached_not_the_highest_value():
@@ -77,6 +78,7 @@ def test_rungs_count_jobs_failures_promotions_and_continuations():
 
 def test_the_page_says_what_was_chosen_on_and_that_test_figures_are_only_reported(files):
     page = files["index.html"].decode()
+    assert "<title>Search made-up</title>" in page and "<h1>Search made-up</h1>" in page
     assert "Chosen on <strong>val_accuracy</strong> (validation data, maximize)" in page
     assert "The test figures are reported only" in page and "TrainDeepMLP test_accuracy" in page
     assert "<a href='trials/1.json'>1</a>" in page and "failed: training loss is nan" in page

@@ -9,6 +9,7 @@ import pytest
 from pipeline.experiments.points import summarize_point
 from pipeline.experiments.sweep_report import build_sweep_report
 from tests import chromium
+from tests.pipeline.names import MODELS
 from tests.pipeline.test_report_build import made_up_inputs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -29,12 +30,13 @@ def _points():
             "TrainDeepMLP.seed": "0",
             "DownloadMNIST.sha256": "{" + "e" * 80 + "}",
         }
-        points.append(summarize_point(f"lr {lr}", params, i["trained"], i["evaluated"], i["moons"]))
+        points.append(summarize_point(f"lr {lr}", params, i["trained"], i["evaluated"], i["moons"], models=MODELS))
     rnn = summarize_point(
         "<rnn & co>",
         {"TrainDeepMLP.seed": "0", "TrainCharRNN.hidden": "256"},
         {"TrainCharRNN": inputs["trained"]["TrainCharRNN"]},
         {"TrainCharRNN": inputs["evaluated"]["TrainCharRNN"]},
+        models=MODELS,
     )
     return [*points, rnn]
 
@@ -46,7 +48,9 @@ def files():
         "lr 0.05": "points/lr-0.05/provenance.json",
         "<rnn & co>": "points/rnn/provenance.json",
     }
-    return build_sweep_report("learning-rate", _points(), links, generated_at="2026-12-01 03:00 UTC", dpi=20)
+    return build_sweep_report(
+        "Sweep learning-rate", _points(), links, generated_at="2026-12-01 03:00 UTC", dpi=20, models=MODELS
+    )
 
 
 class _Cells(HTMLParser):
@@ -105,6 +109,7 @@ def test_page_table_sorted_with_best_marked_and_linked(files):
     }  # lr 0.2 has none: plain text
     assert "&lt;rnn &amp; co&gt;" in page
     assert shared[1:] == [["TrainDeepMLP.seed", "0"]]
+    assert "<h1>Sweep learning-rate — comparison</h1>" in page
     assert "Generated 2026-12-01 03:00 UTC: 4 configurations, 3 differing parameters." in page
     # a long value is cut, the whole of it on hover
     assert re.search(r"<span title='\{e{80}\}'>\{e{22}…</span>", page)
@@ -132,10 +137,11 @@ def test_one_overlaid_figure_per_model_family(files):
 
 def test_sorting_by_another_metric_and_duplicate_labels(files):
     points = _points()
-    page = build_sweep_report("s", points[:3], {}, sort_by=ACC, descending=False, dpi=20)["index.html"].decode()
+    page = build_sweep_report("s", points[:3], {}, sort_by=ACC, descending=False, dpi=20, models=MODELS)
+    page = page["index.html"].decode()
     assert page.index(">lr 0.1<") < page.index(">lr 0.2<") < page.index(">lr 0.05<")
     with pytest.raises(ValueError, match="share a label"):
-        build_sweep_report("s", [points[0], points[0]], {}, dpi=20)
+        build_sweep_report("s", [points[0], points[0]], {}, dpi=20, models=MODELS)
 
 
 def test_page_fits_a_phone_and_a_desktop_and_every_image_loads(files, tmp_path):
