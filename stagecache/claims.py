@@ -1,9 +1,11 @@
 """A run claims what it uses, so that nothing that deletes (``artifacts gc``) removes it while the run lives.
 
-Luigi's events tell the scheduling process every stage it meets (complete or to run); each is added to
-this process's claim in the configured root (:meth:`stagecache.roots.Root.claim`), which lives exactly as
-long as the run: a lock held by the process on a directory root, a key renewed by a thread on an object
-store. A stage's claim covers what it writes (artifact, checkpoints, lock) and what its dependents read.
+The scheduling hooks (:mod:`stagecache.hooks`) tell the scheduling process every stage it meets
+(complete or to run), and ``stage_started`` a stage that scheduling did not show (a root without
+dependencies); each is added to this process's claim in the configured root
+(:meth:`stagecache.roots.Root.claim`), which lives exactly as long as the run: a lock held by the
+process on a directory root, a key renewed by a thread on an object store. A stage's claim covers what
+it writes (artifact, checkpoints, lock) and what its dependents read.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from stagecache import hooks
 from stagecache.roots import configured_root
 from stagecache.stores.leases import default_owner
 
@@ -33,19 +36,19 @@ def claim(task) -> None:
             log.warning("could not record that this run uses %s (%s); `artifacts gc` may not see it", target.stem, exc)
 
 
-def install(task_class) -> None:
-    """Claim every stage of ``task_class`` that scheduling meets (once per process; the DAG module calls it)."""
-    import luigi
+def claim_both(task, dependency) -> None:
+    """Add ``task`` and ``dependency`` to this run's claim (a sweep's point job is no stage: the stages it builds
+    are claimed as they start)."""
+    claim(task)
+    if not hasattr(dependency, "builds_itself"):
+        claim(dependency)
 
-    if getattr(install, "done", False):
-        return
-    install.done = True  # type: ignore[attr-defined]
-    task_class.event_handler(luigi.Event.DEPENDENCY_PRESENT)(claim)
 
-    def claim_both(task, dep) -> None:
-        claim(task)
-        if not hasattr(dep, "builds_itself"):  # a sweep's point job: its stages are claimed as they start
-            claim(dep)
+def install() -> None:
+    """Claim every stage the run meets (once per process; :func:`stagecache.install` calls it)."""
+    from stagecache.task import ArtifactTask
 
-    task_class.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(claim_both)
-    task_class.event_handler(luigi.Event.START)(claim)
+    hooks.connect(ArtifactTask)
+    hooks.stage_cached.subscribe(claim)
+    hooks.stage_needs.subscribe(claim_both)
+    hooks.stage_started.subscribe(claim)

@@ -3,7 +3,8 @@
 With ``--workers N`` luigi runs each stage in a process forked from the scheduling process.
 Whatever the scheduling process has imported, a forked stage has too; what it has not, every
 stage imports again. Luigi schedules the whole DAG before it forks the first stage, and
-``DEPENDENCY_DISCOVERED`` fires then only for a stage that will run, so a handler on it imports
+``DEPENDENCY_DISCOVERED`` (:data:`stagecache.hooks.stage_needs`) fires then only for a stage that will run,
+so a subscriber imports
 :attr:`stagecache.project.Project.preload` exactly when there is work to do: a run that finds
 everything cached imports nothing more.
 """
@@ -14,8 +15,7 @@ import importlib
 import logging
 import time
 
-import luigi
-
+from stagecache import hooks
 from stagecache.project import current
 from stagecache.task import ArtifactTask
 
@@ -41,8 +41,6 @@ def preload(*_event_args) -> None:
 
 
 def install() -> None:
-    """Preload on the first stage luigi finds it has to run (the DAG module calls this once)."""
-    if getattr(install, "done", False):
-        return
-    install.done = True  # type: ignore[attr-defined]  # a marker attribute on the function
-    ArtifactTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(preload)
+    """Preload on the first stage luigi finds it has to run (:func:`stagecache.install` calls this)."""
+    hooks.connect(ArtifactTask)
+    hooks.stage_needs.subscribe(preload)

@@ -7,7 +7,9 @@ estimate from their earlier manifests; each start and end logs ``stage k/N``, k 
 the stages in the order luigi starts them; once every stage to run has ended (or cannot
 run because one it needs failed), a table lists stage, result and seconds in that order,
 and the report's link. With ``--workers N`` the stages run in forked child processes: they send their
-starts and ends to the scheduling process (:mod:`stagecache.childevents`), which logs all of it.
+starts and ends to the scheduling process (:mod:`stagecache.childevents`), which logs all of it. The same
+view of the run fires :data:`stagecache.hooks.run_planned`, ``stage_started``, ``stage_ended`` and
+``run_ended`` in the scheduling process.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from luigi.cmdline_parser import CmdlineParser
 from luigi.task import flatten
 from luigi.task_register import Register
 
-from stagecache import signals
+from stagecache import hooks
 from stagecache.childevents import ChildEvents, spawned_child
 from stagecache.configcheck import entry_point
 from stagecache.console import timestamp_luigis_lines
@@ -251,6 +253,7 @@ class RunProgress:
             self.stages = self._order()
             if not spawned_child():  # a spawned worker process knows nothing of the run's plan
                 self._log_plan()
+                hooks.run_planned.fire([self.tasks[t] for t in self.stages], [self.tasks[t] for t in self.cached])
         if task.task_id not in self.stages:  # another such root of the same run
             self.tasks[task.task_id] = task
             self.stages.append(task.task_id)
@@ -261,11 +264,8 @@ class RunProgress:
             return
         self.started[task.task_id] = now
         log.info("%s started", self._label(task))
-
-    def running(self) -> list[ArtifactTask]:
-        """The stages that started in this run and have not ended (what a stop interrupts), in start order."""
-        with self.lock:
-            return [self.tasks[t] for t in self.started if t not in self.outcome and t in self.tasks]
+        if not spawned_child():
+            hooks.stage_started.fire(task)
 
     def _elapsed(self, task: ArtifactTask, now: float) -> float | None:
         started = self.started.get(task.task_id)
@@ -305,14 +305,9 @@ class RunProgress:
         self._maybe_finish()
 
     def _tell(self, task: ArtifactTask, succeeded: bool, now: float) -> None:
-        """Pass a stage's end to :data:`STAGE_END_LISTENERS` (in the scheduling process only)."""
-        if spawned_child():
-            return
-        for listener in list(STAGE_END_LISTENERS):
-            try:
-                listener(task, succeeded, now)
-            except Exception:
-                log.exception("a progress listener failed")
+        """Fire :data:`stagecache.hooks.stage_ended` (in the scheduling process only)."""
+        if not spawned_child():
+            hooks.stage_ended.fire(task, succeeded, now)
 
     def _maybe_finish(self) -> None:
         if spawned_child() or self.stages is None or any(t not in self.outcome for t in self.stages):
@@ -335,6 +330,8 @@ class RunProgress:
         for family, result, seconds in rows:
             log.info("  %-*s  %-*s  %8s", width, family, result_width, result, seconds)
         self._log_report_link()
+        results = [(self.tasks[t], "cached", None) for t in self.cached]
+        hooks.run_ended.fire(results + [(self.tasks[t], *self.outcome[t]) for t in in_start_order])
 
     def _catch_command_line(self) -> None:
         if self.command_line is None:
@@ -386,8 +383,6 @@ def command_line_in_force(parser) -> Iterator[None]:
             CmdlineParser._instance = saved
 
 
-#: Called with (task, succeeded, time) as each stage of the run ends, in the scheduling process (sweeps count points).
-STAGE_END_LISTENERS: list = []
 RUN = RunProgress()
 CHILD_EVENTS = ChildEvents(RUN.from_child)
 
@@ -408,7 +403,8 @@ def settle(timeout: float = 5.0) -> bool:
 
 
 def install() -> None:
-    """Register the event handlers on :class:`ArtifactTask` (once per process; the DAG module calls it)."""
+    """Follow the run: the scheduling hooks (:mod:`stagecache.hooks`), and luigi's start and end events on
+    :class:`ArtifactTask` (once per process; :func:`stagecache.install` calls it)."""
     if getattr(install, "done", False):
         return
     install.done = True  # type: ignore[attr-defined]  # a marker attribute on the function
@@ -416,9 +412,9 @@ def install() -> None:
     if entry_point() == "luigi":  # the command ends with the process; luigi.build callers get no exit line
         atexit.register(RUN.log_up_to_date)
     CHILD_EVENTS.open()
-    signals.report_running_with(RUN.running)  # a stop's line names the stages running
-    ArtifactTask.event_handler(luigi.Event.DEPENDENCY_PRESENT)(RUN.present)
-    ArtifactTask.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(RUN.discovered)
+    hooks.connect(ArtifactTask)
+    hooks.stage_cached.subscribe(RUN.present)
+    hooks.stage_needs.subscribe(RUN.discovered)
     ArtifactTask.event_handler(luigi.Event.START)(RUN.start)
     ArtifactTask.event_handler(luigi.Event.SUCCESS)(RUN.success)
     ArtifactTask.event_handler(luigi.Event.FAILURE)(RUN.failure)

@@ -1,6 +1,7 @@
-"""Progress reported to luigi's scheduler (its progress bar and status line), best effort: a training never
-waits for the scheduler and never fails because of it (see :mod:`stagecache.schedulerloss` for a scheduler
-that is gone)."""
+"""A training's epochs: :class:`ReportsProgress` fires :data:`stagecache.hooks.epoch_ended` for each, and
+:func:`install` reports them to luigi's scheduler (its progress bar and status line), best effort: a training
+never waits for the scheduler and never fails because of it (see :mod:`stagecache.schedulerloss` for a
+scheduler that is gone)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import threading
 from typing import TYPE_CHECKING
 
 import luigi
+
+from stagecache import hooks
 
 log = logging.getLogger(__name__)
 
@@ -79,25 +82,36 @@ else:
 
 
 class ReportsProgress(_MixedInto):
-    """Mixin for training stages: forward each epoch's record to luigi's scheduler, best effort
-    (:class:`ProgressSender`: never blocking or failing the training)."""
+    """Mixin for training stages: :meth:`report_progress` fires :data:`stagecache.hooks.epoch_ended` with each
+    epoch's record; the run's last report reaches luigi's scheduler before the stage ends (see :func:`install`)."""
 
     def report_progress(self, record: dict) -> None:
-        """Set luigi's progress percentage and status message (progress bar and status line)."""
-        done, total = record["epoch"], record["epochs"]
-        metrics = ", ".join(
-            f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "epochs") and isinstance(v, float)
-        )
-        # luigi forwards these to the task only while it runs: take them now, the thread calls them later
-        percentage = getattr(self, "set_progress_percentage", None)
-        message = getattr(self, "set_status_message", None)
-        calls = [(percentage, round(100.0 * done / total, 1)), (message, f"epoch {done}/{total}: {metrics}")]
-        calls = [(f, a) for f, a in calls if callable(f)]
-        if calls:
-            PROGRESS.submit(calls)
+        """Tell the epoch's ``record`` (``epoch``, ``epochs`` and its figures) to the hook's subscribers."""
+        hooks.epoch_ended.fire(self, record)
 
     def run(self):
         try:
             return super().run()
         finally:
             PROGRESS.flush(FLUSH_SECONDS)
+
+
+def send_to_scheduler(task, record: dict) -> None:
+    """Set luigi's progress percentage and status message of ``task`` (progress bar and status line) from an
+    epoch's ``record``, best effort (:class:`ProgressSender`: never blocking or failing the training)."""
+    done, total = record["epoch"], record["epochs"]
+    metrics = ", ".join(
+        f"{k} {v:.4f}" for k, v in record.items() if k not in ("epoch", "epochs") and isinstance(v, float)
+    )
+    # luigi forwards these to the task only while it runs: take them now, the thread calls them later
+    percentage = getattr(task, "set_progress_percentage", None)
+    message = getattr(task, "set_status_message", None)
+    calls = [(percentage, round(100.0 * done / total, 1)), (message, f"epoch {done}/{total}: {metrics}")]
+    calls = [(f, a) for f, a in calls if callable(f)]
+    if calls:
+        PROGRESS.submit(calls)
+
+
+def install() -> None:
+    """Report each epoch to luigi's scheduler (:func:`stagecache.install` calls it)."""
+    hooks.epoch_ended.subscribe(send_to_scheduler)

@@ -7,7 +7,8 @@ with luigi's "unhandled exception" and kills the worker processes still training
 that, once a request has failed that way, stops asking: it answers the worker itself as a
 scheduler with no more work would (so no other stage starts), the stages already running
 finish and save their artifacts, and the command ends with one line and
-:data:`SCHEDULER_LOST_EXIT`. A rerun finds those stages done.
+:data:`SCHEDULER_LOST_EXIT`. A rerun finds those stages done. The loss fires
+:data:`stagecache.hooks.scheduler_lost`.
 
 Progress reports (:class:`stagecache.scheduler_progress.ProgressSender`) never wait for the scheduler at all.
 """
@@ -18,6 +19,8 @@ import logging
 import os
 import threading
 from typing import Any
+
+from stagecache import hooks
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ def _scheduler_class():
                 self._url,
                 self.lost,
             )
+            hooks.scheduler_lost.fire(self._url, self.lost)
 
         def _offline(self, url: str, data: dict):
             method = url.rstrip("/").rsplit("/", 1)[-1]

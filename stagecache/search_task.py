@@ -84,6 +84,8 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
 
     file = luigi.Parameter(significant=False, description="the search definition (see stagecache.searches)")
     kind = "search"
+    #: The folder under the root that holds the studies (``NAME.study.json``); a pipeline may publish its pages there.
+    folder = SEARCHES
 
     def validate(self) -> None:
         definition = self.definition

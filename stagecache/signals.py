@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from stagecache import hooks
+
 log = logging.getLogger(__name__)
 
 #: Exit code of a run stopped by each signal: 128 + the signal's number, as shells report it.
@@ -44,7 +46,7 @@ _owner: int | None = None  # the pid that installed the handlers (the scheduling
 _depth = threading.local()  # how deep the current thread is in critical()
 _pending: list[int] = []  # a signal that arrived inside critical(), handled when it is left
 _stopping = False
-_running: Callable[[], list[Any]] = list  # what returns the stages running now (set by stagecache.progress.install)
+_running: dict[str, Any] = {}  # task_id -> task: the run's stages started and not ended, in start order
 _releases: dict[int, Callable[[], None]] = {}  # what to hand back before this process exits on a stop
 _next_release = 0
 
@@ -102,17 +104,22 @@ def _release_all() -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def report_running_with(provider: Callable[[], list[Any]]) -> None:
-    """Name the function that lists the stages running now (each with ``output().checkpointer()``)."""
-    global _running
-    _running = provider
+def _started(task) -> None:
+    _running[task.task_id] = task
+
+
+def _ended(task, succeeded: bool, at: float) -> None:
+    _running.pop(task.task_id, None)
 
 
 def install() -> None:
-    """Handle SIGTERM and SIGINT in this process and the worker processes it forks (once)."""
+    """Handle SIGTERM and SIGINT in this process and the worker processes it forks (once), and follow which
+    stages run (:data:`stagecache.hooks.stage_started`, ``stage_ended``) for the stop's line."""
     global _owner
     if _owner is not None or threading.current_thread() is not threading.main_thread():
         return
+    hooks.stage_started.subscribe(_started)
+    hooks.stage_ended.subscribe(_ended)
     _owner = os.getpid()
     for signum in STOP_EXIT:
         signal.signal(signum, _handle)
@@ -191,7 +198,7 @@ def stop_line(name: str, code: int) -> str:
     from stagecache.points import describe
 
     stages = []
-    for task in _running():
+    for task in list(_running.values()):
         point = describe(getattr(task, "point", "") or "")  # a sweep's point: which one, by its values
         family = f"{task.get_task_family()} [{point}]" if point else task.get_task_family()
         try:

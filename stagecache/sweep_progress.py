@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 
 class PointProgress:
-    """``sweep NAME: point k/N done (label); ETA ...`` as each point's stage ends (a listener of
-    :data:`stagecache.progress.STAGE_END_LISTENERS`, registered by :func:`install`)."""
+    """``sweep NAME: point k/N done (label); ETA ...`` as each point's stage ends (a subscriber of
+    :data:`stagecache.hooks.stage_ended`, by :func:`install`)."""
 
     def __init__(self):
         self.sweeps: dict[str, dict] = {}  # root task_id -> the tracked sweep it belongs to
@@ -64,8 +64,7 @@ POINT_PROGRESS = PointProgress()
 
 
 def install() -> None:
-    """Log each sweep's points as they are done (the DAG module calls it once)."""
-    from stagecache.progress import STAGE_END_LISTENERS
+    """Log each sweep's points as they are done (:func:`stagecache.install` calls it)."""
+    from stagecache import hooks
 
-    if POINT_PROGRESS not in STAGE_END_LISTENERS:
-        STAGE_END_LISTENERS.append(POINT_PROGRESS)
+    hooks.stage_ended.subscribe(POINT_PROGRESS)

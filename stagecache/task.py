@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import luigi
 from luigi.task import flatten
 
-from stagecache import continuation, divergence, points
+from stagecache import continuation, divergence, hooks, points
 from stagecache.config import fingerprint as fingerprint_config
 from stagecache.environment import environment, library_versions
 from stagecache.fingerprint import canonical_hash, stage_code_hashes
@@ -224,6 +224,7 @@ class ArtifactTask(luigi.Task):
                     if self.continues_along:
                         extra = {"training_state": self.keep_training_state(target), "continued_from": continued}
                     self.save(result, started, inputs, target, extra)
+                hooks.stage_saved.fire(self, target)
             with critical():
                 self.after_save(target)
 

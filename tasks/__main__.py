@@ -4,7 +4,7 @@
 import sys
 
 import tasks  # noqa: F401 -- declares the project and registers its stages
-from stagecache.cli import main
+from stagecache import main
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["compare"]:

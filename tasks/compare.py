@@ -16,10 +16,9 @@ import argparse
 import configparser
 import sys
 
+from stagecache import current, read_sweep
 from stagecache.configcheck import ConfigError, exit_on_config_error
 from stagecache.configcheck.files import read_text
-from stagecache.project import current
-from stagecache.sweeps import read_sweep
 
 NOT_BUILT_EXIT = 25  # luigi's [retcode] not_run: what is asked for has not been built
 
@@ -50,7 +49,7 @@ def _is_search(path: str) -> bool:
 def search_points(path: str) -> list[dict]:
     """One point per trial of a built search that gave a result, at the highest rung it reached."""
     from pipeline.experiments.points import summarize_point
-    from stagecache.searches import read_search
+    from stagecache import read_search
     from tasks.pages import point_artifacts
     from tasks.report import MODELS
     from tasks.search import Search
@@ -82,8 +81,7 @@ def sweep_points(path: str) -> list[dict]:
 def configuration_point(path: str) -> dict:
     """The summary of what the configuration ``luigi.cfg`` + ``path`` built (its FullReport's stages)."""
     from pipeline.experiments.points import summarize_point
-    from stagecache.status import walk
-    from tasks.api import configuration
+    from stagecache import configuration, walk
     from tasks.report import EVALUATIONS, MODELS, TRAININGS, FullReport
     from tasks.train import TrainMoonsMLP
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from stagecache.task import ArtifactTask
+from stagecache import ArtifactTask
 from tasks.config import pytensor as pytensor_config
 from tasks.threads import size_xla_pool
 

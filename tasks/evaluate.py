@@ -7,8 +7,7 @@ import importlib
 
 import luigi
 
-from stagecache import ranges
-from stagecache.task import ArtifactTask
+from stagecache import ArtifactTask, ranges
 from tasks.compiling import CompilingTask
 from tasks.data import BuildCharVocab, OneHotMNIST
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from stagecache.status import walk
-from stagecache.task import ArtifactTask
+from stagecache import ArtifactTask, walk
 from tasks import published
 from tasks.report import EVALUATIONS, TRAININGS
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stagecache.project import KeptArtifacts, Project
+from stagecache import KeptArtifacts, Project
 
 if TYPE_CHECKING:
     from stagecache.roots import Root

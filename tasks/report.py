@@ -9,9 +9,7 @@ from pathlib import Path
 
 import luigi
 
-from stagecache import ranges
-from stagecache.status import walk
-from stagecache.task import ArtifactTask
+from stagecache import ArtifactTask, ranges, walk
 from tasks import published
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP

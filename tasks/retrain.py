@@ -8,9 +8,7 @@ from typing import ClassVar
 
 import luigi
 
-from stagecache import ranges
-from stagecache.manifest import valid_manifests
-from stagecache.task import ArtifactTask
+from stagecache import ArtifactTask, canonical_hash, ranges, walk
 from tasks import published
 from tasks.data import DownloadMNIST, DownloadShakespeare
 from tasks.published import read_history
@@ -56,7 +54,7 @@ class CheckSources(ArtifactTask):
     def previous_versions(self) -> dict:
         """The versions recorded by the newest earlier check, if any."""
         newest, today = None, self.date.isoformat()
-        for manifest in valid_manifests(self.output().family_manifests()):
+        for manifest in self.output().family_manifests():
             day = (manifest.get("params") or {}).get("date")
             if isinstance(day, str) and day < today and (newest is None or day > newest["params"]["date"]):
                 newest = manifest
@@ -130,8 +128,6 @@ class Retrain(ArtifactTask):
     def check_configuration() -> None:
         """Raise ``ValueError`` for a parameter out of range anywhere in the DAG, as luigi builds the task graph:
         a configuration error stops the run before anything is scheduled, decided days included."""
-        from stagecache.status import walk
-
         walk(FullReport())
 
     def complete(self) -> bool:
@@ -198,9 +194,6 @@ class Retrain(ArtifactTask):
     def configuration(self) -> str:
         """A fingerprint of the configuration this decision runs with: every stage's significant parameters
         (not their code, which ``code_version`` names), and the tolerance."""
-        from stagecache.fingerprint import canonical_hash
-        from stagecache.status import walk
-
         stages = {t.get_task_family(): t.params_dict(significant_only=True) for t in walk(FullReport())}
         return canonical_hash({"stages": stages, "tolerance": self.tolerance})[:16]
 

@@ -8,13 +8,13 @@ import json
 import logging
 from datetime import datetime, timezone
 
-from stagecache.search_task import SEARCHES, SearchTask
-from stagecache.task import ArtifactTask, walk
+from stagecache import ArtifactTask, SearchTask, walk
 from tasks import published
 from tasks.pages import PublishedPage, point_artifacts
 from tasks.report import MODELS
 
 log = logging.getLogger(__name__)
+SEARCHES = SearchTask.folder
 INDEX = f"{SEARCHES}/index.json"
 
 

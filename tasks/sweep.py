@@ -8,10 +8,7 @@ import logging
 import os
 from datetime import datetime, timezone
 
-from stagecache.status import walk
-from stagecache.sweep_task import SweepTask
-from stagecache.sweeps import SweepPoint
-from stagecache.task import ArtifactTask
+from stagecache import ArtifactTask, SweepPoint, SweepTask, walk
 from tasks import published
 from tasks.pages import PublishedPage, point_artifacts
 from tasks.report import MODELS

@@ -5,8 +5,7 @@ from __future__ import annotations
 import luigi
 
 from pipeline.training import TrainingDivergedError
-from stagecache import ranges
-from stagecache.scheduler_progress import ReportsProgress
+from stagecache import ReportsProgress, ranges
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
 

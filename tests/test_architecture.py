@@ -203,3 +203,83 @@ def test_threads_setting_reaches_the_environment_before_numpy(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "1", "1"], out.stdout
+
+
+#: The engine's layers a pipeline extends (named in docs/engine.md), imported by module; every other engine name
+#: comes from the facade, ``stagecache`` itself.
+EXTENSION_LAYERS = ("stagecache.configcheck", "stagecache.hooks", "stagecache.ranges", "stagecache.roots")
+
+
+def _around_the_facade(path: Path) -> list[str]:
+    """The engine imports of a source file that neither name the facade's public names nor an extension layer."""
+    import stagecache
+
+    def layer(module: str) -> bool:
+        return any(module == m or module.startswith(m + ".") for m in EXTENSION_LAYERS)
+
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            bad += [a.name for a in node.names if a.name.startswith("stagecache.") and not layer(a.name)]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module == "stagecache":
+            bad += [
+                f"stagecache.{a.name}"
+                for a in node.names
+                if a.name not in stagecache.__all__ and not layer(f"stagecache.{a.name}")
+            ]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("stagecache.")
+            and not layer(node.module)
+        ):
+            bad.append(str(node.module))
+    return bad
+
+
+def test_the_pipeline_reaches_the_engine_only_through_its_facade_and_its_extension_layers():
+    files = sorted((ROOT / "tasks").rglob("*.py"))
+    assert len(files) >= 5
+    facade_imports = 0
+    for path in files:
+        bad = _around_the_facade(path)
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}: take the name from `stagecache` (its __all__)"
+        facade_imports += path.read_text().count("from stagecache import ")
+    assert facade_imports >= 10
+    engine_md = (ROOT / "docs" / "engine.md").read_text()
+    assert all(f"`{layer}`" in engine_md for layer in EXTENSION_LAYERS), "docs/engine.md names the extension layers"
+
+
+def test_the_facade_rule_catches_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from stagecache import ArtifactTask, ranges\nfrom stagecache.roots.base import jsonl_lines\n"
+        "from stagecache.task import walk\nfrom stagecache import progress\nimport stagecache.status\n"
+    )
+    assert sorted(_around_the_facade(bad)) == ["stagecache.progress", "stagecache.status", "stagecache.task"]
+
+
+def test_the_facade_is_small_and_each_of_its_names_resolves_and_is_typed():
+    import importlib
+
+    import stagecache
+
+    assert 15 <= len(stagecache.__all__) <= 25 and sorted(stagecache.__all__) == stagecache.__all__
+    assert set(stagecache._ORIGINS) == set(stagecache.__all__)
+    for name, origin in stagecache._ORIGINS.items():
+        assert getattr(stagecache, name) is getattr(importlib.import_module(origin), name), name
+    # the same names, from the same modules, for type checkers (they do not run __getattr__)
+    tree = ast.parse((ROOT / "stagecache" / "__init__.py").read_text())
+    (block,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    typed = {a.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    assert typed == stagecache._ORIGINS
+
+
+def test_importing_the_facade_imports_neither_luigi_nor_any_optional_library():
+    import subprocess
+    import sys
+
+    heavy = ("luigi", "joblib", "boto3", "optuna", "numpy")
+    code = f"import sys, stagecache; print(sorted(m for m in {heavy!r} if m in sys.modules), stagecache.__version__)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "[]", out.stdout

@@ -60,7 +60,7 @@ class ArtifactTarget(manifests.VerifiedTarget, luigi.Target, abc.ABC):
 
     @abc.abstractmethod
     def family_manifests(self) -> list[dict]:
-        """Every readable manifest of this artifact's family (for ``status``'s reasons and estimates)."""
+        """Every readable and valid manifest of this artifact's family (for ``status``'s reasons and estimates)."""
 
     @abc.abstractmethod
     def build_guard(self, exclusive: bool = False) -> contextlib.AbstractContextManager:

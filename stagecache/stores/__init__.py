@@ -1,8 +1,9 @@
-"""Object stores for artifacts: a local directory or an S3-compatible bucket, one interface.
+"""Object stores for artifacts: the :class:`Store` interface, served by an S3-compatible bucket.
 
-``open_store(root)`` / ``store_from_config()`` pick the store; :mod:`stagecache.stores.publish`
-(object, then manifest as commit marker), :mod:`stagecache.stores.leases` (build once across
-hosts) and :mod:`stagecache.stores.cas` (champions, history) work on either.
+``open_store(root)`` / ``store_from_config()`` open the store of an ``s3://`` root (boto3, the ``s3``
+extra, is imported only then); :mod:`stagecache.stores.publish` (object, then manifest as commit
+marker), :mod:`stagecache.stores.leases` (build once across hosts) and :mod:`stagecache.stores.cas`
+(champions, history) work on any store. A directory root is no store: see :mod:`stagecache.roots`.
 """
 
 from stagecache.stores.base import (

@@ -44,12 +44,18 @@ def parse_root(root: str) -> tuple[str, str, str]:
 def open_store(
     root: str, *, endpoint_url: str = "", region_name: str = "", cache_dir: Path | str | None = None
 ) -> Store:
-    """The store for ``root``: an :class:`S3Store` for ``s3://bucket/prefix``, else a :class:`LocalStore`."""
+    """The :class:`S3Store` of ``s3://bucket/prefix``. A directory is no store: :mod:`stagecache.roots` opens it
+    as a directory root."""
     kind, where, prefix = parse_root(root)
     if kind == "local":
-        from stagecache.stores.local import LocalStore
-
-        return LocalStore(Path(where).expanduser())
+        raise StoreConfigError(f"[artifacts] root {root!r} is a directory, not an object store (s3://bucket/prefix)")
+    try:
+        import boto3  # noqa: F401 -- only here: a directory root never needs it
+    except ImportError:
+        raise StoreConfigError(
+            f"[artifacts] root {root!r} needs boto3, which is not installed: pip install 'stagecache[s3]' "
+            "(the engine's s3 extra)"
+        ) from None
     from stagecache.stores.s3 import S3Store
 
     try:

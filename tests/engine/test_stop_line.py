@@ -39,7 +39,7 @@ def test_a_sweeps_stop_line_names_the_points_it_stopped(monkeypatch):
         _Stage("Train", points.encode({"Train": {"lr": "0.2"}}), (None, "")),
         _Stage("Data", "", (None, "")),
     ]
-    monkeypatch.setattr(signals, "_running", lambda: running)
+    monkeypatch.setattr(signals, "_running", {str(i): stage for i, stage in enumerate(running)})
     assert signals.stop_line("SIGTERM", 143) == (
         "stopped by SIGTERM: Train [Train.lr=0.1] keeps its checkpoint after epoch 3 (root/Train/aa.checkpoints); "
         "Train [Train.lr=0.2] had no checkpoint yet (it restarts from the beginning); "

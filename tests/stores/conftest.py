@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from stagecache.stores.local import LocalStore
 from stagecache.stores.s3 import S3Store
 from tests.services import free_ports
 
@@ -182,12 +181,10 @@ def seaweed(tmp_path_factory):
                 os.environ[name] = value
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path):
-    """Each store implementation, empty (the S3 one on a fresh prefix), with a verified cache."""
-    if request.param == "local":
-        return LocalStore(tmp_path / "root")
-    return request.getfixturevalue("seaweed").store(cache_dir=tmp_path / "cache")
+@pytest.fixture
+def store(seaweed, tmp_path):
+    """The object store production uses (S3, on the real server), on a fresh prefix, with a verified cache."""
+    return seaweed.store(cache_dir=tmp_path / "cache")
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import boto3
@@ -19,7 +20,6 @@ from stagecache.stores import (
     parse_root,
     store_from_config,
 )
-from stagecache.stores.local import LocalStore
 from stagecache.stores.s3 import S3Store, check_conditional_support
 from tests.services import free_ports
 from tests.stores.conftest import BUCKET
@@ -122,7 +122,18 @@ def test_store_from_config_reads_artifacts_root_and_s3_section(seaweed, luigi_co
     store.check()
     luigi_config.set("artifacts", "root", str(tmp_path / "root"))
     Register.clear_instance_cache()
-    assert isinstance(store_from_config(), LocalStore)
+    with pytest.raises(StoreConfigError, match="is a directory, not an object store"):
+        store_from_config()
+
+
+def test_an_s3_root_without_boto3_names_the_extra_in_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what `import boto3` finds where it is not installed
+    with pytest.raises(StoreConfigError) as info:
+        open_store("s3://bucket/p")
+    assert str(info.value) == (
+        "[artifacts] root 's3://bucket/p' needs boto3, which is not installed: pip install 'stagecache[s3]' "
+        "(the engine's s3 extra)"
+    )
 
 
 def test_credentials_in_luigi_cfg_are_refused(luigi_config):

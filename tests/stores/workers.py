@@ -8,22 +8,17 @@ import time
 from stagecache.stores.base import PreconditionFailed
 from stagecache.stores.cas import compare_and_swap, read_json, update_json
 from stagecache.stores.leases import acquire_lease
-from stagecache.stores.local import LocalStore
 from stagecache.stores.s3 import S3Store
 
 
 def spec_of(store) -> tuple:
     """What a child process needs to open the same store."""
-    if isinstance(store, LocalStore):
-        return ("local", str(store.root))
     # The fork server may predate the server fixture's environment: hand the host's AWS variables on.
     env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     return ("s3", store.bucket, store.prefix, store.endpoint, env)
 
 
 def open_spec(spec: tuple):
-    if spec[0] == "local":
-        return LocalStore(spec[1])
     os.environ.update(spec[4])
     return S3Store(spec[1], spec[2], endpoint_url=spec[3], region_name="us-east-1")
 

@@ -3,7 +3,7 @@
 Each case gives one field of a real manifest (on a directory root) a value of the wrong
 type or range: ``status`` shows the stage as ``corrupt (will rebuild)`` naming the field,
 the real run quarantines the artifact and rebuilds it, and the next status finds it cached.
-The object-store side (``manifest_or_problem``) shares the validator: checked on a local store.
+The object-store side (``manifest_or_problem``) shares the validator: checked on the real S3 server.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 import tasks
 from stagecache.manifest import manifest_problem
 from stagecache.status import format_plan, plan
+from tests.stores.conftest import seaweed  # noqa: F401 -- the S3 server of the store tests
 from tests.tasks.conftest import write_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,11 +113,10 @@ def test_the_status_command_and_a_luigi_run_on_a_spoilt_manifest(pipeline, tmp_p
 @pytest.mark.parametrize(
     "field, value", [f for f in WRONG if f[0] != "artifact.file"] + [("artifact.key", 3), ("artifact.etag", [])]
 )
-def test_an_object_store_manifest_shares_the_schema(tmp_path, field, value):
-    from stagecache.stores.local import LocalStore
+def test_an_object_store_manifest_shares_the_schema(request, tmp_path, field, value):
     from stagecache.stores.publish import manifest_or_problem, publish
 
-    store = LocalStore(tmp_path / "store")
+    store = request.getfixturevalue("seaweed").store(cache_dir=tmp_path / "cache")
     body = publish(
         store, "TrainX/0123456789abcdef", b"weights", {"task": "TrainX", "created": "2026-01-01T00:00:00+00:00"}
     )

@@ -2,15 +2,16 @@
 
 Importable as the top-level package ``toydag`` (``tests/engine`` on the path); run it as
 ``luigi --module toydag Total`` or ``python -m toydag status``. It declares itself the way any
-pipeline does: project first, then luigi's configuration, stages, console and progress, checks.
+pipeline does: project first, then luigi's configuration, its stages, then ``stagecache.install()``.
+Plain Python (no numpy): it runs where the engine alone is installed (``tests/engine/test_standalone.py``).
 """
 
 from toydag.project import PROJECT
 
+import stagecache
 from stagecache import configcheck
-from stagecache.project import declare
 
-declare(PROJECT)
+stagecache.declare(PROJECT)
 
 with configcheck.exit_on_config_error():
     import luigi  # noqa: F401 -- reads every luigi.cfg in effect
@@ -19,10 +20,6 @@ from toydag.make import MakeNumbers  # noqa: E402
 from toydag.square import Square  # noqa: E402
 from toydag.total import Total  # noqa: E402
 
-from stagecache import console, progress  # noqa: E402
-
 __all__ = ["MakeNumbers", "Square", "Total"]
 
-console.log_to_console()
-progress.install()
-configcheck.check_luigi_command_line()
+stagecache.install()

@@ -4,7 +4,7 @@ import sys
 
 import toydag  # noqa: F401 -- declares the project and registers its stages
 
-from stagecache.cli import main
+from stagecache import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="python -m toydag"))

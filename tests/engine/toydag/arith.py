@@ -1,7 +1,5 @@
 """The arithmetic Square runs (and so hashes); nothing else imports it."""
 
-import numpy as np
-
 
 class Diverged(RuntimeError):
     """A result that would overflow: the same configuration would fail the same way again."""
@@ -15,9 +13,9 @@ class Diverged(RuntimeError):
 CALLS: list[int] = []
 
 
-def powers(values, power: int) -> np.ndarray:
-    """Each value raised to ``power``; :class:`Diverged` above 8 (int64 would overflow)."""
+def powers(values, power: int) -> list[int]:
+    """Each value raised to ``power``; :class:`Diverged` above 8 (a 64-bit integer would overflow)."""
     CALLS.append(power)
     if power > 8:
         raise Diverged(1, float("inf"))
-    return np.asarray(values, dtype=np.int64) ** power
+    return [int(value) ** power for value in values]

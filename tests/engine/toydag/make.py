@@ -1,9 +1,10 @@
 """Stage 1: draw ``count`` integers."""
 
-import luigi
-import numpy as np
+import random
 
-from stagecache.task import ArtifactTask
+import luigi
+
+from stagecache import ArtifactTask
 
 
 class MakeNumbers(ArtifactTask):
@@ -18,4 +19,5 @@ class MakeNumbers(ArtifactTask):
             raise ValueError(f"[MakeNumbers] count must be >= 1, got {self.count}")
 
     def build(self, inputs):
-        return np.random.default_rng(self.seed).integers(0, 100, size=self.count)
+        draw = random.Random(self.seed)
+        return [draw.randrange(100) for _ in range(self.count)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stagecache.project import KeptArtifacts, Project
+from stagecache import KeptArtifacts, Project
 
 #: A published file listing artifact references (``target.reference()``) that gc must keep.
 PINS_DIR = "published"

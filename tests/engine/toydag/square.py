@@ -1,13 +1,13 @@
-"""Stage 2: each number to a power."""
+"""Stage 2: each number to a power, reported as the toy's one training epoch."""
 
 import luigi
 from toydag.arith import Diverged, powers
 from toydag.make import MakeNumbers
 
-from stagecache.task import ArtifactTask
+from stagecache import ArtifactTask, ReportsProgress
 
 
-class Square(ArtifactTask):
+class Square(ReportsProgress, ArtifactTask):
     """The numbers of MakeNumbers raised to ``power``."""
 
     power = luigi.IntParameter(default=2, description="exponent")
@@ -17,4 +17,6 @@ class Square(ArtifactTask):
         return MakeNumbers()
 
     def build(self, numbers):
-        return powers(numbers, self.power)
+        squares = powers(numbers, self.power)
+        self.report_progress({"epoch": 1, "epochs": 1, "largest": float(max(squares))})
+        return squares

@@ -2,7 +2,7 @@
 
 from toydag.square import Square
 
-from stagecache.task import ArtifactTask
+from stagecache import ArtifactTask
 
 
 class Total(ArtifactTask):
@@ -12,4 +12,4 @@ class Total(ArtifactTask):
         return Square()
 
     def build(self, squares):
-        return int(squares.sum())
+        return int(sum(squares))
