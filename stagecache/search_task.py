@@ -30,6 +30,7 @@ import luigi
 
 from stagecache import asha, continuation, ranges
 from stagecache.configcheck.errors import ConfigError
+from stagecache.cutoff import build_seconds
 from stagecache.definition_file import DefinitionFile
 from stagecache.roots import configured_root
 from stagecache.searches import SearchDefinition, read_search
@@ -113,6 +114,7 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
 
     file = luigi.Parameter(significant=False, description="the search definition (see stagecache.searches)")
     kind = "search"
+    early_cutoff = False  # its artifact names its jobs' fingerprints, and its build reads the study in the root
 
     def validate(self) -> None:
         definition = self.definition
@@ -283,7 +285,7 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
                 source = manifest.get("continued_from") or {}
                 start = int(source.get(d.fidelity_key, 0))
                 return {
-                    "seconds": float(manifest.get("duration_s") or 0.0),
+                    "seconds": float(build_seconds(manifest) or 0.0),
                     "epochs": d.rungs[rung] - start,
                     "continued_from": start or None,
                     "fingerprint": manifest["fingerprint"],
