@@ -113,6 +113,18 @@ FIELDS = {
     "python": (lambda v: isinstance(v, str), "a string"),
     "platform": (lambda v: isinstance(v, str), "a string"),
     "libraries": (_str_map(nullable=True), "an object of strings (or null)"),
+    "content_key": (lambda v: isinstance(v, str) and bool(_SHA256.fullmatch(v)), "64 lowercase hex digits"),
+    "upstream_sha256": (_str_map(), "an object of strings"),
+    "early_cutoff": (
+        lambda v: (
+            isinstance(v, dict)
+            and isinstance(v.get("reused"), str)
+            and bool(re.fullmatch(r"[0-9a-f]+", v["reused"]))
+            and _is_number(v.get("build_s"))
+            and v["build_s"] >= 0
+        ),
+        "an object with reused (a fingerprint) and build_s (a non-negative number)",
+    ),
 }
 #: The fields of ``artifact``: what every root records, and each kind's own.
 ARTIFACT_FIELDS = {

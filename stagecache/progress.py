@@ -5,11 +5,11 @@ Luigi's events drive it, so it works the same under ``luigi --module tasks`` and
 the first stage start logs the plan (the stages to run, dependencies first) with an
 estimate from their earlier manifests; each start and end logs ``stage k/N``, k counting
 the stages in the order luigi starts them; once every stage to run has ended (or cannot
-run because one it needs failed), a table lists stage, result and seconds in that order,
-and the report's link. With ``--workers N`` the stages run in forked child processes: they send their
-starts and ends to the scheduling process (:mod:`stagecache.childevents`), which logs all of it. The same
-view of the run fires :data:`stagecache.hooks.run_planned`, ``stage_started``, ``stage_ended`` and
-``run_ended`` in the scheduling process.
+run because one it needs failed), a table lists stage, result (``ran``, or ``reused`` by early
+cutoff) and seconds in that order, and the report's link. With ``--workers N`` the stages run in forked child
+processes: they send their starts and ends to the scheduling process (:mod:`stagecache.childevents`), which logs
+all of it. The same view of the run fires :data:`stagecache.hooks.run_planned`, ``stage_started``,
+``stage_ended`` and ``run_ended`` in the scheduling process.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from stagecache import hooks
 from stagecache.childevents import ChildEvents, spawned_child
 from stagecache.configcheck import entry_point
 from stagecache.console import timestamp_luigis_lines
+from stagecache.cutoff import build_seconds
 from stagecache.point_jobs import NOT_BUILT
 from stagecache.status import head_start, latest_manifest
 from stagecache.task import ArtifactTask
@@ -44,9 +45,9 @@ def estimate_seconds(task) -> tuple[float | None, str]:
     per epoch, over the epochs this build trains: all of them from scratch, or only those past
     its own checkpoint or the shorter build it continues from."""
     manifest = latest_manifest(task)
-    if manifest is None or manifest.get("duration_s") is None:
+    seconds = None if manifest is None else build_seconds(manifest)
+    if manifest is None or seconds is None:
         return None, "never built before"
-    seconds = manifest["duration_s"]
     name = getattr(task, "continues_along", None)
     try:
         wanted = float(task.params_dict()[name])
@@ -220,6 +221,7 @@ class RunProgress:
         # force there, and no longer in the scheduling process once luigi has returned (a worker process's last
         # event may come after), so a link computed later names another configuration's result.
         link = _result_link(task) if event == "success" else None
+        reused = getattr(task, "reused_from", None) if event == "success" else None
         if CHILD_EVENTS.in_child():
             CHILD_EVENTS.send(
                 {
@@ -229,13 +231,16 @@ class RunProgress:
                     "params": task.to_str_params(),
                     "time": time.time(),
                     "link": link,
+                    "reused": reused,
                 }
             )
             return
         with self.lock:
             if event == "success":
                 self.links[task.task_id] = link
-            getattr(self, f"_{event}")(task, time.time())
+                self._success(task, time.time(), reused)
+            else:
+                getattr(self, f"_{event}")(task, time.time())
 
     def from_child(self, message: dict) -> None:
         """A worker process's event (see :mod:`stagecache.childevents`), in the scheduling process."""
@@ -245,7 +250,9 @@ class RunProgress:
                 task = Register.get_task_cls(message["family"]).from_str_params(message["params"])
             if message["event"] == "success":
                 self.links[task.task_id] = message.get("link")
-            getattr(self, f"_{message['event']}")(task, message["time"])
+                self._success(task, message["time"], message.get("reused"))
+            else:
+                getattr(self, f"_{message['event']}")(task, message["time"])
 
     def _start(self, task: ArtifactTask, now: float) -> None:
         if self.stages is None:
@@ -276,11 +283,20 @@ class RunProgress:
         if self.stages is not None and task.task_id not in self.stages:
             self.stages.append(task.task_id)
 
-    def _success(self, task: ArtifactTask, now: float) -> None:
+    def _success(self, task: ArtifactTask, now: float, reused: str | None = None) -> None:
+        """A stage ended well: it ran, or it reused the artifact of fingerprint ``reused`` (early cutoff)."""
         self._in_plan(task)
         seconds = self._elapsed(task, now)
-        self.outcome[task.task_id] = ("ran", seconds)
-        log.info("%s done in %s", self._label(task), duration(seconds or 0))
+        self.outcome[task.task_id] = ("reused" if reused else "ran", seconds)
+        if reused:
+            log.info(
+                "%s reused %s… in %s (early cutoff: inputs byte-identical)",
+                self._label(task),
+                reused[:16],
+                duration(seconds or 0),
+            )
+        else:
+            log.info("%s done in %s", self._label(task), duration(seconds or 0))
         self._tell(task, True, now)
         self._maybe_finish()
 

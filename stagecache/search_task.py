@@ -30,6 +30,7 @@ import luigi
 
 from stagecache import asha, continuation, ranges
 from stagecache.configcheck.errors import ConfigError
+from stagecache.cutoff import build_seconds
 from stagecache.definition_file import DefinitionFile
 from stagecache.point_jobs import PointJob, failure_of, stage_in_point
 from stagecache.roots import configured_root
@@ -86,6 +87,7 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
     kind = "search"
     #: The folder under the root that holds the studies (``NAME.study.json``); a pipeline may publish its pages there.
     folder = SEARCHES
+    early_cutoff = False  # its artifact names its jobs' fingerprints, and its build reads the study in the root
 
     def validate(self) -> None:
         definition = self.definition
@@ -256,7 +258,7 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
                 source = manifest.get("continued_from") or {}
                 start = int(source.get(d.fidelity_key, 0))
                 return {
-                    "seconds": float(manifest.get("duration_s") or 0.0),
+                    "seconds": float(build_seconds(manifest) or 0.0),
                     "epochs": d.rungs[rung] - start,
                     "continued_from": start or None,
                     "fingerprint": manifest["fingerprint"],

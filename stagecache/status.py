@@ -4,13 +4,14 @@ Nothing here imports PyTensor or matplotlib or runs a stage, and nothing on disk
 changes: it computes fingerprints, reads manifests and checks artifacts' checksums.
 A corrupt artifact is shown as such; the run that needs it quarantines and rebuilds it.
 A training whose configuration diverged before shows as ``diverged (will fail)``, with its record.
+A stage that will run but may reuse an artifact by early cutoff says so (:func:`stagecache.cutoff.prediction`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stagecache import continuation, divergence, points
+from stagecache import continuation, cutoff, divergence, points
 from stagecache.fingerprint import module_file
 from stagecache.manifest import CORRUPT, Verdict, valid_manifests
 from stagecache.task import ArtifactTask, dependencies, fingerprint_scope, walk
@@ -60,7 +61,7 @@ def latest_manifest(task: ArtifactTask) -> dict | None:
 
 
 def _diff(task: ArtifactTask, previous: dict, statuses: dict[str, StageStatus]) -> list[str]:
-    inputs = task.fingerprint_inputs()
+    inputs = task.scoped_inputs()
     reasons = []
     old_params = previous.get("significant_params", {})
     for key in sorted(set(old_params) | set(inputs["params"])):
@@ -107,7 +108,7 @@ def _previous_build(task: ArtifactTask, never_built: set[str]) -> dict | None:
         return latest_manifest(task)
     if any(dep.task_id in never_built for dep in dependencies(task)):
         return None
-    params = task.fingerprint_inputs()["params"]
+    params = task.scoped_inputs()["params"]
     newest: dict | None = None
     for manifest in valid_manifests(task.output().family_manifests()):
         if manifest.get("significant_params") != params:
@@ -126,7 +127,7 @@ def head_start(task: ArtifactTask, target) -> tuple[str, str] | None:
     own = target.checkpointer().epochs()
     if own:
         return str(own[-1]), f"resumes after its own checkpoint {own[-1]}"
-    source = continuation.find_source(task, task.fingerprint_inputs(), target)
+    source = continuation.find_source(task, task.scoped_inputs(), target)
     return None if source is None else (source.value, f"continues from {source.describe()}")
 
 
@@ -167,7 +168,18 @@ def _plan(root: ArtifactTask) -> list[StageStatus]:
             if previous is None:
                 never_built.add(task.task_id)
             status.reasons = ["never built"] if previous is None else _diff(task, previous, statuses)
-            start = head_start(task, target)
+            rerun = {
+                dep.get_task_family()
+                for dep in dependencies(task)
+                if getattr(statuses.get(dep.task_id), "state", None) == WILL_RUN
+            }
+            predicted = cutoff.prediction(task, task.scoped_inputs(), previous, rerun)
+            if predicted is not None and not rerun:  # known now: it reuses, whatever else differs
+                status.reasons.insert(0, predicted)
+                start = None
+            else:
+                status.reasons += [predicted] if predicted else []
+                start = head_start(task, target)
             status.reasons[:0] = [start[1]] if start else []
         elif state == MISSING:
             status.reasons = ["not built, and nothing that will run needs it"]

@@ -29,6 +29,7 @@ class SweepTask(DefinitionFile[SweepDefinition], ArtifactTask):
 
     file = luigi.Parameter(significant=False, description="the sweep definition (see stagecache.sweeps)")
     kind = "sweep"
+    early_cutoff = False  # its artifact names its points' fingerprints
 
     def validate(self) -> None:
         self.definition  # noqa: B018 -- read and check the file now, before any work

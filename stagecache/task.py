@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import luigi
 from luigi.task import flatten
 
-from stagecache import continuation, divergence, hooks, points
+from stagecache import continuation, cutoff, divergence, hooks, points
 from stagecache.config import fingerprint as fingerprint_config
 from stagecache.environment import environment, library_versions
 from stagecache.fingerprint import canonical_hash, stage_code_hashes
@@ -71,6 +71,14 @@ class ArtifactTask(luigi.Task):
     #: resumes from its newest checkpoint; the engine keeps that newest one once the artifact is written.
     #: None: builds start from nothing, and the stage's checkpoints are its own business.
     continues_along: str | None = None
+    #: Whether a build whose inputs are byte for byte those of a stored artifact of this family reuses that
+    #: artifact instead of running (early cutoff, :mod:`stagecache.cutoff`). False for a stage whose result
+    #: depends on more than its inputs' bytes, its significant parameters and its code: one that reads its
+    #: upstream stages' fingerprints or manifests, or publishes or appends in its build.
+    early_cutoff: bool = True
+    #: After :meth:`run`: the fingerprint of the artifact it reused by early cutoff, or None (it built, or found
+    #: its artifact present).
+    reused_from: str | None = None
     #: Keys of this stage's artifact that a search may choose on (:mod:`stagecache.searches`): figures on
     #: held-out validation data. Test figures are reported, never chosen on, so they are never listed here.
     selection_metrics: tuple[str, ...] = ()
@@ -166,7 +174,15 @@ class ArtifactTask(luigi.Task):
         with fingerprint_scope() as memo:
             key = (type(self), self.task_id)
             if key not in memo:
-                memo[key] = canonical_hash(self.fingerprint_inputs())
+                memo[key] = canonical_hash(self.scoped_inputs())
+            return memo[key]
+
+    def scoped_inputs(self) -> dict:
+        """:meth:`fingerprint_inputs`, computed once per stage within one :func:`fingerprint_scope` (read only)."""
+        with fingerprint_scope() as memo:
+            key = (type(self), self.task_id, "inputs")
+            if key not in memo:
+                memo[key] = self.fingerprint_inputs()
             return memo[key]
 
     def output(self) -> ArtifactTarget:
@@ -190,7 +206,9 @@ class ArtifactTask(luigi.Task):
         raise NotImplementedError
 
     def run(self):
-        """Build and save the artifact under its build guard, unless it is already there.
+        """Build and save the artifact under its build guard, unless it is already there, or a stored artifact of
+        this family was built from the very bytes of this build's inputs: then copy that one instead of building
+        (early cutoff, :mod:`stagecache.cutoff`; :attr:`reused_from` names it).
 
         The guard is an inter-process lock for a directory root, the stage's lease for an
         object store (one builder across hosts; a worker that lost its lease cannot publish).
@@ -201,6 +219,7 @@ class ArtifactTask(luigi.Task):
         """
         inputs = self.fingerprint_inputs()
         target = self.target_for(canonical_hash(inputs))
+        self.reused_from = None
         with target.build_guard(exclusive=self.exclusive_after_save):
             if target.exists():
                 log.info(
@@ -212,18 +231,28 @@ class ArtifactTask(luigi.Task):
                     log.warning("%s: the stored artifact was corrupt; rebuilding it", self.get_task_family())
                 target.remove_temporaries()
                 started = time.time()
-                self.run_target = target
-                try:
-                    with self.building(target):
-                        continued = self.continue_shorter_build(target, inputs)
-                        result = self.build(self.load_inputs())
-                finally:
-                    self.run_target = None
-                extra = {}
-                with critical():  # a stop (SIGTERM) arriving now waits until the artifact is saved
-                    if self.continues_along:
-                        extra = {"training_state": self.keep_training_state(target), "continued_from": continued}
-                    self.save(result, started, inputs, target, extra)
+                extra: dict = {}
+                # all upstream artifacts are stored now: the content key is known (early cutoff)
+                digests = cutoff.upstream_digests(inputs) if self.early_cutoff else None
+                if digests is not None:
+                    key = cutoff.content_key(inputs, digests)
+                    extra = {"content_key": key, "upstream_sha256": digests}
+                    if digests:  # with no upstream stage, the same content key is the same fingerprint
+                        self.reused_from = cutoff.reuse(
+                            self, target, lambda more: self.manifest_for(inputs, started, more), key, digests
+                        )
+                if self.reused_from is None:
+                    self.run_target = target
+                    try:
+                        with self.building(target):
+                            continued = self.continue_shorter_build(target, inputs)
+                            result = self.build(self.load_inputs())
+                    finally:
+                        self.run_target = None
+                    with critical():  # a stop (SIGTERM) arriving now waits until the artifact is saved
+                        if self.continues_along:
+                            extra |= {"training_state": self.keep_training_state(target), "continued_from": continued}
+                        self.save(result, started, inputs, target, extra)
                 hooks.stage_saved.fire(self, target)
             with critical():
                 self.after_save(target)
@@ -299,8 +328,13 @@ class ArtifactTask(luigi.Task):
 
     def save(self, result, started: float, inputs: dict, target: ArtifactTarget, extra: dict | None = None) -> None:
         """Write ``result`` to ``target`` with a manifest recording parameters, inputs, code and environment
-        (and ``extra``: the training state kept and what the build continued from)."""
-        manifest = {
+        (and ``extra``: the content key, the training state kept and what the build continued from)."""
+        target.write(result, self.manifest_for(inputs, started, extra))
+        log.info("%s: wrote %s", self.get_task_family(), target.location)
+
+    def manifest_for(self, inputs: dict, started: float, extra: dict | None = None) -> dict:
+        """The manifest of an artifact with fingerprint inputs ``inputs``, made since ``started``, with ``extra``."""
+        return {
             "task": self.get_task_family(),
             "fingerprint": canonical_hash(inputs),
             "params": self.params_dict(),
@@ -312,8 +346,6 @@ class ArtifactTask(luigi.Task):
             **environment(),
             **(extra or {}),
         }
-        target.write(result, manifest)
-        log.info("%s: wrote %s", self.get_task_family(), target.location)
 
 
 def in_point(cls: type[ArtifactTask], point: str, **kwargs) -> ArtifactTask:

@@ -46,6 +46,8 @@ class FullReport(ArtifactTask):
     code = ("pipeline.report.build",)
     # after_save publishes report/: under the build guard even when another process built the artifact
     exclusive_after_save = True
+    # the report names its upstream stages' fingerprints and manifests: rebuilt whenever they change
+    early_cutoff = False
 
     def validate(self) -> None:
         ranges.check(self, "dpi", self.dpi, integer=True, low=10, high=1200)

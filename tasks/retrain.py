@@ -98,6 +98,8 @@ class Retrain(ArtifactTask):
     )
     reason = luigi.Parameter(default="", description="why the day is re-decided (with --redecide)")
     code = ("pipeline.champions",)
+    # its build decides the day (appends to the history) and names the models' fingerprints: never reused
+    early_cutoff = False
 
     def validate(self) -> None:
         ranges.at_least(self, 0, integer=False, tolerance=self.tolerance)

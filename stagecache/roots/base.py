@@ -79,6 +79,12 @@ class ArtifactTarget(manifests.VerifiedTarget, luigi.Target, abc.ABC):
     def write(self, obj, manifest: dict) -> None:
         """Atomically store ``obj`` (joblib), then its manifest (the commit marker)."""
 
+    @abc.abstractmethod
+    def copy_from(self, source: ArtifactTarget, sha256: str, manifest: dict) -> None:
+        """Store a copy of the bytes of ``source`` (an artifact of the same root), then ``manifest``, as
+        :meth:`write` does (early cutoff, :mod:`stagecache.cutoff`). The bytes are checked against ``sha256``
+        on the way: :class:`ArtifactCorruptError`, and nothing written, when they differ or are gone."""
+
     def remove_temporaries(self) -> None:
         """Delete what interrupted writes of this artifact left behind (call while holding its build guard)."""
 

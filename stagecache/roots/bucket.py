@@ -155,6 +155,19 @@ class BucketTarget(ArtifactTarget):
         # publish renews the lease before each write: a worker that lost it raises LeaseLost, never publishes
         publishing.publish(self.store, self.stem, buffer.getvalue(), manifest, lease=self.lease)
 
+    def copy_from(self, source: ArtifactTarget, sha256: str, manifest: dict) -> None:
+        """Fetch ``source``'s object (checked against ``sha256``), then publish it and ``manifest`` under the lease."""
+        if not isinstance(source, BucketTarget) or source.store is not self.store:
+            raise TypeError(f"{self.location}: cannot copy from {source.location}, an artifact of another root")
+        body = source.manifest()
+        if body is None or body["artifact"]["sha256"] != sha256:
+            raise ArtifactCorruptError(f"{source.location} is gone or was replaced")
+        try:
+            data = self.store.read_verified(body["artifact"]["key"], sha256)
+        except (IntegrityError, ObjectNotFound) as exc:
+            raise ArtifactCorruptError(str(exc)) from None
+        publishing.publish(self.store, self.stem, data, manifest, lease=self.lease)
+
     def checkpointer(self):
         from stagecache.checkpoints import StoreCheckpointer
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from stagecache import manifest as manifests
 from stagecache.roots.base import (
     CHECKPOINTS_SUFFIX,
     DIVERGED_SUFFIX,
+    ArtifactCorruptError,
     ArtifactTarget,
     Root,
     StoredArtifact,
@@ -100,6 +102,24 @@ class DirectoryTarget(ArtifactTarget):
 
     def write(self, obj, manifest: dict) -> None:
         manifests.write(self.path, lambda fh: joblib.dump(obj, fh, compress=0), manifest)
+
+    def copy_from(self, source: ArtifactTarget, sha256: str, manifest: dict) -> None:
+        if not isinstance(source, DirectoryTarget):
+            raise TypeError(f"{self.location}: cannot copy from {source.location}, an artifact of another root")
+
+        def copy(fh) -> None:  # streamed and hashed on the way: the temporary file is dropped on a mismatch
+            digest = hashlib.sha256()
+            try:
+                with open(source.path, "rb") as src:
+                    while block := src.read(1 << 20):
+                        digest.update(block)
+                        fh.write(block)
+            except FileNotFoundError:
+                raise ArtifactCorruptError(f"{source.location} is gone") from None
+            if digest.hexdigest() != sha256:
+                raise ArtifactCorruptError(f"{source.location} does not match its sha256")
+
+        manifests.write(self.path, copy, manifest)
 
     @property
     def divergence_path(self) -> Path:

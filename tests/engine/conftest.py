@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -21,7 +22,7 @@ import pytest
 from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
-from stagecache import progress, project
+from stagecache import fingerprint, progress, project
 from stagecache.task import ArtifactTask
 from tests.stores.conftest import BUCKET, seaweed  # noqa: F401 -- the one S3 server kind of the suite
 
@@ -60,6 +61,7 @@ class Toy:
         self.kind = kind
         self.root_setting = root
         self.ran: list[str] = []
+        self.reused: list[str] = []  # of ``ran``: the stages that reused an artifact by early cutoff
         self.config = LuigiConfigParser.instance()
         self.set("core", "local_scheduler", "true")
         self.set("core", "no_lock", "true")
@@ -72,8 +74,9 @@ class Toy:
         Register.clear_instance_cache()
 
     def build(self, *stages) -> set[str]:
-        """Run ``luigi.build`` (the toy's Total unless told); the families that ran."""
+        """Run ``luigi.build`` (the toy's Total unless told); the families that ran (or reused: :attr:`reused`)."""
         self.ran.clear()
+        self.reused.clear()
         Register.clear_instance_cache()
         progress.new_run()
         result = luigi.build(
@@ -149,6 +152,8 @@ def _toy(request, kind: str, toydag, tmp_path, monkeypatch) -> Toy:
     @ArtifactTask.event_handler(luigi.Event.SUCCESS)
     def record(task):
         toy.ran.append(task.get_task_family())
+        if task.reused_from:
+            toy.reused.append(task.get_task_family())
 
     request.addfinalizer(lambda: ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.SUCCESS].discard(record))
     request.addfinalizer(Register.clear_instance_cache)
@@ -165,6 +170,25 @@ def toy(request, toydag, tmp_path, monkeypatch) -> Toy:
 def toy_dir(request, toydag, tmp_path, monkeypatch) -> Toy:
     """The toy pipeline, declared for this test, on an empty directory root."""
     return _toy(request, "directory", toydag, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def toy_source(tmp_path, monkeypatch):
+    """A copy of toydag/ that fingerprints read instead of the imported one (the test edits it)."""
+    copy = tmp_path / "src" / "toydag"
+    shutil.copytree(TOYDAG, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setitem(fingerprint.SOURCE_ROOTS, "toydag", copy)
+    fingerprint.clear_code_cache()
+    yield copy
+    fingerprint.clear_code_cache()
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in a source file the fingerprints read (see :func:`toy_source`)."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+    fingerprint.clear_code_cache()
 
 
 # --- Subprocesses ---------------------------------------------------------------------------------

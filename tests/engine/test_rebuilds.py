@@ -3,12 +3,10 @@ toy's own code count; insignificant parameters, help text, result-neutral module
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from stagecache import fingerprint
-from tests.engine.conftest import FAMILIES, TOYDAG
+from tests.engine.conftest import FAMILIES, edit
 
 
 def test_a_first_build_builds_all_three_and_a_rerun_builds_nothing(toy):
@@ -36,39 +34,35 @@ def test_an_insignificant_parameter_reruns_nothing(toy):
     assert toy.build() == set()
 
 
-@pytest.fixture
-def toy_source(tmp_path, monkeypatch):
-    """A copy of toydag/ that fingerprints read instead of the imported one (the test edits it)."""
-    copy = tmp_path / "src" / "toydag"
-    shutil.copytree(TOYDAG, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setitem(fingerprint.SOURCE_ROOTS, "toydag", copy)
-    fingerprint.clear_code_cache()
-    yield copy
-    fingerprint.clear_code_cache()
-
-
-def edit(path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
-    fingerprint.clear_code_cache()
-
-
+# Each edit, and the stages it reruns; of those, the ones that reuse their previous artifact by early cutoff
+# (the toy computes the same bytes after each of these edits, so a stage whose own code is unchanged cuts off).
 @pytest.mark.parametrize(
-    "module, old, new, rerun",
+    "module, old, new, rerun, reused",
     [
-        ("total.py", "int(sum(squares))", "int(sum(squares)) + 0", {"Total"}),
-        ("arith.py", "** power", "** int(power)", {"Square", "Total"}),
-        ("square.py", "powers(numbers, self.power)", "powers(list(numbers), self.power)", {"Square", "Total"}),
-        ("make.py", "range(self.count)]", "range(int(self.count))]", FAMILIES),
+        ("total.py", "int(sum(squares))", "int(sum(squares)) + 0", {"Total"}, set()),
+        ("arith.py", "** power", "** int(power)", {"Square", "Total"}, {"Total"}),
+        (
+            "square.py",
+            "powers(numbers, self.power)",
+            "powers(list(numbers), self.power)",
+            {"Square", "Total"},
+            {"Total"},
+        ),
+        ("make.py", "range(self.count)]", "range(int(self.count))]", FAMILIES, {"Square", "Total"}),
         # the parent package runs before each stage: what it does counts, a name it defines that no stage reads not
-        ("__init__.py", "stagecache.install()\n", "stagecache.install()\nstagecache.declare(PROJECT)\n", FAMILIES),
-        ("__init__.py", "__all__ = [", "ALL = __all__ = [", set()),
+        (
+            "__init__.py",
+            "stagecache.install()\n",
+            "stagecache.install()\nstagecache.declare(PROJECT)\n",
+            FAMILIES,
+            set(),
+        ),
+        ("__init__.py", "__all__ = [", "ALL = __all__ = [", set(), set()),
         # what cannot change a result
-        ("make.py", 'description="how many numbers to draw"', 'description="how many integers"', set()),
-        ("project.py", '"the numbers drawn"', '"the numbers the toy drew"', set()),  # declared result-neutral
-        ("total.py", '"""The sum of Square', '# a comment\n    """The total of Square', set()),
-        ("square.py", "import luigi\n", "import luigi\nimport json  # noqa\n", set()),  # a library import line
+        ("make.py", 'description="how many numbers to draw"', 'description="how many integers"', set(), set()),
+        ("project.py", '"the numbers drawn"', '"the numbers the toy drew"', set(), set()),  # declared result-neutral
+        ("total.py", '"""The sum of Square', '# a comment\n    """The total of Square', set(), set()),
+        ("square.py", "import luigi\n", "import luigi\nimport json  # noqa\n", set(), set()),  # a library import
     ],
     ids=[
         "total",
@@ -83,7 +77,7 @@ def edit(path, old: str, new: str) -> None:
         "library-import",
     ],
 )
-def test_a_code_edit_reruns_exactly_the_stages_that_run_that_code(toy_dir, toy_source, module, old, new, rerun):
+def test_a_code_edit_reruns_exactly_the_stages_that_run_that_code(toy_dir, toy_source, module, old, new, rerun, reused):
     toy_dir.build()
     edit(toy_source / module, old, new)
     plan = toy_dir.plan()
@@ -91,6 +85,7 @@ def test_a_code_edit_reruns_exactly_the_stages_that_run_that_code(toy_dir, toy_s
     if module == "total.py" and rerun:
         assert plan["Total"].reasons == ["code changed: toydag.total"]
     assert toy_dir.build() == rerun
+    assert set(toy_dir.reused) == reused
 
 
 def test_no_engine_module_enters_a_fingerprint(toy_dir):

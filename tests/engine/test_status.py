@@ -29,16 +29,25 @@ def test_status_says_never_built_then_cached(toy):
 
 def test_status_names_the_changed_parameter_and_the_upstream_that_will_rerun(toy):
     toy.build()
+    square, total = (toy.output(stage).stem.split("/")[1] for stage in (toy.package.Square(), toy.package.Total()))
     toy.set("MakeNumbers", "count", "6")
     plan = toy.plan()
     assert plan["MakeNumbers"].reasons == ["parameter count: 5 → 6"]
-    assert plan["Square"].reasons == ["upstream MakeNumbers will rerun"]
-    assert plan["Total"].reasons == ["upstream Square will rerun"]
+    # what status cannot know before MakeNumbers runs: whether its bytes change (early cutoff)
+    assert plan["Square"].reasons == [
+        "upstream MakeNumbers will rerun",
+        f"reruns if MakeNumbers's bytes change, else reuses {square}… without running (early cutoff)",
+    ]
+    assert plan["Total"].reasons == [
+        "upstream Square will rerun",
+        f"reruns if Square's bytes change, else reuses {total}… without running (early cutoff)",
+    ]
     assert all(s.state == "will run" for s in plan.values())
     # the same through the command line, with a parameter given as on luigi's command line
     out = toy.cli("status", "Total", "--Square-power", "3")
     assert "parameter count: 5 → 6" in out and "parameter power: 2 → 3" in out
     assert toy.build() == FAMILIES  # what status said would run is what runs
+    assert toy.reused == []  # six numbers: other bytes
     assert states(toy.plan()) == dict.fromkeys(FAMILIES, "cached")
 
 

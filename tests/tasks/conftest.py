@@ -38,6 +38,7 @@ class Pipeline:
     def __init__(self, root, mnist, text, compile_cache):
         self.root = root
         self.ran: list[str] = []
+        self.reused: list[str] = []  # of ``ran``: the stages that reused an artifact by early cutoff
         self.failures: dict[str, BaseException] = {}
         self.config = LuigiConfigParser.instance()
         settings = {
@@ -105,8 +106,10 @@ class Pipeline:
         return self.failures[task.get_task_family()]
 
     def build(self, *task_list) -> set[str]:
-        """Run ``luigi.build``; return the families of the tasks that ran, and assert success."""
+        """Run ``luigi.build``; return the families of the tasks that ran (or reused: :attr:`reused`), and assert
+        success."""
         self.ran.clear()
+        self.reused.clear()
         Register.clear_instance_cache()
         progress.new_run()
         result = luigi.build(
@@ -132,6 +135,8 @@ def pipeline(tmp_path, tiny_mnist, tiny_text, session_compile_cache, monkeypatch
     @ArtifactTask.event_handler(luigi.Event.SUCCESS)
     def record(task):
         p.ran.append(task.get_task_family())
+        if task.reused_from:
+            p.reused.append(task.get_task_family())
 
     @ArtifactTask.event_handler(luigi.Event.FAILURE)
     def failed(task, exception):

@@ -309,11 +309,40 @@ def test_code_edits(pipeline, pipeline_copy):
     assert expected == deep_mlp | {"EvaluateCharRNN"}
     assert pipeline.build() == expected
     assert pipeline.will_run() == set()
+    # the edit of prepare_mnist changes no byte of OneHotMNIST's output (issue 32, early cutoff): OneHotMNIST
+    # reruns, the trainings and evaluations reuse their artifacts bit for bit without running, the report renders
+    reusing = MNIST_SIDE - {"OneHotMNIST", "FullReport"}
+    before = {f: getattr(tasks, f)().output().manifest() for f in reusing | {"OneHotMNIST"}}
     edit(src / mnist_edit[0], *mnist_edit[1:])
     statuses = {s.family: s for s in plan(tasks.FullReport())}
     assert statuses["OneHotMNIST"].reasons == ["code changed: pipeline.data.mnist"]
+    assert statuses["TrainLogReg"].reasons == [
+        "upstream OneHotMNIST will rerun",
+        f"reruns if OneHotMNIST's bytes change, else reuses {before['TrainLogReg']['fingerprint'][:16]}… "
+        "without running (early cutoff)",
+    ]
+    assert (
+        statuses["EvaluateLogReg"]
+        .reasons[-1]
+        .startswith("reruns if the bytes of OneHotMNIST or TrainLogReg change, else reuses")
+    )
+    assert not any("early cutoff" in r for r in statuses["FullReport"].reasons)  # it names the fingerprints
     assert pipeline.build() == MNIST_SIDE
+    assert set(pipeline.reused) == reusing
+    after = {f: getattr(tasks, f)().output().manifest() for f in reusing | {"OneHotMNIST"}}
+    for family in reusing | {"OneHotMNIST"}:
+        assert after[family]["fingerprint"] != before[family]["fingerprint"], family
+        assert after[family]["artifact"]["sha256"] == before[family]["artifact"]["sha256"], family
+        if family in reusing:
+            assert after[family]["early_cutoff"]["reused"] == before[family]["fingerprint"], family
     assert pipeline.will_run() == set()
+    # a reused training keeps its final training state: a longer one continues from it
+    assert after["TrainLogReg"]["training_state"]["checkpoint"] == 2
+    pipeline.set("TrainLogReg", "epochs", "3")
+    statuses = {s.family: s for s in plan(tasks.FullReport())}
+    assert statuses["TrainLogReg"].reasons[0] == (
+        f"continues from epochs=2 (fingerprint {after['TrainLogReg']['fingerprint'][:16]}…)"
+    )
 
 
 def test_same_bytes_from_another_mirror_rerun_nothing(pipeline, tmp_path, tiny_mnist):
