@@ -1,10 +1,15 @@
-"""An exit code for a run luigi counts as done but whose result says otherwise: a sweep whose points were all
-tried and some of them failed.
+"""The exit code of a run whose outcome luigi's ``[retcode]`` cannot tell, which knows only its tasks' states.
 
-luigi's ``[retcode]`` knows only its tasks' states, and the sweep's task succeeded: it recorded every point,
-failed ones marked. So under ``luigi --module <dag>``, when luigi ends the process with 0, the task the
-command line asked for is asked for :meth:`exit_code` (``None``: nothing to add), and a code it gives
-replaces the 0. Any other exit code of luigi's stays as it is.
+Under ``luigi --module <dag>``, as luigi ends the process, the task the command line asked for refines
+luigi's code:
+
+- luigi says 0, and the task's :meth:`exit_code` gives a code (a sweep whose points were all tried and some
+  failed: :data:`SOME_POINTS_FAILED_EXIT`): that code;
+- luigi says *not run* (``[retcode] not_run``: the central scheduler gave the remaining tasks to other
+  workers, as when two worker processes share a sweep) and the task is complete by then: 0, the work
+  asked for being done, with a line that says so.
+
+Any other code of luigi's stays as it is.
 """
 
 from __future__ import annotations
@@ -20,18 +25,32 @@ SOME_POINTS_FAILED_EXIT = 5
 _installed = False
 
 
-def _asked_code(argv: list[str]) -> int | None:
-    """The exit code the task named on luigi's command line ``argv`` asks for, or None."""
+def _refined(code: int, argv: list[str]) -> int:
+    """The exit code for luigi's ``code``, given the task named on luigi's command line ``argv``: the code it asks
+    for where luigi says 0; 0 where luigi says *not run* (another worker of the central scheduler was given the
+    tasks) and the task is complete now; otherwise luigi's."""
     from luigi.cmdline_parser import CmdlineParser
+    from luigi.retcodes import retcode
 
+    not_run = retcode().not_run
+    if code not in (0, not_run):
+        return code
     try:
         with CmdlineParser.global_instance(argv) as parser:
             task = parser.get_task_obj()
+            if code == not_run:
+                if not task.complete():
+                    return code
+                log.info(
+                    "%s is built: the central scheduler gave its remaining stages to other workers (exit 0, not %d)",
+                    task.get_task_family(),
+                    not_run,
+                )
             ask = getattr(task, "exit_code", None)
-            return ask() if callable(ask) else None
-    except Exception:  # an outcome code is a refinement of luigi's 0: never a traceback instead of it
-        log.debug("no outcome exit code", exc_info=True)
-        return None
+            return (ask() if callable(ask) else None) or 0
+    except Exception:  # a refinement of luigi's code: never a traceback instead of it
+        log.debug("luigi's exit code %s kept", code, exc_info=True)
+        return code
 
 
 def install() -> None:
@@ -44,10 +63,8 @@ def install() -> None:
     argv = list(sys.argv[1:])
 
     def exit(code=None):  # luigi's run_with_retcodes ends the command with sys.exit(code)
-        if code in (0, None):
-            asked = _asked_code(argv)
-            if asked:
-                code = asked
+        if code is None or isinstance(code, int):
+            code = _refined(code or 0, argv)
         luigi_exit(code)
 
     sys.exit = exit

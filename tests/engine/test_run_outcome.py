@@ -1,0 +1,29 @@
+"""The exit code that refines luigi's as the `luigi` command ends (stagecache/run_outcome.py), on the toy DAG."""
+
+from __future__ import annotations
+
+import logging
+
+from stagecache.run_outcome import _refined
+
+NOT_RUN, FAILED = 25, 30  # as this pipeline's luigi.cfg sets them
+
+
+def test_not_run_becomes_0_once_the_asked_for_task_is_built_by_another_worker(toy_dir, caplog):
+    """luigid gave the remaining stages to another worker process (luigi: 25, "not granted run permission"):
+    once the task asked for is built, the work is done and the code is 0, with a line that says so; while it is
+    not, 25 stays. luigi's other codes are kept, and its 0 stays 0 for a task that asks for nothing."""
+    caplog.set_level(logging.INFO, logger="stagecache.run_outcome")
+    toy_dir.set("retcode", "not_run", str(NOT_RUN))  # luigi's own default is 0
+    toy_dir.set("retcode", "task_failed", str(FAILED))
+    assert _refined(NOT_RUN, ["Total"]) == NOT_RUN  # nothing built yet
+    assert not caplog.records
+    toy_dir.build()
+    caplog.clear()
+    assert _refined(NOT_RUN, ["Total"]) == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run_outcome"] == [
+        "Total is built: the central scheduler gave its remaining stages to other workers (exit 0, not 25)"
+    ]
+    assert _refined(FAILED, ["Total"]) == FAILED
+    assert _refined(0, ["Total"]) == 0
+    assert _refined(NOT_RUN, ["NoSuchTask"]) == NOT_RUN  # never a traceback instead of luigi's code
