@@ -13,7 +13,7 @@ import luigi
 from stagecache.definition_file import DefinitionFile
 from stagecache.divergence import describe
 from stagecache.lineages import order_lineages
-from stagecache.point_jobs import PointJob, diverged_stage, failure_of, order_jobs
+from stagecache.point_jobs import PointJob, diverged_stage, failure_of, order_jobs, stage_in_point
 from stagecache.project import current
 from stagecache.run_outcome import SOME_POINTS_FAILED_EXIT
 from stagecache.sweep_progress import POINT_PROGRESS
@@ -38,11 +38,9 @@ class SweepTask(DefinitionFile[SweepDefinition], ArtifactTask):
         return read_sweep(self.file, current().default_task)
 
     def point_roots(self) -> dict[str, ArtifactTask]:
-        """``{label: the stage the point builds}``, each in its point."""
-        from luigi.task_register import Register
-
-        stage = Register.get_task_cls(self.definition.stage)
-        return {p.label: in_point(stage, p.point) for p in self.definition.points}
+        """``{label: the stage the point builds}`` (:class:`PointStages` where it builds several), each in its
+        point."""
+        return {p.label: point_root(self.definition.stage, p.point) for p in self.definition.points}
 
     def requires(self):
         """One :class:`stagecache.point_jobs.PointJob` per point: a point whose training diverges is a failed
@@ -126,11 +124,40 @@ class SweepTask(DefinitionFile[SweepDefinition], ArtifactTask):
         return SOME_POINTS_FAILED_EXIT if any(p.get("failed") for p in target.load()["points"]) else None
 
 
+class PointStages(ArtifactTask):
+    """The stages a point builds when a sweep names several (``stage = A, B``): one root for the point that needs
+    them all. Its artifact lists their fingerprints; it loads none of them."""
+
+    stages = luigi.Parameter(description="the families of the stages, joined by ', '")
+    early_cutoff = False  # its artifact names its stages' fingerprints
+
+    def requires(self):
+        from luigi.task_register import Register
+
+        return [self.stage(Register.get_task_cls(name.strip())) for name in self.stages.split(",")]
+
+    def load_inputs(self):
+        return None
+
+    def build(self, inputs):
+        return {"stages": {t.get_task_family(): t.fingerprint() for t in self.requires()}}
+
+
+def point_root(stage: str, point: str) -> ArtifactTask:
+    """The stage ``stage`` in ``point``, or the :class:`PointStages` of several (``"A, B"``)."""
+    if "," in stage:
+        return in_point(PointStages, point, stages=stage)
+    return stage_in_point(stage, point)
+
+
 class SweepPointJob(PointJob):
     """One point of a sweep (see :class:`stagecache.point_jobs.PointJob`)."""
 
     sweep = luigi.Parameter(description="the sweep's name")
     label = luigi.Parameter(significant=False, description="the point's label")
+
+    def root(self) -> ArtifactTask:
+        return point_root(self.stage, self.point)
 
     def diverged(self, exc: BaseException) -> None:
         log.warning(

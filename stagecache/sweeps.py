@@ -5,13 +5,19 @@ effect, as a grid or as a list of points::
 
     [sweep]
     name = train-epochs
-    # the stage every point builds (default: the project's default task)
+    # the stage every point builds (default: the project's default task), or several: Evaluate, Report
     stage = Report
     # grid (every combination of the lists below) or points ([point NAME] sections)
     mode = grid
+    # grid only: lists that go together instead of being crossed (same length; groups apart by ';')
+    tie = Train.lr, Tune.lr
 
     [Train]
     epochs = [10, 20, 50]
+    lr = [0.1, 0.2]
+
+    [Tune]
+    lr = [0.05, 0.1]
 
     # with mode = points instead:
     # [point short]
@@ -63,11 +69,16 @@ class SweepDefinition:
 
     path: str
     name: str
-    stage: str
+    stage: str  # one stage's family, or several joined by ", " (see :attr:`stages`)
     points: list[SweepPoint] = field(default_factory=list)
 
+    @property
+    def stages(self) -> list[str]:
+        """The families of the stages every point builds."""
+        return [name.strip() for name in self.stage.split(",")]
+
     def definition(self) -> dict:
-        """What the sweep's own fingerprint covers: its name, stage and every point's label and values."""
+        """What the sweep's own fingerprint covers: its name, stage(s) and every point's label and values."""
         return {"name": self.name, "stage": self.stage, "points": [[p.label, p.values] for p in self.points]}
 
 
@@ -108,19 +119,25 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
     if not parser.has_section("sweep"):
         raise ConfigError([f"{path}: no [sweep] section (it names the sweep: name = ...)"])
     sweep = parser["sweep"]
+    keys = ["name", "stage", "mode", "tie"]
     for key in sweep:
-        if key not in ("name", "stage", "mode"):
+        if key not in keys:
             problems.append(
-                f"{where('sweep', key)}: [sweep] has no key {key!r}{suggest(key, ['name', 'stage', 'mode'])}"
-                " (keys: name, stage, mode)"
+                f"{where('sweep', key)}: [sweep] has no key {key!r}{suggest(key, keys)} (keys: {', '.join(keys)})"
             )
     name = sweep.get("name", "").strip()
     if not NAME.match(name):
         problems.append(f"{where('sweep', 'name')}: [sweep] name {name!r} must be letters, digits, '.', '_' or '-'")
     stages = _stage_classes()
-    stage = sweep.get("stage", default_stage).strip()
-    if stage not in stages:
-        problems.append(f"{where('sweep', 'stage')}: [sweep] stage {stage!r} is not a stage{suggest(stage, stages)}")
+    targets = [t.strip() for t in sweep.get("stage", default_stage).split(",")]
+    for target in targets:
+        if target not in stages:
+            problems.append(
+                f"{where('sweep', 'stage')}: [sweep] stage {target!r} is not a stage{suggest(target, stages)}"
+            )
+    if len(set(targets)) != len(targets) or not all(targets):
+        problems.append(f"{where('sweep', 'stage')}: [sweep] stage lists a stage twice, or an empty one")
+    stage = ", ".join(targets)
     mode = sweep.get("mode", "grid").strip()
     if mode not in MODES:
         problems.append(f"{where('sweep', 'mode')}: [sweep] mode {mode!r} must be grid or points{suggest(mode, MODES)}")
@@ -154,6 +171,10 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
             return None
         return text
 
+    ties = [[k.strip() for k in group.split(",") if k.strip()] for group in sweep.get("tie", "").split(";")]
+    ties = [group for group in ties if group]
+    if ties and mode != "grid":
+        problems.append(f"{where('sweep', 'tie')}: [sweep] tie belongs to mode = grid")
     found: list[SweepPoint] = []
     if mode == "grid":
         axes: list[list[tuple[str, str, str]]] = []
@@ -180,11 +201,12 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
                     axes.append([(section, key, t) for t in texts if t is not None])
         varied_keys = [axis[0][1] for axis in axes if len(axis) > 1]
         ambiguous = {k for k in varied_keys if varied_keys.count(k) > 1}  # one key swept under two stages
-        for combination in itertools.product(*axes) if axes else []:
+        tied = _tie(axes, ties, problems, lambda: where("sweep", "tie"))
+        for combination in itertools.product(*tied) if tied else []:
             values: dict[str, dict[str, str]] = {}
-            for section, key, text in combination:
+            for section, key, text in (value for group in combination for value in group):
                 values.setdefault(section, {})[key] = text
-            varied = [(s, k, t) for (s, k, t), axis in zip(combination, axes) if len(axis) > 1]
+            varied = [value for group, axis in zip(combination, tied) if len(axis) > 1 for value in group]
             label = (
                 ", ".join(f"{f'{s}.' if k in ambiguous else ''}{k}={t}" for s, k, t in varied) or "the configuration"
             )
@@ -226,14 +248,43 @@ def read_sweep(path: str, default_stage: str) -> SweepDefinition:
     return result
 
 
+def _tie(axes: list[list[tuple[str, str, str]]], ties: list[list[str]], problems: list[str], where) -> list[list]:
+    """The grid's axes with each tied group of axes zipped into one (each value of an axis: a tuple of
+    ``(section, key, text)``); a tie naming no axis of the grid, an axis twice, or lists of unequal length is
+    a problem."""
+    by_name = {f"{axis[0][0]}.{axis[0][1]}": axis for axis in axes}
+    tied_names: set[str] = set()
+    groups = []
+    for group in ties:
+        unknown = [name for name in group if name not in by_name]
+        for name in unknown:
+            problems.append(
+                f"{where()}: [sweep] tie names {name!r}, which the grid does not list{suggest(name, by_name)}"
+            )
+        if unknown:
+            continue
+        if len(group) < 2 or tied_names & set(group) or len(set(group)) != len(group):
+            problems.append(f"{where()}: [sweep] tie {', '.join(group)}: a tie joins two or more keys, each once")
+            continue
+        lengths = {name: len(by_name[name]) for name in group}
+        if len(set(lengths.values())) != 1:
+            counts = ", ".join(f"{name} {n}" for name, n in lengths.items())
+            problems.append(f"{where()}: [sweep] tie {', '.join(group)}: the lists differ in length ({counts})")
+            continue
+        tied_names.update(group)
+        groups.append([tuple(values) for values in zip(*(by_name[name] for name in group))])
+    loose = [[(value,) for value in axis] for axis in axes if f"{axis[0][0]}.{axis[0][1]}" not in tied_names]
+    return loose + groups
+
+
 def _range_problems(sweep: SweepDefinition, point: SweepPoint, lines: dict) -> list[tuple[int | None, str]]:
     """Build the point's DAG, so that every stage checks the ranges of its values (and nothing swept is unused)."""
     from stagecache.task import in_point, walk
 
-    stage = _stage_classes()[sweep.stage]
     try:
-        root = in_point(stage, point.point)
-        families = {t.get_task_family() for t in walk(root)}
+        families = set()
+        for target in sweep.stages:
+            families |= {t.get_task_family() for t in walk(in_point(_stage_classes()[target], point.point))}
     except (ValueError, TypeError) as exc:
         message = str(exc).splitlines()[0]
         match = re.match(r"^\[(\w+)\] (\w+)", message)
@@ -244,7 +295,8 @@ def _range_problems(sweep: SweepDefinition, point: SweepPoint, lines: dict) -> l
             return [(line, message)]
         return [(None, message)]
     unused = sorted(set(point.values) - families)
+    dag = f"{sweep.stage}'s DAG" if len(sweep.stages) == 1 else f"the DAG of {sweep.stage}"
     return [
-        (lines.get((family, None)), f"{family} is not part of {sweep.stage}'s DAG: sweeping it changes nothing")
+        (lines.get((family, None)), f"{family} is not part of {dag}: sweeping it changes nothing")
         for family in unused
     ]

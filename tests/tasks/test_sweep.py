@@ -368,3 +368,54 @@ def test_a_diverging_point_is_marked_and_the_sweep_finishes_with_exit_5(pipeline
     assert ran == {"Sweep": 1}, ran  # the diverged training ran, and failed again: no success but the sweep's
     assert record.is_file()
     assert tasks.Sweep(file=path).output().load()["points"][1]["failed"]["record"] == str(record)
+
+
+TIED = """[sweep]
+name = two-models
+stage = EvaluateLogReg, EvaluateMLP
+tie = TrainLogReg.lr, TrainMLP.lr
+
+[TrainLogReg]
+lr = [0.1, 0.2]
+
+[TrainMLP]
+lr = [0.05, 0.1]
+"""
+
+
+def test_several_target_stages_and_tied_axes(pipeline, tmp_path):
+    """``stage = EvaluateLogReg, EvaluateMLP`` builds both models per point; ``tie`` zips the two lr lists into
+    one axis (2 points, not 4 crossed), and the labels name each model's lr."""
+    path = sweep_file(tmp_path, TIED)
+    definition = read_sweep(path, "FullReport")
+    assert [p.label for p in definition.points] == [
+        "TrainLogReg.lr=0.1, TrainMLP.lr=0.05",
+        "TrainLogReg.lr=0.2, TrainMLP.lr=0.1",
+    ]
+    ran = build_counting(pipeline, tasks.Sweep(file=path))
+    assert {f: ran[f] for f in ("TrainLogReg", "TrainMLP", "EvaluateLogReg", "EvaluateMLP", "Sweep")} == {
+        "TrainLogReg": 2,
+        "TrainMLP": 2,
+        "EvaluateLogReg": 2,
+        "EvaluateMLP": 2,
+        "Sweep": 1,
+    }, ran
+    points = tasks.Sweep(file=path).output().load()["points"]
+    for point in points:
+        assert {"TrainLogReg val_accuracy", "TrainMLP val_accuracy"} <= set(point["metrics"]), point["metrics"]
+    assert build_counting(pipeline, tasks.Sweep(file=path)) == {}
+
+
+@pytest.mark.parametrize(
+    "tie,problem",
+    [
+        ("TrainLogReg.lr, TrainMLP.lr", "the lists differ in length (TrainLogReg.lr 2, TrainMLP.lr 3)"),
+        ("TrainLogReg.lr, TrainMLP.lrr", "[sweep] tie names 'TrainMLP.lrr', which the grid does not list"),
+    ],
+)
+def test_a_bad_tie_is_one_line(tmp_path, tie, problem):
+    path = sweep_file(tmp_path, TIED.replace("TrainLogReg.lr, TrainMLP.lr", tie).replace("[0.05, 0.1]", "[1, 2, 3]"))
+    with pytest.raises(ConfigError) as error:
+        read_sweep(path, "FullReport")
+    (line,) = error.value.problems
+    assert line.startswith(f"{path}:4: ") and problem in line, line
