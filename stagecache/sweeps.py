@@ -297,6 +297,5 @@ def _range_problems(sweep: SweepDefinition, point: SweepPoint, lines: dict) -> l
     unused = sorted(set(point.values) - families)
     dag = f"{sweep.stage}'s DAG" if len(sweep.stages) == 1 else f"the DAG of {sweep.stage}"
     return [
-        (lines.get((family, None)), f"{family} is not part of {dag}: sweeping it changes nothing")
-        for family in unused
+        (lines.get((family, None)), f"{family} is not part of {dag}: sweeping it changes nothing") for family in unused
     ]

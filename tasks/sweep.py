@@ -45,7 +45,11 @@ class Sweep(PublishedPage, SweepTask):
 
     @staticmethod
     def with_stages(summary: dict, root: ArtifactTask) -> dict:
-        """``summary`` with the point's stages (family, fingerprint, point, parameters) and its stage's fingerprint."""
+        """``summary`` with the point's stages (family, fingerprint, point, parameters), its stage's fingerprint,
+        and the link (relative to the sweep's page) of the report the point published, if it built one."""
+        own = [t.own_directory() for t in walk(root) if hasattr(t, "own_directory")]
+        if own:
+            summary["report"] = f"../../{own[0]}/index.html"
         summary["stages"] = [
             {
                 "task": t.get_task_family(),
@@ -108,7 +112,7 @@ class Sweep(PublishedPage, SweepTask):
         for number, point in enumerate(sweep["points"], 1):
             name = f"points/{number}.json"
             files[name] = json.dumps(
-                {k: point[k] for k in ("label", "params", "fingerprint", "stages", "failed") if k in point},
+                {k: point[k] for k in ("label", "params", "fingerprint", "stages", "failed", "report") if k in point},
                 indent=2,
                 sort_keys=True,
             ).encode()

@@ -103,10 +103,27 @@ def _value_cell(value, best: bool) -> Raw | str:
     return short(text)
 
 
-def _label_cell(label: str, links: dict[str, str]) -> Raw:
+def _label_cell(label: str, links: dict[str, str], reports: Mapping[str, str] | None = None) -> Raw:
+    text = html.escape(label)
     if label in links:
-        return Raw(f"<a href='{html.escape(links[label], quote=True)}'>{html.escape(label)}</a>")
-    return Raw(html.escape(label))
+        text = f"<a href='{html.escape(links[label], quote=True)}'>{text}</a>"
+    if reports and label in reports:
+        text += f" · <a href='{html.escape(reports[label], quote=True)}'>report</a>"
+    return Raw(text)
+
+
+def configuration_in_effect(points: list[dict]) -> dict[str, str]:
+    """``{"Stage.param": value}``: the significant parameters of the points' stages that every point that records
+    its stages has with the same value (what the configuration in effect gave them all), sorted."""
+    staged = [p["stages"] for p in points if p.get("stages")]
+    if not staged:
+        return {}
+    values: list[dict[str, str]] = [
+        {f"{stage['task']}.{key}": str(value) for stage in stages for key, value in stage.get("params", {}).items()}
+        for stages in staged
+    ]
+    first = values[0]
+    return dict(sorted((k, v) for k, v in first.items() if all(other.get(k) == v for other in values[1:])))
 
 
 def shared_params(points: list[dict]) -> dict[str, str]:
@@ -131,8 +148,9 @@ def render_sweep_html(
     title = f"{title} — comparison"
     kinds = t["kinds"]
     header = [c + ARROW[t["better"].get(c)] if k == "metric" else c for c, k in zip(t["columns"], kinds)]
+    reports = {p["label"]: p["report"] for p in points if p.get("report")}
     rows = [
-        [_label_cell(c, links) if k == "label" else _value_cell(c, b) for c, k, b in zip(row, kinds, flags)]
+        [_label_cell(c, links, reports) if k == "label" else _value_cell(c, b) for c, k, b in zip(row, kinds, flags)]
         for row, flags in zip(t["rows"], t["best"])
     ]
     order = (
@@ -158,7 +176,7 @@ def render_sweep_html(
         "↓ lower is better: losses), the only figures a configuration is chosen on; test figures are shown "
         "for reporting and never marked, and timings and sizes have no best. A metric whose values are all "
         "the same marks none. Hover a number for its exact value; each configuration's name links to its "
-        "provenance.</p>",
+        "provenance, and to its own report where the sweep builds one.</p>",
         html_table(header, rows, css="compare"),
     ]
     failed = [p for p in points if p.get("failed")]
@@ -178,6 +196,17 @@ def render_sweep_html(
     if shared:
         parts.append("<h2>Shared parameters</h2><p>Every configuration of the sweep has these values.</p>")
         parts.append(html_table(["parameter", "value"], [[k, short(v, 60)] for k, v in shared.items()], css="shared"))
+    in_effect = configuration_in_effect(points)
+    if in_effect:
+        parts.append(
+            f"<h2>Configuration in effect</h2><details><summary>{len(in_effect)} parameters of the stages that "
+            "every configuration has with the same value (luigi.cfg, the files it was run with, and the "
+            "sweep's own fixed values)</summary>"
+        )
+        parts.append(
+            html_table(["parameter", "value"], [[k, short(v, 60)] for k, v in in_effect.items()], css="shared")
+        )
+        parts.append("</details>")
     same = {m: v for m, v in constant_metrics(points, models=models).items() if m not in t["columns"]}
     if same:
         parts.append(

@@ -165,3 +165,23 @@ def test_equal_curves_are_drawn_once_under_their_labels():
     assert same_curves_once({"x": a, "y": dict(a), "z": dict(a)}) == {"all 3 configurations": a}
     assert same_curves_once({"x": a, "y": b, "z": dict(a)}) == {"x, z": a, "y": b}
     assert same_curves_once({"x": a}) == {"x": a}
+
+
+def test_each_point_links_its_report_and_the_configuration_in_effect_is_listed():
+    """A point that built a report links it beside its provenance; the stages' parameters every point has
+    alike are the configuration in effect; a failed point is listed with why and its record."""
+    points = _points()[:2]
+    points[0]["report"] = "../../reports/0123456789abcdef/index.html"
+    for point, lr in zip(points, ("0.1", "0.05")):
+        point["stages"] = [
+            {"task": "TrainDeepMLP", "params": {"lr": lr, "epochs": "50"}},
+            {"task": "OneHotMNIST", "params": {"val_size": "10000"}},
+        ]
+    points[1]["failed"] = {"why": "TrainDeepMLP diverged (epoch 1, loss nan)", "record": "/r/T/x.diverged.json"}
+    page = build_sweep_report("s", points, {}, dpi=20, models=MODELS)["index.html"].decode()
+    assert "lr 0.1 · <a href='../../reports/0123456789abcdef/index.html'>report</a>" in page
+    assert page.count(">report</a>") == 1
+    section = page[page.index("<h2>Configuration in effect</h2>") :]
+    assert "2 parameters" in section and "TrainDeepMLP.epochs" in section and "OneHotMNIST.val_size" in section
+    assert "TrainDeepMLP.lr" not in section  # it differs between the points
+    assert "2 configurations (1 failed)" in page and "/r/T/x.diverged.json" in page
