@@ -7,7 +7,10 @@ luigi's code:
   failed: :data:`SOME_POINTS_FAILED_EXIT`): that code;
 - luigi says *not run* (``[retcode] not_run``: the central scheduler gave the remaining tasks to other
   workers, as when two worker processes share a sweep) and the task is complete by then: 0, the work
-  asked for being done, with a line that says so.
+  asked for being done, with a line that says so;
+- luigi says 0 under luigid although the task is not complete (luigi counts a task "being run by another
+  worker" as fine: a search whose loop an assistant took over): *not run*, with a line that says so, since
+  0 means the work asked for is done.
 
 Any other code of luigi's stays as it is.
 """
@@ -38,6 +41,14 @@ def _refined(code: int, argv: list[str]) -> int:
     try:
         with CmdlineParser.global_instance(argv) as parser:
             task = parser.get_task_obj()
+            if code == 0 and not_run and _remote_scheduler(argv) and not task.complete():
+                log.warning(
+                    "%s is not built yet: the central scheduler gave it to another worker, which is still at it "
+                    "(exit %d, not 0)",
+                    task.get_task_family(),
+                    not_run,
+                )
+                return not_run
             if code == not_run:
                 if not task.complete():
                     return code
@@ -51,6 +62,15 @@ def _refined(code: int, argv: list[str]) -> int:
     except Exception:  # a refinement of luigi's code: never a traceback instead of it
         log.debug("luigi's exit code %s kept", code, exc_info=True)
         return code
+
+
+def _remote_scheduler(argv: list[str]) -> bool:
+    """Whether the run used luigid (other workers may have been given its tasks)."""
+    import luigi.configuration
+
+    if "--local-scheduler" in argv:
+        return False
+    return not luigi.configuration.get_config().getboolean("core", "local_scheduler", False)
 
 
 def install() -> None:

@@ -27,3 +27,18 @@ def test_not_run_becomes_0_once_the_asked_for_task_is_built_by_another_worker(to
     assert _refined(FAILED, ["Total"]) == FAILED
     assert _refined(0, ["Total"]) == 0
     assert _refined(NOT_RUN, ["NoSuchTask"]) == NOT_RUN  # never a traceback instead of luigi's code
+
+
+def test_a_0_under_luigid_for_a_task_another_worker_still_builds_becomes_not_run(toy_dir, caplog):
+    """luigi counts a task "being run by another worker" as fine: under luigid, a 0 for a task that is not built
+    says 25 instead, with a line; with the local scheduler (no other worker) a 0 stays 0."""
+    caplog.set_level(logging.INFO, logger="stagecache.run_outcome")
+    toy_dir.set("retcode", "not_run", str(NOT_RUN))
+    toy_dir.set("core", "local_scheduler", "false")
+    assert _refined(0, ["Total"]) == NOT_RUN
+    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run_outcome"] == [
+        "Total is not built yet: the central scheduler gave it to another worker, which is still at it (exit 25, not 0)"
+    ]
+    assert _refined(0, ["Total", "--local-scheduler"]) == 0
+    toy_dir.set("core", "local_scheduler", "true")
+    assert _refined(0, ["Total"]) == 0

@@ -237,3 +237,54 @@ def test_a_search_killed_mid_batch_resumes_without_training_a_finished_job_again
     uninterrupted = configured_root().read_json(study_name("uninterrupted"))
     assert resumed["batches"] == uninterrupted["batches"]
     assert [t["params"] for t in resumed["trials"]] == [t["params"] for t in uninterrupted["trials"]]
+
+
+def test_a_second_worker_process_under_luigid_lends_its_worker_to_the_search(pipeline, tmp_path):
+    """``luigi --module tasks Search --file F`` and, beside it, ``luigi --module tasks --assistant TASK`` under one
+    luigid on one root: luigid hands the search's jobs to both processes, each trial's training is built once
+    between them, and the search ends with its study complete."""
+    import os
+    import re
+    import signal
+    import time
+
+    from tests.services import running_luigid
+
+    path = search_file(tmp_path, trials=4)
+    pipeline.build(tasks.DownloadMNIST())
+    home = tmp_path / "luigid"
+    home.mkdir()
+    (home / "luigi.cfg").write_text("[scheduler]\nrecord_task_history = false\nretry_delay = 1\n")
+    pipeline.set("worker", "wait_interval", "0.2")
+    pipeline.set("worker", "wait_jitter", "0.1")
+    pipeline.set("worker", "keep_alive", "true")
+    with running_luigid(home, home / "luigi.cfg", home) as port:
+        pipeline.set("core", "local_scheduler", "false")
+        pipeline.set("core", "scheduler_port", str(port))
+        cfg = tmp_path / "run.cfg"
+        write_config(pipeline, cfg)
+        env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(ROOT)}
+        luigi = [sys.executable, "-m", "luigi", "--module", "tasks"]
+        run = dict(cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # an assistant runs whatever luigid has pending, besides the task it names (one that is built already)
+        helper = subprocess.Popen([*luigi, "--assistant", "DownloadMNIST"], **run, start_new_session=True)
+        try:
+            search = subprocess.run([*luigi, "Search", "--file", path], **run, timeout=240)
+            # luigid may hand the search's own loop to the assistant between two batches: then it finishes there
+            deadline = time.time() + 120
+            while not tasks.Search(file=path).complete() and time.time() < deadline and helper.poll() is None:
+                time.sleep(0.5)
+        finally:
+            os.killpg(helper.pid, signal.SIGTERM)
+            lent = helper.communicate(timeout=60)[0]
+    assert tasks.Search(file=path).complete()
+    assert search.returncode == 0 or (
+        search.returncode == 25
+        and "Search is not built yet: the central scheduler gave it to another worker" in search.stdout
+    ), search.stdout[-3000:]
+    assert "Traceback" not in lent, lent[-3000:]
+    trained = re.findall(r"TrainLogReg: wrote \S+/(\w+)\.joblib", search.stdout + lent)
+    assert trained and len(trained) == len(set(trained)), trained  # each training once, between the two
+    assert re.search(r"TrainLogReg: wrote ", lent), lent[-3000:]  # the second process took jobs
+    study = configured_root().read_json(study_name("logreg-lr"))
+    assert len(study["trials"]) == 4
