@@ -1,12 +1,14 @@
 """The page of a search: the best trial (chosen on validation data; its test figures reported beside, marked as
-such), the best objective so far against the training it cost, the rungs, and every trial. Offline: the page and
-its PNG figure, in the main report's style."""
+such), the best objective so far against the training it cost, the objective against each parameter, the rungs, and every
+trial. Offline: the page and its PNG figures, in the main report's style."""
 
 from __future__ import annotations
 
 import html
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from pipeline.experiments.compare import format_number
 from pipeline.report.plots import to_png
@@ -50,6 +52,55 @@ def progress_figure(search: dict, title: str) -> Figure:
     return fig
 
 
+def slice_points(search: dict, name: str) -> list[tuple[str, float, int]]:
+    """``(value, objective, rung)`` of every trial with a result, at the highest rung it reached, for the
+    parameter ``name`` (values as the study holds them: text)."""
+    out = []
+    for trial in search["trials"]:
+        reached = [(int(epochs), v) for epochs, v in trial["results"].items() if v is not None]
+        if not reached or name not in trial["values"]:
+            continue
+        epochs, value = max(reached)
+        out.append((trial["values"][name], value, search["fidelity"]["rungs"].index(epochs)))
+    return out
+
+
+def slice_figure(search: dict) -> Figure:
+    """One panel per parameter of the space: each trial's objective at the highest rung it reached against its
+    value (a log axis for a log-uniform range; the listed order for choices), coloured by that rung."""
+    space = search["space"]
+    rungs = search["fidelity"]["rungs"]
+    fig = Figure(figsize=(6.4, 3.2 * max(1, len(space))))  # stacked: readable at phone width
+    axes = fig.subplots(max(1, len(space)), 1, squeeze=False)[:, 0]
+    cmap = colormaps["viridis"]
+    for ax, dim in zip(axes, space):
+        found = slice_points(search, dim["name"])
+        if dim["kind"] == "choice":
+            choices = [str(v) for v in dim["values"]]
+            xs = [choices.index(v) if v in choices else -1 for v, _, _ in found]
+            ax.set_xticks(range(len(choices)), [short_text(c) for c in choices])
+        else:
+            xs = [float(v) for v, _, _ in found]
+            if dim["kind"] == "loguniform":
+                ax.set_xscale("log")
+        colors = [cmap(r / max(1, len(rungs) - 1)) for _, _, r in found]
+        ax.scatter(xs, [v for _, v, _ in found], c=colors, s=28, edgecolors="black", linewidths=0.4)
+        ax.set(xlabel=dim["name"], ylabel=search["objective"], title=f"{dim['name']} ({dim['kind']})")
+        ax.grid(alpha=0.3)
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=cmap(r / max(1, len(rungs) - 1)), label=f"rung {r}: {e}")
+        for r, e in enumerate(rungs)
+    ]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(rungs)), frameon=False)
+    fig.suptitle(f"{search['objective']} (validation) at the highest rung reached, per parameter")
+    fig.tight_layout()
+    return fig
+
+
+def short_text(text: str, width: int = 12) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def rung_rows(search: dict) -> list[list]:
     """Per rung: its fidelity, trials that finished it, failed there, promoted from it, and jobs that continued."""
     rungs = search["fidelity"]["rungs"]
@@ -84,7 +135,7 @@ def _value(text: str) -> Raw | str:
 def build_search_report(
     search: dict, links: dict[int, str], generated_at: str = "", dpi: int = 100, *, title: str
 ) -> dict[str, bytes]:
-    """``index.html`` and ``progress.png`` of a search's artifact; ``links`` maps trial numbers to their provenance,
+    """``index.html``, ``progress.png`` and ``slice.png`` of a search's artifact; ``links`` maps trial numbers to their provenance,
     ``title`` (the page's title) names the search."""
     parameter = search["fidelity"]["parameter"]
     short_key = parameter.split(".")[-1]
@@ -126,6 +177,11 @@ def build_search_report(
         "<h2>Progress</h2>",
         "<figure><img src='progress.png' alt='best objective so far against training seconds and epochs'>"
         "<figcaption>The best validation objective at the highest rung reached, after each job.</figcaption></figure>",
+        "<h2>Each parameter</h2>",
+        "<figure><img src='slice.png' alt='the objective against each parameter of the space'>"
+        "<figcaption>Each trial's validation objective at the highest rung it reached, against its value of each "
+        "parameter (colour: the rung). Trials stopped early stand lower than they would at full length.</figcaption>"
+        "</figure>",
         "<h2>Rungs</h2>",
         f"<p>Successive halving with reduction factor {search['fidelity']['reduction']:g}: a trial goes up a rung "
         f"when it is among the best 1/η of those that finished its rung, and its training continues from its "
@@ -155,4 +211,8 @@ def build_search_report(
     )
     parts.append(html_table(["trial", *names, *[f"{short_key} {r}" for r in rungs], "state"], rows, css="trials"))
     parts.append("</body></html>")
-    return {"index.html": "\n".join(parts).encode(), "progress.png": to_png(progress_figure(search, title), dpi)}
+    return {
+        "index.html": "\n".join(parts).encode(),
+        "progress.png": to_png(progress_figure(search, title), dpi),
+        "slice.png": to_png(slice_figure(search), dpi),
+    }

@@ -3,7 +3,7 @@ curve, the rungs and the trials, and how it lays out in Chromium."""
 
 import pytest
 
-from pipeline.experiments.search_report import best_so_far, build_search_report, rung_rows
+from pipeline.experiments.search_report import best_so_far, build_search_report, rung_rows, slice_points
 from tests import chromium
 
 
@@ -93,4 +93,13 @@ def test_the_page_fits_a_phone_and_a_desktop(files, tmp_path):
         (site / name).write_bytes(data)
     for width, seen in chromium.layout(site / "index.html", (420, 1400), tmp_path).items():
         assert seen["scrollWidth"] <= width, f"the page is {seen['scrollWidth']} px wide in a {width} px window"
-        assert len(seen["images"]) == 1 and seen["images"][0]["complete"] and seen["images"][0]["naturalWidth"] > 0
+        assert [i["src"] for i in seen["images"]] == ["progress.png", "slice.png"]
+        assert all(i["complete"] and i["naturalWidth"] > 0 for i in seen["images"])
+
+
+def test_each_parameter_s_slice_shows_every_trial_with_a_result_at_its_highest_rung(files):
+    """Trial 1 at rung 2 (0.88, not its best 0.9 at rung 1: what the search compares), the failed one left out."""
+    found = slice_points(made_up_search(), "TrainDeepMLP.lr")
+    assert sorted(found) == [("0.0001", 0.7, 0), ("0.00123456789", 0.8, 0), ("0.002", 0.88, 2)]
+    assert files["slice.png"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert "<img src='slice.png'" in files["index.html"].decode()
