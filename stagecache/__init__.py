@@ -8,7 +8,7 @@ task family of its own.
 
 The names below are the engine's public surface (docs/engine.md). Importing this package imports none of
 them and sets nothing up: each name is imported on first use, so ``import stagecache`` loads neither luigi
-nor boto3. Its events are :mod:`stagecache.hooks`.
+nor boto3. Its events are :mod:`stagecache.core.hooks`.
 """
 
 from __future__ import annotations
@@ -20,28 +20,28 @@ __version__ = "0.2.0"
 
 #: Each public name and the module that defines it.
 _ORIGINS = {
-    "ArtifactTask": "stagecache.task",
-    "in_point": "stagecache.task",
-    "walk": "stagecache.task",
-    "Project": "stagecache.project",
-    "KeptArtifacts": "stagecache.project",
-    "declare": "stagecache.project",
-    "current": "stagecache.project",
+    "ArtifactTask": "stagecache.stages.task",
+    "in_point": "stagecache.stages.task",
+    "walk": "stagecache.stages.task",
+    "Project": "stagecache.stages.project",
+    "KeptArtifacts": "stagecache.stages.project",
+    "declare": "stagecache.stages.project",
+    "current": "stagecache.stages.project",
     "install": "stagecache.runtime",
     "load": "stagecache.api",
     "stage_task": "stagecache.api",
     "configuration": "stagecache.api",
     "main": "stagecache.cli",
-    "canonical_hash": "stagecache.fingerprint",
-    "ReportsProgress": "stagecache.scheduler_progress",
-    "SweepTask": "stagecache.sweep_task",
-    "SweepPoint": "stagecache.sweeps",
-    "read_sweep": "stagecache.sweeps",
-    "SearchTask": "stagecache.search_task",
-    "read_search": "stagecache.searches",
-    "Root": "stagecache.roots",
-    "configured_root": "stagecache.roots",
-    "ArtifactCorruptError": "stagecache.roots",
+    "canonical_hash": "stagecache.stages.fingerprint",
+    "ReportsProgress": "stagecache.run.scheduler_progress",
+    "SweepTask": "stagecache.experiments.sweep_task",
+    "SweepPoint": "stagecache.experiments.sweeps",
+    "read_sweep": "stagecache.experiments.sweeps",
+    "SearchTask": "stagecache.experiments.search_task",
+    "read_search": "stagecache.experiments.searches",
+    "Root": "stagecache.storage.roots",
+    "configured_root": "stagecache.storage.roots",
+    "ArtifactCorruptError": "stagecache.storage.roots",
     "ConfigError": "stagecache.configcheck",
 }
 
@@ -90,13 +90,13 @@ if TYPE_CHECKING:
     from stagecache.api import configuration, load, stage_task
     from stagecache.cli import main
     from stagecache.configcheck import ConfigError
-    from stagecache.fingerprint import canonical_hash
-    from stagecache.project import KeptArtifacts, Project, current, declare
-    from stagecache.roots import ArtifactCorruptError, Root, configured_root
+    from stagecache.experiments.search_task import SearchTask
+    from stagecache.experiments.searches import read_search
+    from stagecache.experiments.sweep_task import SweepTask
+    from stagecache.experiments.sweeps import SweepPoint, read_sweep
+    from stagecache.run.scheduler_progress import ReportsProgress
     from stagecache.runtime import install
-    from stagecache.scheduler_progress import ReportsProgress
-    from stagecache.search_task import SearchTask
-    from stagecache.searches import read_search
-    from stagecache.sweep_task import SweepTask
-    from stagecache.sweeps import SweepPoint, read_sweep
-    from stagecache.task import ArtifactTask, in_point, walk
+    from stagecache.stages.fingerprint import canonical_hash
+    from stagecache.stages.project import KeptArtifacts, Project, current, declare
+    from stagecache.stages.task import ArtifactTask, in_point, walk
+    from stagecache.storage.roots import ArtifactCorruptError, Root, configured_root

@@ -22,10 +22,10 @@ import luigi
 from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
-from stagecache import points
-from stagecache.project import current
-from stagecache.sweeps import read_sweep
-from stagecache.task import ArtifactTask, in_point, walk
+from stagecache.core import points
+from stagecache.experiments.sweeps import read_sweep
+from stagecache.stages.project import current
+from stagecache.stages.task import ArtifactTask, in_point, walk
 
 
 @contextlib.contextmanager
@@ -109,7 +109,7 @@ def stage_task(
 
 def _search_class() -> type[luigi.Task]:
     """The project's search task: the one registered subclass of :class:`SearchTask` that none subclasses."""
-    from stagecache.search_task import SearchTask
+    from stagecache.experiments.search_task import SearchTask
 
     found = _registered(SearchTask)
     leaves = sorted((c for c in found if not any(o is not c and issubclass(o, c) for o in found)), key=str)

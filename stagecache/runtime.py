@@ -1,6 +1,6 @@
 """``stagecache.install()``: everything the engine does around a run, switched on in one call, in order.
 
-The DAG module declares its project (:func:`stagecache.project.declare`), defines or imports its stages,
+The DAG module declares its project (:func:`stagecache.stages.project.declare`), defines or imports its stages,
 then calls :func:`install` once; a second call changes nothing. Importing the engine switches nothing on.
 """
 
@@ -22,8 +22,9 @@ def install() -> None:
     for where luigi says 0 (a sweep with failed points, 5); then check luigi's
     command line (one line per mistake, exit 3). Idempotent."""
     global _process_wide
-    from stagecache import configcheck, console
-    from stagecache.project import current
+    from stagecache import configcheck
+    from stagecache.run import console
+    from stagecache.stages.project import current
 
     project = current()  # a clear error when no DAG module declared one
     if project.module in _installed:
@@ -32,7 +33,8 @@ def install() -> None:
     console.log_to_console()  # the engine's and the project's lines (epochs, downloads, artifacts written)
     if not _process_wide:
         _process_wide = True
-        from stagecache import claims, preload, progress, scheduler_progress, sweep_progress
+        from stagecache.experiments import sweep_progress
+        from stagecache.run import claims, preload, progress, scheduler_progress
 
         progress.install()
         claims.install()
@@ -40,7 +42,9 @@ def install() -> None:
         preload.install()
         scheduler_progress.install()
         if configcheck.entry_point() == "luigi":  # luigi.build callers keep their own signals and scheduler
-            from stagecache import run_outcome, schedulerloss, signals
+            from stagecache.core import signals
+            from stagecache.run import outcome as run_outcome
+            from stagecache.run import scheduler_loss as schedulerloss
 
             signals.install()
             schedulerloss.install()

@@ -1,12 +1,12 @@
 """This pipeline's settings that are not any one stage's hyperparameters (the engine's are in
-:mod:`stagecache.config`)."""
+:mod:`stagecache.core.settings`)."""
 
 from __future__ import annotations
 
 import luigi
 
-from stagecache import ranges
-from stagecache.roots import host_local_dir
+from stagecache.core import ranges
+from stagecache.storage.roots import host_local_dir
 
 
 class pytensor(luigi.Config):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import luigi
 
 from pipeline.data.mnist import MNIST_SHA256
-from stagecache import ArtifactTask, ranges
+from stagecache import ArtifactTask
+from stagecache.core import ranges
 
 SHAKESPEARE_SHA256 = {"input.txt": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"}
 MNIST_MIRRORS = [

@@ -7,7 +7,8 @@ import importlib
 
 import luigi
 
-from stagecache import ArtifactTask, ranges
+from stagecache import ArtifactTask
+from stagecache.core import ranges
 from tasks.compiling import CompilingTask
 from tasks.data import BuildCharVocab, OneHotMNIST
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP

@@ -1,4 +1,4 @@
-"""This pipeline, declared to the engine (:mod:`stagecache.project`): its DAG module, default task, the
+"""This pipeline, declared to the engine (:mod:`stagecache.stages.project`): its DAG module, default task, the
 code fingerprints hash, what cannot change a result, what gc keeps, and the loggers to format.
 
 Result-neutral itself: it declares, it computes nothing.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from stagecache import KeptArtifacts, Project
 
 if TYPE_CHECKING:
-    from stagecache.roots import Root
+    from stagecache.storage.roots import Root
 
 CHAMPION, HISTORY, REPORT = "champion", "history", "report"
 SCHEDULED_DAY = "scheduled day"
@@ -62,7 +62,7 @@ def references(root: Root) -> KeptArtifacts:
     from and its own artifact. An unreadable champion or report raises ``ValueError`` (gc must
     not guess); a history line cut short by a crash is skipped.
     """
-    from stagecache.roots import parse_reference
+    from stagecache.storage.roots import parse_reference
     from tasks.published import CHAMPIONS, PROVENANCE, parse_history
     from tasks.published import HISTORY as HISTORY_FILE
     from tasks.published import REPORT as REPORT_DIR

@@ -1,6 +1,6 @@
 """What this pipeline publishes beside its artifacts: ``report/``, ``champions/<Family>.json`` and
 ``history.jsonl``, on whatever root is configured (the root decides how: a lock on a directory,
-compare-and-swap on an object store; see :mod:`stagecache.roots`)."""
+compare-and-swap on an object store; see :mod:`stagecache.storage.roots`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import logging
 from collections.abc import Callable
 
-from stagecache.roots import configured_root
-from stagecache.roots.base import jsonl_lines
+from stagecache.storage.roots import configured_root
+from stagecache.storage.roots.base import jsonl_lines
 
 log = logging.getLogger(__name__)
 HISTORY = "history.jsonl"

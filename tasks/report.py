@@ -9,7 +9,8 @@ from pathlib import Path
 
 import luigi
 
-from stagecache import ArtifactTask, ranges, walk
+from stagecache import ArtifactTask, walk
+from stagecache.core import ranges
 from tasks import published
 from tasks.evaluate import EvaluateCharRNN, EvaluateDeepMLP, EvaluateLogReg, EvaluateMLP
 from tasks.train import TrainCharRNN, TrainDeepMLP, TrainLogReg, TrainMLP, TrainMoonsMLP

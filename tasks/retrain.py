@@ -8,7 +8,8 @@ from typing import ClassVar
 
 import luigi
 
-from stagecache import ArtifactTask, canonical_hash, ranges, walk
+from stagecache import ArtifactTask, canonical_hash, walk
+from stagecache.core import ranges
 from tasks import published
 from tasks.data import DownloadMNIST, DownloadShakespeare
 from tasks.published import read_history

@@ -5,7 +5,8 @@ from __future__ import annotations
 import luigi
 
 from pipeline.training import TrainingDivergedError
-from stagecache import ReportsProgress, ranges
+from stagecache import ReportsProgress
+from stagecache.core import ranges
 from tasks.compiling import CompilingTask, configured_backend
 from tasks.data import BuildCharVocab, OneHotMNIST
 

@@ -9,7 +9,7 @@ import luigi
 from luigi.task_register import Register
 
 import tasks
-from stagecache import config as engine_config
+from stagecache.core import settings as engine_config
 from tasks import config as task_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,7 +207,12 @@ def test_threads_setting_reaches_the_environment_before_numpy(tmp_path):
 
 #: The engine's layers a pipeline extends (named in docs/engine.md), imported by module; every other engine name
 #: comes from the facade, ``stagecache`` itself.
-EXTENSION_LAYERS = ("stagecache.configcheck", "stagecache.hooks", "stagecache.ranges", "stagecache.roots")
+EXTENSION_LAYERS = (
+    "stagecache.configcheck",
+    "stagecache.core.hooks",
+    "stagecache.core.ranges",
+    "stagecache.storage.roots",
+)
 
 
 def _around_the_facade(path: Path) -> list[str]:
@@ -227,12 +232,10 @@ def _around_the_facade(path: Path) -> list[str]:
                 for a in node.names
                 if a.name not in stagecache.__all__ and not layer(f"stagecache.{a.name}")
             ]
-        elif (
-            isinstance(node, ast.ImportFrom)
-            and (node.module or "").startswith("stagecache.")
-            and not layer(node.module)
-        ):
-            bad.append(str(node.module))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stagecache."):
+            module = str(node.module)
+            if not layer(module) and not all(layer(f"{module}.{a.name}") for a in node.names):
+                bad.append(module)
     return bad
 
 
@@ -252,10 +255,16 @@ def test_the_pipeline_reaches_the_engine_only_through_its_facade_and_its_extensi
 def test_the_facade_rule_catches_a_violation(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text(
-        "from stagecache import ArtifactTask, ranges\nfrom stagecache.roots.base import jsonl_lines\n"
-        "from stagecache.task import walk\nfrom stagecache import progress\nimport stagecache.status\n"
+        "from stagecache import ArtifactTask, ranges\nfrom stagecache.core import ranges\n"
+        "from stagecache.storage.roots.base import jsonl_lines\n"
+        "from stagecache.stages.task import walk\nfrom stagecache import progress\nimport stagecache.stages.status\n"
     )
-    assert sorted(_around_the_facade(bad)) == ["stagecache.progress", "stagecache.status", "stagecache.task"]
+    assert sorted(_around_the_facade(bad)) == [
+        "stagecache.progress",
+        "stagecache.ranges",  # a layer, reached by its own path only
+        "stagecache.stages.status",
+        "stagecache.stages.task",
+    ]
 
 
 def test_the_facade_is_small_and_each_of_its_names_resolves_and_is_typed():
@@ -283,3 +292,56 @@ def test_importing_the_facade_imports_neither_luigi_nor_any_optional_library():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "[]", out.stdout
+
+
+#: The engine's layers, lowest first: a module imports from its own layer and the ones below, never above.
+#: The facade (``stagecache/__init__.py``, ``api.py``, ``runtime.py``) sits above them all.
+ENGINE_LAYERS = ("core", "storage", "stages", "configcheck", "run", "experiments", "cli")
+
+
+def _engine_imports(path: Path) -> set[str]:
+    """The ``stagecache.*`` modules a source file imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("stagecache."))
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            if node.module.startswith("stagecache."):
+                found.add(node.module)
+            elif node.module == "stagecache":
+                found.update(f"stagecache.{a.name}" for a in node.names if not a.name.startswith("__"))
+    return found
+
+
+def _layer(module: str) -> int:
+    """A module's layer (its index in ENGINE_LAYERS); the facade's modules are above every layer."""
+    part = module.split(".")[1] if module.count(".") else ""
+    return ENGINE_LAYERS.index(part) if part in ENGINE_LAYERS else len(ENGINE_LAYERS)
+
+
+def _upward(path: Path) -> list[str]:
+    module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    return sorted(m for m in _engine_imports(path) if _layer(m) > _layer(module))
+
+
+def test_the_engine_s_layers_import_downward_only():
+    files = [p for layer in ENGINE_LAYERS for p in sorted((ROOT / "stagecache" / layer).rglob("*.py"))]
+    assert len(files) >= 40, files  # never passes on an empty glob
+    assert {p.relative_to(ROOT / "stagecache").parts[0] for p in files} == set(ENGINE_LAYERS)
+    flat = sorted(p.name for p in (ROOT / "stagecache").glob("*.py"))
+    assert flat == ["__init__.py", "api.py", "runtime.py"], f"a module outside the layers: {flat}"
+    for path in files:
+        assert not _upward(path), f"{path.relative_to(ROOT)} imports a higher layer: {_upward(path)}"
+
+
+def test_the_layer_rule_catches_a_violation(tmp_path):
+    bad = ROOT / "stagecache" / "core" / "_probe_not_a_module.py"  # only read, never written: a path in core
+    text = (
+        "from stagecache.run import progress\nimport stagecache.storage.manifest\nfrom stagecache.core import hooks\n"
+    )
+    probe = tmp_path / "probe.py"
+    probe.write_text(text)
+    found = _engine_imports(probe)
+    assert found == {"stagecache.run", "stagecache.storage.manifest", "stagecache.core"}
+    module = ".".join(bad.relative_to(ROOT).with_suffix("").parts)
+    assert sorted(m for m in found if _layer(m) > _layer(module)) == ["stagecache.run", "stagecache.storage.manifest"]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import tasks
-from stagecache import config as engine_config
+from stagecache.core import settings as engine_config
 from tasks import config as task_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def test_every_smoke_key_is_a_declared_parameter_with_a_valid_value():
 def test_luigi_reads_the_smoke_file_after_luigi_cfg():
     """As README runs it: ``LUIGI_CONFIG_PATH=configs/smoke.cfg`` from the project root."""
     code = (
-        "import json, tasks; from stagecache.config import artifacts; "
+        "import json, tasks; from stagecache.core.settings import artifacts; "
         "r = tasks.TrainCharRNN(); d = tasks.TrainDeepMLP(); "
         "print(json.dumps([artifacts().root, r.epochs, r.steps_per_epoch, r.hidden, r.lr, d.epochs, d.hidden]))"
     )

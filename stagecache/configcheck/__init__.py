@@ -26,7 +26,7 @@ from typing import Any
 from stagecache.configcheck.cmdline import check_command_line
 from stagecache.configcheck.errors import CONFIG_ERROR_EXIT, ConfigError, syntax_error
 from stagecache.configcheck.files import check_files, config_files, locate, suggest
-from stagecache.project import current
+from stagecache.stages.project import current
 
 __all__ = [
     "CONFIG_ERROR_EXIT",
@@ -50,7 +50,7 @@ def entry_point() -> str | None:
     if argv and (os.path.basename(argv[0]) == "luigi" or argv[0].endswith(os.path.join("luigi", "__main__.py"))):
         modules = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--module"]
         modules += [arg.split("=", 1)[1] for arg in argv if arg.startswith("--module=")]
-        from stagecache.project import declared
+        from stagecache.stages.project import declared
 
         project = declared()
         dag = project.module if project is not None else None
@@ -102,7 +102,7 @@ def check_task_name(name: str) -> None:
     cls = reg.get(name)
     if isinstance(cls, type) and issubclass(cls, luigi.Task) and not issubclass(cls, luigi.Config):
         return
-    from stagecache.project import current
+    from stagecache.stages.project import current
 
     ours = current().task_names()
 
@@ -124,7 +124,7 @@ def check_luigi_settings() -> None:
     """The ranges of luigi's own settings that would otherwise fail silently (``--workers 0`` runs nothing)."""
     from luigi.interface import core
 
-    from stagecache import ranges
+    from stagecache.core import ranges
 
     ranges.at_least(core, 1, workers=core().workers)
 
@@ -137,8 +137,8 @@ def check_dag(make_root, task_args: Sequence[str] = ()) -> object:
     """
     from luigi.parameter import MissingParameterException
 
-    from stagecache.status import walk
-    from stagecache.task import ArtifactTask
+    from stagecache.stages.status import walk
+    from stagecache.stages.task import ArtifactTask
 
     try:
         check_config_classes()

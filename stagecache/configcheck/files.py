@@ -144,7 +144,7 @@ def _known_sections() -> dict[str, tuple[type | None, set[str]]]:
     for name, cls in Register._get_reg().items():
         if not (isinstance(cls, type) and issubclass(cls, luigi.Task)):
             continue
-        # a stage's `point` is set by sweeps (stagecache.points), never in a configuration file
+        # a stage's `point` is set by sweeps (stagecache.core.points), never in a configuration file
         params = {p for p, _ in cls.get_params() if p != "point"} | set(getattr(cls, "ignore_unconsumed", ()))
         known[name] = (cls, params)
         for _, param in cls.get_params():

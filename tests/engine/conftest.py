@@ -22,8 +22,9 @@ import pytest
 from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
-from stagecache import fingerprint, progress, project
-from stagecache.task import ArtifactTask
+from stagecache.run import progress
+from stagecache.stages import fingerprint, project
+from stagecache.stages.task import ArtifactTask
 from tests.stores.conftest import BUCKET, seaweed  # noqa: F401 -- the one S3 server kind of the suite
 
 ENGINE_TESTS = Path(__file__).resolve().parent
@@ -87,7 +88,7 @@ class Toy:
 
     def plan(self, stage=None) -> dict:
         """``{family: StageStatus}`` as ``status`` computes it."""
-        from stagecache.status import plan
+        from stagecache.stages.status import plan
 
         Register.clear_instance_cache()
         return {s.family: s for s in plan(stage or self.package.Total())}
@@ -121,7 +122,7 @@ class Toy:
         return out.getvalue()
 
     def root(self):
-        from stagecache.roots import configured_root
+        from stagecache.storage.roots import configured_root
 
         return configured_root()
 

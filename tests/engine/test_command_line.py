@@ -53,7 +53,7 @@ def test_an_engine_edit_reruns_nothing(built, tmp_path):
     engine = tmp_path / "engine"
     shutil.copytree(REPO / "stagecache", engine / "stagecache", ignore=shutil.ignore_patterns("__pycache__"))
     for module in ("task.py", "fingerprint.py", "status.py"):  # the base class of every stage, hashing, status
-        path = engine / "stagecache" / module
+        path = engine / "stagecache" / "stages" / module
         path.write_text(path.read_text() + f"\nimport sys as _sys\n_sys.stderr.write('edited engine: {module}\\n')\n")
     paths = (engine, src)
     lines = status(tmp_path, cfg, paths)
@@ -88,8 +88,8 @@ def test_the_command_lines_on_an_s3_root(seaweed, tmp_path):
 
 
 SOLO = """import luigi
-from stagecache.project import Project, declare
-from stagecache.task import ArtifactTask
+from stagecache.stages.project import Project, declare
+from stagecache.stages.task import ArtifactTask
 
 declare(Project(module="solo", default_task="Answer", code_packages=("solo",)))
 
@@ -104,7 +104,7 @@ def test_a_project_of_one_module_hashes_that_module(tmp_path):
     """``code_packages`` may name a single module: its code counts (it once hashed nothing, silently)."""
     (tmp_path / "solo.py").write_text(SOLO)
     cfg = write_cfg(tmp_path / "luigi.cfg", "artifacts")
-    code = "import json, solo; from stagecache.fingerprint import stage_code_hashes as h; print(json.dumps(h(solo.Answer())))"
+    code = "import json, solo; from stagecache.stages.fingerprint import stage_code_hashes as h; print(json.dumps(h(solo.Answer())))"
 
     def hashes() -> dict:
         return json.loads(run(["-c", code], tmp_path, cfg, (tmp_path,)).splitlines()[-1])

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from stagecache import fingerprint
-from stagecache.gc import collect_garbage, stored_artifacts, used_keys
+from stagecache.cli.gc import collect_garbage, stored_artifacts, used_keys
+from stagecache.stages import fingerprint
 from tests.engine.conftest import FAMILIES, edit
 
 #: An edit of MakeNumbers' code that changes its fingerprint, not the numbers it draws.
@@ -152,7 +152,7 @@ def test_a_stage_that_opts_out_is_rebuilt_and_records_no_content_key(toy_dir, to
     ],
 )
 def test_the_manifest_fields_of_early_cutoff_are_validated_like_every_other(field, value):
-    from stagecache.manifest import manifest_problem
+    from stagecache.storage.manifest import manifest_problem
 
     manifest = {"artifact": {"sha256": "0" * 64, "bytes": 1}, "content_key": "1" * 64}
     assert manifest_problem(manifest) == ""

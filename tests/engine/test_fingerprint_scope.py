@@ -3,7 +3,7 @@ never reused across calls: a task instance luigi reuses sees its upstream config
 
 from __future__ import annotations
 
-from stagecache.task import ArtifactTask
+from stagecache.stages.task import ArtifactTask
 
 
 def test_a_status_plan_hashes_each_stage_once(toy_dir, monkeypatch):

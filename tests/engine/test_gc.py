@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from stagecache import divergence
+from stagecache.stages import divergence
 from tests.engine.conftest import FAMILIES
 
 

@@ -1,4 +1,4 @@
-"""The engine's hooks (stagecache.hooks): a subscriber sees the events of a run of the toy DAG, in order."""
+"""The engine's hooks (stagecache.core.hooks): a subscriber sees the events of a run of the toy DAG, in order."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import luigi
 import pytest
 
-from stagecache import hooks
+from stagecache.core import hooks
 
 
 def _name(value):
@@ -109,7 +109,7 @@ def test_a_subscriber_that_raises_is_logged_and_the_others_still_run(caplog):
     hook.subscribe(broken)
     hook.subscribe(called.append)
     hook.subscribe(called.append)  # once, however often subscribed
-    with caplog.at_level(logging.ERROR, logger="stagecache.hooks"):
+    with caplog.at_level(logging.ERROR, logger="stagecache.core.hooks"):
         hook.fire("t")
     assert called == ["t"]
     assert "a subscriber of probe failed" in caplog.text and "boom" in caplog.text
@@ -126,7 +126,7 @@ def test_a_subscriber_that_cannot_take_the_hooks_arguments_is_refused_when_it_su
 def test_a_lost_central_scheduler_fires_scheduler_lost():
     from luigi.rpc import RPCError
 
-    from stagecache import schedulerloss
+    from stagecache.run import scheduler_loss as schedulerloss
 
     lost = []
     scheduler = schedulerloss._scheduler_class()("http://127.0.0.1:9")

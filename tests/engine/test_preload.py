@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from stagecache import preload, project
+from stagecache.run import preload
+from stagecache.stages import project
 
 
 @pytest.fixture

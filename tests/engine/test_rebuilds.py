@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stagecache import fingerprint
+from stagecache.stages import fingerprint
 from tests.engine.conftest import FAMILIES, edit
 
 

@@ -1,10 +1,10 @@
-"""The exit code that refines luigi's as the `luigi` command ends (stagecache/run_outcome.py), on the toy DAG."""
+"""The exit code that refines luigi's as the `luigi` command ends (stagecache/run/outcome.py), on the toy DAG."""
 
 from __future__ import annotations
 
 import logging
 
-from stagecache.run_outcome import _refined
+from stagecache.run.outcome import _refined
 
 NOT_RUN, FAILED = 25, 30  # as this pipeline's luigi.cfg sets them
 
@@ -13,7 +13,7 @@ def test_not_run_becomes_0_once_the_asked_for_task_is_built_by_another_worker(to
     """luigid gave the remaining stages to another worker process (luigi: 25, "not granted run permission"):
     once the task asked for is built, the work is done and the code is 0, with a line that says so; while it is
     not, 25 stays. luigi's other codes are kept, and its 0 stays 0 for a task that asks for nothing."""
-    caplog.set_level(logging.INFO, logger="stagecache.run_outcome")
+    caplog.set_level(logging.INFO, logger="stagecache.run.outcome")
     toy_dir.set("retcode", "not_run", str(NOT_RUN))  # luigi's own default is 0
     toy_dir.set("retcode", "task_failed", str(FAILED))
     assert _refined(NOT_RUN, ["Total"]) == NOT_RUN  # nothing built yet
@@ -21,7 +21,7 @@ def test_not_run_becomes_0_once_the_asked_for_task_is_built_by_another_worker(to
     toy_dir.build()
     caplog.clear()
     assert _refined(NOT_RUN, ["Total"]) == 0
-    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run_outcome"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run.outcome"] == [
         "Total is built: the central scheduler gave its remaining stages to other workers (exit 0, not 25)"
     ]
     assert _refined(FAILED, ["Total"]) == FAILED
@@ -32,11 +32,11 @@ def test_not_run_becomes_0_once_the_asked_for_task_is_built_by_another_worker(to
 def test_a_0_under_luigid_for_a_task_another_worker_still_builds_becomes_not_run(toy_dir, caplog):
     """luigi counts a task "being run by another worker" as fine: under luigid, a 0 for a task that is not built
     says 25 instead, with a line; with the local scheduler (no other worker) a 0 stays 0."""
-    caplog.set_level(logging.INFO, logger="stagecache.run_outcome")
+    caplog.set_level(logging.INFO, logger="stagecache.run.outcome")
     toy_dir.set("retcode", "not_run", str(NOT_RUN))
     toy_dir.set("core", "local_scheduler", "false")
     assert _refined(0, ["Total"]) == NOT_RUN
-    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run_outcome"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run.outcome"] == [
         "Total is not built yet: the central scheduler gave it to another worker, which is still at it (exit 25, not 0)"
     ]
     assert _refined(0, ["Total", "--local-scheduler"]) == 0

@@ -144,6 +144,6 @@ def test_the_engine_alone_builds_its_wheel_installs_offline_and_runs_the_toy_dag
     failed = _call([python, "-m", "toydag", "status"], work, s3, expect=50)
     (line,) = failed.strip().splitlines()
     assert line.endswith(
-        "stagecache.roots: error: artifact store unusable: [artifacts] root 's3://bucket/prefix' needs boto3, "
+        "stagecache.storage.roots: error: artifact store unusable: [artifacts] root 's3://bucket/prefix' needs boto3, "
         "which is not installed: pip install 'stagecache[s3]' (the engine's s3 extra)"
     ), failed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stagecache import points, signals
+from stagecache.core import points, signals
 
 
 class _Checkpointer:

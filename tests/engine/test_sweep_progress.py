@@ -2,7 +2,7 @@
 
 import logging
 
-from stagecache.sweep_progress import PointProgress
+from stagecache.experiments.sweep_progress import PointProgress
 
 
 class Point:
@@ -17,7 +17,9 @@ class Point:
 
 def lines(caplog) -> list[str]:
     found = [
-        r.getMessage().split(": ", 1)[1].split(" (")[0] for r in caplog.records if r.name == "stagecache.sweep_progress"
+        r.getMessage().split(": ", 1)[1].split(" (")[0]
+        for r in caplog.records
+        if r.name == "stagecache.experiments.sweep_progress"
     ]
     caplog.clear()
     return found
@@ -26,7 +28,7 @@ def lines(caplog) -> list[str]:
 def test_a_point_another_worker_built_first_is_counted_when_it_ends_not_before(caplog):
     """With two workers, point b's end reached the sweep's lines first while point a, built a moment before by the
     other worker, already existed: the first line said "point 2/3" and a never had its own line."""
-    caplog.set_level(logging.INFO, logger="stagecache.sweep_progress")
+    caplog.set_level(logging.INFO, logger="stagecache.experiments.sweep_progress")
     a, b, c = Point("a"), Point("b"), Point("c", built=True)  # c was built by an earlier run
     progress = PointProgress()
     progress.track("s", {"A": a, "B": b, "C": c})

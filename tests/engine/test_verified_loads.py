@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from stagecache import manifest as manifests
-from stagecache.roots import ArtifactCorruptError
+from stagecache.storage import manifest as manifests
+from stagecache.storage.roots import ArtifactCorruptError
 
 
 class Booby:

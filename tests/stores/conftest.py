@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stagecache.stores.s3 import S3Store
+from stagecache.storage.stores.s3 import S3Store
 from tests.services import free_ports
 
 BUCKET = "artifacts"

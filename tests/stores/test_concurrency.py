@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from stagecache.stores.cas import read_json
+from stagecache.storage.stores.cas import read_json
 from tests.stores.workers import append_history, race_promote, race_put_if_absent, spec_of
 
 # A fork server imports the workers once; each test's processes are then cheap forks of it

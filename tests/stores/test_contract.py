@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stagecache.stores import ObjectNotFound, PreconditionFailed
-from stagecache.stores.base import check_key
+from stagecache.storage.stores import ObjectNotFound, PreconditionFailed
+from stagecache.storage.stores.base import check_key
 
 
 def test_put_if_absent_creates_once_and_never_overwrites(store):

@@ -8,8 +8,8 @@ import joblib
 import numpy as np
 import pytest
 
-from stagecache.stores import StoreUnavailable
-from stagecache.stores.publish import load, object_key, publish, read_manifest
+from stagecache.storage.stores import StoreUnavailable
+from stagecache.storage.stores.publish import load, object_key, publish, read_manifest
 
 
 class KillingLease:
@@ -33,7 +33,7 @@ def test_server_killed_between_object_and_manifest_leaves_nothing_published(cras
         publish(store, "TrainMLP/abc", data, lease=KillingLease(crashable_seaweed))
     crashable_seaweed.start()  # same data directory and ports, as after a reboot
     assert read_manifest(store, "TrainMLP/abc") is None
-    from stagecache.stores.base import sha256_bytes
+    from stagecache.storage.stores.base import sha256_bytes
 
     assert list(store.list("TrainMLP/")) in ([], [object_key("TrainMLP/abc", sha256_bytes(data))])
     publish(store, "TrainMLP/abc", data)

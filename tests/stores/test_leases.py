@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from stagecache.stores.leases import LeaseHeld, LeaseLost, acquire_lease, read_lease
-from stagecache.stores.publish import load, publish, read_manifest
+from stagecache.storage.stores.leases import LeaseHeld, LeaseLost, acquire_lease, read_lease
+from stagecache.storage.stores.publish import load, publish, read_manifest
 from tests.stores.workers import hold_lease, spec_of
 
 CTX = multiprocessing.get_context("forkserver")
@@ -86,9 +86,9 @@ def test_a_stop_at_any_moment_of_a_build_hands_its_lease_back_before_the_process
     the lease was written, before the build guard had registered its release; while the build thread renews
     the lease (holding its lock, which the stop's release waited on until it gave up); and once the build has
     ended, before the guard released the lease. Each time the lease must be gone when the process exits."""
-    from stagecache import signals
-    from stagecache.roots.bucket import BucketRoot
-    from stagecache.stores import leases
+    from stagecache.core import signals
+    from stagecache.storage.roots.bucket import BucketRoot
+    from stagecache.storage.stores import leases
 
     root = BucketRoot(store, "s3://test", lease_seconds=600)
     target = root.target("Stage", "ab" * 32)

@@ -10,8 +10,8 @@ import joblib
 import numpy as np
 import pytest
 
-from stagecache.stores import IntegrityError, ObjectNotFound
-from stagecache.stores.publish import (
+from stagecache.storage.stores import IntegrityError, ObjectNotFound
+from stagecache.storage.stores.publish import (
     AlreadyPublished,
     load,
     manifest_key,
@@ -67,7 +67,7 @@ def test_an_object_without_manifest_is_not_published_and_does_not_block_a_retry(
 
 def test_garbage_at_the_object_key_is_replaced_on_publish(store):
     data = dumped("good")
-    from stagecache.stores.base import sha256_bytes
+    from stagecache.storage.stores.base import sha256_bytes
 
     store.put_if_absent(object_key("S/y", sha256_bytes(data)), b"half an upload")
     publish(store, "S/y", data)

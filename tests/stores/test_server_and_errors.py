@@ -11,7 +11,7 @@ import pytest
 from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
-from stagecache.stores import (
+from stagecache.storage.stores import (
     StoreAccessDenied,
     StoreConfigError,
     StoreError,
@@ -20,7 +20,7 @@ from stagecache.stores import (
     parse_root,
     store_from_config,
 )
-from stagecache.stores.s3 import S3Store, check_conditional_support
+from stagecache.storage.stores.s3 import S3Store, check_conditional_support
 from tests.services import free_ports
 from tests.stores.conftest import BUCKET
 

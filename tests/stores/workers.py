@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-from stagecache.stores.base import PreconditionFailed
-from stagecache.stores.cas import compare_and_swap, read_json, update_json
-from stagecache.stores.leases import acquire_lease
-from stagecache.stores.s3 import S3Store
+from stagecache.storage.stores.base import PreconditionFailed
+from stagecache.storage.stores.cas import compare_and_swap, read_json, update_json
+from stagecache.storage.stores.leases import acquire_lease
+from stagecache.storage.stores.s3 import S3Store
 
 
 def spec_of(store) -> tuple:
@@ -65,6 +65,6 @@ def hold_lease(spec, name, ttl, ready):
 
 
 # Load botocore's S3 model once here, so that a fork server that preloads this module hands it to each child.
-from stagecache.stores.s3 import _new_session  # noqa: E402
+from stagecache.storage.stores.s3 import _new_session  # noqa: E402
 
 _new_session().client("s3", region_name="us-east-1")

@@ -10,8 +10,8 @@ from luigi.configuration import LuigiConfigParser
 from luigi.task_register import Register
 
 import tasks
-from stagecache import progress
-from stagecache.task import ArtifactTask
+from stagecache.run import progress
+from stagecache.stages.task import ArtifactTask
 from tests.tasks.luigid_server import luigid, smtp_server  # noqa: F401 -- fixtures for tests/tasks
 
 ALL_TASKS = {
@@ -91,7 +91,7 @@ class Pipeline:
 
     def will_run(self, task=None) -> set[str]:
         """Families that ``python -m tasks status`` says will run."""
-        from stagecache.status import WILL_RUN, plan
+        from stagecache.stages.status import WILL_RUN, plan
 
         Register.clear_instance_cache()
         return {s.family for s in plan(task or tasks.FullReport()) if s.state == WILL_RUN}

@@ -13,11 +13,11 @@ import pytest
 
 import tasks
 from stagecache.cli import main
-from stagecache.gc import collect_garbage, stored_artifacts, trim_training_states, used_keys
-from stagecache.listing import list_table
-from stagecache.roots import configured_root
-from stagecache.scheduler_progress import ReportsProgress
-from stagecache.status import plan
+from stagecache.cli.gc import collect_garbage, stored_artifacts, trim_training_states, used_keys
+from stagecache.cli.listing import list_table
+from stagecache.run.scheduler_progress import ReportsProgress
+from stagecache.stages.status import plan
+from stagecache.storage.roots import configured_root
 from tests.tasks.conftest import luigi_process
 
 MODELS = ["TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP"]

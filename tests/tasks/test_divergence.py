@@ -11,11 +11,11 @@ import pytest
 
 import tasks
 from pipeline.training import TrainingDivergedError
-from stagecache.divergence import DivergedBeforeError
-from stagecache.gc import collect_garbage, stored_artifacts, used_keys
-from stagecache.listing import list_table
-from stagecache.roots import configured_root
-from stagecache.status import format_plan, plan
+from stagecache.cli.gc import collect_garbage, stored_artifacts, used_keys
+from stagecache.cli.listing import list_table
+from stagecache.stages.divergence import DivergedBeforeError
+from stagecache.stages.status import format_plan, plan
+from stagecache.storage.roots import configured_root
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from luigi.task import flatten
 from luigi.task_register import Register
 
 import tasks
-from stagecache import fingerprint
-from stagecache.fingerprint import canonical_hash, code_hashes
-from stagecache.status import walk
+from stagecache.stages import fingerprint
+from stagecache.stages.fingerprint import canonical_hash, code_hashes
+from stagecache.stages.status import walk
 
 
 @pytest.fixture
@@ -458,7 +458,7 @@ def test_the_engine_is_a_library_no_stage_hashes_it(pipeline):
     engine = sorted((ROOT / "stagecache").rglob("*.py"))
     assert len(engine) > 20 and all(fingerprint.module_file(module_name(ROOT, p)) is None for p in engine)
     import stagecache
-    from stagecache.environment import library_versions
+    from stagecache.core.environment import library_versions
 
     assert library_versions()["stagecache"] == stagecache.__version__
     inputs = tasks.TrainLogReg().fingerprint_inputs()
@@ -499,7 +499,7 @@ def test_help_text_and_imports_of_unhashed_modules_do_not_count(pipeline, projec
 def test_status_explains_the_one_rebuild_when_the_engine_left_the_fingerprints(pipeline):
     """A manifest written before the engine became a library names engine modules in its code hashes and
     no stagecache version: status says why everything rebuilds, once."""
-    from stagecache.status import plan
+    from stagecache.stages.status import plan
 
     pipeline.build(tasks.OneHotMNIST())
     target = tasks.OneHotMNIST().output()

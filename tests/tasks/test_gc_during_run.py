@@ -86,7 +86,9 @@ def test_two_configurations_at_once_on_one_root_each_keep_their_own_report(pipel
         out = proc.communicate(timeout=600)[0]
         assert proc.returncode == 0, out[-3000:]
         links = [
-            line.split("report: ", 1)[1] for line in out.splitlines() if "INFO: stagecache.progress: report: " in line
+            line.split("report: ", 1)[1]
+            for line in out.splitlines()
+            if "INFO: stagecache.run.progress: report: " in line
         ]
         assert links, out[-3000:]
         own = pipeline.root.resolve() / "reports" / fingerprint[:16] / "index.html"
@@ -115,7 +117,9 @@ def test_the_closing_link_of_a_two_worker_run_with_a_command_line_value_names_it
         proc = luigi_process(pipeline, tmp_path, "FullReport", "--workers", "2", "--TrainDeepMLP-epochs", "3")
         out = proc.communicate(timeout=600)[0]
         assert proc.returncode == 0, out[-3000:]
-        links = [line.split("report: ", 1)[1] for line in out.splitlines() if "stagecache.progress: report: " in line]
+        links = [
+            line.split("report: ", 1)[1] for line in out.splitlines() if "stagecache.run.progress: report: " in line
+        ]
         assert links == [own.as_uri()], (attempt, links, out[-6000:])
         if attempt == "run":
             assert f"report written: {own.as_uri()}" in out, out[-3000:]

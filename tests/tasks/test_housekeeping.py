@@ -10,9 +10,9 @@ import pytest
 
 import tasks
 from stagecache.cli import main
-from stagecache.manifest import CORRUPT, PRESENT
-from stagecache.roots.directory import DirectoryRoot
-from stagecache.status import CACHED, MISSING, WILL_RUN, plan
+from stagecache.stages.status import CACHED, MISSING, WILL_RUN, plan
+from stagecache.storage.manifest import CORRUPT, PRESENT
+from stagecache.storage.roots.directory import DirectoryRoot
 from tasks.project import CHAMPION, HISTORY, REPORT, references
 
 DAY1 = datetime.date(2026, 1, 30)

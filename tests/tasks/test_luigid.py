@@ -160,7 +160,7 @@ def test_a_scheduler_killed_mid_run_lets_the_running_trainings_finish_and_save(p
     """Issue 24 item 6: luigid SIGKILLed while two trainings run under --workers 2. Their progress
     reports never block them, they finish and save their artifacts, no other stage starts, and the
     worker ends with one line and exit 45; the rerun finds both stages done."""
-    from stagecache.schedulerloss import SCHEDULER_LOST_EXIT
+    from stagecache.run.scheduler_loss import SCHEDULER_LOST_EXIT
 
     for family in ("TrainLogReg", "TrainMLP", "TrainDeepMLP"):
         pipeline.set(family, "epochs", "400")  # seconds each: two of them are mid-way when luigid dies

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import tasks
-from stagecache.manifest import manifest_problem
-from stagecache.status import format_plan, plan
+from stagecache.stages.status import format_plan, plan
+from stagecache.storage.manifest import manifest_problem
 from tests.stores.conftest import seaweed  # noqa: F401 -- the S3 server of the store tests
 from tests.tasks.conftest import write_config
 
@@ -114,7 +114,7 @@ def test_the_status_command_and_a_luigi_run_on_a_spoilt_manifest(pipeline, tmp_p
     "field, value", [f for f in WRONG if f[0] != "artifact.file"] + [("artifact.key", 3), ("artifact.etag", [])]
 )
 def test_an_object_store_manifest_shares_the_schema(request, tmp_path, field, value):
-    from stagecache.stores.publish import manifest_or_problem, publish
+    from stagecache.storage.stores.publish import manifest_or_problem, publish
 
     store = request.getfixturevalue("seaweed").store(cache_dir=tmp_path / "cache")
     body = publish(

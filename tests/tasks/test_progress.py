@@ -20,7 +20,7 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     pipeline.set("TrainLogReg", "epochs", "30")
     caplog.set_level(logging.INFO)
     pipeline.build(tasks.EvaluateLogReg())
-    lines = _messages(caplog, "stagecache.progress")
+    lines = _messages(caplog, "stagecache.run.progress")
     stages = ["DownloadMNIST", "OneHotMNIST", "TrainLogReg", "EvaluateLogReg"]
     assert lines[:5] == ["plan: 4 stage(s) to run, 0 cached; no earlier runs to estimate from"] + [
         f"  {family:<14}  never built before" for family in stages
@@ -38,7 +38,7 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     caplog.clear()
     pipeline.set("TrainLogReg", "lr", "0.2")
     pipeline.build(tasks.EvaluateLogReg())
-    lines = _messages(caplog, "stagecache.progress")
+    lines = _messages(caplog, "stagecache.run.progress")
     assert re.fullmatch(r"plan: 2 stage\(s\) to run, 1 cached; estimate [\d.]+s from earlier runs", lines[0]), lines[0]
     # a training is reckoned per epoch, at the last build's pace
     pace = r"at the last build's pace \([\d.e-]+s each\)"
@@ -56,7 +56,7 @@ def test_a_run_logs_plan_stages_epochs_and_a_table(pipeline, caplog):
     caplog.clear()
     pipeline.set("TrainLogReg", "epochs", "36")
     pipeline.build(tasks.TrainLogReg())
-    lines = _messages(caplog, "stagecache.progress")
+    lines = _messages(caplog, "stagecache.run.progress")
     continued = rf"  TrainLogReg  ~[\d.]+s: 6 epochs after the 30 it continues from, {pace}"
     assert re.fullmatch(continued, lines[1]), lines[1]
 
@@ -76,7 +76,7 @@ class _Stage:
 
 
 def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_link(tmp_path, caplog, monkeypatch):
-    from stagecache import progress
+    from stagecache.run import progress
 
     monkeypatch.setattr(progress, "latest_manifest", lambda task: {"duration_s": 12.0})
     (tmp_path / "report").mkdir()
@@ -88,7 +88,7 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
         _Stage("Report", report_dir=tmp_path / "report"),
     )
     run = progress.RunProgress()
-    caplog.set_level(logging.INFO, logger="stagecache.progress")
+    caplog.set_level(logging.INFO, logger="stagecache.run.progress")
     run.present(data)
     run.discovered(report, left)
     run.discovered(report, right)
@@ -96,10 +96,10 @@ def test_a_failed_stage_ends_the_run_with_its_dependents_not_run_and_the_report_
     run.discovered(right, data)
     run.start(right)
     run.success(right)
-    assert "summary of this run:" not in _messages(caplog, "stagecache.progress")  # Left has still to run
+    assert "summary of this run:" not in _messages(caplog, "stagecache.run.progress")  # Left has still to run
     run.start(left)
     run.failure(left, RuntimeError("boom"))
-    lines = _messages(caplog, "stagecache.progress")
+    lines = _messages(caplog, "stagecache.run.progress")
     assert lines[:5] == [
         "plan: 3 stage(s) to run, 1 cached; estimate 36s from earlier runs",
         "  Left    ~12s last time",
@@ -129,12 +129,12 @@ def test_tasks_luigi_adds_at_run_time_are_counted_in_the_run_not_a_keyerror(capl
     """Issue 33, item 3: luigi meets tasks again, or new ones, while stages run (a day's ``Retrain`` added
     as ``RangeDaily`` runs, a dependency checked again); their events, from this process or a worker
     process, belong to the run: no ``KeyError``, no second plan, and each is in the closing table."""
-    from stagecache import progress
+    from stagecache.run import progress
 
     monkeypatch.setattr(progress, "latest_manifest", lambda task: None)
     data, day1, day2, late = _Stage("Data"), _Stage("Day1"), _Stage("Day2"), _Stage("Late")
     run = progress.RunProgress()
-    caplog.set_level(logging.INFO, logger="stagecache.progress")
+    caplog.set_level(logging.INFO, logger="stagecache.run.progress")
     run.present(data)
     run.discovered(day1, data)
     run.start(day1)
@@ -146,7 +146,7 @@ def test_tasks_luigi_adds_at_run_time_are_counted_in_the_run_not_a_keyerror(capl
     )  # as a worker process sends it (Day2 is known to this process)
     run.failure(late, RuntimeError("Unfulfilled dependency at run time"))  # ends without a start
     run.success(day2)
-    lines = _messages(caplog, "stagecache.progress")
+    lines = _messages(caplog, "stagecache.run.progress")
     assert [m for m in lines if m.startswith("plan:")] == [
         "plan: 1 stage(s) to run, 1 cached; no earlier runs to estimate from"
     ]
@@ -184,14 +184,14 @@ def test_luigis_command_line_logs_timestamped_progress(pipeline, tmp_path, root,
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: "
     stages = ["DownloadShakespeare", "BuildCharVocab"][: 2 if root == "BuildCharVocab" else 1]
     n = len(stages)
-    lines = [rf"stagecache.progress: plan: {n} stage\(s\) to run, 0 cached; no earlier runs to estimate from"]
+    lines = [rf"stagecache.run.progress: plan: {n} stage\(s\) to run, 0 cached; no earlier runs to estimate from"]
     for k, family in enumerate(stages, 1):
         lines += [
-            f"stagecache.progress: stage {k}/{n}: {family} started",
-            rf"stagecache.progress: stage {k}/{n}: {family} done in [\d.]+s",
+            f"stagecache.run.progress: stage {k}/{n}: {family} started",
+            rf"stagecache.run.progress: stage {k}/{n}: {family} done in [\d.]+s",
         ]
-    lines += ["stagecache.progress: summary of this run:"] + [
-        rf"stagecache.progress:   {f} +ran +[\d.]+" for f in stages
+    lines += ["stagecache.run.progress: summary of this run:"] + [
+        rf"stagecache.run.progress:   {f} +ran +[\d.]+" for f in stages
     ]
     lines += [f"Running Worker with {workers} process", "Done scheduling tasks"]  # luigi's own lines
     for line in lines:
@@ -206,7 +206,7 @@ def test_log_level_warning_quiets_luigis_lines_and_the_pipelines(pipeline, tmp_p
 
 
 def _report_in_child(queue):
-    from stagecache import progress
+    from stagecache.run import progress
 
     queue.put(progress.CHILD_EVENTS.in_child())
 
@@ -217,7 +217,7 @@ def test_only_luigis_worker_processes_send_their_events_to_the_scheduling_proces
     """A process forked for other work (which may run a luigi.build of its own) logs its own run."""
     import multiprocessing
 
-    from stagecache import progress
+    from stagecache.run import progress
 
     assert progress.CHILD_EVENTS.owner is not None and not progress.CHILD_EVENTS.in_child()
     fork = multiprocessing.get_context("fork")
@@ -232,7 +232,7 @@ def test_a_run_with_nothing_to_do_says_so(pipeline, tmp_path):
     _luigi(pipeline, tmp_path, "DownloadShakespeare")
     again = _luigi(pipeline, tmp_path, "DownloadShakespeare")
     assert re.search(
-        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: stagecache.progress: nothing to run: DownloadShakespeare is up to date$",
+        r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: stagecache.run.progress: nothing to run: DownloadShakespeare is up to date$",
         again,
         re.M,
     ), again[-3000:]
@@ -241,7 +241,7 @@ def test_a_run_with_nothing_to_do_says_so(pipeline, tmp_path):
 
 def test_settle_returns_once_every_event_sent_before_it_is_delivered():
     """What ``progress.settle()`` promises ``luigi.build`` callers: the pipe is drained, in order."""
-    from stagecache.childevents import ChildEvents
+    from stagecache.run.childevents import ChildEvents
 
     delivered = []
     events = ChildEvents(delivered.append)

@@ -18,7 +18,7 @@ import pytest
 import tasks
 from pipeline.data.idx import encode_idx
 from pipeline.training import TrainingDivergedError
-from stagecache.checkpoints import DirectoryCheckpointer
+from stagecache.storage.checkpoints import DirectoryCheckpointer
 from tests.tasks.conftest import luigi_process
 
 
@@ -70,7 +70,7 @@ def test_killed_during_an_artifact_write_leaves_no_artifact_and_no_temporaries(p
     writer = textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from stagecache.localfs import atomic_write
+        from stagecache.storage.localfs import atomic_write
 
         def slow(fh):
             fh.write(b"partial bytes of an artifact" * 1000)
@@ -119,7 +119,7 @@ def test_two_processes_compute_each_task_once(pipeline, tmp_path):
     out1, out2 = first.communicate(timeout=600)[0], second.communicate(timeout=600)[0]
     assert first.returncode == 0, out1[-3000:]
     assert second.returncode == 0, out2[-3000:]
-    wrote = [line for line in (out1 + out2).splitlines() if "stagecache.task" in line and ": wrote " in line]
+    wrote = [line for line in (out1 + out2).splitlines() if "stagecache.stages.task" in line and ": wrote " in line]
     families = [line.split(": wrote ")[0].rsplit(" ", 1)[-1] for line in wrote]
     assert sorted(families) == sorted(set(families)), families
     assert {"TrainDeepMLP", "TrainCharRNN", "EvaluateDeepMLP", "FullReport"} <= set(families)

@@ -16,9 +16,9 @@ import pytest
 import tasks
 import tasks.api
 from stagecache.configcheck import ConfigError
-from stagecache.roots import configured_root
-from stagecache.search_task import study_name
-from stagecache.searches import read_search
+from stagecache.experiments.search_task import study_name
+from stagecache.experiments.searches import read_search
+from stagecache.storage.roots import configured_root
 from tests.tasks.conftest import write_config
 
 ROOT = Path(tasks.__file__).resolve().parents[1]
@@ -53,10 +53,12 @@ def training_manifests(pipeline) -> list[dict]:
 
 
 def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tmp_path, caplog):
-    caplog.set_level("INFO", logger="stagecache.progress")
+    caplog.set_level("INFO", logger="stagecache.run.progress")
     path = search_file(tmp_path)
     pipeline.build(tasks.Search(file=path))
-    lines = [r.getMessage() for r in caplog.records if r.name == "stagecache.progress" and "Search" in r.getMessage()]
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "stagecache.run.progress" and "Search" in r.getMessage()
+    ]
     # luigi restarts the search after each batch: one start, the batches as "goes on", one end
     assert sum(line.endswith("Search started") for line in lines) == 1, lines
     assert (
@@ -92,7 +94,7 @@ def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tm
     best = search["best"]["values"]["TrainLogReg.lr"]
     chosen = tasks.api.load("TrainLogReg", search=path, best=True, build=False)
     assert chosen["params"]["lr"] == best and chosen["params"]["epochs"] == "4"
-    from stagecache.gc import stored_artifacts
+    from stagecache.cli.gc import stored_artifacts
 
     kept = {(i.family, i.stem): i.kept for i in stored_artifacts(configured_root())}
     trainings = [(f, stem) for (f, stem) in kept if f == "TrainLogReg"]

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import tasks
-from stagecache.signals import STOP_EXIT
+from stagecache.core.signals import STOP_EXIT
 from tests.tasks.conftest import luigi_process
 from tests.tasks.test_reliability import _epochs_saved
 

@@ -12,10 +12,10 @@ import pytest
 from luigi.task import flatten
 
 import tasks
-from stagecache import fingerprint
-from stagecache.gc import collect_garbage, stored_artifacts, used_keys
-from stagecache.roots import configured_root
-from stagecache.status import CACHED, MISSING, WILL_RUN, format_plan, plan, walk
+from stagecache.cli.gc import collect_garbage, stored_artifacts, used_keys
+from stagecache.stages import fingerprint
+from stagecache.stages.status import CACHED, MISSING, WILL_RUN, format_plan, plan, walk
+from stagecache.storage.roots import configured_root
 from tests.tasks.conftest import ALL_TASKS
 
 ROOT = Path(__file__).resolve().parents[2]

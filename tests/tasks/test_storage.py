@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from stagecache import localfs as storage
-from stagecache.roots.directory import DirectoryRoot
-from stagecache.task import ArtifactCorruptError, ArtifactTask
+from stagecache.stages.task import ArtifactCorruptError, ArtifactTask
+from stagecache.storage import localfs as storage
+from stagecache.storage.roots.directory import DirectoryRoot
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
@@ -67,7 +67,7 @@ def test_publish_directory_replaces_whole(tmp_path):
 
 
 def test_verifying_a_corrupt_artifact_moves_nothing_and_quarantine_is_explicit(tmp_path):
-    from stagecache.manifest import CORRUPT, MISSING, PRESENT
+    from stagecache.storage.manifest import CORRUPT, MISSING, PRESENT
 
     target = DirectoryRoot(tmp_path).target("Fam", "12" * 32)
     assert target.verdict().state == MISSING
@@ -92,7 +92,7 @@ def test_verifying_a_corrupt_artifact_moves_nothing_and_quarantine_is_explicit(t
 
 
 def test_unreadable_manifest_is_corrupt_and_a_lost_artifact_missing(tmp_path):
-    from stagecache.manifest import CORRUPT, MISSING
+    from stagecache.storage.manifest import CORRUPT, MISSING
 
     target = DirectoryRoot(tmp_path).target("Fam", "34" * 32)
     target.write({"x": 1}, {})

@@ -18,8 +18,8 @@ import pytest
 import tasks
 import tasks.api
 from stagecache.configcheck import ConfigError
-from stagecache.status import plan
-from stagecache.sweeps import read_sweep
+from stagecache.experiments.sweeps import read_sweep
+from stagecache.stages.status import plan
 from tasks.compare import main as compare
 from tests.tasks.conftest import write_config
 
@@ -54,7 +54,7 @@ def point_lines(caplog) -> list[str]:
 
 
 def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeline, tmp_path, capsys, caplog):
-    caplog.set_level(logging.INFO, logger="stagecache.sweep_progress")
+    caplog.set_level(logging.INFO, logger="stagecache.experiments.sweep_progress")
     path = sweep_file(tmp_path, GRID.format(epochs="[2, 3]"))
     ran = build_counting(pipeline, tasks.Sweep(file=path))
     assert ran == {"DownloadMNIST": 1, "OneHotMNIST": 1, "TrainLogReg": 4, "EvaluateLogReg": 4, "Sweep": 1}, ran
@@ -101,8 +101,8 @@ def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeli
     page = pipeline.root / "sweeps" / "logreg-epochs" / "index.html"
     assert page.is_file() and (page.parent / "points" / "1.json").is_file()
     assert "<h1>Sweep logreg-epochs — comparison</h1>" in page.read_text()  # pipeline/ has the title from tasks/
-    from stagecache.gc import stored_artifacts
-    from stagecache.roots import configured_root
+    from stagecache.cli.gc import stored_artifacts
+    from stagecache.storage.roots import configured_root
 
     kept = {(i.family, i.stem): i.kept for i in stored_artifacts(configured_root())}
     for root in roots.values():
@@ -256,7 +256,7 @@ def test_a_second_sweep_file_with_the_same_name_is_refused_and_gc_keeps_the_firs
 
     first = sweep_file(tmp_path, GRID.format(epochs="2"), "first.cfg")
     pipeline.build(tasks.Sweep(file=first))
-    from stagecache.status import walk
+    from stagecache.stages.status import walk
 
     kept = {
         (t.get_task_family(), t.fingerprint()[:16])

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from stagecache.roots.bucket_claims import release_claims
+from stagecache.storage.roots.bucket_claims import release_claims
 from tests.stores.conftest import BUCKET, seaweed  # noqa: F401 -- the package's own server
 from tests.tasks.conftest import pipeline, session_compile_cache  # noqa: F401
 

@@ -4,7 +4,7 @@ copied through the store, and the result is the bits of a training from scratch.
 from __future__ import annotations
 
 import tasks
-from stagecache.status import plan
+from stagecache.stages.status import plan
 from tests.tasks.test_continuation import _scratch, assert_same_training, epochs_trained  # noqa: F401 -- fixture
 
 

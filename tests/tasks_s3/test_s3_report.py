@@ -83,7 +83,7 @@ from pathlib import Path
 import luigi
 
 import tasks
-import stagecache.stores.s3 as s3
+import stagecache.storage.stores.s3 as s3
 from tasks import published
 
 barrier, name = Path(os.environ["RACE_BARRIER"]), os.environ["RACE_NAME"]
@@ -178,7 +178,7 @@ def test_two_retrains_of_the_same_day_racing_from_two_processes_decide_the_day_o
 def test_the_report_s_guard_waits_for_a_live_holder_even_when_the_artifact_is_published(s3pipeline):
     """A build may go on without the lease once the artifact it waits for is published; the report's publisher
     (which writes more than the artifact) waits until it holds the lease itself."""
-    from stagecache.stores.leases import acquire_lease
+    from stagecache.storage.stores.leases import acquire_lease
 
     s3pipeline.build(tasks.DownloadMNIST())
     s3pipeline.set("artifacts", "lease_seconds", "1")  # how long a guard waits before it looks again

@@ -13,10 +13,10 @@ import pytest
 from luigi.task_register import Register
 
 import tasks
-from stagecache.checkpoints import StoreCheckpointer
-from stagecache.roots import ArtifactCorruptError
-from stagecache.roots.bucket import BucketTarget
-from stagecache.stores.leases import LeaseLost, acquire_lease, lease_key, read_lease
+from stagecache.storage.checkpoints import StoreCheckpointer
+from stagecache.storage.roots import ArtifactCorruptError
+from stagecache.storage.roots.bucket import BucketTarget
+from stagecache.storage.stores.leases import LeaseLost, acquire_lease, lease_key, read_lease
 from tasks import published
 
 
@@ -212,7 +212,7 @@ def test_history_appends_once_per_key_and_champions_swap_atomically(root, pipeli
 
 
 def test_two_hosts_promoting_from_the_same_champion_cannot_both_win(s3pipeline):
-    from stagecache.stores.cas import read_json
+    from stagecache.storage.stores.cas import read_json
 
     published.update_champion("M", lambda c: {"value": 0.5, "by": "seed"})
     seen = []
@@ -276,7 +276,7 @@ def test_a_live_runs_claim_keeps_what_it_uses_from_gc_until_it_expires(s3pipelin
     """A run on another host claims its stages in the bucket (``_runs/<owner>.json``, renewed while it
     lives): gc skips them and says so; once the claim is not renewed for ``lease_seconds`` it is dropped."""
     from stagecache.cli import main
-    from stagecache.roots import bucket_claims, configured_root
+    from stagecache.storage.roots import bucket_claims, configured_root
 
     s3pipeline.build(tasks.OneHotMNIST())
     stem = tasks.OneHotMNIST().output().stem

@@ -4,8 +4,8 @@ trainings kept in the store, and a rerun trains nothing."""
 from __future__ import annotations
 
 import tasks
-from stagecache.roots import configured_root
-from stagecache.search_task import study_name
+from stagecache.experiments.search_task import study_name
+from stagecache.storage.roots import configured_root
 from tests.tasks.test_search import search_file
 
 

@@ -19,8 +19,8 @@ import pytest
 from luigi.task_register import Register
 
 import tasks
-from stagecache.roots import STORE_ERROR_EXIT
-from stagecache.status import walk
+from stagecache.stages.status import walk
+from stagecache.storage.roots import STORE_ERROR_EXIT
 from tests.services import free_port, running_luigid
 from tests.tasks.conftest import ALL_TASKS
 
@@ -259,8 +259,8 @@ def test_a_stopped_run_hands_its_build_lease_back_so_no_other_host_waits_for_it_
 ):
     """With --workers 2 the stage runs in a forked process, which hands the lease back (the stop's moments:
     tests/stores/test_leases.py::test_a_stop_at_any_moment_of_a_build_hands_its_lease_back_before_the_process_exits)."""
-    from stagecache.signals import STOP_EXIT
-    from stagecache.stores.leases import lease_key
+    from stagecache.core.signals import STOP_EXIT
+    from stagecache.storage.stores.leases import lease_key
 
     s3pipeline.set("TrainDeepMLP", "epochs", "40")  # long enough to be stopped mid-way
     s3pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")

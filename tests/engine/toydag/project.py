@@ -13,7 +13,7 @@ DRAWN = "the numbers drawn"
 
 def references(root) -> KeptArtifacts:
     """Every artifact named in ``published/pins.json``, kept because it is pinned."""
-    from stagecache.roots import parse_reference
+    from stagecache.storage.roots import parse_reference
 
     kept: KeptArtifacts = {}
     for reference in root.read_json(PINS) or []:

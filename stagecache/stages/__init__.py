@@ -1,0 +1,1 @@
+"""The artifact stage: its project, fingerprint, build (continuation, early cutoff, divergence), status."""
