@@ -227,7 +227,7 @@ def _cells(t: dict, number, missing: str) -> list[list[str]]:
 
 
 def _legend(t: dict) -> str:
-    return "best per metric: the highest accuracy; the lowest loss, nats, bits, perplexity and seconds" + (
+    return "best per validation metric (what a configuration is chosen on): the highest accuracy, the lowest loss" + (
         f"; sorted by {t['sort_by']}, {'descending' if t['descending'] else 'ascending'}" if t["sort_by"] else ""
     )
 
