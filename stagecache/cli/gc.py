@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from stagecache.stages.project import current
-from stagecache.stages.status import walk
+from stagecache.stages.task import walk
 from stagecache.storage.roots import Root, StoredArtifact
 from stagecache.storage.roots.base import FINGERPRINT_CHARS
 from stagecache.storage.stores.leases import default_owner

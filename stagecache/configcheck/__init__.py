@@ -137,8 +137,7 @@ def check_dag(make_root, task_args: Sequence[str] = ()) -> object:
     """
     from luigi.parameter import MissingParameterException
 
-    from stagecache.stages.status import walk
-    from stagecache.stages.task import ArtifactTask
+    from stagecache.stages.task import ArtifactTask, walk
 
     try:
         check_config_classes()

@@ -18,7 +18,7 @@ from pathlib import Path
 import joblib
 
 from stagecache.core.signals import critical
-from stagecache.storage import localfs as storage
+from stagecache.storage import localfs
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,12 @@ class DirectoryCheckpointer:
     def put(self, epoch: int, data: bytes) -> None:
         """Store ``data`` (a checkpoint's bytes, as :meth:`read_bytes` returns them) as the checkpoint of ``epoch``."""
         path = self._path(epoch)
-        storage.atomic_write_bytes(path, data)
+        localfs.atomic_write_bytes(path, data)
         self._commit(epoch, path)
 
     def _commit(self, epoch: int, path: Path) -> None:
-        sidecar = {"epoch": epoch, "sha256": storage.sha256_file(path)}
-        storage.atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar).encode())
+        sidecar = {"epoch": epoch, "sha256": localfs.sha256_file(path)}
+        localfs.atomic_write_bytes(path.with_suffix(".json"), json.dumps(sidecar).encode())
         for old in self._files()[: -self.keep]:
             self._remove(old)
 
@@ -80,7 +80,7 @@ class DirectoryCheckpointer:
 
     def keep_latest(self) -> tuple[int, int] | None:
         """Delete every checkpoint but the newest; its ``(epoch, bytes stored)``, or None when there is none."""
-        storage.remove_stale_temporaries(self.directory)
+        localfs.remove_stale_temporaries(self.directory)
         epochs = self.epochs()
         keep = self._path(epochs[-1]) if epochs else None
         for old in self._files():
@@ -97,20 +97,20 @@ class DirectoryCheckpointer:
     def save(self, epoch: int, checkpoint: dict) -> None:
         path = self._path(epoch)
         with critical():  # a stop (SIGTERM) waits until the checkpoint and its sidecar are written
-            storage.atomic_write(path, lambda fh: joblib.dump(checkpoint, fh, compress=0))
+            localfs.atomic_write(path, lambda fh: joblib.dump(checkpoint, fh, compress=0))
             self._commit(epoch, path)
 
     def load_latest(self) -> dict | None:
-        storage.remove_stale_temporaries(self.directory)
+        localfs.remove_stale_temporaries(self.directory)
         for path in reversed(self._files()):
             try:
                 expected = json.loads(path.with_suffix(".json").read_text())["sha256"]
             except (OSError, ValueError, KeyError):
                 expected = None
-            if expected is not None and storage.sha256_file(path) == expected:
+            if expected is not None and localfs.sha256_file(path) == expected:
                 return joblib.load(path)
             log.warning("checkpoint %s is incomplete or corrupt; trying the one before it", path)
-            storage.quarantine(path, self.root, "checkpoint failed its checksum")
+            localfs.quarantine(path, self.root, "checkpoint failed its checksum")
             path.with_suffix(".json").unlink(missing_ok=True)
         return None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from stagecache.storage import localfs as storage
+from stagecache.storage import localfs
 
 PRESENT, MISSING, CORRUPT = "present", "missing", "corrupt"
 
@@ -217,7 +217,7 @@ def verify(path: Path) -> Verdict:
         return Verdict(PRESENT)
     if stat.st_size != expected["bytes"]:
         return Verdict(CORRUPT, f"size {stat.st_size} != manifest {expected['bytes']}")
-    if storage.sha256_file(path) != expected["sha256"]:
+    if localfs.sha256_file(path) != expected["sha256"]:
         return Verdict(CORRUPT, "sha256 does not match the manifest")
     _verified.add(key)
     return Verdict(PRESENT)
@@ -225,7 +225,7 @@ def verify(path: Path) -> Verdict:
 
 def quarantine(path: Path, root: Path, reason: str) -> list[Path]:
     """Move artifact ``path`` and its manifest into ``root/_quarantine``; return where they went."""
-    moved = [storage.quarantine(p, Path(root), reason) for p in (Path(path), manifest_path(path))]
+    moved = [localfs.quarantine(p, Path(root), reason) for p in (Path(path), manifest_path(path))]
     return [p for p in moved if p is not None]
 
 
@@ -235,14 +235,14 @@ def write(path: Path, dump, manifest: dict) -> dict:
     Returns the manifest as written.
     """
     path = Path(path)
-    storage.atomic_write(path, dump)
+    localfs.atomic_write(path, dump)
     manifest = {
         **manifest,
         "artifact": {
             "file": path.name,
-            "sha256": storage.sha256_file(path),
+            "sha256": localfs.sha256_file(path),
             "bytes": path.stat().st_size,
         },
     }
-    storage.atomic_write_bytes(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True).encode())
+    localfs.atomic_write_bytes(manifest_path(path), json.dumps(manifest, indent=2, sort_keys=True).encode())
     return manifest

@@ -13,7 +13,7 @@ from luigi.task_register import Register
 import tasks
 from stagecache.stages import fingerprint
 from stagecache.stages.fingerprint import canonical_hash, code_hashes
-from stagecache.stages.status import walk
+from stagecache.stages.task import walk
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from luigi.task import flatten
 import tasks
 from stagecache.cli.gc import collect_garbage, stored_artifacts, used_keys
 from stagecache.stages import fingerprint
-from stagecache.stages.status import CACHED, MISSING, WILL_RUN, format_plan, plan, walk
+from stagecache.stages.status import CACHED, MISSING, WILL_RUN, format_plan, plan
+from stagecache.stages.task import walk
 from stagecache.storage.roots import configured_root
 from tests.tasks.conftest import ALL_TASKS
 

@@ -3,20 +3,20 @@ import json
 import pytest
 
 from stagecache.stages.task import ArtifactCorruptError, ArtifactTask
-from stagecache.storage import localfs as storage
+from stagecache.storage import localfs
 from stagecache.storage.roots.directory import DirectoryRoot
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     path = tmp_path / "a" / "x.bin"
-    storage.atomic_write_bytes(path, b"old")
+    localfs.atomic_write_bytes(path, b"old")
 
     def failing(fh):
         fh.write(b"half")
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        storage.atomic_write(path, failing)
+        localfs.atomic_write(path, failing)
     assert path.read_bytes() == b"old"
     assert [p.name for p in path.parent.iterdir()] == ["x.bin"]
 
@@ -59,8 +59,8 @@ def test_tampered_artifact_is_quarantined_and_never_unpickled(tmp_path, monkeypa
 
 def test_publish_directory_replaces_whole(tmp_path):
     out = tmp_path / "report"
-    storage.publish_directory(out, {"a.txt": b"1", "b.txt": b"2"})
-    storage.publish_directory(out, {"a.txt": b"3"})
+    localfs.publish_directory(out, {"a.txt": b"1", "b.txt": b"2"})
+    localfs.publish_directory(out, {"a.txt": b"3"})
     assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
     assert (out / "a.txt").read_bytes() == b"3"
     assert [p.name for p in tmp_path.iterdir()] == ["report"]

@@ -256,7 +256,7 @@ def test_a_second_sweep_file_with_the_same_name_is_refused_and_gc_keeps_the_firs
 
     first = sweep_file(tmp_path, GRID.format(epochs="2"), "first.cfg")
     pipeline.build(tasks.Sweep(file=first))
-    from stagecache.stages.status import walk
+    from stagecache.stages.task import walk
 
     kept = {
         (t.get_task_family(), t.fingerprint()[:16])

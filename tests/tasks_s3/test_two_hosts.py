@@ -19,7 +19,7 @@ import pytest
 from luigi.task_register import Register
 
 import tasks
-from stagecache.stages.status import walk
+from stagecache.stages.task import walk
 from stagecache.storage.roots import STORE_ERROR_EXIT
 from tests.services import free_port, running_luigid
 from tests.tasks.conftest import ALL_TASKS
