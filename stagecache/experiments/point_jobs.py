@@ -114,6 +114,8 @@ class PointJob(luigi.Task):
     def builds_itself(self) -> list[ArtifactTask]:
         """The stages this job builds in its worker (dependencies first): those not built yet of the part of the
         point's DAG that can diverge. Progress plans them as stages of the run."""
+        if self.complete():  # built, or failed in an earlier run: nothing to build
+            return []
         root = self.root()
         risky = may_diverge(root)
         return [t for t in walk(root) if t.task_id in risky and not t.complete()]

@@ -7,6 +7,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from stagecache.experiments.point_jobs import failure_of
+
 if TYPE_CHECKING:
     from stagecache.stages.task import ArtifactTask
 
@@ -31,7 +33,7 @@ class PointProgress:
         state: dict[str, Any] = {
             "name": name,
             "roots": ids,
-            "done": {t.task_id for t in roots.values() if t.complete()},
+            "done": {t.task_id for t in roots.values() if t.complete() or failure_of(t) is not None},
             "started": time.time(),
             "ran": 0,
         }

@@ -334,7 +334,7 @@ lr = [0.1, 1e38]
 """
 
 
-def test_a_diverging_point_is_marked_and_the_sweep_finishes_with_exit_5(pipeline, tmp_path):
+def test_a_diverging_point_is_marked_and_the_sweep_finishes_with_exit_5(pipeline, tmp_path, caplog):
     """One point's training diverges: the other point, the artifact and the page are built all the same, the
     failed point is marked with why and where its record is, and the command exits 5 ("done, some points
     failed"), the same on a rerun, which trains nothing. Deleting the record retries that point."""
@@ -368,6 +368,16 @@ def test_a_diverging_point_is_marked_and_the_sweep_finishes_with_exit_5(pipeline
     assert ran == {"Sweep": 1}, ran  # the diverged training ran, and failed again: no success but the sweep's
     assert record.is_file()
     assert tasks.Sweep(file=path).output().load()["points"][1]["failed"]["record"] == str(record)
+
+    # one more point beside the failed one: only it is planned and built, and the run ends with its table
+    Path(path).write_text(DIVERGING.replace("[0.1, 1e38]", "[0.1, 1e38, 0.2]"))
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    assert build_counting(pipeline, tasks.Sweep(file=path)) == {"TrainLogReg": 1, "EvaluateLogReg": 1, "Sweep": 1}
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("plan: 3 stage(s) to run") for m in messages), messages
+    assert "summary of this run:" in messages
+    assert [m for m in messages if m.startswith("sweep logreg-diverging: point ")][-1].endswith("all points done")
 
 
 TIED = """[sweep]
