@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _settled(root) -> bool:
+    """A point's stage that is built, or whose training diverged (a failed point: done too)."""
+    from stagecache.stages.task import ArtifactTask
+
+    return root.complete() or (isinstance(root, ArtifactTask) and failure_of(root) is not None)
+
+
 class PointProgress:
     """``sweep NAME: point k/N done (label); ETA ...`` as each point's stage ends (a subscriber of
     :data:`stagecache.core.hooks.stage_ended`, by :func:`install`)."""
@@ -33,7 +40,7 @@ class PointProgress:
         state: dict[str, Any] = {
             "name": name,
             "roots": ids,
-            "done": {t.task_id for t in roots.values() if t.complete() or failure_of(t) is not None},
+            "done": {t.task_id for t in roots.values() if _settled(t)},
             "started": time.time(),
             "ran": 0,
         }

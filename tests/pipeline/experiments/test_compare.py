@@ -177,7 +177,7 @@ def test_markdown_reads_back_with_the_best_in_bold():
                 assert float(cell) == pytest.approx(value, rel=1e-6)
             else:
                 assert cell == value
-    assert "Bold: best per metric" in format_markdown(t)
+    assert "Bold: best per validation metric" in format_markdown(t)
     assert "a \\| b" in format_markdown(
         table([point("a | b", {}, acc=0.5)], models=MODELS)
     )  # a pipe never splits a cell
@@ -191,7 +191,10 @@ def test_text_aligns_columns_and_stars_the_best():
     assert b.startswith("b ") and "0.975*" in b and "1.65*" in b and "2.25 " in b
     assert "—" in lines[5]  # d has no accuracy
     assert len({len(line) for line in lines[:2]}) == 1  # the rule is as wide as the header
-    assert lines[-1].startswith("* best per metric") and "sorted by TrainMLP val_accuracy, descending" in lines[-1]
+    assert (
+        lines[-1].startswith("* best per validation metric")
+        and "sorted by TrainMLP val_accuracy, descending" in lines[-1]
+    )
     assert "0.333333" in format_text(table([point("x", {}, acc=1 / 3)], models=MODELS))  # six significant digits
 
 
