@@ -7,6 +7,7 @@ fixtures declare ``toydag`` for one test and put back whatever was declared befo
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import io
 import os
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from luigi.task_register import Register
 from stagecache.run import progress
 from stagecache.stages import fingerprint, project
 from stagecache.stages.task import ArtifactTask
+from tests.services import running_luigid
 from tests.stores.conftest import BUCKET, seaweed  # noqa: F401 -- the one S3 server kind of the suite
 
 ENGINE_TESTS = Path(__file__).resolve().parent
@@ -130,6 +133,55 @@ class Toy:
         Register.clear_instance_cache()
         return stage.output()
 
+    def write_config(self, path: Path, drop: tuple[tuple[str, str], ...] = ()) -> Path:
+        """This test's configuration, less the ``(section, key)`` options in ``drop``, as a luigi.cfg at ``path``."""
+        text = io.StringIO()
+        self.config.write(text)
+        config = configparser.ConfigParser(interpolation=None)
+        config.read_string(text.getvalue())
+        for section, key in drop:
+            config.remove_option(section, key)
+        with open(path, "w") as fh:
+            config.write(fh)
+        return path
+
+    def start(
+        self, cwd: Path, *args: str, drop: tuple[tuple[str, str], ...] = (), env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
+        """``luigi --module toydag ARGS`` in a subprocess, in a session of its own (a test may signal or kill its
+        process group), with this test's configuration less the ``(section, key)`` options in ``drop``, in the
+        environment with ``env`` laid over it; its output is one text stream."""
+        cwd.mkdir(parents=True, exist_ok=True)
+        cfg = self.write_config(cwd / "toy.cfg", drop)
+        env = {
+            **os.environ,
+            **(env or {}),
+            "LUIGI_CONFIG_PATH": str(cfg),
+            "PYTHONPATH": os.pathsep.join([str(ENGINE_TESTS), str(REPO)]),
+        }
+        return subprocess.Popen(
+            [sys.executable, "-m", "luigi", "--module", "toydag", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    def use_luigid(self, port: int) -> None:
+        """Schedule the subprocesses' runs with the luigid on ``port`` (this process's ``build`` stays local)."""
+        for section, key, value in [
+            ("core", "local_scheduler", "false"),
+            ("core", "scheduler_host", "127.0.0.1"),
+            ("core", "scheduler_port", str(port)),
+            ("worker", "keep_alive", "true"),
+            ("worker", "ping_interval", "0.5"),
+            ("worker", "wait_interval", "0.2"),
+            ("worker", "wait_jitter", "0.1"),
+        ]:
+            self.set(section, key, value)
+
     def stored(self) -> set[tuple[str, str]]:
         """(family, fingerprint prefix) of every stored artifact that has a manifest."""
         return {(i.family, i.stem) for i in self.root().inventory({"published"}) if i.manifest is not None}
@@ -149,6 +201,7 @@ def _toy(request, kind: str, toydag, tmp_path, monkeypatch) -> Toy:
         toy.set("s3", "region_name", "us-east-1")
         toy.set("object_store", "cache_dir", str(tmp_path / "cache"))
         toy.store = server.store(prefix)
+        toy.seaweed = server
 
     @ArtifactTask.event_handler(luigi.Event.SUCCESS)
     def record(task):
@@ -171,6 +224,47 @@ def toy(request, toydag, tmp_path, monkeypatch) -> Toy:
 def toy_dir(request, toydag, tmp_path, monkeypatch) -> Toy:
     """The toy pipeline, declared for this test, on an empty directory root."""
     return _toy(request, "directory", toydag, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def toy_s3(request, toydag, tmp_path, monkeypatch) -> Toy:
+    """The toy pipeline, declared for this test, on a fresh prefix of the S3 server's bucket."""
+    return _toy(request, "s3", toydag, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def luigid(tmp_path):
+    """A bare luigid on 127.0.0.1 that notices a dead worker within seconds and retries its task after one;
+    yields its port."""
+    home = tmp_path / "luigid"
+    home.mkdir()
+    (home / "luigi.cfg").write_text(
+        "[scheduler]\nretry_delay = 1\nworker_disconnect_delay = 3\n"
+        "prune_on_get_work = true\nrecord_task_history = false\n"
+    )
+    with running_luigid(home, home / "luigi.cfg", home) as port:
+        yield port
+
+
+def epochs_saved(target) -> int:
+    """The newest epoch ``target``'s build has checkpointed so far (0 for none), in either kind of root."""
+    epochs = target.checkpointer().epochs()
+    return epochs[-1] if epochs else 0
+
+
+def wait_for(predicate, timeout: float = 60.0) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` seconds have passed (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def wrote(*outputs: str) -> list[str]:
+    """The families whose artifact a run wrote (its ``<Family>: wrote ...`` lines), over all ``outputs``, sorted."""
+    return sorted(family for out in outputs for family in re.findall(r"(\w+): wrote ", out))
 
 
 @pytest.fixture

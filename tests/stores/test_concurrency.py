@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import multiprocessing
-
 from stagecache.storage.stores.cas import read_json
+from tests import forkserver
 from tests.stores.workers import append_history, race_promote, race_put_if_absent, spec_of
 
 # A fork server imports the workers once; each test's processes are then cheap forks of it
 # (fresh interpreters, unlike plain fork, which would copy whatever threads this process has).
-CTX = multiprocessing.get_context("forkserver")
-CTX.set_forkserver_preload(["tests.stores.workers"])
+CTX = forkserver.context()
 
 
 def run_all(target, argsets):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import time
@@ -11,10 +10,10 @@ import pytest
 
 from stagecache.storage.stores.leases import LeaseHeld, LeaseLost, acquire_lease, read_lease
 from stagecache.storage.stores.publish import load, publish, read_manifest
+from tests import forkserver
 from tests.stores.workers import hold_lease, spec_of
 
-CTX = multiprocessing.get_context("forkserver")
-CTX.set_forkserver_preload(["tests.stores.workers"])
+CTX = forkserver.context()
 
 
 def ttl_for(store) -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import luigi
 import pytest
@@ -121,8 +123,14 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 def session_compile_cache(tmp_path_factory):
-    """The JAX and rewritten-graph compile cache that every test's pipeline shares."""
-    return tmp_path_factory.mktemp("compile_cache")
+    """The JAX and rewritten-graph compile cache that every test's pipeline shares: one for the whole run, also
+    across the test processes of ``-n N`` (the cache takes writers in several processes at once:
+    tests/pipeline/models/test_compile_cache.py), so each graph is compiled once, not once per test process."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return tmp_path_factory.mktemp("compile_cache")
+    shared = tmp_path_factory.getbasetemp().parent / "compile_cache"  # beside the workers' own base directories
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture
@@ -146,6 +154,28 @@ def pipeline(tmp_path, tiny_mnist, tiny_text, session_compile_cache, monkeypatch
     ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.SUCCESS].discard(record)
     ArtifactTask._event_callbacks[ArtifactTask][luigi.Event.FAILURE].discard(failed)
     Register.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def built_template(tmp_path_factory, tiny_mnist, tiny_text, session_compile_cache):
+    """A root holding the whole DAG (FullReport) built once per test process with the tests' configuration: see
+    ``built_pipeline``."""
+    root = tmp_path_factory.mktemp("built") / "artifacts"
+    with pytest.MonkeyPatch.context() as patch:  # the test that asked first gets its own configuration back
+        patch.setattr(LuigiConfigParser, "_instance", None)
+        patch.setattr(LuigiConfigParser, "_config_paths", [])
+        Pipeline(root, tiny_mnist, tiny_text, session_compile_cache).build()
+    Register.clear_instance_cache()
+    return root
+
+
+@pytest.fixture
+def built_pipeline(pipeline, built_template):
+    """``pipeline`` on a root that already holds the whole DAG built with its configuration: a copy of
+    ``built_template`` (less the claim and locks of the run that built it), which spares a test that starts
+    from a built DAG about 3 s of building it again."""
+    shutil.copytree(built_template, pipeline.root, ignore=shutil.ignore_patterns(".runs", ".locks"))
+    return pipeline
 
 
 def write_config(pipeline: Pipeline, path) -> None:

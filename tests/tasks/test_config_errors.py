@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from luigi.configuration import LuigiConfigParser
+from luigi.task_register import Register
 
-from stagecache.configcheck import CONFIG_ERROR_EXIT
+from stagecache.configcheck import CONFIG_ERROR_EXIT, ConfigError, checked_task
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -142,52 +144,80 @@ ENTRY_POINTS = {
 }
 
 
-@pytest.mark.parametrize("entry", ENTRY_POINTS)
-@pytest.mark.parametrize(
-    "flag, value, message",
-    [
-        ("--TrainCharRNN-optimizer", "sgdd", "'sgdd' is not valid: expected one of adam, rmsprop"),
-        ("--TrainDeepMLP-epochs", "nan", "'nan' is not valid: expected an integer"),
-        ("--TrainDeepMLP-epochs", "2.5", "'2.5' is not valid: expected an integer"),
-        ("--TrainDeepMLP-epochs", "0", "[TrainDeepMLP] epochs must be > 0, got 0"),
-        ("--TrainDeepMLP-hidden", '[625, "a"]', "[TrainDeepMLP] hidden[1] must be an integer > 0, got 'a'"),
-        ("--TrainDeepMLP-hidden", "[625]", "[TrainDeepMLP] hidden must be a list of 2 items, got [625]"),
-        ("--TrainDeepMLP-lr", "nan", "[TrainDeepMLP] lr must be a finite number > 0, got nan"),
-        ("--FullReport-dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
-        ("--dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
-        ("--EvaluateLogReg-n-misclassified", "-1", "[EvaluateLogReg] n_misclassified must lie in [0, 10000], got -1"),
-        (
-            "--EvaluateCharRNN-temperatures",
-            '[0.5, "hot"]',
-            "[EvaluateCharRNN] temperatures[1] must be a finite number > 0",
-        ),
-        ("--threads-per-process", "-2", "[threads] per_process must be >= 0, got -2"),
-        # issue 33 item 9: accepted before, and then ran nothing (rc 25), for ever, or failed after upstream work
-        ("--workers", "0", "[core] workers must be >= 1, got 0"),
-        (
-            "--TrainDeepMLP-epochs",
-            "99999999999999999999",
-            "[TrainDeepMLP] epochs must be <= 100000, got 99999999999999999999",
-        ),
-        ("--TrainCharRNN-steps-per-epoch", "99999999999", "[TrainCharRNN] steps_per_epoch must be <= 10000000"),
-        ("--EvaluateCharRNN-sample-length", "1000000", "[EvaluateCharRNN] sample_length must be <= 100000"),
-        ("--TrainMoonsMLP-n-train", "1", "[TrainMoonsMLP] n_train must be >= 2, got 1"),
-        ("--TrainMoonsMLP-n-train", "20", "[TrainMoonsMLP] n_train must be at least one batch (batch_size 32), got 20"),
-        (
-            "--OneHotMNIST-train-limit",
-            "1",
-            "[OneHotMNIST] train_limit must be 0 (all) or at least one batch of TrainLogReg (batch_size 128), got 1",
-        ),
-        ("--BuildCharVocab-val-fraction", "0.999999", "[BuildCharVocab] val_fraction must lie in (0, 0.5]"),
-    ],
-)
-def test_a_bad_command_line_value_names_its_flag_before_any_work(tmp_path, entry, flag, value, message):
-    """Issue 24 item 8: never blamed on luigi.cfg, never a traceback, always exit 3, nothing run."""
-    code, out = _run(tmp_path, _config(tmp_path), *ENTRY_POINTS[entry], flag, value)
-    assert code == CONFIG_ERROR_EXIT, (entry, out)
-    assert out.strip().startswith(f"configuration error: {flag}: {message}"), (entry, out)
-    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out and "luigi.cfg" not in out, out
+# Each flag of issue 24 item 8 (and of issue 33 item 9): the message that names it.
+BAD_FLAGS = [
+    ("--TrainCharRNN-optimizer", "sgdd", "'sgdd' is not valid: expected one of adam, rmsprop"),
+    ("--TrainDeepMLP-epochs", "nan", "'nan' is not valid: expected an integer"),
+    ("--TrainDeepMLP-epochs", "2.5", "'2.5' is not valid: expected an integer"),
+    ("--TrainDeepMLP-epochs", "0", "[TrainDeepMLP] epochs must be > 0, got 0"),
+    ("--TrainDeepMLP-hidden", '[625, "a"]', "[TrainDeepMLP] hidden[1] must be an integer > 0, got 'a'"),
+    ("--TrainDeepMLP-hidden", "[625]", "[TrainDeepMLP] hidden must be a list of 2 items, got [625]"),
+    ("--TrainDeepMLP-lr", "nan", "[TrainDeepMLP] lr must be a finite number > 0, got nan"),
+    ("--FullReport-dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
+    ("--dpi", "0", "[FullReport] dpi must lie in [10, 1200], got 0"),
+    ("--EvaluateLogReg-n-misclassified", "-1", "[EvaluateLogReg] n_misclassified must lie in [0, 10000], got -1"),
+    (
+        "--EvaluateCharRNN-temperatures",
+        '[0.5, "hot"]',
+        "[EvaluateCharRNN] temperatures[1] must be a finite number > 0",
+    ),
+    ("--threads-per-process", "-2", "[threads] per_process must be >= 0, got -2"),
+    # issue 33 item 9: accepted before, and then ran nothing (rc 25), for ever, or failed after upstream work
+    ("--workers", "0", "[core] workers must be >= 1, got 0"),
+    (
+        "--TrainDeepMLP-epochs",
+        "99999999999999999999",
+        "[TrainDeepMLP] epochs must be <= 100000, got 99999999999999999999",
+    ),
+    ("--TrainCharRNN-steps-per-epoch", "99999999999", "[TrainCharRNN] steps_per_epoch must be <= 10000000"),
+    ("--EvaluateCharRNN-sample-length", "1000000", "[EvaluateCharRNN] sample_length must be <= 100000"),
+    ("--TrainMoonsMLP-n-train", "1", "[TrainMoonsMLP] n_train must be >= 2, got 1"),
+    ("--TrainMoonsMLP-n-train", "20", "[TrainMoonsMLP] n_train must be at least one batch (batch_size 32), got 20"),
+    (
+        "--OneHotMNIST-train-limit",
+        "1",
+        "[OneHotMNIST] train_limit must be 0 (all) or at least one batch of TrainLogReg (batch_size 128), got 1",
+    ),
+    ("--BuildCharVocab-val-fraction", "0.999999", "[BuildCharVocab] val_fraction must lie in (0, 0.5]"),
+]
+
+
+@pytest.fixture
+def repo_config(tmp_path, monkeypatch):
+    """In this process, the configuration the subprocesses of this module read: ``luigi.cfg`` (the
+    repository's copy), then the override file, which it returns."""
+    cfg = _config(tmp_path)
+    monkeypatch.setattr(LuigiConfigParser, "_instance", None)
+    monkeypatch.setattr(LuigiConfigParser, "_config_paths", [str(tmp_path / "luigi.cfg"), str(cfg)])
+    Register.clear_instance_cache()
+    yield cfg
+    Register.clear_instance_cache()
+
+
+@pytest.mark.parametrize("flag, value, message", BAD_FLAGS)
+def test_a_bad_command_line_value_names_its_flag_before_any_work(repo_config, tmp_path, flag, value, message):
+    """Issue 24 item 8: never blamed on luigi.cfg, one problem, nothing run. Checked here by the check both
+    entry points run (``checked_task``) on their configuration; what each entry point makes of such a
+    problem (one line, no traceback, exit 3) is the test below, on a sample of these flags."""
+    with pytest.raises(ConfigError) as err, checked_task(["FullReport", flag, value]):
+        pass
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{flag}: {message}"), problem
+    assert "luigi.cfg" not in problem
     assert not (tmp_path / "artifacts").exists()
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_each_entry_point_prints_a_bad_flag_in_one_line_and_exits_3(tmp_path, entry):
+    """A value luigi cannot parse and one out of range (the two ways a flag fails): one line naming the flag,
+    no traceback, exit 3, nothing run. Two flags of BAD_FLAGS, since a subprocess costs seconds and every
+    flag goes through the same check, tested flag by flag above."""
+    for flag, value, message in (BAD_FLAGS[1], BAD_FLAGS[3]):
+        code, out = _run(tmp_path, _config(tmp_path), *ENTRY_POINTS[entry], flag, value)
+        assert code == CONFIG_ERROR_EXIT, (entry, out)
+        assert out.strip().startswith(f"configuration error: {flag}: {message}"), (entry, out)
+        assert len(out.strip().splitlines()) == 1 and "Traceback" not in out and "luigi.cfg" not in out, out
+        assert not (tmp_path / "artifacts").exists()
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
@@ -239,40 +269,46 @@ def test_every_number_parameter_has_its_range(pipeline, section, key):
         pipeline.config.remove_option(section, key)
 
 
-def test_missing_and_non_utf8_files_and_a_negative_keep_are_one_line_and_exit_3(tmp_path):
+def test_missing_and_non_utf8_files_and_a_negative_keep_are_one_line_and_exit_3(
+    repo_config, tmp_path, monkeypatch, capsys
+):
     """Issue 33 item 9: FileNotFoundError and UnicodeDecodeError tracebacks (rc 1), a sweep file's message that
-    named no file, gc's ValueError traceback: now one line naming the file (and line) or the flag."""
-    cfg = _config(tmp_path)
+    named no file, gc's ValueError traceback: now one line naming the file (and line) or the flag. The first case
+    through ``python -m tasks``; the others through what its commands and luigi's entry point call, in-process."""
+    from stagecache.cli import main as cli
+    from tasks.compare import main as compare
+
     (tmp_path / "latin1.cfg").write_bytes(b"[TrainMLP]\nlr = 0.1\n# caf\xe9\n")
     (tmp_path / "sweep.cfg").write_bytes(b"[sweep]\nname = s\n[TrainMLP]\n# \xff\nlr = [0.1, 0.2]\n")
-    luigi = ("-m", "luigi", "--module", "tasks")
-    cases = [
-        (("-m", "tasks", "compare", "missing.cfg"), "missing.cfg: cannot read the file: No such file or directory"),
-        (
-            ("-m", "tasks", "compare", "latin1.cfg", "missing.cfg"),
-            "latin1.cfg:3: the file is not UTF-8 text (byte 0xe9); save it as UTF-8",
-        ),
-        (
-            ("-m", "tasks", "compare", "sweep.cfg"),
-            "sweep.cfg:4: the file is not UTF-8 text (byte 0xff); save it as UTF-8",
-        ),
-        (
-            (*luigi, "Sweep", "--file", "missing.cfg", "--local-scheduler"),
-            "--file: cannot read the sweep file missing.cfg: No such file or directory",
-        ),
-        (
-            (*luigi, "Sweep", "--file", "sweep.cfg", "--local-scheduler"),
-            "sweep.cfg:4: the sweep file is not UTF-8 text (byte 0xff); save it as UTF-8",
-        ),
-        (
-            ("-m", "tasks", "artifacts", "gc", "--keep", "-1"),
-            "--keep: must be an integer >= 0 (unused artifacts kept per stage), got -1",
-        ),
-    ]
-    for args, message in cases:
-        code, out = _run(tmp_path, cfg, *args)
-        assert code == CONFIG_ERROR_EXIT, (args, out)
-        assert out.strip() == f"configuration error: {message}", (args, out)
+    code, out = _run(tmp_path, repo_config, "-m", "tasks", "compare", "missing.cfg")
+    assert code == CONFIG_ERROR_EXIT, out
+    assert out.strip() == "configuration error: missing.cfg: cannot read the file: No such file or directory", out
+
+    monkeypatch.chdir(tmp_path)
+
+    def one_line_and_exit_3(command, argv) -> str:
+        with pytest.raises(SystemExit) as done:
+            command(argv)
+        assert done.value.code == CONFIG_ERROR_EXIT, argv
+        out = capsys.readouterr()
+        assert out.out == "", argv
+        return out.err
+
+    for args, message in [
+        (["latin1.cfg", "missing.cfg"], "latin1.cfg:3: the file is not UTF-8 text (byte 0xe9); save it as UTF-8"),
+        (["sweep.cfg"], "sweep.cfg:4: the file is not UTF-8 text (byte 0xff); save it as UTF-8"),
+    ]:
+        assert one_line_and_exit_3(compare, args) == f"configuration error: {message}\n"
+    assert one_line_and_exit_3(cli, ["artifacts", "gc", "--keep", "-1"]) == (
+        "configuration error: --keep: must be an integer >= 0 (unused artifacts kept per stage), got -1\n"
+    )
+    for file, message in [
+        ("missing.cfg", "--file: cannot read the sweep file missing.cfg: No such file or directory"),
+        ("sweep.cfg", "sweep.cfg:4: the sweep file is not UTF-8 text (byte 0xff); save it as UTF-8"),
+    ]:
+        with pytest.raises(ConfigError) as err, checked_task(["Sweep", "--file", file]):
+            pass
+        assert err.value.problems == [message]
     assert not (tmp_path / "artifacts").exists()
 
 

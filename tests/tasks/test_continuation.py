@@ -1,12 +1,10 @@
 """Longer trainings continue from shorter ones: the final training state of a build with fewer epochs is
-kept beside its artifact, and a build that differs only by more epochs starts from it, to the same bits."""
+kept beside its artifact, and a build that differs only by more epochs starts from it, to the same bits
+(the engine's side, a killed continued build included, on the toy DAG: tests/engine/test_continuation.py)."""
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import time
 
 import numpy as np
 import pytest
@@ -18,7 +16,6 @@ from stagecache.cli.listing import list_table
 from stagecache.run.scheduler_progress import ReportsProgress
 from stagecache.stages.status import plan
 from stagecache.storage.roots import configured_root
-from tests.tasks.conftest import luigi_process
 
 MODELS = ["TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP"]
 TIMINGS = {"epoch_seconds", "eval_seconds"}
@@ -171,27 +168,3 @@ def test_gc_keeps_the_training_state_only_of_what_the_configuration_uses(pipelin
     pipeline.set("TrainMLP", "epochs", "4")  # continues from 3 (kept), never from 2 (state dropped)
     reasons = {s.family: s for s in plan(tasks.TrainMLP())}["TrainMLP"].reasons
     assert reasons[0] == f"continues from epochs=3 (fingerprint {longer.stem.split('/')[1]}…)"
-
-
-def test_a_continued_training_killed_midway_resumes_from_its_own_checkpoint(pipeline, tmp_path, caplog):
-    pipeline.build(tasks.TrainDeepMLP())  # 2 epochs: the source
-    pipeline.set("TrainDeepMLP", "epochs", "100")
-    target = tasks.TrainDeepMLP().output()
-    proc = luigi_process(pipeline, tmp_path, "TrainDeepMLP")
-    deadline = time.time() + 120
-    while not [e for e in target.checkpointer().epochs() if e >= 4]:
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    out = proc.communicate()[0]
-    assert "TrainDeepMLP: continuing from epochs=2 (fingerprint " in out
-    assert not target.exists()
-    done = target.checkpointer().epochs()[-1]
-    assert 4 <= done < 100
-
-    caplog.set_level(logging.INFO)
-    caplog.clear()
-    assert pipeline.build(tasks.TrainDeepMLP()) == {"TrainDeepMLP"}
-    assert "continuing from" not in caplog.text
-    assert f"TrainDeepMLP: resuming after epoch {done} from its checkpoint" in caplog.text  # its own newest
-    assert_same_training(target.load(), _scratch(pipeline, tmp_path, "TrainDeepMLP", 100))

@@ -1,22 +1,20 @@
 """Against a real central scheduler (luigid on 127.0.0.1) started with deploy/luigid.cfg, and workers
 configured with deploy/retrain.cfg: task history, metrics, progress, failure mails, a divergence and
-a configuration error never retried, and two workers of which one is killed mid-task. Download
-retries: test_retries.py; the deploy files themselves: tests/test_deploy.py."""
+a configuration error never retried. Download retries: test_retries.py; the deploy files themselves:
+tests/test_deploy.py; a worker killed mid-training and luigid killed mid-run:
+tests/engine/test_central_scheduler.py, on the toy DAG."""
 
 from __future__ import annotations
 
 import datetime
 import json
 import logging
-import os
 import re
-import signal
-import time
 
 import luigi
 
 import tasks
-from tests.tasks.conftest import ALL_TASKS, luigi_process
+from tests.tasks.conftest import ALL_TASKS
 from tests.tasks.luigid_server import body
 
 DAY = datetime.date(2026, 1, 30)
@@ -118,86 +116,3 @@ def test_configuration_error_is_raised_before_scheduling_and_never_retried(pipel
     (mail,) = luigid.inbox.messages  # one mail, from the worker
     assert "Retrain(date=2026-01-30" in mail["Subject"] and "failed scheduling" in mail["Subject"]
     assert "ValueError: [TrainDeepMLP] lr must be > 0, got -0.1" in body(mail)
-
-
-def test_killed_worker_leaves_no_partial_artifact_and_the_other_finishes(pipeline, tmp_path, luigid):
-    pipeline.set("TrainDeepMLP", "epochs", "60")  # long enough to be killed mid-way
-    pipeline.set("TrainDeepMLP", "hidden", "[128, 128]")
-    pipeline.build(tasks.OneHotMNIST())  # shared input, built up front (local scheduler in this process)
-    target = tasks.TrainDeepMLP().output()
-    doomed = luigi_process(pipeline, tmp_path, "TrainDeepMLP")  # scheduled by luigid: the fixture set retrain.cfg
-    deadline = time.time() + 120
-    while not (target.checkpoint_dir / "epoch-00002.json").exists():
-        assert time.time() < deadline and doomed.poll() is None, doomed.communicate()[0][-3000:]
-        time.sleep(0.02)
-    assert doomed.poll() is None, "the first worker finished before it could be killed"
-    os.killpg(doomed.pid, signal.SIGKILL)
-    doomed.wait()
-    assert not target.exists() and not target.path.exists()
-    # luigid still has TrainDeepMLP running, so the second worker waits for it (keep_alive); once luigid
-    # finds the first worker dead (no ping for worker_disconnect_delay, checked at each request for work:
-    # prune_on_get_work) it fails the task, and after retry_delay the second worker runs it again, from
-    # the checkpoint (retry_count 2 of training stages)
-    survivor = luigi_process(pipeline, tmp_path, "EvaluateDeepMLP", "--workers", "2")
-    out = survivor.communicate(timeout=600)[0]
-    assert survivor.returncode == 0, out[-4000:]
-    assert target.exists()
-    assert "TrainDeepMLP: resuming after epoch" in out
-    wrote = [line.split(": wrote ")[0].rsplit(" ", 1)[-1] for line in out.splitlines() if ": wrote " in line]
-    assert sorted(wrote) == ["EvaluateDeepMLP", "TrainDeepMLP"], wrote  # each stage built once
-    assert target.load()["history"]["epoch"] == list(range(1, 61))
-    assert pipeline.build(tasks.EvaluateDeepMLP()) == set()
-    runs = [e for f, e in luigid.events() if f == "TrainDeepMLP" and e in ("RUNNING", "FAILED", "DONE")]
-    assert runs == ["RUNNING", "RUNNING", "DONE"]  # luigid fails a dead worker's task without a history event,
-    assert 'luigi_task_failed_total{family="TrainDeepMLP"} 1.0' in luigid.get("/metrics")  # but counts it
-    assert "by disconnected worker" in (luigid.logdir / "luigi-server.log").read_text()  # and logs it
-
-
-TRAININGS = ("TrainLogReg", "TrainMLP", "TrainDeepMLP", "TrainCharRNN", "TrainMoonsMLP")
-
-
-def test_a_scheduler_killed_mid_run_lets_the_running_trainings_finish_and_save(pipeline, tmp_path, luigid):
-    """Issue 24 item 6: luigid SIGKILLed while two trainings run under --workers 2. Their progress
-    reports never block them, they finish and save their artifacts, no other stage starts, and the
-    worker ends with one line and exit 45; the rerun finds both stages done."""
-    from stagecache.run.scheduler_loss import SCHEDULER_LOST_EXIT
-
-    for family in ("TrainLogReg", "TrainMLP", "TrainDeepMLP"):
-        pipeline.set(family, "epochs", "400")  # seconds each: two of them are mid-way when luigid dies
-    pipeline.set("core", "rpc_retry_wait", "3")  # luigi's client gives up on luigid after ~6 s, not 60 s
-    pipeline.build(tasks.OneHotMNIST(), tasks.BuildCharVocab())  # shared inputs, local scheduler in this process
-    targets = {family: getattr(tasks, family)().output() for family in TRAININGS}
-
-    def training_now():  # mid-way: at least its second checkpoint written (the newest two are kept)
-        return [
-            f
-            for f, t in targets.items()
-            if len(list(t.checkpoint_dir.glob("epoch-*.json")) if t.checkpoint_dir.is_dir() else []) >= 2
-        ]
-
-    proc = luigi_process(pipeline, tmp_path, "FullReport", "--workers", "2")
-    deadline = time.time() + 300
-    while len(training_now()) < 2:
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()[0][-3000:]
-        time.sleep(0.02)
-    running = training_now()
-    killed_at = time.time()
-    luigid.kill()
-    out = proc.communicate(timeout=600)[0]
-    assert proc.returncode == SCHEDULER_LOST_EXIT == 45, out[-4000:]
-    assert time.time() - killed_at < 120, "the trainings stalled on the dead scheduler"
-    for family in running:
-        assert targets[family].exists(), (family, out[-4000:])  # finished and saved
-        # what is left of its checkpoints is the final training state a longer training continues from
-        assert [p.name for p in targets[family].checkpoint_dir.glob("*.joblib")] == [
-            f"epoch-{targets[family].load()['history']['epoch'][-1]:05d}.joblib"
-        ]
-    (line,) = [line for line in out.splitlines() if "stopped answering during the run" in line]
-    assert line.endswith("no other stage was started; rerun once it answers again (exit 45)"), line
-    for family in running:
-        assert f"{family} done (saved)" in line, line
-    assert "RPCError" not in out.split("stopped answering")[-1] and "Traceback" not in out, out[-4000:]
-    assert not (pipeline.root / "FullReport").exists()  # nothing after the loss
-
-    # the rerun (local scheduler) finds both stages done
-    assert not {*running} & pipeline.build(*(getattr(tasks, f)() for f in running))

@@ -25,7 +25,7 @@ def s3pipeline(pipeline, seaweed, tmp_path):  # noqa: F811
     pipeline.set("s3", "region_name", "us-east-1")
     pipeline.set("object_store", "cache_dir", str(tmp_path / "host" / "cache"))
     # the test session's shared compile cache stays: a compile cache is per host and never in the bucket
-    # (tests/tasks_s3/test_s3_root.py and test_two_hosts.py check the default, relative one on its own)
+    # (tests/tasks_s3/test_s3_root.py checks the default, relative one on its own)
     pipeline.store = seaweed.store(prefix)
     pipeline.seaweed = seaweed
     yield pipeline

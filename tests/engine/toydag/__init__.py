@@ -1,4 +1,6 @@
-"""A toy pipeline on stagecache, for the engine's own tests: ``MakeNumbers -> Square -> Total``.
+"""A toy pipeline on stagecache, for the engine's own tests: ``MakeNumbers -> Square -> Total``, and beside
+Total a checkpointed ``Train`` (along ``epochs``), both read by ``Summary``; ``ToySweep`` builds a stage in
+many points.
 
 Importable as the top-level package ``toydag`` (``tests/engine`` on the path); run it as
 ``luigi --module toydag Total`` or ``python -m toydag status``. It declares itself the way any
@@ -18,8 +20,11 @@ with configcheck.exit_on_config_error():
 
 from toydag.make import MakeNumbers  # noqa: E402
 from toydag.square import Square  # noqa: E402
+from toydag.summary import Summary  # noqa: E402
+from toydag.sweep import ToySweep  # noqa: E402
 from toydag.total import Total  # noqa: E402
+from toydag.train import Train  # noqa: E402
 
-__all__ = ["MakeNumbers", "Square", "Total"]
+__all__ = ["MakeNumbers", "Square", "Total", "Train", "Summary", "ToySweep"]
 
 stagecache.install()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import sys
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["numpy", "jax", "pytensor", "pipeline.models.logreg", "pipeline.compile.backend"])
+from tests import forkserver
+
+_CONTEXT = forkserver.context()
 
 
 class _Keep(logging.Handler):

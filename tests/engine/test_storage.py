@@ -126,7 +126,7 @@ class RelabelledDuringBuild(ArtifactTask):
         type(self).seen["after_save"] = target
 
 
-def test_run_hands_the_target_it_fixed_to_the_build_and_after_save(pipeline):
+def test_run_hands_the_target_it_fixed_to_the_build_and_after_save(toy_dir):
     task = RelabelledDuringBuild()
     fixed = task.output().path
     task.run()

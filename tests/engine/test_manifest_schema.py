@@ -1,6 +1,6 @@
 """Manifests are validated by one schema before any field is used (issue 24, item 5).
 
-Each case gives one field of a real manifest (on a directory root) a value of the wrong
+Each case gives one field of a real manifest (the toy DAG's Total, on a directory root) a value of the wrong
 type or range: ``status`` shows the stage as ``corrupt (will rebuild)`` naming the field,
 the real run quarantines the artifact and rebuilds it, and the next status finds it cached.
 The object-store side (``manifest_or_problem``) shares the validator: checked on the real S3 server.
@@ -9,20 +9,13 @@ The object-store side (``manifest_or_problem``) shares the validator: checked on
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+import re
 
 import pytest
 
-import tasks
-from stagecache.stages.status import format_plan, plan
+from stagecache.stages.status import format_plan
 from stagecache.storage.manifest import manifest_problem
-from tests.stores.conftest import seaweed  # noqa: F401 -- the S3 server of the store tests
-from tests.tasks.conftest import write_config
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.engine.conftest import run
 
 # (field, wrong value); "artifact.x" is a field of the manifest's "artifact" object
 WRONG = [
@@ -62,52 +55,43 @@ def _spoil(manifest: dict, field: str, value) -> dict:
 
 
 @pytest.mark.parametrize("field, value", WRONG, ids=[f"{f}={json.dumps(v)}" for f, v in WRONG])
-def test_a_manifest_field_of_the_wrong_type_is_corrupt_in_status_and_rebuilt_by_the_run(
-    pipeline, tmp_path, field, value
-):
-    assert pipeline.build(tasks.TrainMoonsMLP()) == {"TrainMoonsMLP"}
-    target = tasks.TrainMoonsMLP().output()
+def test_a_manifest_field_of_the_wrong_type_is_corrupt_in_status_and_rebuilt_by_the_run(toy_dir, field, value):
+    toy = toy_dir
+    toy.build()
+    target = toy.output(toy.package.Total())
     manifest = json.loads(target.manifest_path.read_text())
     target.manifest_path.write_text(json.dumps(_spoil(manifest, field, value)))
 
-    (status,) = plan(tasks.TrainMoonsMLP())
+    status = toy.plan()["Total"]
     assert status.label == "corrupt (will rebuild)"
     assert status.reasons[0].startswith(f"artifact corrupt: manifest {target.manifest_path.name}: {field} ")
-    assert "TrainMoonsMLP  corrupt (will rebuild)" in format_plan([status])
+    assert "Total  corrupt (will rebuild)" in format_plan([status])
 
-    assert pipeline.build(tasks.TrainMoonsMLP()) == {"TrainMoonsMLP"}
-    quarantined = sorted(p.name.rsplit(".", 1)[0] for p in (pipeline.root / "_quarantine").rglob("*") if p.is_file())
+    assert toy.build() == {"Total"}
+    root = target.path.parents[1]
+    quarantined = sorted(p.name.rsplit(".", 1)[0] for p in (root / "_quarantine").rglob("*") if p.is_file())
     stem = target.path.stem
-    assert quarantined == [f"TrainMoonsMLP-{stem}.joblib", f"TrainMoonsMLP-{stem}.json"], quarantined
+    assert quarantined == [f"Total-{stem}.joblib", f"Total-{stem}.json"], quarantined
     assert not manifest_problem(json.loads(target.manifest_path.read_text()))
-    (status,) = plan(tasks.TrainMoonsMLP())
-    assert status.label == "cached"
+    assert toy.plan()["Total"].label == "cached"
 
 
 @pytest.mark.parametrize("field, value", [("artifact.sha256", ["x"]), ("artifact.bytes", "SIZE")])
-def test_the_status_command_and_a_luigi_run_on_a_spoilt_manifest(pipeline, tmp_path, field, value):
+def test_the_status_command_and_a_luigi_run_on_a_spoilt_manifest(toy_dir, tmp_path, field, value):
     """The two cases of the issue through the real entry points: no traceback, exit 0, rebuilt."""
-    assert pipeline.build(tasks.TrainMoonsMLP()) == {"TrainMoonsMLP"}
-    target = tasks.TrainMoonsMLP().output()
+    toy = toy_dir
+    toy.build()
+    target = toy.output(toy.package.Total())
     target.manifest_path.write_text(json.dumps(_spoil(json.loads(target.manifest_path.read_text()), field, value)))
-    cfg = tmp_path / "subprocess.cfg"
-    write_config(pipeline, cfg)
-    env = {**os.environ, "LUIGI_CONFIG_PATH": str(cfg), "PYTHONPATH": str(REPO)}
+    cfg = toy.write_config(tmp_path / "toy.cfg")
 
-    def run(*args):
-        done = subprocess.run(
-            [sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-        )
-        return done.returncode, done.stdout + done.stderr
-
-    code, out = run("tasks", "status", "TrainMoonsMLP")
-    assert code == 0 and "Traceback" not in out, out
-    assert "TrainMoonsMLP  corrupt (will rebuild)" in out and f"{field} is " in out, out
-    code, out = run("luigi", "--module", "tasks", "TrainMoonsMLP")
-    assert code == 0, out[-3000:]
-    assert "the stored artifact was corrupt; rebuilding it" in out
-    code, out = run("tasks", "status", "TrainMoonsMLP")
-    assert code == 0 and "TrainMoonsMLP  cached" in out, out
+    out = run(["-m", "toydag", "status", "Total"], tmp_path, cfg)
+    assert "Traceback" not in out, out
+    assert re.search(r"^Total +corrupt \(will rebuild\)", out, re.M) and f"{field} is " in out, out
+    out = run(["-m", "luigi", "--module", "toydag", "Total"], tmp_path, cfg)
+    assert "the stored artifact was corrupt; rebuilding it" in out, out[-3000:]
+    out = run(["-m", "toydag", "status", "Total"], tmp_path, cfg)
+    assert re.search(r"^Total +cached", out, re.M), out
 
 
 @pytest.mark.parametrize(

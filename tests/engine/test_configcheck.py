@@ -1,4 +1,5 @@
-"""The configuration check in-process: luigi's own sections, deprecated names, problems located."""
+"""The configuration check in-process, for the toy DAG's stages: luigi's own sections, deprecated names, problems
+located."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from stagecache.configcheck import check_files, config_files, locate
 
 
 @pytest.fixture
-def config_file(tmp_path, monkeypatch):
-    """Write one luigi.cfg and make it the only configuration luigi reads."""
+def config_file(toy_dir, tmp_path, monkeypatch):
+    """Write one luigi.cfg and make it the only configuration luigi reads (the toy DAG declared)."""
     monkeypatch.setattr(LuigiConfigParser, "_instance", None)
     monkeypatch.setattr(LuigiConfigParser, "_config_paths", [])
 
@@ -31,7 +32,7 @@ def test_luigis_own_sections_and_keys_are_accepted(config_file):
         "[worker]\nkeep_alive = true\nping_interval = 0.5\n[scheduler]\nprune_on_get_work = true\nretry_delay = 1\n"
         "[retcode]\ntask_failed = 30\n[email]\nreceiver = a@b.c\n[smtp]\nhost = localhost\n"
         "[logging]\nversion = 1\n[resources]\ngpu = 1\n[task_history]\ndb_connection = sqlite://\n"
-        "[TrainLogReg]\nepochs = 3\n\n[pytensor]\nbackend = jax\n"
+        "[Train]\nepochs = 3\n\n[Square]\npower = 3\n"
     )
     assert config_files() == [str(path)]
     assert check_files() == []
@@ -48,14 +49,14 @@ def test_problems_in_luigis_sections_are_found_too(config_file):
 
 
 def test_multi_line_values_and_choices(config_file):
-    path = config_file('[DownloadMNIST]\nmirrors = ["a",\n    "b"]\ntimeout = 5\n[TrainCharRNN]\noptimizer = sgd\n')
-    assert check_files() == [f"{path}:6: [TrainCharRNN] optimizer = 'sgd' is not valid: expected one of adam, rmsprop"]
+    path = config_file("[MakeNumbers]\nlabel = a\n    b\ncount = 5\n[core]\nlog_level = LOUD\n")
+    assert check_files() == [
+        f"{path}:6: [core] log_level = 'LOUD' is not valid: expected one of CRITICAL, DEBUG, ERROR, INFO, NOTSET, WARNING"
+    ]
 
 
 def test_a_stage_range_error_is_located_at_its_key(config_file):
-    path = config_file("[TrainMLP]\nlr = 0.1\nhidden = 0\n")
-    assert locate("[TrainMLP] hidden must be > 0, got 0") == f"{path}:3: [TrainMLP] hidden must be > 0, got 0"
-    assert (
-        locate("[TrainMLP] hidden must be > 0, got 0", ["TrainMLP", "--hidden", "0"])
-        == "--hidden: [TrainMLP] hidden must be > 0, got 0"
-    )
+    path = config_file("[MakeNumbers]\nseed = 1\ncount = 0\n")
+    message = "[MakeNumbers] count must be >= 1, got 0"
+    assert locate(message) == f"{path}:3: {message}"
+    assert locate(message, ["MakeNumbers", "--count", "0"]) == f"--count: {message}"
