@@ -202,6 +202,11 @@ def _toy(request, kind: str, toydag, tmp_path, monkeypatch) -> Toy:
         toy.set("object_store", "cache_dir", str(tmp_path / "cache"))
         toy.store = server.store(prefix)
         toy.seaweed = server
+        # this test's claims, released while its server answers: the process outlives the test, and a claim kept
+        # would be renewed against a server that is gone (a warning in a later test's log)
+        from stagecache.storage.roots.bucket_claims import release_claims
+
+        request.addfinalizer(release_claims)
 
     @ArtifactTask.event_handler(luigi.Event.SUCCESS)
     def record(task):
