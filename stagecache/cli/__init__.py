@@ -82,14 +82,14 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     removed, busy = collect_garbage(root, items, used, keep=args.keep, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for item in removed:
-        print(f"{verb} {item.family}/{item.stem}")
+        print(f"{verb} {item.family}/{item.fingerprint}")
     for item in busy:
-        print(f"skipped {item.family}/{item.stem}: {item.busy}")
+        print(f"skipped {item.family}/{item.fingerprint}: {item.busy}")
     print(f"{verb} {len(removed)} artifact(s)" + (f"; skipped {len(busy)} in use" if busy else ""))
     trimmed, _ = trim_training_states(root, items, used, removed, dry_run=args.dry_run)
     for item in trimmed:
         print(
-            f"{'would drop' if args.dry_run else 'dropped'} the training state of {item.family}/{item.stem} "
+            f"{'would drop' if args.dry_run else 'dropped'} the training state of {item.family}/{item.fingerprint} "
             f"({size(item.checkpoint_bytes)}): the configuration no longer uses it"
         )
     return 0

@@ -35,9 +35,9 @@ def stored_artifacts(root: Root) -> list[StoredArtifact]:
     items = root.inventory(set(project.not_families()))
     in_use = {stem: owner for owner, stems in _others_claims(root).items() for stem in stems}
     for item in items:
-        item.kept |= set(kept.get((item.family, item.stem), ()))
-        if not item.busy and (item.family, item.stem) in in_use:
-            item.busy = f"in use by the run {in_use[(item.family, item.stem)]}"
+        item.kept |= set(kept.get((item.family, item.fingerprint), ()))
+        if not item.busy and (item.family, item.fingerprint) in in_use:
+            item.busy = f"in use by the run {in_use[(item.family, item.fingerprint)]}"
         if item.family in project.always_kept:
             item.kept.add(project.always_kept[item.family])
         if item.diverged:
@@ -69,7 +69,7 @@ def collect_garbage(
     doomed: list[StoredArtifact] = []
     by_family: dict[str, list[StoredArtifact]] = {}
     for item in items:
-        if (item.family, item.stem) in used or item.kept:
+        if (item.family, item.fingerprint) in used or item.kept:
             continue
         if item.manifest is None:
             doomed.append(item)
@@ -94,7 +94,7 @@ def _unless_in_use(root: Root, item: StoredArtifact, dry_run: bool, act) -> bool
     if dry_run:
         return True
     with root.holding(item) as free:
-        if (item.family, item.stem) in {s for stems in _others_claims(root).values() for s in stems}:
+        if (item.family, item.fingerprint) in {s for stems in _others_claims(root).values() for s in stems}:
             free, item.busy = False, "in use by a run that started meanwhile"
         if not free:
             item.busy = item.busy or "a run is building it"
@@ -111,11 +111,11 @@ def trim_training_states(
 
     Returns what was (or, with ``dry_run``, would be) trimmed, and what a live build holds (left alone).
     """
-    gone = {(i.family, i.stem) for i in removed}
+    gone = {(i.family, i.fingerprint) for i in removed}
     trimmed: list[StoredArtifact] = []
     busy: list[StoredArtifact] = []
     for item in items:
-        key = (item.family, item.stem)
+        key = (item.family, item.fingerprint)
         if key in used or key in gone or item.manifest is None or not item.checkpoint_names:
             continue
         done = _unless_in_use(root, item, dry_run, lambda item=item: root.remove(item.training_state()))

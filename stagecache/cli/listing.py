@@ -33,12 +33,12 @@ def list_table(items: list[StoredArtifact], used: set[tuple[str, str]]) -> str:
     it whatever ``--keep`` says)."""
     lines = [f"{'TASK':<20}  {'FINGERPRINT':<16}  {'SIZE':>10}  {'STATE':>10}  {'AGE':>5}  {'USED':<10}  KEPT BECAUSE"]
     for item in sorted(items, key=lambda i: (i.family, i.created)):
-        key = (item.family, item.stem)
+        key = (item.family, item.fingerprint)
         state = "yes" if key in used else "no" if item.manifest else "diverged" if item.diverged else "incomplete"
         why = " / ".join(sorted(item.kept | ({item.busy} if item.busy else set())))
         state_size = size(item.checkpoint_bytes) if item.checkpoint_names else "-"
         lines.append(
-            f"{item.family:<20}  {item.stem[:16]:<16}  {size(item.bytes):>10}  {state_size:>10}  "
+            f"{item.family:<20}  {item.fingerprint[:16]:<16}  {size(item.bytes):>10}  {state_size:>10}  "
             f"{age(item.created):>5}  {state:<10}  {why}".rstrip()
         )
     return "\n".join(lines)

@@ -184,7 +184,7 @@ class Toy:
 
     def stored(self) -> set[tuple[str, str]]:
         """(family, fingerprint prefix) of every stored artifact that has a manifest."""
-        return {(i.family, i.stem) for i in self.root().inventory({"published"}) if i.manifest is not None}
+        return {(i.family, i.fingerprint) for i in self.root().inventory({"published"}) if i.manifest is not None}
 
 
 def _toy(request, kind: str, toydag, tmp_path, monkeypatch) -> Toy:

@@ -151,13 +151,13 @@ def test_gc_keeps_the_training_state_only_of_what_the_configuration_uses(pipelin
     items = stored_artifacts(root)
     table = list_table(items, used)
     assert "STATE" in table.splitlines()[0]
-    mlp = {i.stem: i for i in items if i.family == "TrainMLP"}
+    mlp = {i.fingerprint: i for i in items if i.family == "TrainMLP"}
     assert mlp[longer.stem.split("/")[1]].checkpoint_bytes == longer.manifest()["training_state"]["bytes"]
 
     removed, _ = collect_garbage(root, items, used, keep=1, dry_run=True)  # keeps the unused 2-epoch one
     assert not [i for i in removed if i.family == "TrainMLP"]
     trimmed, _ = trim_training_states(root, items, used, removed, dry_run=True)
-    assert [(i.family, i.stem) for i in trimmed] == [("TrainMLP", short.stem.split("/")[1])]
+    assert [(i.family, i.fingerprint) for i in trimmed] == [("TrainMLP", short.stem.split("/")[1])]
     capsys.readouterr()
     assert main(["artifacts", "gc", "TrainMLP", "--keep", "1"]) == 0
     out = capsys.readouterr().out

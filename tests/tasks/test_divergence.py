@@ -74,7 +74,7 @@ def test_a_diverged_configuration_is_refused_at_once_until_it_changes(pipeline, 
     assert (record.read_bytes(), record.stat().st_mtime_ns) == before
     items = stored_artifacts(configured_root())
     (item,) = [i for i in items if i.family == "TrainLogReg"]
-    assert item.stem == target.path.stem and f"TrainLogReg/{record.name}" in item.names and item.manifest is None
+    assert item.fingerprint == target.path.stem and f"TrainLogReg/{record.name}" in item.names and item.manifest is None
     assert collect_garbage(configured_root(), items, used_keys(tasks.TrainLogReg()), keep=0, dry_run=False) == ([], [])
     assert record.exists()
 

@@ -96,7 +96,7 @@ def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tm
     assert chosen["params"]["lr"] == best and chosen["params"]["epochs"] == "4"
     from stagecache.cli.gc import stored_artifacts
 
-    kept = {(i.family, i.stem): i.kept for i in stored_artifacts(configured_root())}
+    kept = {(i.family, i.fingerprint): i.kept for i in stored_artifacts(configured_root())}
     trainings = [(f, stem) for (f, stem) in kept if f == "TrainLogReg"]
     assert len(trainings) == len(search["jobs"])  # every trial's training, stopped early or not, is kept by gc
     assert all("search logreg-lr" in kept[key] for key in trainings)

@@ -371,7 +371,7 @@ def test_gc_keeps_everything_reachable(pipeline, session_compile_cache):
         "TrainMLP",
     ]
     assert all(not (pipeline.root / n).exists() for i in removed for n in i.names if not n.endswith(".lock"))
-    assert {(i.family, i.stem) for i in stored_artifacts(configured_root())} <= used
+    assert {(i.family, i.fingerprint) for i in stored_artifacts(configured_root())} <= used
     assert any((pipeline.root / "compile_cache").glob("*-cache"))  # not an artifact: gc leaves it alone
     assert pipeline.build(tasks.EvaluateLogReg()) == set()
 

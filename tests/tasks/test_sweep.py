@@ -104,7 +104,7 @@ def test_a_sweep_builds_shared_stages_once_and_only_what_a_new_point_adds(pipeli
     from stagecache.cli.gc import stored_artifacts
     from stagecache.storage.roots import configured_root
 
-    kept = {(i.family, i.stem): i.kept for i in stored_artifacts(configured_root())}
+    kept = {(i.family, i.fingerprint): i.kept for i in stored_artifacts(configured_root())}
     for root in roots.values():
         assert "sweep logreg-epochs" in kept[(root.get_task_family(), root.output().stem.split("/")[1])]
 

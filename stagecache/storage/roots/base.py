@@ -142,7 +142,7 @@ class StoredArtifact:
     """
 
     family: str
-    stem: str
+    fingerprint: str  # its first 16 characters, as in the file names (`ArtifactTarget.stem` is Family/those)
     names: list[str]
     manifest: dict | None
     bytes: int = 0
@@ -162,12 +162,12 @@ class StoredArtifact:
     @property
     def checkpoint_names(self) -> list[str]:
         """Its checkpoints: a build's, or the final training state a longer build continues from."""
-        marker = f"{self.stem}{CHECKPOINTS_SUFFIX}"
+        marker = f"{self.fingerprint}{CHECKPOINTS_SUFFIX}"
         return [n for n in self.names if n.rpartition("/")[2] == marker or f"/{marker}/" in n]
 
     def training_state(self) -> StoredArtifact:
         """What :meth:`Root.remove` deletes to drop its checkpoints alone (the artifact stays)."""
-        return StoredArtifact(self.family, self.stem, self.checkpoint_names, None, self.checkpoint_bytes)
+        return StoredArtifact(self.family, self.fingerprint, self.checkpoint_names, None, self.checkpoint_bytes)
 
 
 class Root(abc.ABC):

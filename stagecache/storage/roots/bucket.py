@@ -328,6 +328,6 @@ class BucketRoot(Root):
         return list(found.values())
 
     def remove(self, item: StoredArtifact) -> None:
-        manifest = f"{item.family}/{item.stem}.json"
+        manifest = f"{item.family}/{item.fingerprint}.json"
         for key in sorted(item.names, key=lambda k: k != manifest):
             self.store.delete(key)

@@ -282,7 +282,7 @@ class DirectoryRoot(Root):
         return [i for i in found.values() if i.busy or not all(n.endswith(".lock") for n in i.names)]
 
     def remove(self, item: StoredArtifact) -> None:
-        manifest = f"{item.family}/{item.stem}.json"
+        manifest = f"{item.family}/{item.fingerprint}.json"
         for name in sorted(item.names, key=lambda n: n != manifest):
             if name.endswith(".lock"):
                 continue  # a run waiting on it must lock the same file as the next one: lock files stay
@@ -295,7 +295,7 @@ class DirectoryRoot(Root):
     @contextlib.contextmanager
     def holding(self, item: StoredArtifact):
         """Hold ``item``'s build lock while it is removed; yields False (and holds nothing) when a run holds it."""
-        lock = self.path / item.family / f"{item.stem}.lock"
+        lock = self.path / item.family / f"{item.fingerprint}.lock"
         if not lock.exists():
             yield True
             return
