@@ -49,7 +49,7 @@ def _refined(code: int, argv: list[str]) -> int:
                     not_run,
                 )
                 return not_run
-            if code == not_run:
+            if code == not_run and not_run:  # luigi's default not_run is 0: then a 0 says nothing more
                 if not task.complete():
                     return code
                 log.info(

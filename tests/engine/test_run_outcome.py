@@ -42,3 +42,12 @@ def test_a_0_under_luigid_for_a_task_another_worker_still_builds_becomes_not_run
     assert _refined(0, ["Total", "--local-scheduler"]) == 0
     toy_dir.set("core", "local_scheduler", "true")
     assert _refined(0, ["Total"]) == 0
+
+
+def test_with_luigi_s_default_not_run_of_0_a_0_stays_0_without_a_line(toy_dir, caplog):
+    """luigi's own [retcode] default is not_run = 0: a 0 then says nothing about other workers."""
+    caplog.set_level(logging.INFO, logger="stagecache.run.outcome")
+    toy_dir.build()
+    caplog.clear()
+    assert _refined(0, ["Total"]) == 0
+    assert [r for r in caplog.records if r.name == "stagecache.run.outcome"] == []
