@@ -83,8 +83,9 @@ def build_in_process(root: ArtifactTask) -> BaseException | None:
             task.run()
         except task.divergence_errors as exc:
             task.trigger_event(luigi.Event.FAILURE, task, exc)
+            risky = may_diverge(root)
             for rest in walk(root):  # what the point would have built after it: not run, and not a failure
-                if rest is not task and rest.task_id in may_diverge(root) and not rest.complete():
+                if rest is not task and rest.task_id in risky and not rest.complete():
                     rest.trigger_event(NOT_BUILT, rest)
             return exc
         except BaseException as exc:

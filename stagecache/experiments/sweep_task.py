@@ -97,11 +97,11 @@ class SweepTask(DefinitionFile[SweepDefinition], ArtifactTask):
 
     def summarize(self, point: SweepPoint, root: ArtifactTask) -> dict:
         """What the sweep's artifact keeps of one point: by default its label, values and stage fingerprint."""
-        return {"label": point.label, "values": point.values, "fingerprint": root.fingerprint()}
+        return SweepTask.summarize_failed(self, point, root)
 
     def summarize_failed(self, point: SweepPoint, root: ArtifactTask) -> dict:
         """What the artifact keeps of a point whose training diverged (:meth:`build` adds ``failed``: the stage,
-        why, and where its record is); by default what :meth:`summarize` keeps, without loading anything."""
+        why, and where its record is); by default the label, values and stage fingerprint, loading nothing."""
         return {"label": point.label, "values": point.values, "fingerprint": root.fingerprint()}
 
     def complete(self) -> bool:
