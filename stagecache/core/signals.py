@@ -171,8 +171,19 @@ def _stop(signum: int) -> None:
     _stopping = True
     _stop_workers()
     _release_all()  # what this process built itself (one worker: luigi runs the stage here)
-    log.warning("%s", stop_line(signal.Signals(signum).name, code))
+    log.warning("%s", _bounded_stop_line(signal.Signals(signum).name, code))
     _exit(code)
+
+
+def _bounded_stop_line(name: str, code: int) -> str:
+    """:func:`stop_line`, worked out in a thread for at most :data:`RELEASE_SECONDS`: listing checkpoints may
+    need a lock the interrupted thread holds (an object store's connection pool), and a stop must not hang on it."""
+    found: list[str] = []
+    run_within(RELEASE_SECONDS, lambda: found.append(stop_line(name, code)), "stagecache-stop-line")
+    if found:
+        return found[0]
+    families = ", ".join(task.get_task_family() for task in list(_running.values())) or "no stage"
+    return f"stopped by {name}: {families} (its checkpoints could not be listed in time); rerun to resume (exit {code})"
 
 
 def _stop_workers() -> None:

@@ -45,3 +45,23 @@ def test_a_sweeps_stop_line_names_the_points_it_stopped(monkeypatch):
         "Train [Train.lr=0.2] had no checkpoint yet (it restarts from the beginning); "
         "Data had no checkpoint yet (it restarts from the beginning); rerun to resume (exit 143)"
     )
+
+
+def test_a_stop_line_that_cannot_be_worked_out_in_time_does_not_hold_the_stop_up(monkeypatch):
+    """Listing checkpoints may wait on a lock the interrupted thread holds (an object store's connection pool): the
+    stop then says which stages ran, without their checkpoints, instead of hanging."""
+    import threading
+
+    blocked = threading.Event()
+    monkeypatch.setattr(signals, "RELEASE_SECONDS", 0.2)
+    monkeypatch.setattr(signals, "stop_line", lambda name, code: blocked.wait(5) and "never")
+
+    class Stage:
+        def get_task_family(self):
+            return "Train"
+
+    monkeypatch.setattr(signals, "_running", {"t": Stage()})
+    assert signals._bounded_stop_line("SIGTERM", 143) == (
+        "stopped by SIGTERM: Train (its checkpoints could not be listed in time); rerun to resume (exit 143)"
+    )
+    blocked.set()
