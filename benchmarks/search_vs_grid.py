@@ -3,10 +3,10 @@
 Three runs, each a ``luigi --module tasks`` process on its own empty artifacts root and compile cache, on the real
 MNIST (validation split: the last 10000 training digits):
 
-- **grid**: a sweep of 2 learning rates × 2 hidden widths × 2 hidden dropout rates (8 configurations), every one
+- **grid**: a sweep of 3 learning rates × 2 hidden widths × 2 hidden dropout rates (12 configurations), every one
   trained to ``--max-epochs`` and evaluated;
 - **search**: ``Search`` over the same three parameters (lr log-uniform, width a choice, dropout uniform), TPE,
-  ``--trials`` trials (default 8, as many as the grid has points), rungs from ``--min-epochs`` by η = 3 up to
+  ``--trials`` trials (default 12, as many as the grid has points), rungs from ``--min-epochs`` by η = 3 up to
   ``--max-epochs``, promotions continuing the cached trainings;
 - **search, restarting**: the same search with ``promotion = restart`` (each promotion trains from scratch): the
   same trials and weights, at the price continuation saves.
@@ -39,7 +39,7 @@ mode = grid
 
 [TrainDeepMLP]
 epochs = {max_epochs}
-lr = [0.0005, 0.002]
+lr = [0.0005, 0.001, 0.002]
 hidden = [[256, 256], [625, 625]]
 p_drop_hidden = [0.3, 0.5]
 """
@@ -117,8 +117,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a directory holding mnist/ (the four IDX files)")
     parser.add_argument("--max-epochs", type=int, default=50)
-    parser.add_argument("--min-epochs", type=int, default=2)
-    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--min-epochs", type=int, default=6)
+    parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-limit", type=int, default=0, help="training digits kept (0: all 50000)")

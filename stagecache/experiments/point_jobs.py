@@ -48,6 +48,12 @@ def failure_of(root: ArtifactTask) -> dict | None:
     return None if found is None else found[1]
 
 
+def settled(root) -> bool:
+    """Whether a point is done: its stage is complete (for a stage that publishes a page, the page too), or a stage
+    it needs diverged (a failed point, done too). The one test a point job, a sweep and its progress lines share."""
+    return bool(root.complete()) or (isinstance(root, ArtifactTask) and failure_of(root) is not None)
+
+
 def may_diverge(root: ArtifactTask) -> set[str]:
     """The task ids of the stages of ``root``'s DAG that can diverge or depend on one that can."""
     risky: set[str] = set()
@@ -125,8 +131,7 @@ class PointJob(luigi.Task):
         return [*super().deps(), *self.after]
 
     def complete(self) -> bool:
-        root = self.root()
-        return root.output().exists() or failure_of(root) is not None
+        return settled(self.root())
 
     def run(self) -> None:
         exc = build_in_process(self.root())

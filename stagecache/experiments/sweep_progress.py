@@ -7,19 +7,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from stagecache.experiments.point_jobs import failure_of
+from stagecache.experiments.point_jobs import settled
 
 if TYPE_CHECKING:
     from stagecache.stages.task import ArtifactTask
 
 log = logging.getLogger(__name__)
-
-
-def _settled(root) -> bool:
-    """A point's stage that is built, or whose training diverged (a failed point: done too)."""
-    from stagecache.stages.task import ArtifactTask
-
-    return root.complete() or (isinstance(root, ArtifactTask) and failure_of(root) is not None)
 
 
 class PointProgress:
@@ -40,7 +33,7 @@ class PointProgress:
         state: dict[str, Any] = {
             "name": name,
             "roots": ids,
-            "done": {t.task_id for t in roots.values() if _settled(t)},
+            "done": {t.task_id for t in roots.values() if settled(t)},
             "started": time.time(),
             "ran": 0,
         }

@@ -54,6 +54,36 @@ def test_a_diverging_point_is_marked_and_the_sweep_finishes_with_exit_5(toy_dir,
     assert toy.output(sweep).load()["points"][1]["failed"]["stage"] == "Square"
 
 
+PAGES = """[sweep]
+name = toy-pages
+stage = Summary
+
+[Square]
+power = [2, 3]
+"""
+
+
+def test_a_point_built_without_its_page_publishes_it_when_the_sweep_runs(toy_dir, tmp_path):
+    """A point whose stage publishes a page is done only with its page: the point built by an earlier run that
+    was killed between saving the artifact and publishing the page is finished by the sweep (its page published),
+    not taken as done because its artifact is there."""
+    toy = toy_dir
+    path = tmp_path / "toy-pages.cfg"
+    path.write_text(PAGES)
+    sweep = toy.package.ToySweep(file=str(path))
+    roots = sweep.point_roots()
+    assert sorted(roots) == ["power=2", "power=3"]
+    toy.build(roots["power=2"])
+    page = toy.root().local_path(f"{roots['power=2'].own_directory()}/summary.json")
+    assert page is not None and page.exists()
+    page.unlink()  # the kill between the artifact and its page
+    assert not roots["power=2"].complete() and toy.output(roots["power=2"]).exists()
+
+    assert toy.build(sweep) == {"Square", "Total", "Train", "Summary", "ToySweep"}
+    assert page.exists() and all(root.complete() for root in roots.values())
+    assert toy.build(sweep) == set()
+
+
 LINEAGES = """[sweep]
 name = toy-epochs
 stage = Train

@@ -31,6 +31,13 @@ class Summary(ArtifactTask):
         page = json.dumps({"fingerprint": self.fingerprint(), **target.load()}).encode()
         configured_root().publish_directory(self.own_directory(), {PAGE: page}, lease=getattr(target, "lease", None))
 
+    def complete(self) -> bool:
+        """Built, and its page published (a run killed between the two publishes the page when run again)."""
+        if not super().complete():
+            return False
+        page = configured_root().read_file(f"{self.own_directory()}/{PAGE}")
+        return page is not None and json.loads(page).get("fingerprint") == self.fingerprint()
+
     def result_link(self) -> str | None:
         """This configuration's page, once published."""
         root, name = configured_root(), f"{self.own_directory()}/{PAGE}"
