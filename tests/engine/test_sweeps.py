@@ -79,7 +79,8 @@ def test_a_point_built_without_its_page_publishes_it_when_the_sweep_runs(toy_dir
     page.unlink()  # the kill between the artifact and its page
     assert not roots["power=2"].complete() and toy.output(roots["power=2"]).exists()
 
-    assert toy.build(sweep) == {"Square", "Total", "Train", "Summary", "ToySweep"}
+    built = toy.build(sweep)
+    assert built == {"Square", "Total", "Train", "Summary", "ToySweep"}
     assert page.exists() and all(root.complete() for root in roots.values())
     assert toy.build(sweep) == set()
 

@@ -18,7 +18,7 @@ class Summary(ArtifactTask):
     exclusive_after_save = True  # publishes its page beside the artifact
 
     def requires(self):
-        return {"total": Total(), "train": Train()}
+        return {"total": self.stage(Total), "train": self.stage(Train)}
 
     def build(self, inputs):
         return {"total": inputs["total"], "trained": inputs["train"]["values"][-1]}

@@ -9,7 +9,7 @@ class Total(ArtifactTask):
     """The sum of Square's numbers, as a Python int."""
 
     def requires(self):
-        return Square()
+        return self.stage(Square)
 
     def build(self, squares):
         return int(sum(squares))

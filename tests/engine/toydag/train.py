@@ -29,7 +29,7 @@ class Train(ReportsProgress, ArtifactTask):
     retry_count = 2  # as a pipeline's trainings: luigid retries the training of a worker that died, from its checkpoint
 
     def requires(self):
-        return Square()
+        return self.stage(Square)
 
     def validate(self) -> None:
         ranges.positive(self, integer=True, epochs=self.epochs)
