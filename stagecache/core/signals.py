@@ -212,6 +212,10 @@ def stop_line(name: str, code: int) -> str:
     for task in list(_running.values()):
         point = describe(getattr(task, "point", "") or "")  # a sweep's point: which one, by its values
         family = f"{task.get_task_family()} [{point}]" if point else task.get_task_family()
+        after_a_stop = getattr(task, "after_a_stop", None)  # a stage that goes on some other way says how
+        if callable(after_a_stop):
+            stages.append(f"{family} {after_a_stop()}")
+            continue
         try:
             epoch, where = task.output().checkpointer().latest()
         except Exception as exc:

@@ -382,6 +382,11 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
         its test figures here: reported, never chosen on)."""
         return {}
 
+    def after_a_stop(self) -> str:
+        """What a rerun does after this search was stopped (the stop line's words): it goes on from its study."""
+        location = configured_root().link(study_name(self.definition.name))
+        return f"goes on from its study ({location}): a rerun runs no finished job again"
+
     def log_result(self, result: dict) -> None:
         d = self.definition
         failed = sum(1 for t in result["trials"] if t["state"] == "failed")

@@ -47,6 +47,21 @@ def test_a_sweeps_stop_line_names_the_points_it_stopped(monkeypatch):
     )
 
 
+class _GoesOnFromItsStudy(_Stage):
+    def after_a_stop(self):
+        return "goes on from its study (root/searches/s.study.json): a rerun runs no finished job again"
+
+
+def test_a_stage_that_goes_on_some_other_way_says_how(monkeypatch):
+    """A search keeps no checkpoint: it goes on from its study, and the line must not say it restarts."""
+    running = [_GoesOnFromItsStudy("Search", "", (None, "")), _Stage("Evaluate", "", (None, ""))]
+    monkeypatch.setattr(signals, "_running", {str(i): stage for i, stage in enumerate(running)})
+    assert signals.stop_line("SIGINT", 130) == (
+        "stopped by SIGINT: Search goes on from its study (root/searches/s.study.json): a rerun runs no finished "
+        "job again; Evaluate had no checkpoint yet (it restarts from the beginning); rerun to resume (exit 130)"
+    )
+
+
 def test_a_stop_line_that_cannot_be_worked_out_in_time_does_not_hold_the_stop_up(monkeypatch):
     """Listing checkpoints may wait on a lock the interrupted thread holds (an object store's connection pool): the
     stop then says which stages ran, without their checkpoints, instead of hanging."""

@@ -227,6 +227,8 @@ def test_a_search_killed_mid_batch_resumes_without_training_a_finished_job_again
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not tasks.Search(file=path).complete()
+    # what a stop line says of it (SIGINT, SIGTERM): it goes on from the study, not "restarts from the beginning"
+    assert tasks.Search(file=path).after_a_stop().startswith(f"goes on from its study ({study_path.as_uri()})")
     before = {p.name: p.stat().st_mtime_ns for p in (pipeline.root / "TrainLogReg").glob("*.joblib")}
     pipeline.build(tasks.Search(file=path))
     after = {p.name: p.stat().st_mtime_ns for p in (pipeline.root / "TrainLogReg").glob("*.joblib")}
