@@ -108,15 +108,13 @@ def stage_task(
 
 
 def _search_class() -> type[luigi.Task]:
-    """The project's search task: the one registered subclass of :class:`SearchTask` that none subclasses."""
-    from stagecache.experiments.search_task import SearchTask
+    """The project's search task (:func:`stagecache.experiments.search_task.search_class`)."""
+    from stagecache.experiments.search_task import search_class
 
-    found = _registered(SearchTask)
-    leaves = sorted((c for c in found if not any(o is not c and issubclass(o, c) for o in found)), key=str)
-    if len(leaves) != 1:
-        names = ", ".join(c.get_task_family() for c in leaves) or "none"
-        raise LookupError(f"search=...: {current().module} must define exactly one SearchTask subclass (found {names})")
-    return leaves[0]
+    try:
+        return search_class()
+    except LookupError as exc:
+        raise LookupError(f"search=...: {exc}") from None
 
 
 def _best_point(path: str, build: bool) -> str:

@@ -1,5 +1,5 @@
-"""``python -m tasks status|artifacts|compare ...``: the engine's command line for this pipeline, and its own
-``compare`` (see docs/cli.md and docs/experiments.md)."""
+"""``python -m tasks status|artifacts|search-journal|compare ...``: the engine's command line for this pipeline,
+and its own ``compare`` (see docs/cli.md and docs/experiments.md)."""
 
 import sys
 

@@ -37,6 +37,10 @@ class Search(PublishedPage, SearchTask):
         trained, evaluated, _ = point_artifacts(root)
         return {"reported": summarize_point("best", {}, trained, evaluated, models=MODELS)["metrics"]}
 
+    def trial_attrs(self, number: int) -> dict:
+        """Where the page publishes the trial's provenance (the stages it built), in the artifact root."""
+        return {"provenance": f"{self.directory}/trials/{number}.json"}
+
     def after_save(self, target=None) -> None:
         """Publish ``searches/NAME/`` (the page and each trial's provenance) and the searches' index, by which gc
         keeps the search's own artifact."""

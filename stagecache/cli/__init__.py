@@ -1,6 +1,7 @@
 """The engine's command line, run for a pipeline as ``python -m <its DAG module> ...``:
 
-``status [TASK [--param VALUE ...]]`` and ``artifacts {list,gc} [TASK]``. TASK and its parameters
+``status [TASK [--param VALUE ...]]``, ``artifacts {list,gc} [TASK]`` and ``search-journal FILE PATH``
+(a search's study as an Optuna journal file: :mod:`stagecache.cli.journal`). TASK and its parameters
 are given as on luigi's command line: ``status Daily --date 2026-12-01``, ``status Report
 --Train-epochs 3``; without one, the project's default task. A configuration or
 command-line mistake prints one line per problem and exits with code 3.
@@ -12,6 +13,7 @@ import argparse
 import sys
 
 from stagecache.cli.gc import collect_garbage, stored_artifacts, trim_training_states, used_keys
+from stagecache.cli.journal import search_journal
 from stagecache.cli.listing import list_table, size
 from stagecache.configcheck import ConfigError, checked_task, exit_on_config_error
 from stagecache.stages.project import current
@@ -49,11 +51,24 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     )
     arts.add_argument("--keep", type=int, default=1, help="unused artifacts to keep per task (newest first)")
     arts.add_argument("--dry-run", action="store_true", help="only print what gc would remove")
+    journal = commands.add_parser(
+        "search-journal",
+        help="write a search's study as an Optuna journal file, for optuna-dashboard (exit 25: no study yet)",
+    )
+    journal.add_argument("file", help="the search file (searches/NAME.cfg)")
+    journal.add_argument("path", help="the journal file to write; then: optuna-dashboard PATH")
+    journal.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace PATH if it exists, in one rename (restart a dashboard serving it)",
+    )
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["status"] and not {"-h", "--help"} & set(argv[1:]):
         args, task_args = argparse.Namespace(command="status"), _task_args(argv[1:])  # luigi's parser reads them
     else:
         args = parser.parse_args(argv)
+        if args.command == "search-journal":
+            return search_journal(args.file, args.path, replace=args.replace)
         task_args = [args.task]
 
     if args.command == "artifacts" and args.keep < 0:

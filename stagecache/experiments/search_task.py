@@ -30,12 +30,13 @@ import luigi
 
 from stagecache.configcheck.errors import ConfigError
 from stagecache.core import ranges
-from stagecache.experiments import asha
+from stagecache.experiments import asha, optuna_study
 from stagecache.experiments.definition_file import DefinitionFile
 from stagecache.experiments.point_jobs import PointJob, failure_of, stage_in_point
 from stagecache.experiments.searches import SearchDefinition, read_search
 from stagecache.stages import continuation
 from stagecache.stages.cutoff import build_seconds
+from stagecache.stages.project import current
 from stagecache.stages.task import ArtifactTask, fingerprint_scope, walk
 from stagecache.storage.roots import configured_root
 
@@ -387,6 +388,12 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
         location = configured_root().link(study_name(self.definition.name))
         return f"goes on from its study ({location}): a rerun runs no finished job again"
 
+    def trial_attrs(self, number: int) -> dict:
+        """What a journal export (``search-journal``) adds to trial ``number``'s user attributes, besides its rung,
+        its fidelity there, its artifact and its failure (a pipeline names where it publishes the trial's
+        provenance)."""
+        return {}
+
     def log_result(self, result: dict) -> None:
         d = self.definition
         failed = sum(1 for t in result["trials"] if t["state"] == "failed")
@@ -415,22 +422,25 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
         )
 
 
+def search_class() -> type[SearchTask]:
+    """The project's search task: the one registered subclass of :class:`SearchTask` that none subclasses
+    (:class:`LookupError` when there is none, or more than one)."""
+    from luigi.task_register import Register
+
+    found = [c for c in Register._get_reg().values() if isinstance(c, type) and issubclass(c, SearchTask)]
+    leaves = sorted((c for c in found if not any(o is not c and issubclass(o, c) for o in found)), key=str)
+    if len(leaves) != 1:
+        names = ", ".join(c.get_task_family() for c in leaves) or "none"
+        raise LookupError(f"{current().module} must define exactly one SearchTask subclass (found {names})")
+    return leaves[0]
+
+
 class _Pending:
     def __repr__(self) -> str:
         return "pending"
 
 
 _PENDING = _Pending()
-
-
-def _distribution(dimension):
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if dimension.kind == "choice":
-        return CategoricalDistribution(list(dimension.values))
-    if dimension.kind == "int":
-        return IntDistribution(int(dimension.values[0]), int(dimension.values[1]))
-    return FloatDistribution(float(dimension.values[0]), float(dimension.values[1]), log=dimension.kind == "loguniform")
 
 
 def _sampler(definition: SearchDefinition, seed: int):
@@ -445,42 +455,16 @@ def _sampler(definition: SearchDefinition, seed: int):
 
 def propose(definition: SearchDefinition, trials: list[dict], ledger: asha.Ledger, count: int) -> list[dict]:
     """``count`` new trials from Optuna's sampler (ask-and-tell), each asked of a study rebuilt from ``trials``
-    and their results, with the sampler seeded by the search's seed and the trial's number."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions = {d.name: _distribution(d) for d in definition.space}
+    and their results (:func:`stagecache.experiments.optuna_study.add_trials`), with the sampler seeded by the
+    search's seed and the trial's number."""
+    space = optuna_study.distributions(definition)
     dimensions = {d.name: d for d in definition.space}
-    top = len(definition.rungs) - 1
     made: list[dict] = []
     for _ in range(count):
         number = len(trials) + len(made)
-        study = optuna.create_study(
-            direction=optuna.study.StudyDirection[definition.direction.upper()],
-            sampler=_sampler(definition, definition.seed * 1_000_003 + number),
-        )
-        for k, trial in enumerate([*trials, *made]):
-            reached = ledger.of(k)
-            kwargs: dict[str, Any] = {}
-            if any(v is None for v in reached.values()):
-                state = optuna.trial.TrialState.FAIL
-            elif top in reached:
-                state, kwargs["value"] = optuna.trial.TrialState.COMPLETE, reached[top]
-            elif reached:
-                state = optuna.trial.TrialState.PRUNED
-                kwargs["intermediate_values"] = {definition.rungs[r]: v for r, v in reached.items()}
-            else:
-                state = optuna.trial.TrialState.RUNNING
-            study.add_trial(
-                optuna.trial.create_trial(
-                    params=trial["params"],
-                    distributions=distributions,
-                    system_attrs=trial.get("system_attrs", {}),
-                    state=state,
-                    **kwargs,
-                )
-            )
-        asked = study.ask(distributions)
+        study = optuna_study.new_study(definition, sampler=_sampler(definition, definition.seed * 1_000_003 + number))
+        optuna_study.add_trials(study, definition, [*trials, *made], ledger)
+        asked = study.ask(space)
         params = dict(asked.params)
         made.append(
             {
