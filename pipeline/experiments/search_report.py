@@ -1,6 +1,6 @@
 """The page of a search: the best trial (chosen on validation data; its test figures reported beside, marked as
-such), the best objective so far against the training it cost, the objective against each parameter, the rungs, and every
-trial. Offline: the page and its PNG figures, in the main report's style."""
+such), the best objective so far against the training it cost, the objective against each parameter and each parameter's
+importance, the rungs, and every trial. Offline: the page and its PNG figures, in the main report's style."""
 
 from __future__ import annotations
 
@@ -97,6 +97,52 @@ def slice_figure(search: dict) -> Figure:
     return fig
 
 
+def importance_table(search: dict) -> tuple[list[str], list[list]] | None:
+    """The importances as a table: a row per parameter of the space, a column per rung they were computed at
+    (its fidelity and trial count); "not varied" where a parameter's values were all equal. None without any."""
+    found = (search.get("importances") or {}).get("rungs") or []
+    if not found:
+        return None
+    key = search["fidelity"]["parameter"].split(".")[-1]
+    header = ["parameter", *[f"{key} {r[key]} ({r['trials']} trials)" for r in found]]
+    rows = []
+    for dim in search["space"]:
+        name = dim["name"]
+        cells = ["not varied" if name in r["unvaried"] else f"{r['importances'][name]:.2f}" for r in found]
+        rows.append([name, *cells])
+    return header, rows
+
+
+def importance_figure(search: dict) -> Figure:
+    """Horizontal bars: each parameter's importance at each rung it was computed at (colour: the rung, as in the
+    slice view); parameters named by their key alone where that is unambiguous, so the labels fit a phone."""
+    found = search["importances"]["rungs"]
+    key = search["fidelity"]["parameter"].split(".")[-1]
+    names = [d["name"] for d in search["space"]]
+    keys = [n.split(".")[-1] for n in names]
+    labels = keys if len(set(keys)) == len(keys) else names
+    last = max(1, len(search["fidelity"]["rungs"]) - 1)
+    cmap = colormaps["viridis"]
+    height = 0.8 / len(found)
+    fig = Figure(figsize=(4.8, 1.3 + 0.32 * len(names) * len(found)))
+    ax = fig.subplots()
+    for k, r in enumerate(found):
+        ys = [i + (k - (len(found) - 1) / 2) * height for i in range(len(names))]
+        shares = [r["importances"][n] for n in names]
+        ax.barh(ys, shares, height=height, color=cmap(r["rung"] / last), label=f"{key} {r[key]} ({r['trials']} trials)")
+        for y, name in zip(ys, names):
+            if name in r["unvaried"]:
+                ax.text(0.01, y, "not varied", va="center", fontsize="small", color="0.4")
+    ax.set_yticks(range(len(names)), labels)
+    ax.invert_yaxis()  # the space's first parameter on top, as in the table
+    ax.set(xlim=(0, 1), xlabel="importance (fANOVA, sums to 1 per rung)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    # below the axes, where no bar runs under it
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=1, frameon=False)
+    return fig
+
+
 def short_text(text: str, width: int = 12) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -135,8 +181,8 @@ def _value(text: str) -> Raw | str:
 def build_search_report(
     search: dict, links: dict[int, str], generated_at: str = "", dpi: int = 100, *, title: str
 ) -> dict[str, bytes]:
-    """``index.html``, ``progress.png`` and ``slice.png`` of a search's artifact; ``links`` maps trial numbers to their provenance,
-    ``title`` (the page's title) names the search."""
+    """``index.html``, ``progress.png``, ``slice.png`` and (once any are computed) ``importances.png`` of a search's
+    artifact; ``links`` maps trial numbers to their provenance, ``title`` (the page's title) names the search."""
     parameter = search["fidelity"]["parameter"]
     short_key = parameter.split(".")[-1]
     best = search["best"]
@@ -182,6 +228,7 @@ def build_search_report(
         "<figcaption>Each trial's validation objective at the highest rung it reached, against its value of each "
         "parameter (colour: the rung). Trials stopped early stand lower than they would at full length.</figcaption>"
         "</figure>",
+        *importance_section(search),
         "<h2>Rungs</h2>",
         f"<p>Successive halving with reduction factor {search['fidelity']['reduction']:g}: a trial goes up a rung "
         f"when it is among the best 1/η of those that finished its rung, and its training continues from its "
@@ -211,8 +258,41 @@ def build_search_report(
     )
     parts.append(html_table(["trial", *names, *[f"{short_key} {r}" for r in rungs], "state"], rows, css="trials"))
     parts.append("</body></html>")
-    return {
+    files = {
         "index.html": "\n".join(parts).encode(),
         "progress.png": to_png(progress_figure(search, title), dpi),
         "slice.png": to_png(slice_figure(search), dpi),
     }
+    if importance_table(search) is not None:
+        files["importances.png"] = to_png(importance_figure(search), dpi)
+    return files
+
+
+def importance_section(search: dict) -> list[str]:
+    """The "Parameter importances" section: what they are, the figure and the table (nothing for an artifact
+    built before the search computed them)."""
+    computed = search.get("importances")
+    if computed is None:
+        return []
+    minimum = computed["min_trials"]
+    parts = ["<h2>Parameter importances</h2>"]
+    table = importance_table(search)
+    if table is None:
+        parts.append(
+            f"<p>None yet: they are computed at each rung that at least {minimum} trials finished with a result.</p>"
+        )
+        return parts
+    key = search["fidelity"]["parameter"].split(".")[-1]
+    notes = [f"{html.escape(key)} {r[key]}: {html.escape(r['note'])}" for r in computed["rungs"] if r.get("note")]
+    parts += [
+        f"<p>{html.escape(computed['method'])} over the trials that finished each rung, on the validation "
+        f"{html.escape(search['objective'])} at that rung, seeded by the search's seed: each parameter's share of the "
+        f"variance its main effect explains (the shares sum to 1 per rung). With few trials a rough guide; rungs "
+        f"that fewer than {minimum} trials finished are left out.</p>",
+        "<figure><img src='importances.png' alt='the importance of each parameter at each rung'>"
+        "<figcaption>Each parameter's importance at each rung (colour: the rung).</figcaption></figure>",
+        html_table(*table),
+    ]
+    if notes:
+        parts.append(f"<p>Importance 0 throughout at {'; '.join(notes)}.</p>")
+    return parts

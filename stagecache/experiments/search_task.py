@@ -32,6 +32,7 @@ from stagecache.configcheck.errors import ConfigError
 from stagecache.core import ranges
 from stagecache.experiments import asha, optuna_study
 from stagecache.experiments.definition_file import DefinitionFile
+from stagecache.experiments.importances import search_importances
 from stagecache.experiments.point_jobs import PointJob, failure_of, stage_in_point
 from stagecache.experiments.searches import SearchDefinition, read_search
 from stagecache.stages import continuation
@@ -376,6 +377,8 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
             "trials": trials,
             "jobs": jobs,
             "best": best,
+            # per rung, fANOVA's share of the objective's variance each parameter explains
+            "importances": search_importances(d, study["trials"], ledger, optuna_study.distributions(d)),
         }
 
     def describe_best(self, root: ArtifactTask) -> dict:

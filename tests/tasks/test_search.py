@@ -83,6 +83,10 @@ def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tm
     assert search["best"]["value"] == max(t["results"]["4"] for t in top)
     assert "TrainLogReg val_accuracy" in search["best"]["reported"]
     assert "TrainLogReg test_accuracy" in search["best"]["reported"]  # reported beside, never chosen on
+    # fANOVA at the one rung 5 trials finished (on the tiny data each scored 1.0 there: nothing to explain)
+    (importances,) = search["importances"]["rungs"]
+    assert (importances["epochs"], importances["trials"], importances["importances"]) == (1, 5, {"TrainLogReg.lr": 0.0})
+    assert importances["note"] == "every trial gave the same objective"
 
     assert pipeline.build(tasks.Search(file=path)) == set()  # a finished search: nothing runs
     from tasks.compare import search_points
@@ -103,6 +107,8 @@ def test_a_search_promotes_by_continuing_and_a_rerun_trains_nothing(pipeline, tm
     page = pipeline.root / "searches" / "logreg-lr" / "index.html"
     assert page.is_file() and "Chosen on <strong>val_accuracy</strong>" in page.read_text()
     assert "<h1>Search logreg-lr</h1>" in page.read_text()  # pipeline/ has the title from tasks/
+    assert "<td>TrainLogReg.lr</td><td>0.00</td>" in page.read_text()  # the importances' table, and why 0
+    assert "Importance 0 throughout at epochs 1: every trial gave the same objective." in page.read_text()
     assert (page.parent / "progress.png").read_bytes().startswith(b"\x89PNG")
 
 
