@@ -130,3 +130,38 @@ def _link(source: str, path: str) -> None:
         if os.path.lexists(path):
             raise FileExistsError(path) from None
         os.replace(source, path)
+
+
+def sampler(definition: SearchDefinition, seed: int):
+    """The search's Optuna sampler, seeded with ``seed`` (TPE with ``constant_liar``, random, or grid)."""
+    import optuna
+
+    if definition.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if definition.sampler == "grid":
+        return optuna.samplers.GridSampler({d.name: list(d.values) for d in definition.space}, seed=definition.seed)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def propose(definition: SearchDefinition, trials: list[dict], ledger: Ledger, count: int) -> list[dict]:
+    """``count`` new trials from Optuna's sampler (ask-and-tell), each asked of a study rebuilt from ``trials``
+    and their results (:func:`add_trials`), with the sampler seeded by the
+    search's seed and the trial's number."""
+    space = distributions(definition)
+    dimensions = {d.name: d for d in definition.space}
+    made: list[dict] = []
+    for _ in range(count):
+        number = len(trials) + len(made)
+        study = new_study(definition, sampler=sampler(definition, definition.seed * 1_000_003 + number))
+        add_trials(study, definition, [*trials, *made], ledger)
+        asked = study.ask(space)
+        params = dict(asked.params)
+        made.append(
+            {
+                "number": number,
+                "params": params,
+                "values": {name: dimensions[name].text(value) for name, value in params.items()},
+                "system_attrs": dict(study.trials[-1].system_attrs),
+            }
+        )
+    return made

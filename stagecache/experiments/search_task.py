@@ -30,7 +30,7 @@ import luigi
 
 from stagecache.configcheck.errors import ConfigError
 from stagecache.core import ranges
-from stagecache.experiments import asha, optuna_study
+from stagecache.experiments import asha, optuna_study, search_progress
 from stagecache.experiments.definition_file import DefinitionFile
 from stagecache.experiments.importances import search_importances
 from stagecache.experiments.point_jobs import PointJob, failure_of, stage_in_point
@@ -177,7 +177,7 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
         if not jobs:
             return []
         new = sum(1 for j in jobs if j.trial == asha.NEW)
-        proposed = propose(d, study["trials"], ledger, new)
+        proposed = optuna_study.propose(d, study["trials"], ledger, new)
         numbers = iter(range(len(study["trials"]), len(study["trials"]) + new))
         batch = [[next(numbers) if j.trial == asha.NEW else j.trial, j.rung] for j in jobs]
 
@@ -202,43 +202,10 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
             }
 
         configured_root().update_json(study_name(d.name), record)
-        self.log_batch(study, ledger, batch, len(study["trials"]) + new)
+        search_progress.log_batch(
+            d, study, ledger, batch, len(study["trials"]) + new, self.seconds_per_epoch(study, ledger)
+        )
         return [(t, r, d.point(trials[t]["values"], r)) for t, r in batch]
-
-    def log_batch(self, study: dict, ledger: asha.Ledger, batch: list, trials: int) -> None:
-        d = self.definition
-        used = asha.epochs_used(d.rungs, ledger)
-        planned = sum(asha.cost(d.rungs, r) for _, r in batch)
-        new = sum(1 for t, r in batch if r == 0)
-        promoted = [f"{t} to {d.rungs[r]}" for t, r in batch if r > 0]
-        leader = asha.best(ledger, d.direction == "maximize")
-        best = (
-            f"best {d.objective} {leader[2]:.4f} (trial {leader[0]}, {d.rungs[leader[1]]} {d.fidelity_key})"
-            if leader
-            else "no result yet"
-        )
-        pace = self.seconds_per_epoch(study, ledger)
-        left = (d.budget_epochs - used) if d.budget_epochs is not None else planned
-        eta = (
-            f"; ETA ~{round(pace * left)}s for {'the rest of the budget' if d.budget_epochs else 'this batch'}"
-            if pace
-            else ""
-        )
-        log.info(
-            "search %s: batch %d: %d new trial%s, %s; trials %d%s, %s %d%s used; %s%s",
-            d.name,
-            len(study["batches"]) + 1,
-            new,
-            "" if new == 1 else "s",
-            f"promoted {', '.join(promoted)}" if promoted else "none promoted",
-            trials,
-            f" of {d.trials}" if d.trials else "",
-            d.fidelity_key,
-            used,
-            f" of {d.budget_epochs}" if d.budget_epochs else "",
-            best,
-            eta,
-        )
 
     def seconds_per_epoch(self, study: dict, ledger: asha.Ledger) -> float | None:
         """Training seconds per epoch over the finished jobs' builds (None before any)."""
@@ -298,7 +265,7 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
                 for t, r, p in jobs
             ]
         ArtifactTask.run(self)
-        self.log_result(self.output().load())
+        search_progress.log_result(self.definition, self.output().load())
 
     def build(self, inputs):
         d = self.definition
@@ -397,33 +364,6 @@ class SearchTask(DefinitionFile[SearchDefinition], ArtifactTask):
         provenance)."""
         return {}
 
-    def log_result(self, result: dict) -> None:
-        d = self.definition
-        failed = sum(1 for t in result["trials"] if t["state"] == "failed")
-        best = result["best"]
-        if best is None:
-            log.warning(
-                "search %s: no trial gave a result (%d of %d failed); nothing to choose",
-                d.name,
-                failed,
-                len(result["trials"]),
-            )
-            return
-        log.info(
-            "search %s: best %s %.4f: trial %d (%s) at %s %d; %d trials (%d failed), %d %s trained",
-            d.name,
-            d.objective,
-            best["value"],
-            best["trial"],
-            ", ".join(f"{k}={v}" for k, v in best["values"].items()),
-            d.fidelity_key,
-            best[d.fidelity_key],
-            len(result["trials"]),
-            failed,
-            result["budget"]["epochs_used"],
-            d.fidelity_key,
-        )
-
 
 def search_class() -> type[SearchTask]:
     """The project's search task: the one registered subclass of :class:`SearchTask` that none subclasses
@@ -444,37 +384,3 @@ class _Pending:
 
 
 _PENDING = _Pending()
-
-
-def _sampler(definition: SearchDefinition, seed: int):
-    import optuna
-
-    if definition.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if definition.sampler == "grid":
-        return optuna.samplers.GridSampler({d.name: list(d.values) for d in definition.space}, seed=definition.seed)
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-
-
-def propose(definition: SearchDefinition, trials: list[dict], ledger: asha.Ledger, count: int) -> list[dict]:
-    """``count`` new trials from Optuna's sampler (ask-and-tell), each asked of a study rebuilt from ``trials``
-    and their results (:func:`stagecache.experiments.optuna_study.add_trials`), with the sampler seeded by the
-    search's seed and the trial's number."""
-    space = optuna_study.distributions(definition)
-    dimensions = {d.name: d for d in definition.space}
-    made: list[dict] = []
-    for _ in range(count):
-        number = len(trials) + len(made)
-        study = optuna_study.new_study(definition, sampler=_sampler(definition, definition.seed * 1_000_003 + number))
-        optuna_study.add_trials(study, definition, [*trials, *made], ledger)
-        asked = study.ask(space)
-        params = dict(asked.params)
-        made.append(
-            {
-                "number": number,
-                "params": params,
-                "values": {name: dimensions[name].text(value) for name, value in params.items()},
-                "system_attrs": dict(study.trials[-1].system_attrs),
-            }
-        )
-    return made
