@@ -10,7 +10,10 @@ luigi's code:
   asked for being done, with a line that says so;
 - luigi says 0 under luigid although the task is not complete (luigi counts a task "being run by another
   worker" as fine: a search whose loop an assistant took over): *not run*, with a line that says so, since
-  0 means the work asked for is done.
+  0 means the work asked for is done;
+- luigi says *missing data* (``[retcode] missing_data``) under luigid for the very case above (luigi can file
+  a task whose dynamic dependencies another worker took under "missing external dependencies"): *not run*
+  when luigid says another worker is running the task, 0 when the task is complete by then, each with a line.
 
 Any other code of luigi's stays as it is.
 """
@@ -35,12 +38,16 @@ def _refined(code: int, argv: list[str]) -> int:
     from luigi.cmdline_parser import CmdlineParser
     from luigi.retcodes import retcode
 
-    not_run = retcode().not_run
-    if code not in (0, not_run):
+    codes = retcode()
+    not_run = codes.not_run
+    missing = codes.missing_data if code and code == codes.missing_data and _remote_scheduler(argv) else None
+    if code not in (0, not_run) and missing is None:
         return code
     try:
         with CmdlineParser.global_instance(argv) as parser:
             task = parser.get_task_obj()
+            if missing is not None:
+                return _refined_missing(task, code, not_run)
             if code == 0 and not_run and _remote_scheduler(argv) and not task.complete():
                 log.warning(
                     "%s is not built yet: the central scheduler gave it to another worker, which is still at it "
@@ -62,6 +69,46 @@ def _refined(code: int, argv: list[str]) -> int:
     except Exception:  # a refinement of luigi's code: never a traceback instead of it
         log.debug("luigi's exit code %s kept", code, exc_info=True)
         return code
+
+
+def _refined_missing(task, code: int, not_run: int) -> int:
+    """luigi's *missing data* under luigid: 0 if ``task`` is built by now, *not run* if luigid says another
+    worker is running it, else luigi's ``code``."""
+    family = task.get_task_family()
+    if task.complete():
+        log.info("%s is built: the central scheduler gave it to another worker (exit 0, not %d)", family, code)
+        return 0
+    if not_run and _running_elsewhere(task):
+        log.warning(
+            "%s is not built yet: the central scheduler gave it to another worker, which is still at it "
+            "(exit %d, not %d)",
+            family,
+            not_run,
+            code,
+        )
+        return not_run
+    return code
+
+
+def _running_elsewhere(task) -> bool:
+    """Whether luigid says a worker is running ``task`` now (one short question; False when it cannot tell):
+    this process's workers have stopped by the time the command ends, so that worker is another one."""
+    from luigi.interface import core
+    from luigi.rpc import RemoteScheduler
+
+    env = core()
+    url = env.scheduler_url or f"http://{env.scheduler_host}:{env.scheduler_port}/"
+    scheduler = RemoteScheduler(url, connect_timeout=3)
+    scheduler._rpc_retry_attempts, scheduler._rpc_retry_wait = 1, 0
+    try:
+        # luigid's RPC methods are made at import (no static attribute); its search matches display names
+        running = scheduler.task_list(  # type: ignore[attr-defined]
+            status="RUNNING", upstream_status="", search=task.get_task_family()
+        )
+    except Exception:
+        log.debug("luigid could not say whether %s is running", task.task_id, exc_info=True)
+        return False
+    return isinstance(running, dict) and task.task_id in running
 
 
 def _remote_scheduler(argv: list[str]) -> bool:

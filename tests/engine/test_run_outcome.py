@@ -51,3 +51,39 @@ def test_with_luigi_s_default_not_run_of_0_a_0_stays_0_without_a_line(toy_dir, c
     caplog.clear()
     assert _refined(0, ["Total"]) == 0
     assert [r for r in caplog.records if r.name == "stagecache.run.outcome"] == []
+
+
+MISSING = 20  # as this pipeline's luigi.cfg sets it
+
+
+def test_missing_data_under_luigid_for_a_task_another_worker_runs_becomes_not_run(toy_dir, caplog, luigid):
+    """Seen as a user: a search whose loop an assistant took over between two batches ended its first process with
+    luigi's missing-data code (20) and no line. Under luigid, while luigid says another worker runs the asked-for
+    task, 20 becomes 25 with a line; once the task is built, 0; with no worker running it, 20 stays."""
+    from luigi.rpc import RemoteScheduler
+
+    caplog.set_level(logging.INFO, logger="stagecache.run.outcome")
+    toy_dir.set("retcode", "not_run", str(NOT_RUN))
+    toy_dir.set("retcode", "missing_data", str(MISSING))
+    toy_dir.use_luigid(luigid)
+    total = toy_dir.package.Total()
+    assert _refined(MISSING, ["Total"]) == MISSING  # luigid knows nothing of Total: a real missing dependency
+    assert not caplog.records
+
+    other = RemoteScheduler(f"http://127.0.0.1:{luigid}/")
+    other.add_worker(worker="other", info={})
+    other.add_task(worker="other", task_id=total.task_id, family="Total", status="PENDING", runnable=True)
+    assert other.get_work(worker="other")["task_id"] == total.task_id  # now RUNNING, by the other worker
+    assert _refined(MISSING, ["Total"]) == NOT_RUN
+    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run.outcome"] == [
+        "Total is not built yet: the central scheduler gave it to another worker, which is still at it "
+        f"(exit {NOT_RUN}, not {MISSING})"
+    ]
+    assert _refined(MISSING, ["Total", "--local-scheduler"]) == MISSING  # no luigid: luigi's code
+
+    toy_dir.build()
+    caplog.clear()
+    assert _refined(MISSING, ["Total"]) == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run.outcome"] == [
+        f"Total is built: the central scheduler gave it to another worker (exit 0, not {MISSING})"
+    ]
