@@ -90,9 +90,13 @@ def _refined_missing(task, code: int, not_run: int) -> int:
     return code
 
 
-def _running_elsewhere(task) -> bool:
-    """Whether luigid says a worker is running ``task`` now (one short question; False when it cannot tell):
-    this process's workers have stopped by the time the command ends, so that worker is another one."""
+def _running_elsewhere(task, tries: int = 6, pause: float = 0.5) -> bool:
+    """Whether luigid says a worker is running ``task``, or a task it waits for (a search's jobs, which its loop
+    yields to luigid as it goes): this process's workers have stopped by the time the command ends, so that worker
+    is another one. Asked a few times over about ``tries * pause`` seconds, since a loop that has just yielded its
+    next jobs waits for luigid to hand them out; False when luigid cannot tell."""
+    import time
+
     from luigi.interface import core
     from luigi.rpc import RemoteScheduler
 
@@ -100,15 +104,19 @@ def _running_elsewhere(task) -> bool:
     url = env.scheduler_url or f"http://{env.scheduler_host}:{env.scheduler_port}/"
     scheduler = RemoteScheduler(url, connect_timeout=3)
     scheduler._rpc_retry_attempts, scheduler._rpc_retry_wait = 1, 0
-    try:
-        # luigid's RPC methods are made at import (no static attribute); its search matches display names
-        running = scheduler.task_list(  # type: ignore[attr-defined]
-            status="RUNNING", upstream_status="", search=task.get_task_family()
-        )
-    except Exception:
-        log.debug("luigid could not say whether %s is running", task.task_id, exc_info=True)
-        return False
-    return isinstance(running, dict) and task.task_id in running
+    # luigid's RPC methods are made at import (no static attribute to type-check)
+    dep_graph = scheduler.dep_graph  # type: ignore[attr-defined]
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(pause)
+        try:
+            graph = dep_graph(task.task_id, include_done=False)  # the task and what it waits for, with states
+        except Exception:
+            log.debug("luigid could not say whether %s is running", task.task_id, exc_info=True)
+            return False
+        if isinstance(graph, dict) and any(node.get("status") == "RUNNING" for node in graph.values()):
+            return True
+    return False
 
 
 def _remote_scheduler(argv: list[str]) -> bool:

@@ -72,13 +72,22 @@ def test_missing_data_under_luigid_for_a_task_another_worker_runs_becomes_not_ru
 
     other = RemoteScheduler(f"http://127.0.0.1:{luigid}/")
     other.add_worker(worker="other", info={})
-    other.add_task(worker="other", task_id=total.task_id, family="Total", status="PENDING", runnable=True)
-    assert other.get_work(worker="other")["task_id"] == total.task_id  # now RUNNING, by the other worker
-    assert _refined(MISSING, ["Total"]) == NOT_RUN
-    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run.outcome"] == [
+    square = toy_dir.package.Square().task_id
+    other.add_task(worker="other", task_id=square, family="Square", status="PENDING", runnable=True)
+    other.add_task(worker="other", task_id=total.task_id, family="Total", status="PENDING", deps=[square])
+    assert other.get_work(worker="other")["task_id"] == square  # Total waits for a task the other worker runs
+    line = (
         "Total is not built yet: the central scheduler gave it to another worker, which is still at it "
         f"(exit {NOT_RUN}, not {MISSING})"
-    ]
+    )
+    assert _refined(MISSING, ["Total"]) == NOT_RUN
+    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run.outcome"] == [line]
+    other.add_task(worker="other", task_id=square, status="DONE")
+    other.add_task(worker="other", task_id=total.task_id, family="Total", status="PENDING", runnable=True)
+    assert other.get_work(worker="other")["task_id"] == total.task_id  # now Total itself runs there
+    caplog.clear()
+    assert _refined(MISSING, ["Total"]) == NOT_RUN
+    assert [r.getMessage() for r in caplog.records if r.name == "stagecache.run.outcome"] == [line]
     assert _refined(MISSING, ["Total", "--local-scheduler"]) == MISSING  # no luigid: luigi's code
 
     toy_dir.build()
