@@ -13,7 +13,8 @@ luigi's code:
   0 means the work asked for is done;
 - luigi says *missing data* (``[retcode] missing_data``) under luigid for the very case above (luigi can file
   a task whose dynamic dependencies another worker took under "missing external dependencies"): *not run*
-  when luigid says another worker is running the task, 0 when the task is complete by then, each with a line.
+  when luigid shows the task, or a task it waits for, running on another worker; 0 when the task is complete
+  by then; each with a line.
 
 Any other code of luigi's stays as it is.
 """
