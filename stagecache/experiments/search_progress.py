@@ -23,7 +23,7 @@ def log_batch(
     promoted = [f"{t} to {d.rungs[r]}" for t, r in batch if r > 0]
     leader = asha.best(ledger, d.direction == "maximize")
     best = (
-        f"best {d.objective} {leader[2]:.4f} (trial {leader[0]}, {d.rungs[leader[1]]} {d.fidelity_key})"
+        f"best {d.objective} {leader[2]:.4f} (trial {leader[0]}, {d.fidelity_key} {d.rungs[leader[1]]})"
         if leader
         else "no result yet"
     )
