@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from stagecache.experiments import asha
+from stagecache.experiments import asha, optuna_study
 from stagecache.experiments.searches import SearchDefinition
 
 METHOD = "fANOVA (Optuna)"
@@ -68,8 +68,7 @@ def _rung_importances(
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=optuna.study.StudyDirection[definition.direction.upper()])
+    study = optuna_study.new_study(definition)
     for p, value in zip(params, values):
         study.add_trial(optuna.trial.create_trial(params=p, distributions=dict(distributions), value=value))
     found = get_param_importances(

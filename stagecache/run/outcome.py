@@ -41,22 +41,16 @@ def _refined(code: int, argv: list[str]) -> int:
 
     codes = retcode()
     not_run = codes.not_run
-    missing = codes.missing_data if code and code == codes.missing_data and _remote_scheduler(argv) else None
-    if code not in (0, not_run) and missing is None:
+    missing = bool(code) and code == codes.missing_data and _remote_scheduler(argv)
+    if code not in (0, not_run) and not missing:
         return code
     try:
         with CmdlineParser.global_instance(argv) as parser:
             task = parser.get_task_obj()
-            if missing is not None:
+            if missing:
                 return _refined_missing(task, code, not_run)
             if code == 0 and not_run and _remote_scheduler(argv) and not task.complete():
-                log.warning(
-                    "%s is not built yet: the central scheduler gave it to another worker, which is still at it "
-                    "(exit %d, not 0)",
-                    task.get_task_family(),
-                    not_run,
-                )
-                return not_run
+                return _still_being_built(task, code, not_run)
             if code == not_run and not_run:  # luigi's default not_run is 0: then a 0 says nothing more
                 if not task.complete():
                     return code
@@ -75,20 +69,27 @@ def _refined(code: int, argv: list[str]) -> int:
 def _refined_missing(task, code: int, not_run: int) -> int:
     """luigi's *missing data* under luigid: 0 if ``task`` is built by now, *not run* if luigid says another
     worker is running it, else luigi's ``code``."""
-    family = task.get_task_family()
     if task.complete():
-        log.info("%s is built: the central scheduler gave it to another worker (exit 0, not %d)", family, code)
-        return 0
-    if not_run and _running_elsewhere(task):
-        log.warning(
-            "%s is not built yet: the central scheduler gave it to another worker, which is still at it "
-            "(exit %d, not %d)",
-            family,
-            not_run,
+        log.info(
+            "%s is built: the central scheduler gave it to another worker (exit 0, not %d)",
+            task.get_task_family(),
             code,
         )
-        return not_run
+        return 0
+    if not_run and _running_elsewhere(task):
+        return _still_being_built(task, code, not_run)
     return code
+
+
+def _still_being_built(task, code: int, not_run: int) -> int:
+    """*not run* instead of luigi's ``code``, with the line that says why: another worker is building ``task``."""
+    log.warning(
+        "%s is not built yet: the central scheduler gave it to another worker, which is still at it (exit %d, not %d)",
+        task.get_task_family(),
+        not_run,
+        code,
+    )
+    return not_run
 
 
 def _running_elsewhere(task, tries: int = 6, pause: float = 0.5) -> bool:
